@@ -1,0 +1,47 @@
+# kiln_module(NAME [DEPS target...] [CUDA_SOURCES_DIR dir])
+#
+# One static library per layer of docs/architecture.md: kiln_NAME from every src/NAME/*.cc (and
+# its subfolders). Headers are included as "NAME/file.h" from src/. Files are globbed so that a
+# module's owner adds files without touching shared build files.
+function(kiln_module name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  list(FILTER sources EXCLUDE REGEX "/cuda/")
+  if(KILN_CUDA)
+    file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cuda/*.cu
+         ${CMAKE_CURRENT_SOURCE_DIR}/cuda/*.cc)
+    list(APPEND sources ${cuda_sources})
+  endif()
+  if(sources)
+    add_library(kiln_${name} STATIC ${sources})
+    target_include_directories(kiln_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(kiln_${name} PUBLIC ${ARG_DEPS} PRIVATE kiln_warnings)
+  else()
+    add_library(kiln_${name} INTERFACE)
+    target_include_directories(kiln_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(kiln_${name} INTERFACE ${ARG_DEPS})
+  endif()
+endfunction()
+
+# kiln_unit_tests(MODULE [DEPS target...]): one test binary per folder of tests/unit, from its
+# *_test.cc files, linked with the module it tests; each GoogleTest case is its own CTest test.
+function(kiln_unit_tests module)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  if(KILN_CUDA)
+    file(GLOB cuda_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cu)
+    list(APPEND sources ${cuda_tests})
+  endif()
+  if(NOT sources)
+    return()
+  endif()
+  set(target ${module}_tests)
+  add_executable(${target} ${sources})
+  target_link_libraries(${target} PRIVATE kiln_${module} ${ARG_DEPS} GTest::gtest GTest::gmock
+                        GTest::gtest_main kiln_warnings)
+  target_compile_definitions(${target} PRIVATE
+    KILN_SOURCE_DIR="${PROJECT_SOURCE_DIR}" KILN_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  include(GoogleTest)
+  gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
+                       PROPERTIES LABELS "unit;${module}")
+endfunction()

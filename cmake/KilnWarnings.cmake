@@ -1,0 +1,12 @@
+# Warning flags shared by every kiln target.
+add_library(kiln_warnings INTERFACE)
+target_compile_options(kiln_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers>)
+if(KILN_WERROR)
+  target_compile_options(kiln_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
+endif()
+# The CPU kernels are vectorized with AVX2/FMA where the compiler may use them; the scalar
+# fallback is chosen at run time by the kernels themselves (function multiversioning).
+if(KILN_NATIVE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+endif()

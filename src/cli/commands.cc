@@ -1,0 +1,12 @@
+#include "cli/commands.h"
+
+namespace kiln {
+
+const std::vector<Command>& all_commands() {
+  static const std::vector<Command> kCommands = {
+      {"version", "Print kiln's version", run_version_command},
+  };
+  return kCommands;
+}
+
+}  // namespace kiln

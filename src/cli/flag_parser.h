@@ -1,0 +1,64 @@
+// Command-line flags for kiln's subcommands, in vLLM's style: --name VALUE, --name=VALUE,
+// boolean --name / --no-name. Each subcommand declares its flags with help text and defaults,
+// so `kiln CMD --help` lists them and a wrong flag gets a one-line error naming it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace kiln {
+
+class FlagParser {
+ public:
+  FlagParser(std::string command, std::string summary);
+
+  // Each add_* binds a flag to a variable that already holds its default.
+  void add_string(const std::string& name, std::string* target, const std::string& help);
+  void add_optional_string(const std::string& name, std::optional<std::string>* target,
+                           const std::string& help);
+  void add_int(const std::string& name, int* target, const std::string& help);
+  void add_int64(const std::string& name, int64_t* target, const std::string& help);
+  void add_optional_int(const std::string& name, std::optional<int>* target, const std::string& help);
+  void add_double(const std::string& name, double* target, const std::string& help);
+  void add_optional_double(const std::string& name, std::optional<double>* target,
+                           const std::string& help);
+  // --name sets true; --no-name sets false.
+  void add_bool(const std::string& name, bool* target, const std::string& help);
+  // May be given several times; each value is appended.
+  void add_repeated(const std::string& name, std::vector<std::string>* target, const std::string& help);
+  // Positional arguments (after flags are removed) go here; `usage` names them in --help.
+  void allow_positionals(std::vector<std::string>* target, const std::string& usage);
+
+  // Parses args (without the program and command names). Returns an error naming the flag;
+  // sets help_requested() on --help / -h.
+  Status parse(const std::vector<std::string>& args);
+  bool help_requested() const { return help_requested_; }
+  bool was_set(const std::string& name) const;
+  std::string help_text() const;
+
+ private:
+  struct Flag {
+    std::string name;
+    std::string help;
+    std::string default_text;
+    bool is_bool = false;
+    std::function<Status(const std::string&)> set;
+  };
+  void add(Flag flag);
+  const Flag* find(const std::string& name) const;
+
+  std::string command_;
+  std::string summary_;
+  std::vector<Flag> flags_;
+  std::vector<std::string> set_names_;
+  std::vector<std::string>* positionals_ = nullptr;
+  std::string positional_usage_;
+  bool help_requested_ = false;
+};
+
+}  // namespace kiln

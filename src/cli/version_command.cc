@@ -1,0 +1,13 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/version.h"
+
+namespace kiln {
+
+int run_version_command(const CommandArgs& args) {
+  std::printf("kiln %s\n", kKilnVersion);
+  return 0;
+}
+
+}  // namespace kiln

@@ -1,0 +1,77 @@
+#include "cli/flag_parser.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+struct ServeFlags {
+  std::string host = "0.0.0.0";
+  int port = 8000;
+  double gpu_memory_utilization = 0.9;
+  bool enable_prefix_caching = true;
+  std::optional<int> max_model_len;
+  std::vector<std::string> includes;
+  std::vector<std::string> positionals;
+};
+
+FlagParser make_parser(ServeFlags* flags) {
+  FlagParser parser("serve", "Serve a model");
+  parser.add_string("host", &flags->host, "address to listen on");
+  parser.add_int("port", &flags->port, "port");
+  parser.add_double("gpu-memory-utilization", &flags->gpu_memory_utilization, "fraction");
+  parser.add_bool("enable-prefix-caching", &flags->enable_prefix_caching, "prefix caching");
+  parser.add_optional_int("max-model-len", &flags->max_model_len, "max length");
+  parser.add_repeated("include", &flags->includes, "pattern");
+  parser.allow_positionals(&flags->positionals, "MODEL");
+  return parser;
+}
+
+TEST(FlagParser, ParsesVllmStyleFlags) {
+  ServeFlags flags;
+  FlagParser parser = make_parser(&flags);
+  ASSERT_TRUE(parser.parse({"my/model", "--port=9000", "--host", "127.0.0.1",
+                            "--no-enable-prefix-caching", "--max_model_len", "8192",
+                            "--include", "*.json", "--include=*.safetensors"})
+                  .ok());
+  EXPECT_EQ(flags.port, 9000);
+  EXPECT_EQ(flags.host, "127.0.0.1");
+  EXPECT_FALSE(flags.enable_prefix_caching);
+  EXPECT_EQ(flags.max_model_len, 8192);
+  EXPECT_EQ(flags.includes, (std::vector<std::string>{"*.json", "*.safetensors"}));
+  EXPECT_EQ(flags.positionals, (std::vector<std::string>{"my/model"}));
+  EXPECT_TRUE(parser.was_set("port"));
+  EXPECT_FALSE(parser.was_set("gpu-memory-utilization"));
+}
+
+TEST(FlagParser, ErrorsNameTheFlag) {
+  ServeFlags flags;
+  FlagParser parser = make_parser(&flags);
+  auto unknown = parser.parse({"--prot", "1"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.message().find("--prot"), std::string::npos);
+
+  FlagParser parser2 = make_parser(&flags);
+  auto bad_int = parser2.parse({"--port", "eighty"});
+  ASSERT_FALSE(bad_int.ok());
+  EXPECT_NE(bad_int.message().find("--port"), std::string::npos);
+
+  FlagParser parser3 = make_parser(&flags);
+  EXPECT_FALSE(parser3.parse({"--port"}).ok());
+  FlagParser parser4 = make_parser(&flags);
+  EXPECT_FALSE(parser4.parse({"--gpu-memory-utilization", "nan"}).ok());
+}
+
+TEST(FlagParser, HelpListsFlagsWithDefaults) {
+  ServeFlags flags;
+  FlagParser parser = make_parser(&flags);
+  ASSERT_TRUE(parser.parse({"--help"}).ok());
+  EXPECT_TRUE(parser.help_requested());
+  const std::string help = parser.help_text();
+  EXPECT_NE(help.find("--port VALUE"), std::string::npos);
+  EXPECT_NE(help.find("(default: 8000)"), std::string::npos);
+  EXPECT_NE(help.find("--enable-prefix-caching"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln

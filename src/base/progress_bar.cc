@@ -90,11 +90,7 @@ void ProgressBar::draw_locked(bool force) {
   if (is_tty_) {
     if (!force && now - last_draw_s_ < 0.1) return;
     last_draw_s_ = now;
-    // Appended rather than "\r" + ...: GCC 12 at -O3 flags the latter (-Wrestrict, a known
-    // false positive) and CI builds with -Werror.
-    std::string line = "\r";
-    line += render_locked();
-    line += "\x1b[K";
+    const std::string line = "\r" + render_locked() + "\x1b[K";
     std::fwrite(line.data(), 1, line.size(), stderr);
   } else {
     const int decile = total_ > 0 ? static_cast<int>(10 * done_ / std::max<int64_t>(total_, 1)) : 0;

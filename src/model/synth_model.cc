@@ -274,6 +274,9 @@ Result<SynthReport> synth_model(const SynthOptions& options) {
                                                                  : "float32";
   config_json["torch_dtype"] = torch_dtype;
   if (config_json.contains("dtype")) config_json["dtype"] = torch_dtype;
+  // transformers' AutoConfig needs these; configs that name only one of them still parse here.
+  if (!config_json.contains("model_type")) config_json["model_type"] = config.model_type;
+  if (!config_json.contains("architectures")) config_json["architectures"] = {config.architecture_name};
 
   const std::vector<WeightSpec> specs = model_weight_specs(config);
   const auto shards = plan_shards(specs, options.dtype, std::max<uint64_t>(options.max_shard_bytes, 1));

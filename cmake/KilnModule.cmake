@@ -5,8 +5,11 @@
 # module's owner adds files without touching shared build files.
 function(kiln_module name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
-  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
-  list(FILTER sources EXCLUDE REGEX "/cuda/")
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}
+       ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  # CUDA sources (cuda/ subfolders) build only with the CUDA backend.
+  list(FILTER sources EXCLUDE REGEX "(^|/)cuda/")
+  list(TRANSFORM sources PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/)
   if(KILN_CUDA)
     file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cuda/*.cu
          ${CMAKE_CURRENT_SOURCE_DIR}/cuda/*.cc)

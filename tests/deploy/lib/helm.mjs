@@ -79,3 +79,13 @@ export function parseYamlStream(text, what) {
 export function helmVersion() {
   return execFileSync(helmPath(), ["version", "--short"], { encoding: "utf8", env: helmEnv() }).trim();
 }
+
+// The NOTES.txt that `helm install` prints, from a client-side dry run (no cluster contacted).
+export function helmNotes(files, set) {
+  const r = spawnSync(helmPath(), ["install", "kiln", chartDir, "--namespace", "kiln", "--dry-run=client",
+    ...valueArgs(files, set)], { encoding: "utf8", env: { ...helmEnv(), KUBECONFIG: "/dev/null" } });
+  if (r.status !== 0) throw new Error(`helm install --dry-run=client failed:\n${r.stderr}`);
+  const notes = r.stdout.split(/^NOTES:\n/m)[1];
+  if (notes === undefined) throw new Error("helm install --dry-run=client printed no NOTES");
+  return notes;
+}

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { helmLint, helmTemplate, helmTemplateRaw, helmVersion, valuesSets } from "../lib/helm.mjs";
+import { helmLint, helmNotes, helmTemplate, helmTemplateRaw, helmVersion, valuesSets } from "../lib/helm.mjs";
 import { coreGroups, groupOf, validateObject } from "../lib/validate.mjs";
 
 const kinds = (objects) => objects.map((o) => o.kind).sort();
@@ -135,4 +135,19 @@ test("the schema validation rejects what the API server would", async () => {
   assert.ok((await validateObject(scaled)).some((e) => e.includes("metdata: unknown field")));
   assert.deepEqual(await validateObject({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } }),
     ["Widget/w: no schema known for example.com/v1 Widget"]);
+});
+
+test("NOTES.txt prints the guide's port-forward and curl, with the served name and the API key", () => {
+  const notes = helmNotes([]);
+  assert.ok(notes.includes("kubectl -n kiln port-forward svc/kiln 8000:8000"), notes);
+  const curl = notes.match(/curl -X POST http:\/\/localhost:8000\/v1\/chat\/completions[^']*'([^']*)'/);
+  assert.ok(curl, notes);
+  const body = JSON.parse(curl[1]);
+  assert.equal(body.model, "deepseek-ai/DeepSeek-R1-Distill-Llama-8B");
+  assert.equal(body.messages[0].content, "Explain about DeepSeek model?");
+  assert.equal(body.stream, false);
+  const keyed = helmNotes(valuesSets()["secrets-pvc"]);
+  assert.ok(keyed.includes('-H "Authorization: Bearer $KILN_API_KEY"'), keyed);
+  assert.ok(keyed.includes('"model": "deepseek-r1"'), keyed);
+  assert.match(helmNotes(valuesSets().keda), /KEDA scales 1 to 4 replicas on vllm:num_requests_waiting/);
 });

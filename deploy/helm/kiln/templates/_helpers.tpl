@@ -214,6 +214,8 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
     periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
     failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
     timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+  # /health turns 503 while kiln drains; the kubelet stops liveness probes once a pod is
+  # terminating, so only readiness sees it (and takes the pod out of the endpoints).
   livenessProbe:
     httpGet:
       path: /health

@@ -9,9 +9,12 @@ import { DockerfileParser } from "dockerfile-ast";
 import { promqlSelectors, parseExposition } from "./promql.mjs";
 import { helmTemplate, repoRoot, valuesSets } from "./helm.mjs";
 
-// `--flag` names listed by `kiln serve --help`.
+// `--flag` names listed by `kiln serve --help`. kiln's flag parser (src/cli/flag_parser.h) lists a
+// boolean once as --name and also takes --no-name, so --no-X counts when --X is listed.
 export function helpFlags(helpText) {
-  return new Set([...helpText.matchAll(/(^|[\s,\[])(--[a-z0-9][a-z0-9-]*)/g)].map((m) => m[2]));
+  const flags = new Set([...helpText.matchAll(/(^|[\s,\[/(])(--[a-z0-9][a-z0-9-]*)/g)].map((m) => m[2]));
+  for (const f of [...flags]) if (!f.startsWith("--no-")) flags.add(`--no-${f.slice(2)}`);
+  return flags;
 }
 
 function argFlags(args) {
@@ -81,8 +84,50 @@ function kilnContainers(objects) {
   return out;
 }
 
+const matches = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
+
+// Pod templates of a values set: [{ owner, labels, serving }] (serving: the pods that run kiln serve).
+function podTemplates(objects) {
+  const out = [];
+  for (const o of objects) {
+    if (o.kind === "Deployment") {
+      out.push({ owner: `Deployment/${o.metadata.name}`, labels: o.spec.template.metadata.labels,
+        serving: o.spec.template.spec.containers.some((c) => c.name === "kiln") });
+    }
+    if (o.kind === "LeaderWorkerSet") {
+      const t = o.spec.leaderWorkerTemplate;
+      // LWS adds the worker-index label to its pods: 0 for the leader.
+      out.push({ owner: "LWS leader", labels: { ...t.leaderTemplate.metadata.labels, "leaderworkerset.sigs.k8s.io/worker-index": "0" }, serving: true });
+      out.push({ owner: "LWS worker", labels: { ...t.workerTemplate.metadata.labels, "leaderworkerset.sigs.k8s.io/worker-index": "1" }, serving: false });
+    }
+  }
+  return out;
+}
+
+// The Service, monitors, PDB and InferencePool select exactly the pods that serve kiln's HTTP
+// (the PDB: all kiln pods), and the ServiceMonitor exactly the kiln Service.
+function checkSelectors(set, objects, errors) {
+  const pods = podTemplates(objects);
+  const expect = (what, selector, want) => {
+    const got = pods.filter((p) => matches(selector, p.labels)).map((p) => p.owner).sort();
+    const wanted = pods.filter(want).map((p) => p.owner).sort();
+    if (JSON.stringify(got) !== JSON.stringify(wanted)) errors.push(`${set}: ${what} selects [${got}], expected [${wanted}]`);
+  };
+  for (const o of objects) {
+    if (o.kind === "Service" && o.metadata.name === "kiln") expect("Service kiln", o.spec.selector, (p) => p.serving);
+    if (o.kind === "PodMonitor") expect("PodMonitor", o.spec.selector.matchLabels, (p) => p.serving);
+    if (o.kind === "InferencePool") expect("InferencePool", o.spec.selector.matchLabels, (p) => p.serving);
+    if (o.kind === "PodDisruptionBudget") expect("PodDisruptionBudget", o.spec.selector.matchLabels, (p) => p.owner === "Deployment/kiln");
+    if (o.kind === "ServiceMonitor") {
+      const services = objects.filter((x) => x.kind === "Service" && matches(o.spec.selector.matchLabels, x.metadata.labels)).map((x) => x.metadata.name);
+      if (JSON.stringify(services) !== JSON.stringify(["kiln"])) errors.push(`${set}: ServiceMonitor selects Services [${services}], expected [kiln]`);
+    }
+  }
+}
+
 // Flags, ports and probes of one rendered values set.
 function checkServing(set, objects, flags, errors) {
+  checkSelectors(set, objects, errors);
   const containers = kilnContainers(objects);
   if (containers.length !== 1) errors.push(`${set}: expected one kiln serving container, found ${containers.length}`);
   for (const { owner, c } of containers) {

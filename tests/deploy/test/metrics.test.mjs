@@ -45,4 +45,8 @@ test("PromQL selectors and exposition parsing", () => {
   assert.equal(e.families.get("a"), "counter");
   assert.throws(() => parseExposition("9lives 1"), /not a Prometheus sample line/);
   assert.ok(helpFlags("  --port PORT\n  --enable-prefix-caching / --no-enable-prefix-caching").has("--no-enable-prefix-caching"));
+  // kiln's own --help format: booleans listed once, --no- accepted.
+  const live = helpFlags("usage: kiln serve MODEL [flags]\n\nflags:\n  --port VALUE                    port (default: 8000)\n  --enforce-eager                 no graphs\n");
+  assert.ok(live.has("--port") && live.has("--enforce-eager") && live.has("--no-enforce-eager"));
+  assert.ok(!live.has("--drain-timeout"));
 });

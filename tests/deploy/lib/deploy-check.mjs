@@ -2,7 +2,9 @@
 // dashboard, the KEDA trigger, the HPA adapter rule, the endpoint picker and the monitors is one
 // that kiln exports (with the labels the queries match on), and the flags, ports and probes of
 // the chart and the image are ones `kiln serve` has.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { DockerfileParser } from "dockerfile-ast";
@@ -196,6 +198,28 @@ function checkDockerfile(flags, errors) {
   if (!health.includes(`:${port}/health`)) errors.push(`Dockerfile: HEALTHCHECK does not probe :${port}/health`);
 }
 
+// Every expression must parse as PromQL: Prometheus' own parser, through `promtool check rules`
+// on a rules file with one recording rule per expression (Grafana's variables filled in).
+export function checkPromqlSyntax(refs, errors) {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-promql-"));
+  try {
+    const rules = refs.filter((r) => r.expr).map((r, i) => ({
+      record: `kiln_deploy_check_${i}`,
+      expr: r.expr.replace(/\$__rate_interval/g, "5m").replace(/\$\{?model_name\}?/g, ".*"),
+    }));
+    const file = join(dir, "rules.yaml");
+    writeFileSync(file, JSON.stringify({ groups: [{ name: "kiln-deploy-check", rules }] }));
+    const r = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
+    if (r.error) errors.push(`promtool: ${r.error.message} (Debian package prometheus, scripts/extra-packages.txt)`);
+    else if (r.status !== 0) {
+      const where = (line) => line.replace(/kiln_deploy_check_(\d+)/g, (_, i) => `${refs.filter((x) => x.expr)[i].where}`);
+      errors.push(`PromQL syntax: ${where(`${r.stdout}${r.stderr}`).trim()}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // Runs every check; returns { checked: [strings], errors: [strings] }.
 export function runDeployCheck({ metricsText, helpText }) {
   const exposition = parseExposition(metricsText);
@@ -205,7 +229,9 @@ export function runDeployCheck({ metricsText, helpText }) {
   if (flags.size === 0) errors.push("kiln serve --help lists no --flags");
   const objectsBySet = {};
   for (const [set, files] of Object.entries(valuesSets())) objectsBySet[set] = helmTemplate(files);
-  for (const ref of promqlReferences(objectsBySet)) {
+  const refs = promqlReferences(objectsBySet);
+  checkPromqlSyntax(refs, errors);
+  for (const ref of refs) {
     if (!ref.expr) {
       errors.push(`${ref.where}: no expression`);
       continue;

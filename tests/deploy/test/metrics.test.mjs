@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runDeployCheck, helpFlags } from "../lib/deploy-check.mjs";
+import { checkPromqlSyntax, runDeployCheck, helpFlags } from "../lib/deploy-check.mjs";
 import { promqlSelectors, parseExposition } from "../lib/promql.mjs";
 
 const here = join(fileURLToPath(import.meta.url), "..", "..");
@@ -49,4 +49,12 @@ test("PromQL selectors and exposition parsing", () => {
   const live = helpFlags("usage: kiln serve MODEL [flags]\n\nflags:\n  --port VALUE                    port (default: 8000)\n  --enforce-eager                 no graphs\n");
   assert.ok(live.has("--port") && live.has("--enforce-eager") && live.has("--no-enforce-eager"));
   assert.ok(!live.has("--drain-timeout"));
+});
+
+test("PromQL syntax errors are caught by promtool", () => {
+  const errors = [];
+  checkPromqlSyntax([{ where: "good", expr: 'sum(rate(vllm:prompt_tokens_total{model_name=~"$model_name"}[$__rate_interval]))' },
+    { where: "panel X", expr: "sum(rate(vllm:prompt_tokens_total[5m])" }], errors);
+  assert.equal(errors.length, 1, errors.join("\n"));
+  assert.match(errors[0], /PromQL syntax: .*panel X/s);
 });

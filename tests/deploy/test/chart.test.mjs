@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { helmLint, helmNotes, helmTemplate, helmTemplateRaw, helmVersion, valuesSets } from "../lib/helm.mjs";
+import { helmLint, helmNotes, prefetch, helmTemplate, helmTemplateRaw, helmVersion, valuesSets } from "../lib/helm.mjs";
 import { coreGroups, groupOf, validateObject } from "../lib/validate.mjs";
+
+await prefetch({ lint: true });
 
 const kinds = (objects) => objects.map((o) => o.kind).sort();
 const find = (objects, kind, name) => objects.find((o) => o.kind === kind && (!name || o.metadata.name === name));

@@ -3,8 +3,10 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { helmTemplate, parseYamlStream, repoRoot, valuesSets } from "../lib/helm.mjs";
+import { helmTemplate, parseYamlStream, prefetch, repoRoot, valuesSets } from "../lib/helm.mjs";
 import { validateObject } from "../lib/validate.mjs";
+
+await prefetch();
 
 const eks = join(repoRoot, "deploy/examples/eks");
 const read = (f) => readFileSync(join(eks, f), "utf8");

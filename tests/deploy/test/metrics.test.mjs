@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkPromqlSyntax, runDeployCheck, helpFlags } from "../lib/deploy-check.mjs";
 import { promqlSelectors, parseExposition } from "../lib/promql.mjs";
+import { prefetch } from "../lib/helm.mjs";
+
+await prefetch();
 
 const here = join(fileURLToPath(import.meta.url), "..", "..");
 // run.sh points these at a live scrape and `kiln serve --help` when it has them, else at the

@@ -18,6 +18,9 @@
 namespace kiln::cuda {
 
 inline constexpr int kSkinnyMaxRows = 8;
+// Below this many rows Linear::run uses the skinny kernel; measured crossover on the H200
+// (bench/cuda/NOTES.md): at m >= 4 cuBLASLt is faster on every 8B shape.
+inline constexpr int kSkinnyDispatchMaxRows = 2;
 
 // The skinny kernel alone (m in 1..kSkinnyMaxRows; k a multiple of 8).
 void skinny_linear(const __nv_bfloat16* x,     // [m, k]
@@ -52,7 +55,7 @@ class Linear {
   explicit Linear(const CudaContext& context) : context_(context), cublaslt_(context) {}
   void run(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* bias,
            __nv_bfloat16* y, int m, int n, int k) {
-    if (m <= kSkinnyMaxRows && k % 8 == 0) {
+    if (m <= kSkinnyDispatchMaxRows && k % 8 == 0) {
       skinny_linear(x, w, bias, y, m, n, k, context_.stream());
     } else {
       cublaslt_.run(x, w, bias, y, m, n, k);

@@ -75,7 +75,8 @@ __global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __res
                                          const int64_t* __restrict__ slot_mapping, int num_heads,
                                          int num_kv_heads, int head_dim,
                                          const float* __restrict__ cos_sin,
-                                         bf16* __restrict__ k_cache, bf16* __restrict__ v_cache) {
+                                         bf16* __restrict__ k_cache, bf16* __restrict__ v_cache,
+                                         int q_stride, int kv_stride) {
   const int token = blockIdx.x;
   const int half = head_dim / 2;
   const float* row = cos_sin + static_cast<size_t>(positions[token]) * head_dim;
@@ -90,7 +91,7 @@ __global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __res
     *second = round_bf16(round_bf16(b * cos_value) + round_bf16(a * sin_value));
   };
 
-  bf16* q_token = q + static_cast<size_t>(token) * num_heads * head_dim;
+  bf16* q_token = q + static_cast<size_t>(token) * q_stride;
   for (int index = threadIdx.x; index < num_heads * half; index += blockDim.x) {
     const int head = index / half, i = index % half;
     bf16* q_head = q_token + head * head_dim;
@@ -100,7 +101,7 @@ __global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __res
     q_head[i + half] = __float2bfloat16(second);
   }
   if (slot < 0) return;
-  const size_t kv_offset = static_cast<size_t>(token) * num_kv_heads * head_dim;
+  const size_t kv_offset = static_cast<size_t>(token) * kv_stride;
   const size_t cache_offset = static_cast<size_t>(slot) * num_kv_heads * head_dim;
   for (int index = threadIdx.x; index < num_kv_heads * half; index += blockDim.x) {
     const int head = index / half, i = index % half;
@@ -150,11 +151,13 @@ void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_row
 void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* positions,
                        const int64_t* slot_mapping, int num_tokens, const AttentionShape& shape,
                        const float* cos_sin, int max_position, bf16* k_cache, bf16* v_cache,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, int token_stride) {
   if (num_tokens == 0) return;
+  const int q_stride = token_stride ? token_stride : shape.num_heads * shape.head_dim;
+  const int kv_stride = token_stride ? token_stride : shape.num_kv_heads * shape.head_dim;
   rope_and_cache_kv_kernel<<<num_tokens, 256, 0, stream>>>(
       q, k, v, positions, slot_mapping, shape.num_heads, shape.num_kv_heads, shape.head_dim,
-      cos_sin, k_cache, v_cache);
+      cos_sin, k_cache, v_cache, q_stride, kv_stride);
   KILN_CUDA_CHECK_LAUNCH();
 }
 

@@ -32,13 +32,15 @@ void add_rms_norm(bf16* residual /*[num_rows, hidden]*/, const bf16* x /*[num_ro
 
 // As cpu::rope_and_cache_kv: q rotated in place; k rotated and v copied into the paged caches at
 // slot_mapping[t] (-1 skips). cos_sin: [max_position, head_dim] f32 on the device, rounded to
-// bf16 before use as HF does (cos.to(dtype)).
+// bf16 before use as HF does (cos.to(dtype)). token_stride: elements from one token's q (and k,
+// v) to the next; 0 means packed. The model passes the fused QKV row width so that q, k and v
+// are read in place from the QKV projection's output.
 void rope_and_cache_kv(bf16* q /*[num_tokens, num_heads, head_dim]*/,
                        const bf16* k /*[num_tokens, num_kv_heads, head_dim]*/,
                        const bf16* v /*[num_tokens, num_kv_heads, head_dim]*/,
                        const int32_t* positions, const int64_t* slot_mapping, int num_tokens,
                        const AttentionShape& shape, const float* cos_sin, int max_position,
-                       bf16* k_cache, bf16* v_cache, cudaStream_t stream);
+                       bf16* k_cache, bf16* v_cache, cudaStream_t stream, int token_stride = 0);
 
 // out = bf16(bf16(silu(gate)) * up); gate and up rows `stride` elements apart.
 void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride,
@@ -60,6 +62,6 @@ void paged_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const 
                      const bf16* v_cache, const PagedAttentionMetadata& meta, int num_tokens,
                      int max_seq_len, const AttentionShape& shape, float scale,
                      bf16* out /*[num_tokens, num_heads, head_dim]*/, void* workspace,
-                     int num_sms, cudaStream_t stream);
+                     int num_sms, cudaStream_t stream, int q_token_stride = 0);
 
 }  // namespace kiln::cuda

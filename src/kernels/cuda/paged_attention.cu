@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kThreads)
                            const int32_t* __restrict__ seq_lens,
                            const int32_t* __restrict__ block_tables, int num_seqs,
                            int max_blocks_per_seq, int block_size, int num_heads, int num_kv_heads,
-                           int head_chunks, float scale, int keys_per_split,
+                           int head_chunks, float scale, int keys_per_split, int q_stride,
                            bf16* __restrict__ out, float* __restrict__ partial) {
   constexpr int kLanesPerKey = kHeadDim / kDimsPerLane;
   constexpr int kKeysPerPass = kThreads / kLanesPerKey;
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = threadIdx.x; i < kHeads * kHeadDim; i += kThreads) {
     const int h = i / kHeadDim, d = i % kHeadDim;
     q_shared[h][d] =
-        __bfloat162float(q[(static_cast<size_t>(token) * num_heads + head0 + h) * kHeadDim + d]) * scale;
+        __bfloat162float(q[static_cast<size_t>(token) * q_stride + (head0 + h) * kHeadDim + d]) * scale;
   }
   if (threadIdx.x < kHeads) {
     head_stats[threadIdx.x][0] = -FLT_MAX;
@@ -231,24 +231,24 @@ int heads_per_block(int group_size) {
 template <int kHeadDim, int kHeads>
 void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
             int num_tokens, const AttentionShape& shape, int head_chunks, float scale, int splits,
-            int keys_per_split, bf16* out, float* partial, cudaStream_t stream) {
+            int keys_per_split, int q_stride, bf16* out, float* partial, cudaStream_t stream) {
   const dim3 grid(num_tokens, shape.num_kv_heads * head_chunks, splits);
   paged_attention_kernel<kHeadDim, kHeads><<<grid, kThreads, 0, stream>>>(
       q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
       meta.max_blocks_per_seq, meta.block_size, shape.num_heads, shape.num_kv_heads, head_chunks,
-      scale, keys_per_split, out, partial);
+      scale, keys_per_split, q_stride, out, partial);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
 template <int kHeadDim>
 void dispatch_heads(int heads, const bf16* q, const bf16* k_cache, const bf16* v_cache,
                     const PagedAttentionMetadata& meta, int num_tokens, const AttentionShape& shape,
-                    int head_chunks, float scale, int splits, int keys_per_split, bf16* out,
-                    float* partial, cudaStream_t stream) {
+                    int head_chunks, float scale, int splits, int keys_per_split, int q_stride,
+                    bf16* out, float* partial, cudaStream_t stream) {
 #define KILN_ATTENTION_CASE(n)                                                                   \
   case n:                                                                                       \
     return launch<kHeadDim, n>(q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale, \
-                               splits, keys_per_split, out, partial, stream);
+                               splits, keys_per_split, q_stride, out, partial, stream);
   switch (heads) {
     KILN_ATTENTION_CASE(1)
     KILN_ATTENTION_CASE(2)
@@ -273,8 +273,9 @@ size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape)
 void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
                      const PagedAttentionMetadata& meta, int num_tokens, int max_seq_len,
                      const AttentionShape& shape, float scale, bf16* out, void* workspace,
-                     int num_sms, cudaStream_t stream) {
+                     int num_sms, cudaStream_t stream, int q_token_stride) {
   if (num_tokens == 0) return;
+  const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   KILN_CHECK(shape.head_dim == 64 || shape.head_dim == 128)
       << "paged_attention supports head_dim 64 and 128, got " << shape.head_dim;
   const int group_size = shape.num_heads / shape.num_kv_heads;
@@ -291,10 +292,10 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   float* partial = static_cast<float*>(workspace);
   if (shape.head_dim == 64) {
     dispatch_heads<64>(heads, q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale,
-                       splits, keys_per_split, out, partial, stream);
+                       splits, keys_per_split, q_stride, out, partial, stream);
   } else {
     dispatch_heads<128>(heads, q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale,
-                        splits, keys_per_split, out, partial, stream);
+                        splits, keys_per_split, q_stride, out, partial, stream);
   }
   if (splits > 1) {
     combine_kernel<<<num_tokens * shape.num_heads, 128, 0, stream>>>(partial, splits, shape.head_dim, out);

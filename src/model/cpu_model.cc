@@ -35,12 +35,13 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
                          std::to_string(c.num_key_value_heads) + ")");
   }
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_size(), kv = c.kv_size();
-  KILN_RETURN_IF_ERROR(check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
+  KILN_RETURN_IF_ERROR(
+      check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.norm, {h}, "model.norm.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight"));
   if (static_cast<int>(w.layers.size()) != c.num_hidden_layers) {
-    return Status::error("weights hold " + std::to_string(w.layers.size()) + " layers, config has " +
-                         std::to_string(c.num_hidden_layers));
+    return Status::error("weights hold " + std::to_string(w.layers.size()) +
+                         " layers, config has " + std::to_string(c.num_hidden_layers));
   }
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& l = w.layers[i];
@@ -165,9 +166,9 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   const int inter = c.intermediate_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
-  const PagedAttentionMetadata meta{batch.query_start.data(), batch.seq_lens.data(),
+  const PagedAttentionMetadata meta{batch.query_start.data(),  batch.seq_lens.data(),
                                     batch.block_tables.data(), batch.num_seqs(),
-                                    batch.max_blocks_per_seq, kv_cache_.shape().block_size};
+                                    batch.max_blocks_per_seq,  kv_cache_.shape().block_size};
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   int max_position = 0;
   for (int32_t p : batch.positions) max_position = std::max(max_position, p);

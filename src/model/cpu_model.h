@@ -20,9 +20,9 @@
 namespace kiln {
 
 struct CpuModelOptions {
-  int num_blocks = 0;   // KV cache blocks (all sequences together)
-  int block_size = 16;  // tokens per block
-  int num_threads = 0;  // 0: all cores
+  int num_blocks = 0;           // KV cache blocks (all sequences together)
+  int block_size = 16;          // tokens per block
+  int num_threads = 0;          // 0: all cores
   std::optional<cpu::Isa> isa;  // default: the best this CPU supports
 };
 

@@ -21,7 +21,8 @@ struct KvCacheShape {
   }
   // K and V of every layer.
   int64_t size_bytes() const {
-    return 2 * static_cast<int64_t>(num_layers) * floats_per_layer() * static_cast<int64_t>(sizeof(float));
+    return 2 * static_cast<int64_t>(num_layers) * floats_per_layer() *
+           static_cast<int64_t>(sizeof(float));
   }
 };
 
@@ -37,7 +38,8 @@ class KvCacheStorage {
 
  private:
   KvCacheShape shape_;
-  std::vector<std::vector<float>> k_;  // [num_layers][num_blocks * block_size * kv_heads * head_dim]
+  std::vector<std::vector<float>>
+      k_;  // [num_layers][num_blocks * block_size * kv_heads * head_dim]
   std::vector<std::vector<float>> v_;
 };
 

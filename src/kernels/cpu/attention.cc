@@ -29,7 +29,9 @@ float dot_scalar(const float* a, const float* b, int n) {
 }
 
 KILN_AVX2 float dot_avx2(const float* a, const float* b, int n) { return simd::dot(a, b, n); }
-KILN_AVX2 void axpy_avx2(float alpha, const float* x, float* y, int n) { simd::axpy(alpha, x, y, n); }
+KILN_AVX2 void axpy_avx2(float alpha, const float* x, float* y, int n) {
+  simd::axpy(alpha, x, y, n);
+}
 void axpy_scalar(float alpha, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
@@ -73,8 +75,8 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
       const float* q_group = q + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
 
       for (int j = 0; j < context; ++j) {
-        const int64_t slot =
-            static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size + j % meta.block_size;
+        const int64_t slot = static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
+                             j % meta.block_size;
         const float* key = k_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
         for (int g = 0; g < group; ++g) {
           scores[static_cast<size_t>(g) * max_context + j] = dot(q_group + g * hd, key, hd) * scale;
@@ -95,8 +97,8 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
       float* out_group = out + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
       std::fill(out_group, out_group + static_cast<int64_t>(group) * hd, 0.0f);
       for (int j = 0; j < context; ++j) {
-        const int64_t slot =
-            static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size + j % meta.block_size;
+        const int64_t slot = static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
+                             j % meta.block_size;
         const float* value = v_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
         for (int g = 0; g < group; ++g) {
           axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);

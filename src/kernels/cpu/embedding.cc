@@ -13,7 +13,8 @@ void embedding(const CpuContext& ctx, const TensorView& table, const int32_t* to
   ctx.pool->parallel_for(num_tokens, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t id = token_ids[t];
-      KILN_CHECK(id >= 0 && id < vocab) << "embedding: token id " << id << " outside [0, " << vocab << ")";
+      KILN_CHECK(id >= 0 && id < vocab)
+          << "embedding: token id " << id << " outside [0, " << vocab << ")";
       float* dst = out + t * hidden;
       const int64_t base = id * hidden;
       switch (table.dtype) {

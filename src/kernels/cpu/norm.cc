@@ -11,10 +11,14 @@ namespace {
 
 float weight_at(const TensorView& weight, int i) {
   switch (weight.dtype) {
-    case DType::kF32: return static_cast<const float*>(weight.data)[i];
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
-    default: KILN_CHECK(false) << "rms_norm: unsupported weight dtype " << dtype_name(weight.dtype);
+    case DType::kF32:
+      return static_cast<const float*>(weight.data)[i];
+    case DType::kBF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
+    case DType::kF16:
+      return f16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
+    default:
+      KILN_CHECK(false) << "rms_norm: unsupported weight dtype " << dtype_name(weight.dtype);
   }
   return 0.0f;
 }

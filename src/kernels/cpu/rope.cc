@@ -48,7 +48,8 @@ void rope_and_cache_kv(const CpuContext& ctx, float* q, const float* k, const fl
       for (int h = 0; h < shape.num_kv_heads; ++h) {
         rotate(k + t * kv_row + h * hd, cos, sin, half, k_cache + slot * kv_row + h * hd);
       }
-      std::memcpy(v_cache + slot * kv_row, v + t * kv_row, sizeof(float) * static_cast<size_t>(kv_row));
+      std::memcpy(v_cache + slot * kv_row, v + t * kv_row,
+                  sizeof(float) * static_cast<size_t>(kv_row));
     }
   });
 }

@@ -83,7 +83,8 @@ TEST_P(GoldenTest, MatchesHfTransformers) {
     seq.tokens = prompt.at("ids").get<std::vector<int32_t>>();
     seq.num_new = static_cast<int>(seq.tokens.size());
     seq.all_logits = true;
-    for (int b = 0; b < (seq.num_new + block_size - 1) / block_size; ++b) seq.blocks.push_back(next_block++);
+    for (int b = 0; b < (seq.num_new + block_size - 1) / block_size; ++b)
+      seq.blocks.push_back(next_block++);
     seqs.push_back(seq);
   }
   CpuModelOptions options;
@@ -116,8 +117,8 @@ TEST_P(GoldenTest, MatchesHfTransformers) {
       for (size_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(l[v]) - max_logit);
       const double log_z = max_logit + std::log(sum);
       auto logprob = [&](size_t id) { return static_cast<double>(l[id]) - log_z; };
-      const std::string where = name + " prompt of " + std::to_string(greedy.size()) +
-                                " position " + std::to_string(p);
+      const std::string where =
+          name + " prompt of " + std::to_string(greedy.size()) + " position " + std::to_string(p);
       const double diff = std::abs(logprob(static_cast<size_t>(greedy[p])) - greedy_lp[p]);
       worst = std::max(worst, diff);
       ASSERT_LE(diff, kTolerance) << where << " greedy token " << greedy[p];

@@ -46,7 +46,8 @@ TEST(RopeTest, DefaultAndLinear) {
   expect_close(params->inv_freq, ref);
 }
 
-// Llama 3.1's own rope_scaling: low frequencies divided by 8, high ones kept, a smooth ramp between.
+// Llama 3.1's own rope_scaling: low frequencies divided by 8, high ones kept, a smooth ramp
+// between.
 TEST(RopeTest, Llama3MatchesHfFormula) {
   ModelConfig c = config_with(RopeType::kLlama3, 128, 500000.0);
   c.rope_scaling.factor = 8.0;

@@ -19,6 +19,11 @@ struct KvCacheShape {
   int64_t floats_per_layer() const {
     return static_cast<int64_t>(num_blocks) * block_size * num_kv_heads * head_dim;
   }
+  // K and V of one block in every layer: what --kv-cache-memory is divided by.
+  int64_t block_bytes() const {
+    return 2 * static_cast<int64_t>(num_layers) * block_size * num_kv_heads * head_dim *
+           static_cast<int64_t>(sizeof(float));
+  }
   // K and V of every layer.
   int64_t size_bytes() const {
     return 2 * static_cast<int64_t>(num_layers) * floats_per_layer() *

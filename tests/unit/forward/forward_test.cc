@@ -206,6 +206,9 @@ TEST(ForwardBatchTest, BatchInvarianceWithScatteredBlocks) {
 TEST(ForwardBatchTest, RejectsInconsistentBatches) {
   const auto m = make_test_model(TestModelSpec{});
   auto model = make_cpu_model(*m);
+  // 2 layers x K and V x 4 tokens x 2 KV heads x 16 dims x 4 bytes.
+  EXPECT_EQ(model->kv_cache_shape().block_bytes(), 2 * 2 * 4 * 2 * 16 * 4);
+  EXPECT_EQ(model->kv_cache_shape().size_bytes(), 64 * model->kv_cache_shape().block_bytes());
   const std::vector<int32_t> tokens = random_tokens(6, m->config.vocab_size, 31);
   const ForwardBatch good = make_batch({{tokens, 6, {0, 1}, false}}, kBlockSize);
   std::vector<float> logits;

@@ -29,6 +29,10 @@ struct PagedAttentionMetadata {
   int num_seqs = 0;
   int max_blocks_per_seq = 0;
   int block_size = 0;
+  // Host-side sizes, so a device launcher can size its grid and scratch without reading the
+  // arrays above (device memory on CUDA).
+  int num_tokens = 0;   // query_start[num_seqs]
+  int max_seq_len = 0;  // max of seq_lens
 };
 
 struct AttentionShape {

@@ -166,9 +166,15 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   const int inter = c.intermediate_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
-  const PagedAttentionMetadata meta{batch.query_start.data(),  batch.seq_lens.data(),
-                                    batch.block_tables.data(), batch.num_seqs(),
-                                    batch.max_blocks_per_seq,  kv_cache_.shape().block_size};
+  PagedAttentionMetadata meta;
+  meta.query_start = batch.query_start.data();
+  meta.seq_lens = batch.seq_lens.data();
+  meta.block_tables = batch.block_tables.data();
+  meta.num_seqs = batch.num_seqs();
+  meta.max_blocks_per_seq = batch.max_blocks_per_seq;
+  meta.block_size = kv_cache_.shape().block_size;
+  meta.num_tokens = n;
+  for (int32_t len : batch.seq_lens) meta.max_seq_len = std::max(meta.max_seq_len, len);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   int max_position = 0;
   for (int32_t p : batch.positions) max_position = std::max(max_position, p);

@@ -46,16 +46,17 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
       << "paged_attention: " << shape.num_heads << " heads over " << shape.num_kv_heads
       << " KV heads";
   const int group = shape.num_heads / shape.num_kv_heads;
-  const int num_tokens = meta.query_start[meta.num_seqs];
+  const int num_tokens = meta.num_tokens;
+  KILN_CHECK_EQ(meta.query_start[meta.num_seqs], num_tokens);
   const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * hd;
   const int64_t q_row = static_cast<int64_t>(shape.num_heads) * hd;
 
-  // Which sequence each new token belongs to, and the longest context (scratch size).
+  // Which sequence each new token belongs to.
   std::vector<int32_t> seq_of_token(static_cast<size_t>(num_tokens));
-  int max_context = 0;
+  const int max_context = meta.max_seq_len;
   for (int s = 0; s < meta.num_seqs; ++s) {
+    KILN_CHECK_LE(meta.seq_lens[s], max_context);
     for (int t = meta.query_start[s]; t < meta.query_start[s + 1]; ++t) seq_of_token[t] = s;
-    max_context = std::max(max_context, meta.seq_lens[s]);
   }
   const bool avx2 = ctx.isa == Isa::kAvx2;
   const auto dot = avx2 ? dot_avx2 : dot_scalar;

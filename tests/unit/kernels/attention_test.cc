@@ -73,7 +73,7 @@ TEST(PagedAttentionTest, MatchesDoubleReference) {
     const std::vector<float> k_cache = random_floats(cache_floats, 31, -2, 2);
     const std::vector<float> v_cache = random_floats(cache_floats, 32);
     const PagedAttentionMetadata meta{query_start.data(), seq_lens.data(), tables.data(), 3,
-                                      max_blocks,         block_size};
+                                      max_blocks,         block_size,      num_tokens,    11};
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (Isa isa : isas_to_test()) {
       std::vector<float> out(q.size(), 9.0f);

@@ -34,6 +34,10 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
                          ") is not a multiple of num_key_value_heads (" +
                          std::to_string(c.num_key_value_heads) + ")");
   }
+  if (c.head_dim <= 0 || c.head_dim > 1024 || c.head_dim % 2 != 0) {
+    return Status::error("config.json: head_dim " + std::to_string(c.head_dim) +
+                         " is not supported by the CPU backend (even, at most 1024)");
+  }
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_size(), kv = c.kv_size();
   KILN_RETURN_IF_ERROR(
       check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));

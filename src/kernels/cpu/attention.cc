@@ -63,50 +63,57 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
   const auto axpy = avx2 ? axpy_avx2 : axpy_scalar;
 
   const int64_t num_items = static_cast<int64_t>(num_tokens) * shape.num_kv_heads;
-  ctx.pool->parallel_for(num_items, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(group) * static_cast<size_t>(max_context));
-    for (int64_t item = begin; item < end; ++item) {
-      const int t = static_cast<int>(item / shape.num_kv_heads);
-      const int kv_head = static_cast<int>(item % shape.num_kv_heads);
-      const int s = seq_of_token[t];
-      const int num_new = meta.query_start[s + 1] - meta.query_start[s];
-      const int position = meta.seq_lens[s] - num_new + (t - meta.query_start[s]);
-      const int context = position + 1;  // causal: keys 0..position
-      const int32_t* table = meta.block_tables + static_cast<int64_t>(s) * meta.max_blocks_per_seq;
-      const float* q_group = q + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
+  ctx.pool->parallel_for(
+      num_items,
+      [&](int64_t begin, int64_t end) {
+        std::vector<float> scores(static_cast<size_t>(group) * static_cast<size_t>(max_context));
+        for (int64_t item = begin; item < end; ++item) {
+          const int t = static_cast<int>(item / shape.num_kv_heads);
+          const int kv_head = static_cast<int>(item % shape.num_kv_heads);
+          const int s = seq_of_token[t];
+          const int num_new = meta.query_start[s + 1] - meta.query_start[s];
+          const int position = meta.seq_lens[s] - num_new + (t - meta.query_start[s]);
+          const int context = position + 1;  // causal: keys 0..position
+          const int32_t* table =
+              meta.block_tables + static_cast<int64_t>(s) * meta.max_blocks_per_seq;
+          const float* q_group = q + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
 
-      for (int j = 0; j < context; ++j) {
-        const int64_t slot = static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
-                             j % meta.block_size;
-        const float* key = k_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
-        for (int g = 0; g < group; ++g) {
-          scores[static_cast<size_t>(g) * max_context + j] = dot(q_group + g * hd, key, hd) * scale;
+          for (int j = 0; j < context; ++j) {
+            const int64_t slot =
+                static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
+                j % meta.block_size;
+            const float* key = k_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+            for (int g = 0; g < group; ++g) {
+              scores[static_cast<size_t>(g) * max_context + j] =
+                  dot(q_group + g * hd, key, hd) * scale;
+            }
+          }
+          for (int g = 0; g < group; ++g) {
+            float* row = scores.data() + static_cast<size_t>(g) * max_context;
+            float max_score = -std::numeric_limits<float>::infinity();
+            for (int j = 0; j < context; ++j) max_score = std::max(max_score, row[j]);
+            float sum = 0.0f;
+            for (int j = 0; j < context; ++j) {
+              row[j] = std::exp(row[j] - max_score);
+              sum += row[j];
+            }
+            const float inv_sum = 1.0f / sum;
+            for (int j = 0; j < context; ++j) row[j] *= inv_sum;
+          }
+          float* out_group = out + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
+          std::fill(out_group, out_group + static_cast<int64_t>(group) * hd, 0.0f);
+          for (int j = 0; j < context; ++j) {
+            const int64_t slot =
+                static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
+                j % meta.block_size;
+            const float* value = v_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+            for (int g = 0; g < group; ++g) {
+              axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);
+            }
+          }
         }
-      }
-      for (int g = 0; g < group; ++g) {
-        float* row = scores.data() + static_cast<size_t>(g) * max_context;
-        float max_score = -std::numeric_limits<float>::infinity();
-        for (int j = 0; j < context; ++j) max_score = std::max(max_score, row[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < context; ++j) {
-          row[j] = std::exp(row[j] - max_score);
-          sum += row[j];
-        }
-        const float inv_sum = 1.0f / sum;
-        for (int j = 0; j < context; ++j) row[j] *= inv_sum;
-      }
-      float* out_group = out + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
-      std::fill(out_group, out_group + static_cast<int64_t>(group) * hd, 0.0f);
-      for (int j = 0; j < context; ++j) {
-        const int64_t slot = static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
-                             j % meta.block_size;
-        const float* value = v_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
-        for (int g = 0; g < group; ++g) {
-          axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);
-        }
-      }
-    }
-  });
+      },
+      static_cast<int64_t>(group) * max_context * hd * 2);
 }
 
 }  // namespace kiln::cpu

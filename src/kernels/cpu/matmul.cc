@@ -119,16 +119,19 @@ void matmul_typed(const CpuContext& ctx, const float* x, int64_t m, int64_t k, c
                   int64_t n, const float* bias, float* y) {
   const auto* w = static_cast<const typename W::Storage*>(weight);
   const bool avx2 = ctx.isa == Isa::kAvx2;
-  ctx.pool->parallel_for(n, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; b += kBlockRows) {
-      const int64_t block_end = std::min(end, b + kBlockRows);
-      if (avx2) {
-        block_avx2<W>(x, m, k, w, bias, b, block_end, n, y);
-      } else {
-        block_scalar<W>(x, m, k, w, bias, b, block_end, n, y);
-      }
-    }
-  });
+  ctx.pool->parallel_for(
+      n,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; b += kBlockRows) {
+          const int64_t block_end = std::min(end, b + kBlockRows);
+          if (avx2) {
+            block_avx2<W>(x, m, k, w, bias, b, block_end, n, y);
+          } else {
+            block_scalar<W>(x, m, k, w, bias, b, block_end, n, y);
+          }
+        }
+      },
+      m * k);
 }
 
 }  // namespace

@@ -47,7 +47,6 @@ class CpuModel {
  private:
   CpuModel(const ModelConfig& config, const ModelWeights& weights, const CpuModelOptions& options,
            RopeParameters rope);
-  Status validate(const ForwardBatch& batch) const;
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -55,12 +55,11 @@ namespace kiln::cuda {
 size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape);
 
 // As cpu::paged_attention, with bf16 q/caches/out (f32 softmax and accumulation). Metadata
-// arrays are device pointers; max_seq_len (max of seq_lens, known to the host) decides how
-// many splits of the KV range run in parallel (flash-decoding) so that small batches of long
-// sequences still fill the GPU. workspace: paged_attention_workspace_bytes(num_sms, shape).
+// arrays are device pointers; its host-side max_seq_len decides how many splits of the KV range
+// run in parallel (flash-decoding) so that small batches of long sequences still fill the GPU. workspace: paged_attention_workspace_bytes(num_sms, shape).
 void paged_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const bf16* k_cache,
-                     const bf16* v_cache, const PagedAttentionMetadata& meta, int num_tokens,
-                     int max_seq_len, const AttentionShape& shape, float scale,
+                     const bf16* v_cache, const PagedAttentionMetadata& meta,
+                     const AttentionShape& shape, float scale,
                      bf16* out /*[num_tokens, num_heads, head_dim]*/, void* workspace,
                      int num_sms, cudaStream_t stream, int q_token_stride = 0);
 

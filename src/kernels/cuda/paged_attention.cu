@@ -271,9 +271,10 @@ size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape)
 }
 
 void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
-                     const PagedAttentionMetadata& meta, int num_tokens, int max_seq_len,
-                     const AttentionShape& shape, float scale, bf16* out, void* workspace,
-                     int num_sms, cudaStream_t stream, int q_token_stride) {
+                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                     bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                     int q_token_stride) {
+  const int num_tokens = meta.num_tokens, max_seq_len = meta.max_seq_len;
   if (num_tokens == 0) return;
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   KILN_CHECK(shape.head_dim == 64 || shape.head_dim == 128)

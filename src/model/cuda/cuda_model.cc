@@ -215,8 +215,10 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
   auto* gate_up = gate_up_.as<bf16>();
   auto* act = act_.as<bf16>();
   auto* k_cache = kv_cache_.as<bf16>();
-  const PagedAttentionMetadata meta{query_start_, seq_lens_, block_tables_, num_seqs_, max_blocks_per_seq_,
-                                    options_.block_size};
+  PagedAttentionMetadata meta{query_start_, seq_lens_, block_tables_, num_seqs_, max_blocks_per_seq_,
+                              options_.block_size};
+  meta.num_tokens = num_tokens;
+  meta.max_seq_len = max_seq_len;
 
   embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
@@ -232,7 +234,7 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
     rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_,
                       num_tokens, shape, rope_table_.as<float>(), max_model_len_, layer_k, layer_v, stream,
                       qkv_width);
-    paged_attention(qkv, layer_k, layer_v, meta, num_tokens, max_seq_len, shape, scale, attn,
+    paged_attention(qkv, layer_k, layer_v, meta, shape, scale, attn,
                     attention_workspace_.data(), context_->info().num_sms, stream, qkv_width);
     linear_->run(attn, w.o_proj, nullptr, proj, num_tokens, c.hidden_size, c.q_size());
     add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);

@@ -199,13 +199,17 @@ TEST_P(AttentionParity, MatchesCpuTwin) {
       paged_attention_workspace_bytes(context_->info().num_sms, shape)).value());
   PagedAttentionMetadata device_meta{qs_dev.as<int32_t>(), lens_dev.as<int32_t>(),
                                      tables_dev.as<int32_t>(), num_seqs, max_blocks, block_size};
-  paged_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, num_tokens,
-                  max_seq_len, shape, scale, out_dev.as<bf16>(), workspace.data(),
+  device_meta.num_tokens = num_tokens;
+  device_meta.max_seq_len = max_seq_len;
+  paged_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
+                  out_dev.as<bf16>(), workspace.data(),
                   context_->info().num_sms, stream());
   context_->synchronize();
 
   PagedAttentionMetadata host_meta{query_start.data(), c.seq_lens.data(), block_tables.data(),
                                    num_seqs, max_blocks, block_size};
+  host_meta.num_tokens = num_tokens;
+  host_meta.max_seq_len = max_seq_len;
   std::vector<float> expected(q_size);
   cpu::paged_attention(cpu(), widen(q).data(), widen(k_cache).data(), widen(v_cache).data(),
                        host_meta, shape, scale, expected.data());

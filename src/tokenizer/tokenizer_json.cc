@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/tokenizer_json_reader.h"
 #include "tokenizer/tokenizer_parts.h"
 
 namespace kiln::tokenizer {
@@ -30,7 +31,7 @@ class Parser {
   }
   Status read_bool(const json& object, const char* key, const std::string& field,
                    bool* out) const;
-  Status parse_model(const json& model);
+  Status parse_model(const json& model, TokenizerJsonContents* contents);
   Status parse_normalizer(const json& normalizer, const std::string& field);
   Status parse_pre_tokenizer(const json& pre_tokenizer, const std::string& field,
                              bool* byte_level_seen);
@@ -55,8 +56,8 @@ Status Parser::read_bool(const json& object, const char* key, const std::string&
 }
 
 Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
-  json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return Status::error(name_ + ": not valid JSON");
+  KILN_ASSIGN_OR_RETURN(TokenizerJsonContents contents, read_tokenizer_json(text, name_));
+  const json& root = contents.rest;
   if (!root.is_object()) return Status::error(name_ + ": expected a JSON object");
 
   bool byte_level_pre_tokenizer = false;
@@ -65,7 +66,7 @@ Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
   if (model == root.end() || !model->is_object()) {
     return error("model", "missing (a BPE model object is required)");
   }
-  KILN_RETURN_IF_ERROR(parse_model(*model));
+  KILN_RETURN_IF_ERROR(parse_model(*model, &contents));
   if (const auto it = root.find("normalizer"); it != root.end()) {
     KILN_RETURN_IF_ERROR(parse_normalizer(*it, "normalizer"));
   }
@@ -90,7 +91,7 @@ Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
   return std::move(parts_);
 }
 
-Status Parser::parse_model(const json& model) {
+Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
   const auto type = model.find("type");
   if (type != model.end() && (!type->is_string() || type->get<std::string>() != "BPE")) {
     return error("model.type", type->dump() + " is not supported (only \"BPE\")");
@@ -107,22 +108,17 @@ Status Parser::parse_model(const json& model) {
   bool ignore_merges = false;
   KILN_RETURN_IF_ERROR(read_bool(model, "ignore_merges", "model", &ignore_merges));
 
-  const auto vocab = model.find("vocab");
-  if (vocab == model.end() || !vocab->is_object()) {
-    return error("model.vocab", "missing or not an object of token -> id");
-  }
-  for (const auto& [token, id_json] : vocab->items()) {
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 ||
-        id_json.get<int64_t>() > (1 << 24)) {
+  if (!contents->has_vocab) return error("model.vocab", "missing or not an object of token -> id");
+  for (auto& [token, id] : contents->vocab) {
+    if (id < 0 || id > (1 << 24)) {
       return error("model.vocab[\"" + token + "\"]", "expected an id from 0 to 16777216");
     }
-    const auto id = id_json.get<size_t>();
-    if (id >= vocab_text_.size()) vocab_text_.resize(id + 1);
+    if (static_cast<size_t>(id) >= vocab_text_.size()) vocab_text_.resize(id + 1);
     if (!vocab_text_[id].empty()) {
       return error("model.vocab[\"" + token + "\"]",
                    "id " + std::to_string(id) + " is also \"" + vocab_text_[id] + "\"");
     }
-    vocab_text_[id] = token;
+    vocab_text_[id] = std::move(token);
   }
   std::unordered_map<std::string_view, int32_t> id_of_text;
   id_of_text.reserve(vocab_text_.size());
@@ -135,38 +131,17 @@ Status Parser::parse_model(const json& model) {
     if (auto bytes = alphabet_.decode(vocab_text_[id])) token_bytes[id] = std::move(*bytes);
   }
 
-  const auto merges_json = model.find("merges");
-  if (merges_json == model.end() || !merges_json->is_array()) {
-    return error("model.merges", "missing or not an array");
-  }
+  if (!contents->has_merges) return error("model.merges", "missing or not an array");
   std::vector<std::pair<int32_t, int32_t>> merges;
-  merges.reserve(merges_json->size());
-  for (size_t rank = 0; rank < merges_json->size(); ++rank) {
-    const json& merge = (*merges_json)[rank];
-    const std::string field = "model.merges[" + std::to_string(rank) + "]";
-    std::string left;
-    std::string right;
-    if (merge.is_string()) {
-      // "a b": the two tokens around the one space (tokens never hold a plain space).
-      const auto& text = merge.get_ref<const std::string&>();
-      const size_t space = text.find(' ');
-      if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
-        return error(field, "\"" + text + "\" is not two tokens separated by one space");
-      }
-      left = text.substr(0, space);
-      right = text.substr(space + 1);
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
-               merge[1].is_string()) {
-      left = merge[0].get<std::string>();
-      right = merge[1].get<std::string>();
-    } else {
-      return error(field, "expected \"a b\" or [\"a\", \"b\"]");
-    }
+  merges.reserve(contents->merges.size());
+  for (size_t rank = 0; rank < contents->merges.size(); ++rank) {
+    const auto& [left, right] = contents->merges[rank];
     const auto left_id = id_of_text.find(left);
     const auto right_id = id_of_text.find(right);
     if (left_id == id_of_text.end() || right_id == id_of_text.end()) {
-      return error(field, "token \"" + (left_id == id_of_text.end() ? left : right) +
-                              "\" is not in model.vocab");
+      return error("model.merges[" + std::to_string(rank) + "]",
+                   "token \"" + (left_id == id_of_text.end() ? left : right) +
+                       "\" is not in model.vocab");
     }
     merges.emplace_back(left_id->second, right_id->second);
   }

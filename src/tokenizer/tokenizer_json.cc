@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/string_id_map.h"
 #include "tokenizer/tokenizer_json_reader.h"
 #include "tokenizer/tokenizer_parts.h"
 
@@ -120,12 +121,12 @@ Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
     }
     vocab_text_[id] = std::move(token);
   }
-  std::unordered_map<std::string_view, int32_t> id_of_text;
+  StringIdMap id_of_text;  // views of vocab_text_, which stays put from here on
   id_of_text.reserve(vocab_text_.size());
   std::vector<std::string> token_bytes(vocab_text_.size());
   for (size_t id = 0; id < vocab_text_.size(); ++id) {
     if (vocab_text_[id].empty()) continue;
-    id_of_text.emplace(vocab_text_[id], static_cast<int32_t>(id));
+    id_of_text.insert(vocab_text_[id], static_cast<int32_t>(id));
     // A token outside the byte alphabet can never come out of byte-level BPE; it keeps no
     // bytes in the model (decode uses its text as HF's ByteLevel decoder does).
     if (auto bytes = alphabet_.decode(vocab_text_[id])) token_bytes[id] = std::move(*bytes);
@@ -136,14 +137,13 @@ Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
   merges.reserve(contents->merges.size());
   for (size_t rank = 0; rank < contents->merges.size(); ++rank) {
     const auto& [left, right] = contents->merges[rank];
-    const auto left_id = id_of_text.find(left);
-    const auto right_id = id_of_text.find(right);
-    if (left_id == id_of_text.end() || right_id == id_of_text.end()) {
+    const int32_t left_id = id_of_text.find(left);
+    const int32_t right_id = id_of_text.find(right);
+    if (left_id < 0 || right_id < 0) {
       return error("model.merges[" + std::to_string(rank) + "]",
-                   "token \"" + (left_id == id_of_text.end() ? left : right) +
-                       "\" is not in model.vocab");
+                   "token \"" + (left_id < 0 ? left : right) + "\" is not in model.vocab");
     }
-    merges.emplace_back(left_id->second, right_id->second);
+    merges.emplace_back(left_id, right_id);
   }
   KILN_ASSIGN_OR_RETURN(parts_->model,
                         BpeModel::create(std::move(token_bytes), merges, ignore_merges, name_));
@@ -350,7 +350,6 @@ Status Parser::build_token_tables() {
   parts.is_special.assign(vocab_size, 0);
   parts.is_added.assign(vocab_size, 0);
   parts.exists.assign(vocab_size, 0);
-  parts.id_of_token.reserve(vocab_size);
   auto set_token = [&](int32_t id, const std::string& text) {
     parts.token_text[id] = text;
     // HF's ByteLevel decoder maps a token's characters back to bytes, or keeps the token's
@@ -358,7 +357,6 @@ Status Parser::build_token_tables() {
     auto bytes = alphabet_.decode(text);
     parts.token_bytes[id] = bytes ? std::move(*bytes) : text;
     parts.exists[id] = 1;
-    parts.id_of_token[text] = id;
   };
   for (size_t id = 0; id < vocab_text_.size(); ++id) {
     if (!vocab_text_[id].empty()) set_token(static_cast<int32_t>(id), vocab_text_[id]);
@@ -367,6 +365,15 @@ Status Parser::build_token_tables() {
     set_token(token.id, token.content);
     parts.is_added[token.id] = 1;
     parts.is_special[token.id] = token.special ? 1 : 0;
+  }
+  // token_to_id: an added token's content wins over a vocabulary token with the same text (as
+  // in HF); the map keeps the first insert. token_text stays put from here on.
+  parts.id_of_token.reserve(vocab_size);
+  for (const AddedToken& token : parts.added_tokens) {
+    parts.id_of_token.insert(parts.token_text[token.id], token.id);
+  }
+  for (size_t id = 0; id < vocab_size; ++id) {
+    if (parts.exists[id]) parts.id_of_token.insert(parts.token_text[id], static_cast<int32_t>(id));
   }
   for (int32_t id : parts.prefix_ids) {
     if (static_cast<size_t>(id) >= vocab_size || !parts.exists[id]) {

@@ -1,5 +1,6 @@
 // The DeepSeek-R1-Distill tokenizer end to end: known ids, special tokens, decode.
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -109,6 +110,37 @@ TEST(DeepseekTokenizer, DecodeRoundTripsRandomBytes) {
     EXPECT_EQ(tokenizer->decode(tokenizer->encode(text)), text);
     EXPECT_EQ(tokenizer->encode(text), ids);
   }
+}
+
+TEST(DeepseekTokenizer, ConcurrentEncodesAgree) {
+  // One tokenizer is shared by every server thread; its word cache must stay consistent.
+  auto tokenizer = deepseek_tokenizer();
+  ASSERT_NE(tokenizer, nullptr);
+  std::vector<std::string> texts;
+  std::mt19937 rng(5);
+  const std::vector<std::string> words = {"alpha", " beta", " γάμμα", "日本", " 12345", "'s", "\n",
+                                          " rarewordxyz", "qqqzzzk", " 😀", "<think>"};
+  for (int i = 0; i < 64; ++i) {
+    std::string text;
+    for (int j = 0; j < 40; ++j) text += words[rng() % words.size()];
+    texts.push_back(text);
+  }
+  std::vector<Ids> expected;
+  for (const auto& text : texts) expected.push_back(tokenizer->encode(text));
+  std::vector<int> failures(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t k = (i + t * 7 + round) % texts.size();
+          if (tokenizer->encode(texts[k]) != expected[k]) ++failures[t];
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures, (std::vector<int>{0, 0, 0, 0}));
 }
 
 TEST(DeepseekTokenizer, DecodeSkipsUnknownIds) {

@@ -19,7 +19,8 @@ after(async () => {
 async function openChat(context) {
   const page = await context.newPage();
   await page.goto(server.url);
-  await page.getByTestId('model').filter({ hasText: 'kiln-mock' }).waitFor();
+  // Attached, not visible: the model name is hidden at phone width.
+  await page.getByTestId('model').filter({ hasText: 'kiln-mock' }).waitFor({ state: 'attached' });
   return page;
 }
 
@@ -30,7 +31,7 @@ async function send(page, text) {
 
 describe('chat', () => {
   it('streams a reply, shows the thinking block live, then collapses it with its duration', async () => {
-    const context = await browser.browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const context = await browser.browser.newContext({ viewport: { width: 1200, height: 800 }, colorScheme: 'dark' });
     const page = await openChat(context);
     await send(page, 'Hi there');
     const thinking = page.getByTestId('thinking');
@@ -140,8 +141,13 @@ describe('chat', () => {
   it('is usable at phone width in the light theme', async () => {
     const context = await browser.browser.newContext({ viewport: { width: 390, height: 760 }, isMobile: true });
     const page = await openChat(context);
-    await page.getByTestId('theme').click({ force: true }).catch(() => {});
-    await page.evaluate(() => { document.documentElement.dataset.theme = 'light'; });
+    // The sidebar slides in from the menu button at this width; its theme button switches.
+    await page.locator('.menu').click();
+    const theme = page.getByTestId('theme');
+    if ((await theme.innerText()).includes('Light')) await theme.click();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+    await page.getByTestId('sidebar-backdrop').click({ position: { x: 350, y: 400 } });
+    await page.getByTestId('sidebar-backdrop').waitFor({ state: 'detached' });
     await send(page, 'Hi from a phone');
     await page.getByTestId('reply-stats').waitFor();
     const box = await page.getByTestId('input').boundingBox();

@@ -201,6 +201,8 @@ export function App() {
         }}
         theme={theme} onTheme={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
         open={sidebarOpen} onClose={() => setSidebarOpen(false)} />
+      {sidebarOpen && <div class="sidebar-backdrop" data-testid="sidebar-backdrop"
+        onClick={() => setSidebarOpen(false)} />}
       <main class="main">
         <header class="topbar">
           <button type="button" class="icon menu" onClick={() => setSidebarOpen(!sidebarOpen)}>☰</button>

@@ -29,7 +29,7 @@ export function Sidebar({ chats, currentId, query, onQuery, onNew, onSelect, onR
             <button type="button" class="icon" title="Rename" data-testid="rename"
               onClick={() => { setName(c.title); setRenaming(c.id); }}>✎</button>
             <button type="button" class="icon" title="Delete" data-testid="delete"
-              onClick={() => onDelete(c.id)}>🗑</button>
+              onClick={() => onDelete(c.id)}>✕</button>
           </div>
         ))}
         {chats.length === 0 && <div class="empty-list">No chats yet</div>}

@@ -36,8 +36,7 @@ describe('chat', () => {
     await send(page, 'Hi there');
     const thinking = page.getByTestId('thinking');
     // While reasoning streams the block is open and labelled "Thinking…".
-    await thinking.filter({ hasText: 'Thinking…' }).waitFor();
-    assert.match(await thinking.innerText(), /Okay, the user/);
+    await thinking.filter({ hasText: /Thinking…[\s\S]*Okay, the user/ }).waitFor();
     // The answer streams in below, and the block collapses to "Thought for N seconds".
     const reply = page.getByTestId('assistant-message').last();
     await reply.locator('.answer', { hasText: 'Hello from kiln' }).waitFor();
@@ -48,6 +47,10 @@ describe('chat', () => {
     // Markdown: inline code and KaTeX math are rendered, not shown as source.
     assert.equal(await reply.locator('.answer code').first().innerText(), 'code');
     assert.ok(await reply.locator('.answer .katex').count() > 0, 'KaTeX renders $x^2$');
+    assert.equal(await reply.locator('.answer .math-block .katex-display').count(), 1, 'display math');
+    assert.ok(await reply.locator('.code-block .hljs .hljs-built_in, .code-block .hljs .hljs-string').count() > 0,
+      'highlight.js colours the python block');
+    assert.match(await reply.locator('.code-head').innerText(), /python/);
     const stats = await page.getByTestId('reply-stats').innerText();
     assert.match(stats, /\d+ tokens · [\d.]+ tok\/s · prompt \d+/);
     // The block opens again on click.

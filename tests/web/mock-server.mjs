@@ -81,7 +81,10 @@ function replyPieces(prompt, maxTokens) {
   const n = ++replyCounter;
   const long = /long/.test(prompt);
   const reasoning = ['Okay', ',', ' the', ' user', ' wrote', ' something', '.', ' Let', ' me', ' think', '.'];
-  const answer = ['Hello', ' from', ' kiln', ` (reply ${n})`, '.', ' Here', ' is', ' `code`', ' and', ' $x^2$', '.'];
+  // Long enough (about a second) for the browser test to see the block open while it streams.
+  for (let i = 0; i < 40; i++) reasoning.push(i % 2 ? ' step' : ' Hmm,');
+  const answer = ['Hello', ' from', ' kiln', ` (reply ${n})`, '.', ' Here', ' is', ' `code`', ' and', ' $x^2$', '.',
+    '\n\n```python\n', 'print(', '"hi")', '\n```\n', '\n$$\\int_0^1 x\\,dx = \\tfrac12$$\n'];
   if (long) for (let i = 0; i < 2000; i++) answer.push(` word${i}`);
   return { reasoning, answer: answer.slice(0, Math.max(1, maxTokens - reasoning.length)) };
 }

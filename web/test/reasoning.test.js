@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplyTracker, splitThinking, thinkLabel } from '../src/lib/reasoning.js';
+import { isReasoningModel, ReplyTracker, splitThinking, thinkLabel } from '../src/lib/reasoning.js';
 
 function clock() {
   let t = 0;
@@ -107,5 +107,43 @@ describe('thinkLabel', () => {
     expect(thinkLabel(false, 3240)).toBe('Thought for 3.2 seconds');
     expect(thinkLabel(false, 42000)).toBe('Thought for 42 seconds');
     expect(thinkLabel(true, 1500)).toBe('Thinking… 1.5 s');
+  });
+});
+
+describe('reasoning models behind --reasoning-parser none', () => {
+  it('recognises reasoning model names', () => {
+    expect(isReasoningModel('deepseek-ai/DeepSeek-R1-Distill-Llama-8B')).toBe(true);
+    expect(isReasoningModel('deepseek-r1')).toBe(true);
+    expect(isReasoningModel('Qwen/QwQ-32B')).toBe(true);
+    expect(isReasoningModel('meta-llama/Llama-3.1-8B-Instruct')).toBe(false);
+    expect(isReasoningModel('gpt-4o')).toBe(false);
+  });
+
+  it('shows untagged text as live thinking until </think>, then the answer', () => {
+    const now = clock();
+    const r = new ReplyTracker(now, { expectThinking: true });
+    r.pushDelta({ content: 'Okay, the user' });
+    expect(r.view()).toMatchObject({ reasoning: 'Okay, the user', content: '', thinking: true });
+    now.advance(800);
+    r.pushDelta({ content: ' asks.\n</thi' });
+    expect(r.view()).toMatchObject({ reasoning: 'Okay, the user asks.\n', content: '', thinking: true });
+    r.pushDelta({ content: 'nk>\n\nHi!' });
+    expect(r.view()).toMatchObject({ reasoning: 'Okay, the user asks.\n', content: '\n\nHi!', thinking: false });
+    expect(r.view().thinkMs).toBe(800);
+  });
+
+  it('turns the text back into the answer when the stream ends without </think>', () => {
+    const r = new ReplyTracker(clock(), { expectThinking: true });
+    r.pushDelta({ content: 'Just an answer' });
+    expect(r.view().thinking).toBe(true);
+    r.finish('stop');
+    expect(r.view()).toMatchObject({ reasoning: '', content: 'Just an answer', thinking: false });
+  });
+
+  it('does not apply once the server splits the reasoning itself', () => {
+    const r = new ReplyTracker(clock(), { expectThinking: true });
+    r.pushDelta({ reasoning_content: 'hmm' });
+    r.pushDelta({ content: 'Answer' });
+    expect(r.view()).toMatchObject({ reasoning: 'hmm', content: 'Answer', thinking: false });
   });
 });

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { AuthError, fetchModels, loadApiKey, saveApiKey, streamChat } from '../lib/api.js';
-import { ReplyTracker } from '../lib/reasoning.js';
+import { isReasoningModel, ReplyTracker } from '../lib/reasoning.js';
 import { createChat, deleteChat, listChats, loadChat, saveChat, searchChats, titleFrom } from '../lib/store.js';
 import { applyTheme, loadTheme } from '../lib/theme.js';
 import { Message } from './Message.jsx';
@@ -67,7 +67,7 @@ export function App() {
   const generate = useCallback(async (base) => {
     const controller = new AbortController();
     abortRef.current = controller;
-    const tracker = new ReplyTracker();
+    const tracker = new ReplyTracker(undefined, { expectThinking: isReasoningModel(model) });
     let usage = null;
     let frame = 0;
     const draw = () => {

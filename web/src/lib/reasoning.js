@@ -22,7 +22,9 @@ function partialTagSuffix(text, tag) {
 
 // Returns {reasoning, content, thinking}: thinking is true while an opened think block has not
 // closed yet. Text before a lone "</think>" is reasoning (R1 without the opening tag).
-export function splitThinking(text) {
+// assumeOpen: the model is known to start thinking without the tag (a reasoning model behind
+// --reasoning-parser none), so text with no tag yet is shown as reasoning while it streams.
+export function splitThinking(text, assumeOpen = false) {
   const lead = text.length - text.trimStart().length;
   const body = text.slice(lead);
   if (body.startsWith(OPEN)) {
@@ -40,13 +42,24 @@ export function splitThinking(text) {
   if (end >= 0) {
     return { reasoning: text.slice(0, end), content: text.slice(end + CLOSE.length), thinking: false };
   }
-  return { reasoning: '', content: text.slice(0, text.length - partialTagSuffix(text, CLOSE)), thinking: false };
+  const shown = text.slice(0, text.length - partialTagSuffix(text, CLOSE));
+  if (assumeOpen) return { reasoning: shown, content: '', thinking: shown.length > 0 };
+  return { reasoning: '', content: shown, thinking: false };
+}
+
+// Served model names of models that think first (DeepSeek-R1 and its distills, QwQ, ...).
+export function isReasoningModel(name) {
+  return /(^|[^a-z])r1([^a-z0-9]|$)|r1-distill|qwq|reason|think/i.test(name || '');
 }
 
 // Follows one streamed reply: feed it the deltas, read view() for what to draw.
 export class ReplyTracker {
-  constructor(now = () => performance.now()) {
+  // expectThinking: see splitThinking's assumeOpen; it stops applying once reasoning_content
+  // arrives (the server splits) and when the stream ends with no "</think>" (it was the answer).
+  constructor(now = () => performance.now(), { expectThinking = false } = {}) {
     this.now = now;
+    this.expectThinking = expectThinking;
+    this.ended = false;
     this.reasoningField = ''; // from reasoning_content / reasoning deltas
     this.rawContent = ''; // delta.content as received, inline tags included
     this.startedAt = now();
@@ -79,11 +92,13 @@ export class ReplyTracker {
   // Stream ended (finished, stopped or failed): a think block still open ends here.
   finish(reason = null) {
     this.finishReason = reason;
+    this.ended = true;
     if (this.thinkStartAt !== null && this.thinkEndAt === null) this.thinkEndAt = this.now();
   }
 
   #split() {
-    const inline = splitThinking(this.rawContent);
+    const assumeOpen = this.expectThinking && !this.ended && this.reasoningField === '';
+    const inline = splitThinking(this.rawContent, assumeOpen);
     const reasoning = this.reasoningField + inline.reasoning;
     return { reasoning, content: inline.content, inlineOpen: inline.thinking };
   }

@@ -15,5 +15,10 @@ export default defineConfig({
       input: { index: resolve(import.meta.dirname, 'index.html'), dashboard: resolve(import.meta.dirname, 'dashboard.html') },
     },
   },
+  // `npm run dev`: the pages with hot reload, the API from a running kiln (KILN_URL).
+  server: {
+    proxy: Object.fromEntries(['/v1', '/metrics', '/health'].map((p) =>
+      [p, { target: process.env.KILN_URL || 'http://127.0.0.1:8000', changeOrigin: true }])),
+  },
   test: { environment: 'node', include: ['test/**/*.test.js'] },
 });

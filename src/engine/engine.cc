@@ -203,6 +203,7 @@ void Engine::handle_abort(const std::string& request_id) {
   for (Choice& choice : req.choices) {
     if (!choice.finished) finish_choice(req, choice, FinishReason::kAbort);
   }
+  update_stats();
   emit(req);
   retire_finished();
 }
@@ -330,6 +331,7 @@ void Engine::step() {
       touch(&req);
     }
   }
+  update_stats();  // before the outputs, so a consumer that saw its last output sees its blocks freed
   for (RequestState* req : touched) emit(*req);
   retire_finished();
 }

@@ -166,7 +166,7 @@ TEST(EngineRequestsTest, DroppingAStreamAbortsAndManyClientsCanSubmitConcurrentl
 }
 
 TEST(EngineRequestsTest, SubmitRejectsRequestsThatCanNeverRun) {
-  auto engine = make_engine({.num_blocks = 8, .max_model_len = 200});
+  auto engine = make_engine({.num_blocks = 8, .max_model_len = 200, .step_delay_ms = 5});
   auto noop = [](RequestOutput) {};
   EXPECT_FALSE(engine->submit(make_request("", {1}, 1), noop).ok());
   EXPECT_FALSE(engine->submit(make_request("a", {}, 1), noop).ok());

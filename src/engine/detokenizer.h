@@ -18,6 +18,8 @@ class IncrementalDetokenizer {
   // Adds the next generated token; returns the text that became complete (possibly empty while
   // a multi-byte character or a merge is pending).
   virtual std::string add(int32_t token_id) = 0;
+  // The rest when the sequence ends (e.g. an incomplete character as U+FFFD).
+  virtual std::string flush() { return ""; }
 };
 
 // Makes the detokenizer of one sequence; `prompt_token_ids` give it the context that the first

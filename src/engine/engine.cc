@@ -261,7 +261,12 @@ void Engine::process_token(RequestState& req, Choice& choice, int32_t token_id,
     reason = FinishReason::kLength;
   }
   if (reason != FinishReason::kNone) {
-    if (!choice.stopper.matched()) choice.pending.text_delta += choice.stopper.flush();
+    if (!choice.stopper.matched()) {
+      if (choice.detokenizer) {
+        choice.pending.text_delta += choice.stopper.append(choice.detokenizer->flush(), false);
+      }
+      choice.pending.text_delta += choice.stopper.flush();
+    }
     finish_choice(req, choice, reason);
   }
 }

@@ -1,0 +1,178 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "base/check.h"
+#include "base/log.h"
+
+namespace kiln {
+
+Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv_cache)
+    : config_(config), kv_cache_(kv_cache) {
+  KILN_CHECK(config.max_num_batched_tokens > 0 && config.max_num_seqs > 0 &&
+             config.max_model_len > 0);
+}
+
+bool Scheduler::before(const Sequence& a, const Sequence& b) const {
+  return std::tie(a.priority, a.arrival_order, a.choice_index, a.seq_id) <
+         std::tie(b.priority, b.arrival_order, b.choice_index, b.seq_id);
+}
+
+void Scheduler::insert_waiting(int64_t seq_id) {
+  const Sequence& seq = *seqs_.at(seq_id);
+  auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), seq_id,
+                              [&](int64_t id, int64_t other) {
+                                return before(*seqs_.at(id), *seqs_.at(other));
+                              });
+  (void)seq;
+  waiting_.insert(pos, seq_id);
+}
+
+void Scheduler::add(std::unique_ptr<Sequence> seq) {
+  const int64_t id = seq->seq_id;
+  KILN_CHECK(seqs_.count(id) == 0) << "duplicate seq_id " << id;
+  seq->status = SequenceStatus::kWaiting;
+  seqs_.emplace(id, std::move(seq));
+  insert_waiting(id);
+}
+
+void Scheduler::preempt(int64_t seq_id) {
+  Sequence& seq = *seqs_.at(seq_id);
+  kv_cache_->free(seq_id);
+  seq.num_computed_tokens = 0;
+  seq.status = SequenceStatus::kWaiting;
+  ++num_preemptions_;
+  KILN_LOG(Warning) << "Sequence group " << seq.request_id << " (choice " << seq.choice_index
+                    << ") is preempted by recompute because there is not enough KV cache space."
+                    << " total_num_preemptions=" << num_preemptions_;
+  insert_waiting(seq_id);
+}
+
+void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
+  std::sort(running_.begin(), running_.end(),
+            [&](int64_t a, int64_t b) { return before(*seqs_.at(a), *seqs_.at(b)); });
+  size_t i = 0;
+  while (i < running_.size()) {
+    const int64_t id = running_[i];
+    Sequence& seq = *seqs_.at(id);
+    const int num_new = std::min({seq.num_tokens() - seq.num_computed_tokens, *budget,
+                                  config_.max_model_len - seq.num_computed_tokens});
+    if (num_new <= 0) {
+      ++i;
+      continue;
+    }
+    bool scheduled = false;
+    bool self_preempted = false;
+    while (true) {
+      if (kv_cache_->allocate(id, seq.num_computed_tokens + num_new)) {
+        scheduled = true;
+        break;
+      }
+      // Sorted ascending, so the back is the lowest-priority / newest: never one scheduled
+      // earlier in this loop.
+      const int64_t victim = running_.back();
+      running_.pop_back();
+      preempt(victim);
+      out->preempted_seq_ids.push_back(victim);
+      if (victim == id) {
+        self_preempted = true;
+        break;
+      }
+    }
+    if (self_preempted) break;  // everything after it was preempted before it
+    if (scheduled) {
+      out->sequences.push_back({id, seq.num_computed_tokens, num_new,
+                                seq.num_computed_tokens + num_new == seq.num_tokens()});
+      out->total_num_tokens += num_new;
+      *budget -= num_new;
+    }
+    ++i;
+  }
+}
+
+void Scheduler::schedule_waiting(SchedulerOutput* out, int* budget) {
+  std::vector<int64_t> admitted;
+  for (int64_t id : waiting_) {
+    if (*budget <= 0 ||
+        static_cast<int>(running_.size()) >= config_.max_num_seqs) {
+      break;
+    }
+    Sequence& seq = *seqs_.at(id);
+    if (seq.wait_for_seq_id >= 0) {
+      const Sequence* leader = find(seq.wait_for_seq_id);
+      if (leader != nullptr && leader->num_computed_tokens < leader->num_prompt_tokens) continue;
+      seq.wait_for_seq_id = -1;
+    }
+    PrefixHit hit;
+    if (!seq.wants_prompt_logprobs) hit = kv_cache_->find_cached_prefix(seq.token_ids);
+    const int num_new = std::min(seq.num_tokens() - hit.num_tokens, *budget);
+    if (!kv_cache_->allocate(id, hit.num_tokens + num_new, &hit)) break;
+    if (!seq.admitted_before) {
+      // Prefix-cache statistics count first admissions only, not recomputation after preemption.
+      kv_cache_->record_query(seq.num_tokens(), hit.num_tokens);
+      seq.num_cached_tokens = hit.num_tokens;
+      seq.admitted_before = true;
+    }
+    seq.num_computed_tokens = hit.num_tokens;
+    seq.status = SequenceStatus::kRunning;
+    running_.push_back(id);
+    admitted.push_back(id);
+    out->admitted_seq_ids.push_back(id);
+    out->sequences.push_back(
+        {id, seq.num_computed_tokens, num_new, seq.num_computed_tokens + num_new == seq.num_tokens()});
+    out->total_num_tokens += num_new;
+    *budget -= num_new;
+  }
+  if (!admitted.empty()) {
+    std::erase_if(waiting_, [&](int64_t id) {
+      return std::find(admitted.begin(), admitted.end(), id) != admitted.end();
+    });
+  }
+}
+
+SchedulerOutput Scheduler::schedule() {
+  SchedulerOutput out;
+  int budget = config_.max_num_batched_tokens;
+  schedule_running(&out, &budget);
+  if (out.preempted_seq_ids.empty()) schedule_waiting(&out, &budget);
+  return out;
+}
+
+void Scheduler::on_step_done(const SchedulerOutput& output) {
+  for (const ScheduledSequence& s : output.sequences) {
+    Sequence* seq = find(s.seq_id);
+    if (seq == nullptr) continue;  // finished (aborted) while the step ran
+    seq->num_computed_tokens = s.num_computed_tokens + s.num_new_tokens;
+    kv_cache_->cache_computed(s.seq_id, seq->token_ids, seq->num_computed_tokens);
+  }
+}
+
+void Scheduler::append_token(int64_t seq_id, int32_t token_id) {
+  seqs_.at(seq_id)->token_ids.push_back(token_id);
+}
+
+void Scheduler::finish(int64_t seq_id) {
+  auto it = seqs_.find(seq_id);
+  if (it == seqs_.end()) return;
+  kv_cache_->free(seq_id);
+  std::erase(running_, seq_id);
+  std::erase(waiting_, seq_id);
+  seqs_.erase(it);
+}
+
+Sequence* Scheduler::find(int64_t seq_id) {
+  auto it = seqs_.find(seq_id);
+  return it == seqs_.end() ? nullptr : it->second.get();
+}
+
+const Sequence* Scheduler::find(int64_t seq_id) const {
+  auto it = seqs_.find(seq_id);
+  return it == seqs_.end() ? nullptr : it->second.get();
+}
+
+std::span<const int> Scheduler::block_table(int64_t seq_id) const {
+  return kv_cache_->block_table(seq_id);
+}
+
+}  // namespace kiln

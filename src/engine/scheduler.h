@@ -1,0 +1,75 @@
+// Continuous batching in vLLM v1's style: every step has a token budget
+// (max_num_batched_tokens) shared by the running sequences (decodes, and prefills still in
+// progress) and then by admissions from the waiting queue, whose prompts are chunked to fit.
+//
+// - Order: by (priority, arrival) — FCFS when priorities are equal. Admission stops at the
+//   first waiting sequence that does not fit, so a long prompt is never overtaken forever by
+//   shorter later ones (no starvation among equal priorities).
+// - Admission only when blocks suffice. When a running sequence cannot get a block, the
+//   running sequence with the largest (priority, arrival) — the newest among equals — is
+//   preempted by recompute: its blocks are freed and it goes back to the waiting queue, to be
+//   computed again (its prompt and output so far) when it is readmitted. No admissions happen
+//   in a step that preempted.
+// - finish() (stop, length, abort) frees a sequence's blocks at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/scheduler_output.h"
+#include "engine/sequence.h"
+#include "kvcache/kv_cache_manager.h"
+
+namespace kiln {
+
+struct SchedulerConfig {
+  int max_num_batched_tokens = 2048;
+  int max_num_seqs = 256;
+  int max_model_len = 4096;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const SchedulerConfig& config, KvCacheManager* kv_cache);
+
+  const SchedulerConfig& config() const { return config_; }
+  const KvCacheManager& kv_cache() const { return *kv_cache_; }
+
+  // Queues a new sequence (status waiting). Its seq_id must be unused.
+  void add(std::unique_ptr<Sequence> seq);
+  SchedulerOutput schedule();
+  // After the step ran: advances each scheduled sequence's computed tokens and registers its
+  // newly completed blocks in the prefix cache.
+  void on_step_done(const SchedulerOutput& output);
+  void append_token(int64_t seq_id, int32_t token_id);
+  // Frees the sequence's blocks and forgets it. Unknown ids are ignored.
+  void finish(int64_t seq_id);
+
+  Sequence* find(int64_t seq_id);
+  const Sequence* find(int64_t seq_id) const;
+  std::span<const int> block_table(int64_t seq_id) const;
+
+  int num_running() const { return static_cast<int>(running_.size()); }
+  int num_waiting() const { return static_cast<int>(waiting_.size()); }
+  bool has_work() const { return !running_.empty() || !waiting_.empty(); }
+  int64_t num_preemptions() const { return num_preemptions_; }
+
+ private:
+  bool before(const Sequence& a, const Sequence& b) const;
+  void insert_waiting(int64_t seq_id);
+  void preempt(int64_t seq_id);
+  void schedule_running(SchedulerOutput* out, int* budget);
+  void schedule_waiting(SchedulerOutput* out, int* budget);
+
+  SchedulerConfig config_;
+  KvCacheManager* kv_cache_;
+  std::unordered_map<int64_t, std::unique_ptr<Sequence>> seqs_;
+  std::vector<int64_t> running_;  // sorted by (priority, arrival) at each schedule()
+  std::vector<int64_t> waiting_;  // kept sorted by (priority, arrival)
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace kiln

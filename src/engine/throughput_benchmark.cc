@@ -1,0 +1,121 @@
+#include "engine/throughput_benchmark.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/progress_bar.h"
+
+namespace kiln {
+namespace {
+
+double percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double rank = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(rank);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - static_cast<double>(lo));
+}
+
+struct Tracker {
+  std::mutex mutex;
+  std::condition_variable done;
+  int num_finished = 0;
+  std::string error;
+  std::vector<double> ttft_ms;
+  std::vector<double> itl_ms;
+  int64_t output_tokens = 0;
+};
+
+}  // namespace
+
+LatencySummary summarize_latencies(std::vector<double> values) {
+  LatencySummary s;
+  if (values.empty()) return s;
+  std::sort(values.begin(), values.end());
+  s.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  s.p50 = percentile(values, 0.50);
+  s.p99 = percentile(values, 0.99);
+  return s;
+}
+
+Result<ThroughputResult> run_throughput_benchmark(EngineClient* engine,
+                                                  const ThroughputBenchmarkOptions& options) {
+  if (options.num_prompts < 1 || options.input_len < 1 || options.output_len < 1) {
+    return Status::error("--num-prompts, --input-len and --output-len must be at least 1");
+  }
+  if (options.vocab_size < 1) return Status::error("benchmark: the model's vocab size is unknown");
+  std::mt19937_64 rng(options.seed);
+  std::uniform_int_distribution<int32_t> token(0, options.vocab_size - 1);
+  std::vector<EngineRequest> requests(static_cast<size_t>(options.num_prompts));
+  for (int i = 0; i < options.num_prompts; ++i) {
+    EngineRequest& r = requests[i];
+    r.request_id = "bench-" + std::to_string(i);
+    r.prompt_token_ids.resize(static_cast<size_t>(options.input_len));
+    for (int32_t& t : r.prompt_token_ids) t = token(rng);
+    r.sampling.max_tokens = options.output_len;
+    r.sampling.min_tokens = options.output_len;
+    r.sampling.ignore_eos = true;
+    r.sampling.temperature = 1.0f;
+    r.sampling.top_p = 1.0f;
+    r.sampling.seed = options.seed + static_cast<uint64_t>(i);
+  }
+
+  auto tracker = std::make_shared<Tracker>();
+  std::unique_ptr<ProgressBar> progress;
+  if (options.show_progress) {
+    progress = std::make_unique<ProgressBar>("Processed prompts", options.num_prompts);
+  }
+  ProgressBar* bar = progress.get();
+  const double start_s = monotonic_seconds();
+  for (EngineRequest& r : requests) {
+    const double submit_s = monotonic_seconds();
+    auto last_s = std::make_shared<double>(-1.0);
+    Status status = engine->submit(std::move(r), [tracker, submit_s, last_s, bar](RequestOutput out) {
+      const double now = monotonic_seconds();
+      std::lock_guard<std::mutex> lock(tracker->mutex);
+      int new_tokens = 0;
+      for (const CompletionOutput& c : out.outputs) new_tokens += static_cast<int>(c.new_token_ids.size());
+      if (new_tokens > 0) {
+        if (*last_s < 0) tracker->ttft_ms.push_back(1000.0 * (now - submit_s));
+        else tracker->itl_ms.push_back(1000.0 * (now - *last_s));
+        *last_s = now;
+        tracker->output_tokens += new_tokens;
+      }
+      if (!out.error.empty() && tracker->error.empty()) tracker->error = out.error;
+      if (out.finished) {
+        ++tracker->num_finished;
+        if (bar) bar->advance(1);
+        tracker->done.notify_all();
+      }
+    });
+    if (!status.ok()) return status.with_context("benchmark");
+  }
+  {
+    std::unique_lock<std::mutex> lock(tracker->mutex);
+    tracker->done.wait(lock, [&] { return tracker->num_finished == options.num_prompts; });
+  }
+  const double elapsed = monotonic_seconds() - start_s;
+  if (progress) progress->finish();
+  std::lock_guard<std::mutex> lock(tracker->mutex);
+  if (!tracker->error.empty()) return Status::error("benchmark: a request failed: " + tracker->error);
+  ThroughputResult result;
+  result.num_requests = options.num_prompts;
+  result.elapsed_s = elapsed;
+  result.prompt_tokens = static_cast<int64_t>(options.num_prompts) * options.input_len;
+  result.output_tokens = tracker->output_tokens;
+  result.output_tokens_per_s = static_cast<double>(result.output_tokens) / elapsed;
+  result.total_tokens_per_s = static_cast<double>(result.output_tokens + result.prompt_tokens) / elapsed;
+  result.requests_per_s = options.num_prompts / elapsed;
+  result.ttft_ms = summarize_latencies(tracker->ttft_ms);
+  result.itl_ms = summarize_latencies(tracker->itl_ms);
+  return result;
+}
+
+}  // namespace kiln

@@ -1,0 +1,47 @@
+// The offline throughput benchmark behind `kiln bench throughput`, as vLLM's benchmark_throughput
+// with the random dataset: num_prompts prompts of input_len random token ids, each generating
+// exactly output_len tokens (ignore_eos), all submitted at once to an EngineClient. Measures
+// wall time, time to first token and inter-token latency from the output callbacks.
+#pragma once
+
+#include <cstdint>
+
+#include "base/status.h"
+#include "engine/engine_client.h"
+
+namespace kiln {
+
+struct ThroughputBenchmarkOptions {
+  int num_prompts = 100;
+  int input_len = 128;
+  int output_len = 128;
+  int vocab_size = 0;  // prompt token ids are drawn from [0, vocab_size)
+  uint64_t seed = 0;
+  bool show_progress = true;
+};
+
+struct LatencySummary {
+  double mean = 0;
+  double p50 = 0;
+  double p99 = 0;
+};
+
+struct ThroughputResult {
+  int num_requests = 0;
+  double elapsed_s = 0;
+  int64_t prompt_tokens = 0;
+  int64_t output_tokens = 0;
+  double output_tokens_per_s = 0;
+  double total_tokens_per_s = 0;
+  double requests_per_s = 0;
+  LatencySummary ttft_ms;
+  LatencySummary itl_ms;
+};
+
+// Mean and nearest-rank-interpolated percentiles (numpy's default) of `values`; zeros if empty.
+LatencySummary summarize_latencies(std::vector<double> values);
+
+Result<ThroughputResult> run_throughput_benchmark(EngineClient* engine,
+                                                  const ThroughputBenchmarkOptions& options);
+
+}  // namespace kiln

@@ -1,0 +1,166 @@
+// Helpers for tests that drive a real Engine over the FakeModelExecutor.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/fake_model_executor.h"
+#include "engine/request_stream.h"
+#include "engine/sampler.h"
+
+namespace kiln::testing {
+
+inline constexpr int kVocab = 101;
+
+// Token t reads as one letter, and every fifth token adds a space, so stop strings can span
+// token boundaries.
+inline std::string piece(int32_t t) {
+  return std::string(1, static_cast<char>('a' + t % 26)) + (t % 5 == 0 ? " " : "");
+}
+
+class FakeDetokenizer : public IncrementalDetokenizer {
+ public:
+  std::string add(int32_t token_id) override { return piece(token_id); }
+};
+
+struct EngineOptions {
+  int num_blocks = 256;
+  int block_size = 16;
+  int max_num_batched_tokens = 64;
+  int max_num_seqs = 256;
+  int max_model_len = 1024;
+  bool enable_prefix_caching = true;
+  GenerationDefaults defaults;
+  int step_delay_ms = 0;  // slows every step, for tests that must act while a request runs
+};
+
+// Delays each step of the wrapped executor.
+class SlowExecutor : public ModelExecutor {
+ public:
+  SlowExecutor(std::unique_ptr<ModelExecutor> inner, int delay_ms)
+      : inner_(std::move(inner)), delay_ms_(delay_ms) {}
+  int vocab_size() const override { return inner_->vocab_size(); }
+  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    return inner_->execute(batch, logits);
+  }
+
+ private:
+  std::unique_ptr<ModelExecutor> inner_;
+  int delay_ms_;
+};
+
+inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
+  EngineConfig config;
+  config.scheduler = {o.max_num_batched_tokens, o.max_num_seqs, o.max_model_len};
+  config.block_size = o.block_size;
+  config.num_blocks = o.num_blocks;
+  config.enable_prefix_caching = o.enable_prefix_caching;
+  config.generation_defaults = o.defaults;
+  config.stats_log_interval_s = 0;
+  std::unique_ptr<ModelExecutor> executor =
+      std::make_unique<FakeModelExecutor>(kVocab, o.num_blocks, o.block_size);
+  if (o.step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), o.step_delay_ms);
+  return std::make_unique<Engine>(
+      config, std::move(executor),
+      [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });
+}
+
+struct ChoiceResult {
+  std::vector<int32_t> tokens;
+  std::string text;
+  std::vector<std::string> deltas;
+  std::vector<TokenLogprob> logprobs;
+  FinishReason finish_reason = FinishReason::kNone;
+  std::variant<std::monostate, std::string, int32_t> stop_reason;
+};
+
+struct RequestResult {
+  std::map<int, ChoiceResult> choices;
+  std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
+  int num_cached_tokens = 0;
+  int num_outputs = 0;
+  std::string error;
+};
+
+inline EngineRequest make_request(const std::string& id, std::vector<int32_t> prompt,
+                                  int max_tokens, float temperature = 0.0f) {
+  EngineRequest r;
+  r.request_id = id;
+  r.prompt_token_ids = std::move(prompt);
+  r.sampling.max_tokens = max_tokens;
+  r.sampling.temperature = temperature;
+  return r;
+}
+
+inline std::vector<int32_t> make_prompt(int length, int salt) {
+  std::vector<int32_t> p;
+  for (int i = 0; i < length; ++i) p.push_back((i * 7 + salt * 13 + 3) % kVocab);
+  return p;
+}
+
+inline void accumulate(RequestResult* result, RequestOutput out) {
+  ++result->num_outputs;
+  if (out.prompt_logprobs) result->prompt_logprobs = std::move(out.prompt_logprobs);
+  result->num_cached_tokens = out.num_cached_tokens;
+  if (!out.error.empty()) result->error = out.error;
+  for (CompletionOutput& c : out.outputs) {
+    ChoiceResult& choice = result->choices[c.index];
+    choice.tokens.insert(choice.tokens.end(), c.new_token_ids.begin(), c.new_token_ids.end());
+    choice.text += c.text_delta;
+    choice.deltas.push_back(c.text_delta);
+    for (auto& lp : c.logprobs) choice.logprobs.push_back(lp);
+    if (c.finish_reason != FinishReason::kNone) {
+      choice.finish_reason = c.finish_reason;
+      choice.stop_reason = c.stop_reason;
+    }
+  }
+}
+
+// Submits all requests (so they run concurrently), then reads every stream to its end.
+inline std::vector<RequestResult> run_all(Engine* engine, std::vector<EngineRequest> requests) {
+  std::vector<std::unique_ptr<RequestStream>> streams;
+  for (EngineRequest& r : requests) {
+    auto stream = RequestStream::open(engine, std::move(r));
+    EXPECT_TRUE(stream.ok()) << stream.message();
+    streams.push_back(std::move(stream).value());
+  }
+  std::vector<RequestResult> results(streams.size());
+  for (size_t i = 0; i < streams.size(); ++i) {
+    while (auto out = streams[i]->next()) accumulate(&results[i], std::move(*out));
+  }
+  return results;
+}
+
+inline RequestResult run_alone(EngineRequest request, const EngineOptions& options = {}) {
+  auto engine = make_engine(options);
+  std::vector<EngineRequest> one;
+  one.push_back(std::move(request));
+  return run_all(engine.get(), std::move(one))[0];
+}
+
+// Greedy tokens computed straight from the fake model, without the engine.
+inline std::vector<int32_t> reference_greedy(const std::vector<int32_t>& prompt, int max_tokens) {
+  FakeModelExecutor model(kVocab, 1, 1);
+  std::vector<int32_t> history = prompt;
+  std::vector<int32_t> out;
+  for (int i = 0; i < max_tokens; ++i) {
+    const auto logits = model.logits_for(history);
+    int32_t best = 0;
+    for (int v = 1; v < kVocab; ++v) {
+      if (logits[v] > logits[best]) best = v;
+    }
+    out.push_back(best);
+    history.push_back(best);
+  }
+  return out;
+}
+
+}  // namespace kiln::testing

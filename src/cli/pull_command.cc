@@ -10,12 +10,15 @@
 #include "hub/pull.h"
 
 namespace kiln {
+namespace {
 
 std::optional<std::string> getenv_lookup(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (!value) return std::nullopt;
   return std::string(value);
 }
+
+}  // namespace
 
 int run_pull_command(const CommandArgs& args) {
   PullOptions options;
@@ -57,6 +60,10 @@ int run_pull_command(const CommandArgs& args) {
   Result<HubConfig> config = make_hub_config(getenv_lookup, HubConfigOverrides{token, cache_dir});
   if (!config.ok()) {
     std::fprintf(stderr, "kiln pull: %s\n", config.message().c_str());
+    return 2;
+  }
+  if (Status status = apply_hub_timeouts(getenv_lookup, &options); !status.ok()) {
+    std::fprintf(stderr, "kiln pull: %s\n", status.message().c_str());
     return 2;
   }
   Result<PullResult> result = pull_model(positionals[0], *config, options);

@@ -163,7 +163,6 @@ Status download_blob(const HubApi& api, const RepoCache& cache, const BlobJob& j
     return true;
   };
   request.on_body = [&](const char* data, size_t bytes) {
-    if (cancelled && cancelled->load()) return false;
     if (partial.size() + static_cast<int64_t>(bytes) > meta.size_bytes) {
       local_error = job.file + ": the server sent more than the " + std::to_string(meta.size_bytes) +
                     " bytes the Hub announced";
@@ -181,10 +180,6 @@ Status download_blob(const HubApi& api, const RepoCache& cache, const BlobJob& j
     if (partial.size() > 0) request.headers.push_back("Range: bytes=" + std::to_string(partial.size()) + "-");
     const int64_t before = partial.size();
     HttpResponse response = http_perform(request);
-    if (cancelled && cancelled->load()) {
-      result = Status::error(job.file + ": cancelled");
-      break;
-    }
     if (partial.write_errno() != 0) {
       result = write_failure(partial, incomplete, meta.size_bytes);
       break;
@@ -219,7 +214,8 @@ Status download_blob(const HubApi& api, const RepoCache& cache, const BlobJob& j
     }
     // Progress resets the retry budget: a flaky link that keeps moving is not given up on.
     if (partial.size() > before) attempt = 1;
-    if (!is_retryable(response, /*retry_connect=*/true) || attempt >= api.options().max_attempts) {
+    if (!is_retryable(response, /*retry_connect=*/true) || attempt >= api.options().max_attempts ||
+        (cancelled && cancelled->load())) {
       result = Status::error(api.describe_failure(response, job.repo_id, job.commit, job.file) +
                              " while downloading " + job.file +
                              (partial.size() > 0 ? "; run again to resume" : ""));

@@ -21,9 +21,9 @@ struct BlobJob {
   FileMetadata metadata;
 };
 
-// Downloads (or finds) the blob and links the snapshot pointer. `cancelled` set by another
-// worker stops the transfer early, keeping the partial file for the next run. `progress` may be
-// null.
+// Downloads (or finds) the blob and links the snapshot pointer. Once `cancelled` is set (another
+// file failed) a transfer in flight still completes, but an interrupted one is not retried: its
+// partial file stays for the next run. `progress` may be null.
 Status download_blob(const HubApi& api, const RepoCache& cache, const BlobJob& job,
                      DownloadProgress* progress, const std::atomic<bool>* cancelled);
 

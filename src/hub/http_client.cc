@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "base/clock.h"
+
 
 namespace kiln {
 namespace {
@@ -15,7 +17,28 @@ struct Transfer {
   HttpResponse* response;
   CURL* curl;
   bool started = false;
+  // Stall detection: the time the byte count last moved. libcurl's low-speed limit averages
+  // over a window of seconds, so a stall right after a burst would go unnoticed for long.
+  double last_progress_s = 0;
+  curl_off_t last_bytes = -1;
+  bool stalled = false;
 };
+
+int on_progress(void* user, curl_off_t download_total, curl_off_t download_now,
+                curl_off_t upload_total, curl_off_t upload_now) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const double now = monotonic_seconds();
+  if (download_now != transfer->last_bytes) {
+    transfer->last_bytes = download_now;
+    transfer->last_progress_s = now;
+    return 0;
+  }
+  if (now - transfer->last_progress_s > static_cast<double>(transfer->request->stall_timeout_s)) {
+    transfer->stalled = true;
+    return 1;
+  }
+  return 0;
+}
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
@@ -112,8 +135,10 @@ HttpResponse http_perform(const HttpRequest& request) {
   curl_easy_setopt(handle, CURLOPT_USERAGENT, user_agent.c_str());
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT, static_cast<long>(request.connect_timeout_s));
-  curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout_s));
+  transfer.last_progress_s = monotonic_seconds();
+  curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &transfer);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, on_write);
@@ -127,6 +152,10 @@ HttpResponse http_perform(const HttpRequest& request) {
   response.error = classify(code);
   if (code != CURLE_OK) {
     response.error_text = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+  }
+  if (transfer.stalled) {
+    response.error = TransportError::kTimeout;
+    response.error_text = "no data for " + std::to_string(request.stall_timeout_s) + " s";
   }
   return response;
 }

@@ -30,7 +30,7 @@ struct HttpRequest {
   std::vector<std::string> headers;      // extra "Name: value" lines
   std::optional<std::string> token;      // sent as "Authorization: Bearer ..."; never logged
   int64_t connect_timeout_s = 10;
-  int64_t stall_timeout_s = 20;          // below 1 byte/s for this long aborts the transfer
+  int64_t stall_timeout_s = 20;          // no data for this long (after connecting) aborts
   // Receives the body of a 2xx response; returns false to abort (e.g. the disk is full). When
   // unset, the body is kept in HttpResponse::body. Bodies of other statuses always go to body.
   std::function<bool(const char* data, size_t size)> on_body;

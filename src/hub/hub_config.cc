@@ -108,4 +108,27 @@ Result<HubConfig> make_hub_config(const EnvLookup& env, const HubConfigOverrides
   return config;
 }
 
+Status apply_hub_timeouts(const EnvLookup& env, PullOptions* options) {
+  const auto read = [&](const std::string& name, int64_t* target) -> Status {
+    const std::optional<std::string> value = non_empty(env, name);
+    if (!value) return ok_status();
+    const std::string text = strip(*value);
+    int64_t seconds = 0;
+    for (char c : text) {
+      if (c < '0' || c > '9' || seconds > 1000000) {
+        return Status::error(name + "='" + *value + "' is not a whole number of seconds");
+      }
+      seconds = seconds * 10 + (c - '0');
+    }
+    if (text.empty() || seconds <= 0) {
+      return Status::error(name + "='" + *value + "' must be a positive number of seconds");
+    }
+    *target = seconds;
+    return ok_status();
+  };
+  KILN_RETURN_IF_ERROR(read("HF_HUB_DOWNLOAD_TIMEOUT", &options->stall_timeout_s));
+  KILN_RETURN_IF_ERROR(read("HF_HUB_ETAG_TIMEOUT", &options->connect_timeout_s));
+  return ok_status();
+}
+
 }  // namespace kiln

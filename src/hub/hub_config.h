@@ -48,10 +48,15 @@ struct PullOptions {
   int64_t initial_backoff_ms = 500;    // doubled after each failed attempt
   int64_t max_backoff_ms = 8000;
   int64_t connect_timeout_s = 10;
-  int64_t stall_timeout_s = 20;        // a transfer below 1 byte/s this long is dropped and retried
+  int64_t stall_timeout_s = 10;        // no data for this long: dropped and resumed (HF: 10 s)
   bool show_progress = true;
   // Free bytes at a path; tests inject one to exercise the disk-full check. Default: statvfs.
   std::function<Result<int64_t>(const std::string& path)> free_space;
 };
+
+// Reads the timeouts huggingface_hub reads: HF_HUB_DOWNLOAD_TIMEOUT (seconds a download may go
+// without data: options->stall_timeout_s) and HF_HUB_ETAG_TIMEOUT (options->connect_timeout_s).
+// Errors name the variable when a value is not a positive integer.
+Status apply_hub_timeouts(const EnvLookup& env, PullOptions* options);
 
 }  // namespace kiln

@@ -87,7 +87,7 @@ def repo_from_dir(directory):
             with open(full, "rb") as f:
                 files[rel] = f.read()
     lfs = [p for p in files if p.endswith((".safetensors", ".bin", ".pth", ".gguf"))]
-    commit = hashlib.sha1(b"".join(sorted(files))).hexdigest()
+    commit = hashlib.sha1(b"".join(k.encode() + files[k] for k in sorted(files))).hexdigest()
     return Repo(commit, files, lfs)
 
 

@@ -4,4 +4,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${KILN_BUILD_DIR:-build}"
 case "$build" in /*) ;; *) build="$here/../../$build" ;; esac
-exec python3 "$here/test_pull.py" "$build/kiln"
+exec python3 "$here/test_pull.py" "$build/kiln" "$@"

@@ -132,6 +132,26 @@ def test_full_download(env):
     check(not HUB.requests("/test-org/") and not HUB.requests("/cdn/"), "second pull fetched files")
 
 
+def test_matches_huggingface_hub_golden(env):
+    # The tree huggingface_hub's snapshot_download left for the same fake Hub, recorded by
+    # tools/hub/make_hf_cache_golden.py where huggingface_hub is installed.
+    golden_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden",
+                               "huggingface_hub_tree.json")
+    if not os.path.exists(golden_path):
+        print("  NOTE: %s not recorded yet (run tools/hub/make_hf_cache_golden.py); "
+              "compared with the documented layout only" % golden_path)
+        return
+    with open(golden_path) as f:
+        golden = json.load(f)
+    out = expect_ok(env.pull(golden["repo"]))
+    check(os.path.relpath(out, env.cache) == golden["snapshot"], out)
+    tree = {k: list(v) for k, v in actual_tree(env.cache).items()}
+    check(tree == golden["tree"], "kiln's cache differs from huggingface_hub %s's:\n only kiln %s\n only hf %s\n"
+          " differ %s" % (golden["huggingface_hub_version"], sorted(set(tree) - set(golden["tree"])),
+                          sorted(set(golden["tree"]) - set(tree)),
+                          [k for k in tree if k in golden["tree"] and tree[k] != golden["tree"][k]]))
+
+
 def test_include_and_tag_and_commit(env):
     expect_ok(env.pull(REPO, "--revision", "v1.0", "--include", "*.bin", "--include", "extra/"))
     files = DEFAULT_FILES + ["pytorch_model.bin", "extra/nested/notes.json"]

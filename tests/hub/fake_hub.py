@@ -100,6 +100,8 @@ class FakeHub:
         huge = tiny_model_repo()
         huge.announced_sizes["model-00001-of-00002.safetensors"] = 1 << 50
         self.repos["test-org/huge-model"] = huge
+        # A renamed repo: the Hub answers its old name with a relative redirect to the new one.
+        self.aliases = {"old-org/tiny-model": "test-org/tiny-model"}
         self.lock = threading.Lock()
         self.log = []
         self.reset_switches()
@@ -253,6 +255,9 @@ class FakeHub:
         if "/revision/" not in rest:
             return self.error(handler, 404, None, "not found", head)
         repo_id, revision = rest.split("/revision/", 1)
+        if repo_id in self.aliases:
+            location = "/api/models/%s/revision/%s" % (self.aliases[repo_id], revision)
+            return self.send(handler, 307, {"Location": location}, b"", head)
         repo, commit = self.find(handler, repo_id, revision, head)
         if repo is None:
             return
@@ -267,6 +272,9 @@ class FakeHub:
         self.send(handler, 200, {"Content-Type": "application/json"}, body, head)
 
     def handle_resolve(self, handler, repo_id, revision, path, head):
+        if repo_id in self.aliases:
+            location = "/%s/resolve/%s/%s" % (self.aliases[repo_id], revision, urllib.parse.quote(path))
+            return self.send(handler, 307, {"Location": location}, b"", head)
         status = self.take_failure()
         if status:
             return self.error(handler, status, None, "transient failure", head)

@@ -152,6 +152,13 @@ def test_matches_huggingface_hub_golden(env):
                           [k for k in tree if k in golden["tree"] and tree[k] != golden["tree"][k]]))
 
 
+def test_renamed_repo_relative_redirects(env):
+    out = expect_ok(env.pull("old-org/tiny-model"))
+    check("/models--old-org--tiny-model/snapshots/" in out, out)
+    check(HUB.requests("/test-org/tiny-model/resolve/"), "relative redirects followed")
+    check(os.path.isfile(os.path.join(out, "model-00001-of-00002.safetensors")), "weights linked")
+
+
 def test_include_and_tag_and_commit(env):
     expect_ok(env.pull(REPO, "--revision", "v1.0", "--include", "*.bin", "--include", "extra/"))
     files = DEFAULT_FILES + ["pytorch_model.bin", "extra/nested/notes.json"]
@@ -298,6 +305,14 @@ def test_transient_500_retried(env):
     HUB.set(fail_status=500, fail_count=1000)
     expect_error(env.pull(REPO), "HTTP 500", "attempts")
     HUB.set(fail_count=0)
+
+
+def test_rate_limited_429_retried(env):
+    HUB.set(fail_status=429, fail_count=1)
+    result = env.pull(REPO)
+    expect_ok(result)
+    check("HTTP 429" in result.stderr, result.stderr)
+    check_tree(env.cache, REPO, DEFAULT_FILES)
 
 
 def test_disk_full_before_download(env):

@@ -34,13 +34,18 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
                          ") is not a multiple of num_key_value_heads (" +
                          std::to_string(c.num_key_value_heads) + ")");
   }
+  if (c.head_dim <= 0 || c.head_dim > 1024 || c.head_dim % 2 != 0) {
+    return Status::error("config.json: head_dim " + std::to_string(c.head_dim) +
+                         " is not supported by the CPU backend (even, at most 1024)");
+  }
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_size(), kv = c.kv_size();
-  KILN_RETURN_IF_ERROR(check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
+  KILN_RETURN_IF_ERROR(
+      check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.norm, {h}, "model.norm.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight"));
   if (static_cast<int>(w.layers.size()) != c.num_hidden_layers) {
-    return Status::error("weights hold " + std::to_string(w.layers.size()) + " layers, config has " +
-                         std::to_string(c.num_hidden_layers));
+    return Status::error("weights hold " + std::to_string(w.layers.size()) +
+                         " layers, config has " + std::to_string(c.num_hidden_layers));
   }
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& l = w.layers[i];
@@ -165,9 +170,15 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   const int inter = c.intermediate_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
-  const PagedAttentionMetadata meta{batch.query_start.data(), batch.seq_lens.data(),
-                                    batch.block_tables.data(), batch.num_seqs(),
-                                    batch.max_blocks_per_seq, kv_cache_.shape().block_size};
+  PagedAttentionMetadata meta;
+  meta.query_start = batch.query_start.data();
+  meta.seq_lens = batch.seq_lens.data();
+  meta.block_tables = batch.block_tables.data();
+  meta.num_seqs = batch.num_seqs();
+  meta.max_blocks_per_seq = batch.max_blocks_per_seq;
+  meta.block_size = kv_cache_.shape().block_size;
+  meta.num_tokens = n;
+  for (int32_t len : batch.seq_lens) meta.max_seq_len = std::max(meta.max_seq_len, len);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   int max_position = 0;
   for (int32_t p : batch.positions) max_position = std::max(max_position, p);

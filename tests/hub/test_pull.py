@@ -205,7 +205,7 @@ def test_stalled_connection_times_out_and_resumes(env):
 
 
 def test_concurrent_pulls(env):
-    HUB.set(slow_chunk_s=0.01)
+    HUB.set(slow_chunk_s=0.02)  # both processes overlap on the shards
     procs = [subprocess.Popen([KILN, "pull", "--quiet", REPO], env=env.vars(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]

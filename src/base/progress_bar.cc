@@ -40,7 +40,17 @@ ProgressBar::ProgressBar(std::string label, int64_t total, ProgressUnit unit)
       start_s_(monotonic_seconds()),
       is_tty_(isatty(STDERR_FILENO) != 0) {}
 
+ProgressBar::ProgressBar(std::string label, int64_t total, ProgressUnit unit, bool draws_itself)
+    : ProgressBar(std::move(label), total, unit) {
+  draws_itself_ = draws_itself;
+}
+
 ProgressBar::~ProgressBar() { finish(); }
+
+std::string ProgressBar::render() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return render_locked();
+}
 
 void ProgressBar::advance(int64_t amount) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -63,7 +73,7 @@ void ProgressBar::finish() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (finished_) return;
   draw_locked(true);
-  if (is_tty_) std::fputc('\n', stderr);
+  if (is_tty_ && draws_itself_) std::fputc('\n', stderr);
   finished_ = true;
 }
 
@@ -85,7 +95,7 @@ std::string ProgressBar::render_locked() const {
 }
 
 void ProgressBar::draw_locked(bool force) {
-  if (finished_) return;
+  if (finished_ || !draws_itself_) return;
   const double now = monotonic_seconds();
   if (is_tty_) {
     if (!force && now - last_draw_s_ < 0.1) return;

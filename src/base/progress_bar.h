@@ -15,6 +15,9 @@ enum class ProgressUnit { kCount, kBytes };
 class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total, ProgressUnit unit = ProgressUnit::kCount);
+  // draws_itself = false: the bar never writes to stderr; a display showing several bars at
+  // once (parallel downloads) prints render() lines itself.
+  ProgressBar(std::string label, int64_t total, ProgressUnit unit, bool draws_itself);
   ~ProgressBar();
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
@@ -24,6 +27,8 @@ class ProgressBar {
   void set_total(int64_t total);
   // Draws the final state and ends the line. Called by the destructor if not before.
   void finish();
+  // The bar's current line, without a newline.
+  std::string render();
 
  private:
   void draw_locked(bool force);
@@ -39,6 +44,7 @@ class ProgressBar {
   int last_decile_ = -1;
   bool is_tty_;
   bool finished_ = false;
+  bool draws_itself_ = true;
 };
 
 }  // namespace kiln

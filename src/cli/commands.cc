@@ -7,6 +7,7 @@ const std::vector<Command>& all_commands() {
       {"version", "Print kiln's version", run_version_command},
       {"synth", "Write a model directory with random weights of a config's shapes", run_synth_command},
       {"bench", "Benchmark the engine offline: kiln bench throughput --model DIR", run_bench_command},
+      {"pull", "Download a model from the Hugging Face Hub into the shared cache", run_pull_command},
   };
   return kCommands;
 }

@@ -100,9 +100,10 @@ ApiResult<JsonIn> parse_json_object(std::string_view body) {
   JsonIn json;
   try {
     json = JsonIn::parse(body.begin(), body.end());
-  } catch (const JsonIn::parse_error& e) {
+  } catch (const JsonIn::exception& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, ...": keep the readable part.
     std::string what = e.what();
-    if (const size_t pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
+    if (const size_t pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     return bad_request("Invalid JSON in request body: " + what);
   }
   if (!json.is_object()) {

@@ -150,8 +150,8 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     if (ec) {
       // The body cannot be skipped reliably after a bad or oversized request: answer and close.
-      method_ = "?";
-      path_ = "?";
+      method_ = parser_->is_header_done() ? std::string(parser_->get().method_string()) : "?";
+      path_ = parser_->is_header_done() ? std::string(parser_->get().target()) : "?";
       const bool too_large = ec == http::error::body_limit;
       api::ApiError error{too_large ? 413 : 400,
                           too_large ? "Request body exceeds the limit of " +

@@ -5,6 +5,7 @@ namespace kiln {
 const std::vector<Command>& all_commands() {
   static const std::vector<Command> kCommands = {
       {"version", "Print kiln's version", run_version_command},
+      {"synth", "Write a model directory with random weights of a config's shapes", run_synth_command},
   };
   return kCommands;
 }

@@ -47,6 +47,11 @@ struct ModelConfig {
   DType dtype = DType::kBF16;  // the checkpoint's torch_dtype / dtype
   std::optional<int> bos_token_id;
   std::vector<int> eos_token_ids;
+  std::string model_type;  // "llama", "qwen2"
+  // Qwen2's sliding-window attention; kiln runs only full attention, so a config that turns
+  // it on is rejected by the parser.
+  bool use_sliding_window = false;
+  int sliding_window = 0;
 
   int q_size() const { return num_attention_heads * head_dim; }
   int kv_size() const { return num_key_value_heads * head_dim; }
@@ -55,7 +60,8 @@ struct ModelConfig {
 // The architectures kiln runs, for error messages: "LlamaForCausalLM, Qwen2ForCausalLM".
 std::string supported_architectures();
 
-// `source` names the file in error messages.
+// Parses and validates (positive sizes, heads divide, supported rope and activation). `source`
+// names the file in error messages: "config.json: num_key_value_heads (5) must divide ...".
 Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source);
 Result<ModelConfig> load_model_config(const std::filesystem::path& config_json);
 

@@ -1,0 +1,89 @@
+// `kiln synth`: writes a model directory with random weights (model/synth_model.h).
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "base/byte_size.h"
+#include "base/log.h"
+#include "cli/commands.h"
+#include "cli/flag_parser.h"
+#include "model/model_config.h"
+#include "model/synth_model.h"
+
+namespace kiln {
+
+int run_synth_command(const CommandArgs& args) {
+  std::string config_path;
+  std::string out_dir;
+  std::optional<std::string> tokenizer_dir;
+  int64_t seed = 0;
+  std::string dtype_text = "bf16";
+  double stddev = 0.02;
+  int64_t max_shard_bytes = static_cast<int64_t>(kDefaultMaxShardBytes);
+  FlagParser parser("synth",
+                    "Write a Hugging Face model directory with deterministic random weights of "
+                    "CONFIG.json's shapes, for tests, demos and benchmarks");
+  parser.add_string("config", &config_path, "config.json of a LlamaForCausalLM or Qwen2ForCausalLM (required)");
+  parser.add_string("out", &out_dir, "output directory (created; old weights in it are replaced) (required)");
+  parser.add_optional_string("tokenizer", &tokenizer_dir,
+                             "directory to copy tokenizer.json, tokenizer_config.json, "
+                             "generation_config.json, special_tokens_map.json from");
+  parser.add_int64("seed", &seed, "random seed; same seed and config give identical bytes");
+  parser.add_string("dtype", &dtype_text, "weight dtype: bf16, f16 or f32");
+  parser.add_double("std", &stddev, "standard deviation of matrices and biases (norms: 1 + N(0, std))");
+  parser.add_int64("max-shard-size", &max_shard_bytes, "split into HF-style shards above this many bytes");
+
+  const Status parsed = parser.parse(args);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "kiln synth: %s\n", parsed.message().c_str());
+    return 2;
+  }
+  if (parser.help_requested()) {
+    std::printf("%s", parser.help_text().c_str());
+    return 0;
+  }
+  const auto usage_error = [](const std::string& message) {
+    std::fprintf(stderr, "kiln synth: %s\n", message.c_str());
+    return 2;
+  };
+  if (config_path.empty()) return usage_error("--config is required");
+  if (out_dir.empty()) return usage_error("--out is required");
+  const std::optional<DType> dtype = parse_dtype(dtype_text);
+  if (!dtype || *dtype == DType::kF8E4M3) {
+    return usage_error("--dtype must be bf16, f16 or f32, got '" + dtype_text + "'");
+  }
+  if (!(stddev >= 0)) return usage_error("--std must be >= 0");
+  if (max_shard_bytes <= 0) return usage_error("--max-shard-size must be positive");
+  // Config and tokenizer problems are the user's input: exit 2 before any work starts.
+  const Result<ModelConfig> config = load_model_config(config_path);
+  if (!config.ok()) return usage_error(config.message());
+  std::error_code error;
+  if (tokenizer_dir && !std::filesystem::is_directory(*tokenizer_dir, error)) {
+    return usage_error("--tokenizer " + *tokenizer_dir + ": no such directory");
+  }
+
+  SynthOptions options;
+  options.config_path = config_path;
+  options.out_dir = out_dir;
+  if (tokenizer_dir) options.tokenizer_dir = *tokenizer_dir;
+  options.seed = static_cast<uint64_t>(seed);
+  options.dtype = *dtype;
+  options.stddev = stddev;
+  options.max_shard_bytes = static_cast<uint64_t>(max_shard_bytes);
+  const Result<SynthReport> report = synth_model(options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "kiln synth: %s\n", report.message().c_str());
+    return 1;
+  }
+  char timing[64];
+  std::snprintf(timing, sizeof(timing), "%.2f s (%.2f GB/s)", report->seconds,
+                static_cast<double>(report->weight_bytes) / 1e9 / std::max(report->seconds, 1e-9));
+  KILN_LOG(Info) << "Wrote " << out_dir << ": " << config->architecture_name << ", "
+                 << format_bytes(static_cast<int64_t>(report->weight_bytes)) << " of "
+                 << dtype_name(*dtype) << " weights in " << report->num_files << " file"
+                 << (report->num_files == 1 ? "" : "s") << ", " << timing;
+  return 0;
+}
+
+}  // namespace kiln

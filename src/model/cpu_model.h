@@ -1,0 +1,63 @@
+// The Llama / Qwen2 forward pass on the CPU: f32 compute over bf16/f16/f32 weights, one call per
+// engine step over a mixed batch of prefill chunks and decodes, K/V read and written through the
+// batch's block tables in a paged cache this object owns. Each token's result depends only on its
+// own sequence (batch invariance), so a request's logits are the same bits alone or in any batch.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/cpu/cpu_context.h"
+#include "kernels/cpu/thread_pool.h"
+#include "model/forward_batch.h"
+#include "model/kv_cache_storage.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#include "model/rope.h"
+
+namespace kiln {
+
+struct CpuModelOptions {
+  int num_blocks = 0;   // KV cache blocks (all sequences together)
+  int block_size = 16;  // tokens per block
+  int num_threads = 0;  // 0: all cores
+  std::optional<cpu::Isa> isa;  // default: the best this CPU supports
+};
+
+class CpuModel {
+ public:
+  // Checks every weight's shape and dtype against the config; errors name the tensor. The memory
+  // behind `weights` must outlive the model.
+  static Result<std::unique_ptr<CpuModel>> create(const ModelConfig& config,
+                                                  const ModelWeights& weights,
+                                                  const CpuModelOptions& options);
+
+  // Runs one step. logits: [batch.logits_indices.size(), vocab_size] f32, row i for token row
+  // batch.logits_indices[i]. A batch inconsistent with itself or with the cache (block ids, slots,
+  // positions, token ids) is refused with an error before anything is written.
+  Status forward(const ForwardBatch& batch, std::vector<float>* logits);
+
+  const ModelConfig& config() const { return config_; }
+  const KvCacheShape& kv_cache_shape() const { return kv_cache_.shape(); }
+  cpu::Isa isa() const { return ctx_.isa; }
+  int num_threads() const { return pool_->num_threads(); }
+
+ private:
+  CpuModel(const ModelConfig& config, const ModelWeights& weights, const CpuModelOptions& options,
+           RopeParameters rope);
+  Status validate(const ForwardBatch& batch) const;
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::unique_ptr<cpu::ThreadPool> pool_;
+  cpu::CpuContext ctx_;
+  KvCacheStorage kv_cache_;
+  RopeTable rope_table_;
+
+  // Activations, resized per step; [num_tokens, width] each.
+  std::vector<float> residual_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, act_;
+};
+
+}  // namespace kiln

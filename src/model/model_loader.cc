@@ -1,0 +1,174 @@
+#include "model/model_loader.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "base/byte_size.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/progress_bar.h"
+#include "model/weight_specs.h"
+#include "tensor/tensor_view.h"
+
+namespace kiln {
+namespace {
+
+// Where each HF name goes in ModelWeights.
+std::map<std::string, TensorView*> weight_slots(const ModelConfig& config, ModelWeights* weights) {
+  std::map<std::string, TensorView*> slots;
+  slots["model.embed_tokens.weight"] = &weights->embed_tokens;
+  slots["model.norm.weight"] = &weights->norm;
+  slots["lm_head.weight"] = &weights->lm_head;
+  weights->layers.resize(static_cast<size_t>(config.num_hidden_layers));
+  for (int i = 0; i < config.num_hidden_layers; ++i) {
+    LayerWeights& layer = weights->layers[static_cast<size_t>(i)];
+    const std::string prefix = "model.layers." + std::to_string(i) + ".";
+    slots[prefix + "input_layernorm.weight"] = &layer.input_layernorm;
+    slots[prefix + "self_attn.q_proj.weight"] = &layer.q_proj;
+    slots[prefix + "self_attn.k_proj.weight"] = &layer.k_proj;
+    slots[prefix + "self_attn.v_proj.weight"] = &layer.v_proj;
+    slots[prefix + "self_attn.q_proj.bias"] = &layer.q_bias;
+    slots[prefix + "self_attn.k_proj.bias"] = &layer.k_bias;
+    slots[prefix + "self_attn.v_proj.bias"] = &layer.v_bias;
+    slots[prefix + "self_attn.o_proj.weight"] = &layer.o_proj;
+    slots[prefix + "post_attention_layernorm.weight"] = &layer.post_attention_layernorm;
+    slots[prefix + "mlp.gate_proj.weight"] = &layer.gate_proj;
+    slots[prefix + "mlp.up_proj.weight"] = &layer.up_proj;
+    slots[prefix + "mlp.down_proj.weight"] = &layer.down_proj;
+  }
+  return slots;
+}
+
+std::string and_more(size_t count) {
+  return count > 1 ? " (and " + std::to_string(count - 1) + " more)" : "";
+}
+
+Result<TensorView> checked_view(const CheckpointTensor& location, const WeightSpec& spec) {
+  const SafetensorsTensor& tensor = *location.tensor;
+  const std::string& file = location.file->name();
+  if (!tensor.dtype || *tensor.dtype == DType::kF8E4M3) {
+    return Status::error(file + ": tensor " + spec.name + " has dtype " + tensor.dtype_name +
+                         "; supported: BF16, F16, F32");
+  }
+  if (tensor.shape != spec.shape) {
+    return Status::error(file + ": tensor " + spec.name + " has shape " +
+                         shape_to_string(tensor.shape) + ", config.json implies " +
+                         shape_to_string(spec.shape));
+  }
+  TensorView view;
+  view.data = tensor.data;
+  view.dtype = *tensor.dtype;
+  view.shape = tensor.shape;
+  return view;
+}
+
+// Reads one byte of every page so later accesses do not fault; shows progress over bytes.
+void prefault(const Checkpoint& checkpoint, bool show_progress) {
+  constexpr size_t kChunkBytes = size_t{64} << 20;
+  constexpr size_t kPageBytes = 4096;
+  std::unique_ptr<ProgressBar> bar;
+  if (show_progress) {
+    bar = std::make_unique<ProgressBar>("Loading safetensors", static_cast<int64_t>(checkpoint.total_file_bytes()),
+                                        ProgressUnit::kBytes);
+  }
+  volatile uint8_t sink = 0;
+  for (const auto& file : checkpoint.files()) {
+    const MappedFile& mapping = file->mapping();
+    for (size_t offset = 0; offset < mapping.size(); offset += kChunkBytes) {
+      const size_t length = std::min(kChunkBytes, mapping.size() - offset);
+      mapping.advise_will_need(offset + kChunkBytes, kChunkBytes);  // read the next chunk ahead
+      uint8_t accumulated = 0;
+      for (size_t page = 0; page < length; page += kPageBytes) accumulated ^= mapping.data()[offset + page];
+      sink = sink ^ accumulated;
+      if (bar) bar->advance(static_cast<int64_t>(length));
+    }
+  }
+  if (bar) bar->finish();
+}
+
+}  // namespace
+
+Result<ModelWeights> map_model_weights(const ModelConfig& config, const Checkpoint& checkpoint) {
+  ModelWeights weights;
+  const std::map<std::string, TensorView*> slots = weight_slots(config, &weights);
+  const std::vector<WeightSpec> specs = model_weight_specs(config);
+  std::set<std::string> expected;
+
+  std::vector<std::string> missing;
+  for (const WeightSpec& spec : specs) {
+    expected.insert(spec.name);
+    const CheckpointTensor* location = checkpoint.find(spec.name);
+    if (location == nullptr) {
+      missing.push_back(spec.name);
+      continue;
+    }
+    KILN_ASSIGN_OR_RETURN(*slots.at(spec.name), checked_view(*location, spec));
+  }
+  if (!missing.empty()) {
+    return Status::error(checkpoint.source_name() + ": tensor " + missing.front() + " is missing" +
+                         and_more(missing.size()) + "; config.json (" + config.architecture_name +
+                         ", " + std::to_string(config.num_hidden_layers) + " layers) needs it");
+  }
+
+  std::vector<std::pair<std::string, std::string>> unexpected;  // (file, tensor)
+  for (const auto& [name, location] : checkpoint.tensors()) {
+    if (expected.count(name) || is_ignorable_tensor(name)) continue;
+    if (name == "lm_head.weight" && config.tie_word_embeddings) {
+      // Some exporters save the tied head too; HF ignores it and so do we, after a shape check.
+      const WeightSpec spec{name, {config.vocab_size, config.hidden_size}, WeightKind::kMatrix};
+      KILN_ASSIGN_OR_RETURN(const TensorView ignored, checked_view(location, spec));
+      (void)ignored;
+      continue;
+    }
+    unexpected.emplace_back(location.file->name(), name);
+  }
+  if (!unexpected.empty()) {
+    return Status::error(unexpected.front().first + ": unexpected tensor " + unexpected.front().second +
+                         and_more(unexpected.size()) + "; config.json (" + config.architecture_name +
+                         ", " + std::to_string(config.num_hidden_layers) + " layers) has no such weight");
+  }
+  if (config.tie_word_embeddings) weights.lm_head = weights.embed_tokens;
+  return weights;
+}
+
+Result<std::unique_ptr<LoadedModel>> load_model(const std::filesystem::path& model_dir,
+                                                const LoadOptions& options) {
+  const double start_s = monotonic_seconds();
+  auto model = std::make_unique<LoadedModel>();
+  KILN_ASSIGN_OR_RETURN(model->config, load_model_config(model_dir / "config.json"));
+  KILN_ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::open(model_dir));
+  KILN_ASSIGN_OR_RETURN(model->weights, map_model_weights(model->config, *model->checkpoint));
+
+  // Mixed dtypes are legal (HF keeps some norms in f32); say so, since it costs speed.
+  std::map<DType, int> dtype_counts;
+  int64_t weight_bytes = 0;
+  for (const WeightSpec& spec : model_weight_specs(model->config)) {
+    const SafetensorsTensor& tensor = *model->checkpoint->find(spec.name)->tensor;
+    ++dtype_counts[*tensor.dtype];
+    weight_bytes += static_cast<int64_t>(tensor.size_bytes());
+  }
+  model->weight_bytes = weight_bytes;
+  if (dtype_counts.size() > 1 || dtype_counts.begin()->first != model->config.dtype) {
+    std::string summary;
+    for (const auto& [dtype, count] : dtype_counts) {
+      summary += (summary.empty() ? "" : ", ") + std::to_string(count) + " " + std::string(dtype_name(dtype));
+    }
+    KILN_LOG(Warning) << model_dir.string() << ": tensor dtypes are " << summary
+                      << " while config.json says " << dtype_name(model->config.dtype);
+  }
+  if (options.prefault) prefault(*model->checkpoint, options.show_progress);
+  char seconds[32];
+  std::snprintf(seconds, sizeof(seconds), "%.2f", monotonic_seconds() - start_s);
+  KILN_LOG(Info) << "Loading model weights took "
+                 << (weight_bytes >= (int64_t{1} << 30) ? format_gib(weight_bytes) : format_bytes(weight_bytes)) << " and " << seconds
+                 << " seconds ("
+                 << model->checkpoint->files().size() << " safetensors file"
+                 << (model->checkpoint->files().size() == 1 ? "" : "s") << ", "
+                 << model->config.architecture_name << ", " << model->config.num_hidden_layers
+                 << " layers)";
+  return model;
+}
+
+}  // namespace kiln

@@ -1,0 +1,112 @@
+#include "tokenizer/tokenizer_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/read_file.h"
+
+namespace kiln {
+namespace {
+
+using json = nlohmann::json;
+
+Status field_error(const std::string& name, const std::string& field, const std::string& message) {
+  return Status::error(name + ": " + field + ": " + message);
+}
+
+// A token field: a string, an AddedToken object with "content", or null.
+Status read_token(const json& root, const char* key, const std::string& name,
+                  std::optional<std::string>* out) {
+  const auto it = root.find(key);
+  if (it == root.end() || it->is_null()) return ok_status();
+  if (it->is_string()) {
+    *out = it->get<std::string>();
+    return ok_status();
+  }
+  if (it->is_object()) {
+    const auto content = it->find("content");
+    if (content != it->end() && content->is_string()) {
+      *out = content->get<std::string>();
+      return ok_status();
+    }
+  }
+  return field_error(name, key, "expected a string or {\"__type\": \"AddedToken\", \"content\": ...}");
+}
+
+Status read_optional_bool(const json& root, const char* key, const std::string& name,
+                          std::optional<bool>* out) {
+  const auto it = root.find(key);
+  if (it == root.end() || it->is_null()) return ok_status();
+  if (!it->is_boolean()) return field_error(name, key, "expected true or false");
+  *out = it->get<bool>();
+  return ok_status();
+}
+
+}  // namespace
+
+const std::string* TokenizerConfig::chat_template(std::string_view name) const {
+  const std::string_view wanted = name.empty() ? std::string_view("default") : name;
+  for (const NamedChatTemplate& named : chat_templates) {
+    if (named.name == wanted) return &named.template_text;
+  }
+  return nullptr;
+}
+
+Result<TokenizerConfig> parse_tokenizer_config(std::string_view json_text, const std::string& name) {
+  const json root = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (root.is_discarded()) return Status::error(name + ": not valid JSON");
+  if (!root.is_object()) return Status::error(name + ": expected a JSON object");
+  TokenizerConfig config;
+  KILN_RETURN_IF_ERROR(read_token(root, "bos_token", name, &config.bos_token));
+  KILN_RETURN_IF_ERROR(read_token(root, "eos_token", name, &config.eos_token));
+  KILN_RETURN_IF_ERROR(read_token(root, "pad_token", name, &config.pad_token));
+  KILN_RETURN_IF_ERROR(read_token(root, "unk_token", name, &config.unk_token));
+  KILN_RETURN_IF_ERROR(read_optional_bool(root, "add_bos_token", name, &config.add_bos_token));
+  KILN_RETURN_IF_ERROR(read_optional_bool(root, "add_eos_token", name, &config.add_eos_token));
+  if (const auto it = root.find("model_max_length"); it != root.end() && !it->is_null()) {
+    if (it->is_number_integer()) {
+      config.model_max_length = it->get<int64_t>();
+    } else if (!it->is_number()) {
+      // transformers writes 1e30 (a float) for "no limit": that is no limit, not an error.
+      return field_error(name, "model_max_length", "expected a number");
+    }
+  }
+  if (const auto it = root.find("tokenizer_class"); it != root.end() && it->is_string()) {
+    config.tokenizer_class = it->get<std::string>();
+  }
+  if (const auto it = root.find("chat_template"); it != root.end() && !it->is_null()) {
+    if (it->is_string()) {
+      config.chat_templates.push_back({"default", it->get<std::string>()});
+    } else if (it->is_array()) {
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json& entry = (*it)[i];
+        if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
+            !entry.contains("template") || !entry["template"].is_string()) {
+          return field_error(name, "chat_template[" + std::to_string(i) + "]",
+                             "expected {\"name\": \"...\", \"template\": \"...\"}");
+        }
+        config.chat_templates.push_back(
+            {entry["name"].get<std::string>(), entry["template"].get<std::string>()});
+      }
+    } else {
+      return field_error(name, "chat_template",
+                         "expected a string or a list of {\"name\", \"template\"}");
+    }
+  }
+  return config;
+}
+
+Result<TokenizerConfig> load_tokenizer_config(const std::filesystem::path& path) {
+  KILN_ASSIGN_OR_RETURN(const std::string text, tokenizer::read_file(path));
+  KILN_ASSIGN_OR_RETURN(TokenizerConfig config, parse_tokenizer_config(text, path.string()));
+  // transformers >= 4.43 may save the template as chat_template.jinja next to the config.
+  if (config.chat_templates.empty()) {
+    const auto jinja = path.parent_path() / "chat_template.jinja";
+    if (std::filesystem::exists(jinja)) {
+      KILN_ASSIGN_OR_RETURN(std::string template_text, tokenizer::read_file(jinja));
+      config.chat_templates.push_back({"default", std::move(template_text)});
+    }
+  }
+  return config;
+}
+
+}  // namespace kiln

@@ -1,0 +1,55 @@
+// Tiny random Llama/Qwen2 models held in memory for the forward tests, a naive double-precision
+// reference forward over them, and ForwardBatch builders for sequences in a paged cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/forward_batch.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+
+namespace kiln::testing {
+
+struct TestModelSpec {
+  Architecture architecture = Architecture::kLlama;
+  int hidden = 64;
+  int intermediate = 96;
+  int layers = 2;
+  int heads = 4;
+  int kv_heads = 2;
+  int head_dim = 16;
+  int vocab = 97;
+  bool tied = false;
+  RopeScaling rope_scaling;
+  double rope_theta = 10000.0;
+  DType dtype = DType::kF32;
+  uint32_t seed = 1;
+};
+
+// Owns the weights' memory; `weights` views into it.
+struct TestModel {
+  ModelConfig config;
+  ModelWeights weights;
+  std::vector<std::vector<float>> f32_storage;
+  std::vector<std::vector<uint16_t>> u16_storage;
+};
+
+std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec);
+
+// Log-softmax-free logits of every position of `tokens`, computed in double with contiguous
+// (unpaged) attention and HF's formulas: [tokens.size(), vocab].
+std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens);
+
+// One sequence's part of a step: `num_new` tokens ending at `seq_len`, in blocks `blocks`.
+struct SeqStep {
+  std::vector<int32_t> tokens;  // the whole sequence so far (this step's tokens are the last)
+  int num_new = 0;
+  std::vector<int32_t> blocks;  // its block table
+  bool all_logits = false;      // logits for every new token, not just the last
+};
+
+ForwardBatch make_batch(const std::vector<SeqStep>& seqs, int block_size);
+
+}  // namespace kiln::testing

@@ -20,6 +20,7 @@ struct Command {
 const std::vector<Command>& all_commands();
 
 int run_version_command(const CommandArgs& args);
+int run_serve_command(const CommandArgs& args);
 int run_synth_command(const CommandArgs& args);
 
 }  // namespace kiln

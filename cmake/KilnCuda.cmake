@@ -18,6 +18,10 @@ if(KILN_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES "80;86;89;90")
   endif()
   enable_language(CUDA)
+  # CMake 3.25 does not know nvcc's C++20 dialect flag; tell it, so CUDA sources get C++20
+  # like the rest of the project.
+  set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+  set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
   set(CMAKE_CUDA_STANDARD 20)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)

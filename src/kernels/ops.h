@@ -29,6 +29,10 @@ struct PagedAttentionMetadata {
   int num_seqs = 0;
   int max_blocks_per_seq = 0;
   int block_size = 0;
+  // Host-side sizes, so a device launcher can size its grid and scratch without reading the
+  // arrays above (device memory on CUDA).
+  int num_tokens = 0;   // query_start[num_seqs]
+  int max_seq_len = 0;  // max of seq_lens
 };
 
 struct AttentionShape {
@@ -78,8 +82,8 @@ void rope_and_cache_kv(const CpuContext& ctx, float* q /*[num_tokens, num_heads,
 // group are computed together), softmax in f32 with the running-max trick, scale given by the
 // caller (1/sqrt(head_dim) for Llama/Qwen2).
 void paged_attention(const CpuContext& ctx, const float* q /*[num_tokens, num_heads, head_dim]*/,
-                     const float* k_cache, const float* v_cache,
-                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                     const float* k_cache, const float* v_cache, const PagedAttentionMetadata& meta,
+                     const AttentionShape& shape, float scale,
                      float* out /*[num_tokens, num_heads, head_dim]*/);
 
 // SwiGLU: out[r, i] = silu(gate[r, i]) * up[r, i], with gate and up rows `stride` floats apart:

@@ -1,5 +1,7 @@
 #include "model/cpu_model.h"
 
+#include "model/forward_batch_check.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -34,13 +36,18 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
                          ") is not a multiple of num_key_value_heads (" +
                          std::to_string(c.num_key_value_heads) + ")");
   }
+  if (c.head_dim <= 0 || c.head_dim > 1024 || c.head_dim % 2 != 0) {
+    return Status::error("config.json: head_dim " + std::to_string(c.head_dim) +
+                         " is not supported by the CPU backend (even, at most 1024)");
+  }
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_size(), kv = c.kv_size();
-  KILN_RETURN_IF_ERROR(check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
+  KILN_RETURN_IF_ERROR(
+      check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.norm, {h}, "model.norm.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight"));
   if (static_cast<int>(w.layers.size()) != c.num_hidden_layers) {
-    return Status::error("weights hold " + std::to_string(w.layers.size()) + " layers, config has " +
-                         std::to_string(c.num_hidden_layers));
+    return Status::error("weights hold " + std::to_string(w.layers.size()) +
+                         " layers, config has " + std::to_string(c.num_hidden_layers));
   }
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& l = w.layers[i];
@@ -93,81 +100,25 @@ CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& weights,
                              config.num_key_value_heads, config.head_dim}),
       rope_table_(std::move(rope), config.head_dim) {}
 
-Status CpuModel::validate(const ForwardBatch& b) const {
-  const int num_tokens = b.num_tokens();
-  const int num_seqs = b.num_seqs();
-  const KvCacheShape& cache = kv_cache_.shape();
-  auto fail = [](const std::string& message) { return Status::error("ForwardBatch: " + message); };
-  if (num_tokens == 0) return fail("no tokens");
-  if (b.positions.size() != b.token_ids.size() || b.slot_mapping.size() != b.token_ids.size()) {
-    return fail("token_ids, positions and slot_mapping differ in length");
-  }
-  if (b.query_start.size() != static_cast<size_t>(num_seqs) + 1 || b.query_start[0] != 0 ||
-      b.query_start[static_cast<size_t>(num_seqs)] != num_tokens) {
-    return fail("query_start must hold num_seqs + 1 offsets from 0 to num_tokens");
-  }
-  if (b.max_blocks_per_seq <= 0 ||
-      b.block_tables.size() != static_cast<size_t>(num_seqs) * b.max_blocks_per_seq) {
-    return fail("block_tables must be [num_seqs, max_blocks_per_seq]");
-  }
-  for (int s = 0; s < num_seqs; ++s) {
-    const int begin = b.query_start[static_cast<size_t>(s)];
-    const int end = b.query_start[static_cast<size_t>(s) + 1];
-    const int seq_len = b.seq_lens[static_cast<size_t>(s)];
-    const std::string seq = "sequence " + std::to_string(s);
-    if (end < begin) return fail("query_start decreases at " + seq);
-    if (seq_len < end - begin) return fail(seq + " has fewer tokens than this step adds");
-    if (seq_len > static_cast<int64_t>(b.max_blocks_per_seq) * cache.block_size) {
-      return fail(seq + " of " + std::to_string(seq_len) + " tokens exceeds its block table");
-    }
-    const int32_t* table = b.block_tables.data() + static_cast<size_t>(s) * b.max_blocks_per_seq;
-    for (int j = 0; j < (seq_len + cache.block_size - 1) / cache.block_size; ++j) {
-      if (table[j] < 0 || table[j] >= cache.num_blocks) {
-        return fail(seq + " block " + std::to_string(j) + " has id " + std::to_string(table[j]) +
-                    " outside the cache's " + std::to_string(cache.num_blocks) + " blocks");
-      }
-    }
-    for (int t = begin; t < end; ++t) {
-      const int position = seq_len - (end - begin) + (t - begin);
-      const std::string token = "token " + std::to_string(t) + " (" + seq + ")";
-      if (b.positions[static_cast<size_t>(t)] != position) {
-        return fail(token + " has position " + std::to_string(b.positions[static_cast<size_t>(t)]) +
-                    ", seq_lens implies " + std::to_string(position));
-      }
-      const int64_t slot =
-          static_cast<int64_t>(table[position / cache.block_size]) * cache.block_size +
-          position % cache.block_size;
-      if (b.slot_mapping[static_cast<size_t>(t)] != slot) {
-        return fail(token + " has slot " + std::to_string(b.slot_mapping[static_cast<size_t>(t)]) +
-                    ", its block table implies " + std::to_string(slot));
-      }
-      const int id = b.token_ids[static_cast<size_t>(t)];
-      if (id < 0 || id >= config_.vocab_size) {
-        return fail(token + " has id " + std::to_string(id) + " outside the vocabulary of " +
-                    std::to_string(config_.vocab_size));
-      }
-    }
-  }
-  for (int32_t row : b.logits_indices) {
-    if (row < 0 || row >= num_tokens) {
-      return fail("logits index " + std::to_string(row) + " outside [0, " +
-                  std::to_string(num_tokens) + ")");
-    }
-  }
-  return ok_status();
-}
 
 Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
-  KILN_RETURN_IF_ERROR(validate(batch));
+  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, kv_cache_.shape().num_blocks,
+                                              kv_cache_.shape().block_size));
   const ModelConfig& c = config_;
   const int n = batch.num_tokens();
   const int h = c.hidden_size;
   const int inter = c.intermediate_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
-  const PagedAttentionMetadata meta{batch.query_start.data(), batch.seq_lens.data(),
-                                    batch.block_tables.data(), batch.num_seqs(),
-                                    batch.max_blocks_per_seq, kv_cache_.shape().block_size};
+  PagedAttentionMetadata meta;
+  meta.query_start = batch.query_start.data();
+  meta.seq_lens = batch.seq_lens.data();
+  meta.block_tables = batch.block_tables.data();
+  meta.num_seqs = batch.num_seqs();
+  meta.max_blocks_per_seq = batch.max_blocks_per_seq;
+  meta.block_size = kv_cache_.shape().block_size;
+  meta.num_tokens = n;
+  for (int32_t len : batch.seq_lens) meta.max_seq_len = std::max(meta.max_seq_len, len);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   int max_position = 0;
   for (int32_t p : batch.positions) max_position = std::max(max_position, p);

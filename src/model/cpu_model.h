@@ -20,9 +20,9 @@
 namespace kiln {
 
 struct CpuModelOptions {
-  int num_blocks = 0;   // KV cache blocks (all sequences together)
-  int block_size = 16;  // tokens per block
-  int num_threads = 0;  // 0: all cores
+  int num_blocks = 0;           // KV cache blocks (all sequences together)
+  int block_size = 16;          // tokens per block
+  int num_threads = 0;          // 0: all cores
   std::optional<cpu::Isa> isa;  // default: the best this CPU supports
 };
 
@@ -34,7 +34,7 @@ class CpuModel {
                                                   const ModelWeights& weights,
                                                   const CpuModelOptions& options);
 
-  // Runs one step. logits: [batch.logits_indices.size(), vocab_size] f32, row i for token row
+  // Runs one step. Not thread-safe: one engine thread owns the model, as it owns the device. logits: [batch.logits_indices.size(), vocab_size] f32, row i for token row
   // batch.logits_indices[i]. A batch inconsistent with itself or with the cache (block ids, slots,
   // positions, token ids) is refused with an error before anything is written.
   Status forward(const ForwardBatch& batch, std::vector<float>* logits);
@@ -47,7 +47,6 @@ class CpuModel {
  private:
   CpuModel(const ModelConfig& config, const ModelWeights& weights, const CpuModelOptions& options,
            RopeParameters rope);
-  Status validate(const ForwardBatch& batch) const;
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -19,9 +19,15 @@ struct KvCacheShape {
   int64_t floats_per_layer() const {
     return static_cast<int64_t>(num_blocks) * block_size * num_kv_heads * head_dim;
   }
+  // K and V of one block in every layer: what --kv-cache-memory is divided by.
+  int64_t block_bytes() const {
+    return 2 * static_cast<int64_t>(num_layers) * block_size * num_kv_heads * head_dim *
+           static_cast<int64_t>(sizeof(float));
+  }
   // K and V of every layer.
   int64_t size_bytes() const {
-    return 2 * static_cast<int64_t>(num_layers) * floats_per_layer() * static_cast<int64_t>(sizeof(float));
+    return 2 * static_cast<int64_t>(num_layers) * floats_per_layer() *
+           static_cast<int64_t>(sizeof(float));
   }
 };
 
@@ -37,7 +43,8 @@ class KvCacheStorage {
 
  private:
   KvCacheShape shape_;
-  std::vector<std::vector<float>> k_;  // [num_layers][num_blocks * block_size * kv_heads * head_dim]
+  std::vector<std::vector<float>>
+      k_;  // [num_layers][num_blocks * block_size * kv_heads * head_dim]
   std::vector<std::vector<float>> v_;
 };
 

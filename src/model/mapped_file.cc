@@ -51,4 +51,18 @@ void MappedFile::advise_will_need(size_t offset, size_t length) const {
   ::madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_WILLNEED);
 }
 
+void MappedFile::populate(size_t offset, size_t length) const {
+  if (data_ == nullptr || offset >= size_) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t begin = offset / page * page;
+  const size_t end = std::min(size_, offset + length);
+#ifdef MADV_POPULATE_READ
+  if (::madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_POPULATE_READ) == 0) return;
+#endif
+  volatile uint8_t sink = 0;
+  uint8_t accumulated = 0;
+  for (size_t at = begin; at < end; at += page) accumulated ^= data_[at];
+  sink = sink ^ accumulated;
+}
+
 }  // namespace kiln

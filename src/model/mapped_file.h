@@ -24,6 +24,9 @@ class MappedFile {
 
   // Asks the kernel to read [offset, offset + length) ahead (madvise WILLNEED).
   void advise_will_need(size_t offset, size_t length) const;
+  // Reads [offset, offset + length) into memory and maps it, so later accesses do not fault:
+  // madvise(MADV_POPULATE_READ) on Linux 5.14+, else one read per page.
+  void populate(size_t offset, size_t length) const;
 
  private:
   MappedFile(std::filesystem::path path, const uint8_t* data, size_t size)

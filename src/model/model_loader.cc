@@ -64,24 +64,21 @@ Result<TensorView> checked_view(const CheckpointTensor& location, const WeightSp
   return view;
 }
 
-// Reads one byte of every page so later accesses do not fault; shows progress over bytes.
+// Brings every page in (see MappedFile::populate) with progress over bytes, reading the next
+// chunk ahead while this one is mapped.
 void prefault(const Checkpoint& checkpoint, bool show_progress) {
   constexpr size_t kChunkBytes = size_t{64} << 20;
-  constexpr size_t kPageBytes = 4096;
   std::unique_ptr<ProgressBar> bar;
   if (show_progress) {
     bar = std::make_unique<ProgressBar>("Loading safetensors", static_cast<int64_t>(checkpoint.total_file_bytes()),
                                         ProgressUnit::kBytes);
   }
-  volatile uint8_t sink = 0;
   for (const auto& file : checkpoint.files()) {
     const MappedFile& mapping = file->mapping();
     for (size_t offset = 0; offset < mapping.size(); offset += kChunkBytes) {
       const size_t length = std::min(kChunkBytes, mapping.size() - offset);
-      mapping.advise_will_need(offset + kChunkBytes, kChunkBytes);  // read the next chunk ahead
-      uint8_t accumulated = 0;
-      for (size_t page = 0; page < length; page += kPageBytes) accumulated ^= mapping.data()[offset + page];
-      sink = sink ^ accumulated;
+      mapping.advise_will_need(offset + kChunkBytes, kChunkBytes);
+      mapping.populate(offset, length);
       if (bar) bar->advance(static_cast<int64_t>(length));
     }
   }

@@ -42,10 +42,10 @@ float apply_yarn(const RopeScaling& s, double theta, int dim, int max_position_e
                  std::vector<float>* inv_freq) {
   const double factor = s.factor;
   const int original = s.original_max_position_embeddings > 0 ? s.original_max_position_embeddings
-                                                               : max_position_embeddings;
-  const float attention = s.attention_factor
-                              ? static_cast<float>(*s.attention_factor)
-                              : static_cast<float>(factor <= 1 ? 1.0 : 0.1 * std::log(factor) + 1.0);
+                                                              : max_position_embeddings;
+  const float attention =
+      s.attention_factor ? static_cast<float>(*s.attention_factor)
+                         : static_cast<float>(factor <= 1 ? 1.0 : 0.1 * std::log(factor) + 1.0);
   auto correction_dim = [&](double rotations) {
     return (dim * std::log(original / (rotations * 2 * std::numbers::pi))) / (2 * std::log(theta));
   };
@@ -53,8 +53,8 @@ float apply_yarn(const RopeScaling& s, double theta, int dim, int max_position_e
   double high = std::min(std::ceil(correction_dim(s.beta_slow)), static_cast<double>(dim - 1));
   if (low == high) high += 0.001;
   for (int i = 0; i < dim / 2; ++i) {
-    const float pos_freq = std::pow(static_cast<float>(theta),
-                                    static_cast<float>(2 * i) / static_cast<float>(dim));
+    const float pos_freq =
+        std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / static_cast<float>(dim));
     const float extrapolation = 1.0f / pos_freq;
     const float interpolation = 1.0f / (static_cast<float>(factor) * pos_freq);
     const float ramp = std::clamp(

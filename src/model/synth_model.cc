@@ -207,32 +207,42 @@ Status write_text_file(const std::filesystem::path& path, const std::string& tex
   return ok_status();
 }
 
-Status check_free_space(const std::filesystem::path& out_dir, uint64_t needed_bytes) {
+// `reclaimable_bytes`: old files the synth removes before writing.
+Status check_free_space(const std::filesystem::path& out_dir, uint64_t needed_bytes,
+                        uint64_t reclaimable_bytes) {
   std::error_code error;
   const std::filesystem::space_info space = std::filesystem::space(out_dir, error);
   if (error) return Status::error(out_dir.string() + ": cannot query free space: " + error.message());
   constexpr uint64_t kMarginBytes = uint64_t{256} << 20;
-  if (space.available < needed_bytes + kMarginBytes) {
+  const uint64_t available = space.available + reclaimable_bytes;
+  if (available < needed_bytes + kMarginBytes) {
     return Status::error(out_dir.string() + ": not enough free disk space: the model needs " +
                          format_gib(static_cast<int64_t>(needed_bytes)) + ", " +
-                         format_gib(static_cast<int64_t>(space.available)) + " available");
+                         format_gib(static_cast<int64_t>(available)) + " available");
   }
   return ok_status();
 }
 
-// Removes weights of an earlier synth so that a single file and an index never mix.
-Status remove_old_weights(const std::filesystem::path& out_dir) {
+// Weights of an earlier synth (or download) in the output directory: they are replaced, so
+// that a single file and an index never mix, and their space counts as free.
+std::vector<std::filesystem::path> old_weight_files(const std::filesystem::path& out_dir) {
+  std::vector<std::filesystem::path> files;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(out_dir, error)) {
     const std::string name = entry.path().filename().string();
     const bool is_shard = name.rfind("model-", 0) == 0 && name.find("-of-") != std::string::npos &&
                           name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0;
-    if (name == kSafetensorsSingleFile || name == kSafetensorsIndexFile || is_shard) {
-      std::filesystem::remove(entry.path(), error);
-      if (error) return Status::error(entry.path().string() + ": cannot remove: " + error.message());
-    }
+    if (name == kSafetensorsSingleFile || name == kSafetensorsIndexFile || is_shard) files.push_back(entry.path());
   }
-  if (error) return Status::error(out_dir.string() + ": cannot list: " + error.message());
+  return files;
+}
+
+Status remove_files(const std::vector<std::filesystem::path>& files) {
+  for (const auto& path : files) {
+    std::error_code error;
+    std::filesystem::remove(path, error);
+    if (error) return Status::error(path.string() + ": cannot remove: " + error.message());
+  }
   return ok_status();
 }
 
@@ -288,8 +298,14 @@ Result<SynthReport> synth_model(const SynthOptions& options) {
   std::error_code error;
   std::filesystem::create_directories(options.out_dir, error);
   if (error) return Status::error(options.out_dir.string() + ": cannot create: " + error.message());
-  KILN_RETURN_IF_ERROR(check_free_space(options.out_dir, weight_bytes + shards.size() * (1 << 20)));
-  KILN_RETURN_IF_ERROR(remove_old_weights(options.out_dir));
+  const std::vector<std::filesystem::path> old_files = old_weight_files(options.out_dir);
+  uint64_t reclaimable_bytes = 0;
+  for (const auto& path : old_files) {
+    const uintmax_t size = std::filesystem::file_size(path, error);
+    if (!error) reclaimable_bytes += size;  // on error file_size returns -1
+  }
+  KILN_RETURN_IF_ERROR(check_free_space(options.out_dir, weight_bytes + shards.size() * (1 << 20), reclaimable_bytes));
+  KILN_RETURN_IF_ERROR(remove_files(old_files));
 
   const int num_threads = options.num_threads > 0
                               ? options.num_threads

@@ -18,34 +18,36 @@ Result<std::unique_ptr<BpeModel>> BpeModel::create(
   std::unique_ptr<BpeModel> model(new BpeModel());
   model->ignore_merges_ = ignore_merges;
   model->id_of_byte_.fill(-1);
-  model->id_of_bytes_.reserve(token_bytes.size());
-  for (size_t id = 0; id < token_bytes.size(); ++id) {
-    const std::string& bytes = token_bytes[id];
+  model->token_bytes_ = std::move(token_bytes);
+  const std::vector<std::string>& all_bytes = model->token_bytes_;
+  model->id_of_bytes_.reserve(all_bytes.size());
+  for (size_t id = 0; id < all_bytes.size(); ++id) {
+    const std::string& bytes = all_bytes[id];
     if (bytes.empty()) continue;
     if (bytes.size() == 1) model->id_of_byte_[static_cast<unsigned char>(bytes[0])] = id;
-    model->id_of_bytes_.emplace(bytes, static_cast<int32_t>(id));
+    model->id_of_bytes_.insert(bytes, static_cast<int32_t>(id));
   }
   model->merges_.reserve(merges.size());
   std::string merged;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto [left, right] = merges[rank];
-    merged = token_bytes.at(left);
-    merged += token_bytes.at(right);
-    const auto it = model->id_of_bytes_.find(merged);
-    if (it == model->id_of_bytes_.end()) {
+    merged = all_bytes.at(left);
+    merged += all_bytes.at(right);
+    const int32_t merged_id = model->id_of_bytes_.find(merged);
+    if (merged_id < 0) {
       return Status::error(where + ": model.merges[" + std::to_string(rank) + "] joins ids " +
                            std::to_string(left) + " and " + std::to_string(right) +
                            " into a token that is not in model.vocab");
     }
-    model->merges_.insert(left, right, {static_cast<int32_t>(rank), it->second});
+    model->merges_.insert(left, right, {static_cast<int32_t>(rank), merged_id});
   }
   return model;
 }
 
 std::optional<int32_t> BpeModel::id_of_bytes(std::string_view bytes) const {
-  const auto it = id_of_bytes_.find(bytes);
-  if (it == id_of_bytes_.end()) return std::nullopt;
-  return it->second;
+  const int32_t id = id_of_bytes_.find(bytes);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>* ids) const {
@@ -57,9 +59,9 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>* ids) con
     return;
   }
   if (ignore_merges_) {
-    const auto it = id_of_bytes_.find(word);
-    if (it != id_of_bytes_.end()) {
-      ids->push_back(it->second);
+    const int32_t id = id_of_bytes_.find(word);
+    if (id >= 0) {
+      ids->push_back(id);
       return;
     }
   }

@@ -11,12 +11,12 @@
 #include <array>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "base/status.h"
 #include "tokenizer/pair_merges.h"
+#include "tokenizer/string_id_map.h"
 #include "tokenizer/word_cache.h"
 
 namespace kiln::tokenizer {
@@ -45,12 +45,8 @@ class BpeModel {
   void merge_small(std::string_view word, std::vector<int32_t>* ids) const;
   void merge_large(std::string_view word, std::vector<int32_t>* ids) const;
 
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-
-  std::unordered_map<std::string, int32_t, Hash, std::equal_to<>> id_of_bytes_;
+  std::vector<std::string> token_bytes_;  // by id; id_of_bytes_ holds views of these
+  StringIdMap id_of_bytes_;
   std::array<int32_t, 256> id_of_byte_;  // -1 when the vocabulary lacks the single byte
   PairMerges merges_;
   bool ignore_merges_ = false;

@@ -96,9 +96,9 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
 }
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
-  const auto it = parts_->id_of_token.find(token);
-  if (it == parts_->id_of_token.end()) return std::nullopt;
-  return it->second;
+  const int32_t id = parts_->id_of_token.find(token);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 bool Tokenizer::is_special(int32_t id) const {

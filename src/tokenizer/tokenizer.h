@@ -32,7 +32,9 @@ class Tokenizer {
                                                                  const std::string& name);
 
   // Token ids of `text`. Added tokens written in the text (e.g. "<｜User｜>") become their ids;
-  // with `add_special_tokens` the post-processor's tokens (BOS for Llama 3) are added around.
+  // with `add_special_tokens` the post-processor's tokens (BOS for Llama 3) are added around
+  // (tokenizer.json's view; tokenizer_config's add_bos_token is in SpecialTokenIds::add_bos,
+  // tokenizer/special_tokens.h). A rendered chat prompt already holds BOS: encode it without.
   // Invalid UTF-8 in `text` is read as U+FFFD, as a Rust String would hold it.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
 

@@ -7,6 +7,8 @@
 
 #include "base/log.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/string_id_map.h"
+#include "tokenizer/tokenizer_json_reader.h"
 #include "tokenizer/tokenizer_parts.h"
 
 namespace kiln::tokenizer {
@@ -30,7 +32,7 @@ class Parser {
   }
   Status read_bool(const json& object, const char* key, const std::string& field,
                    bool* out) const;
-  Status parse_model(const json& model);
+  Status parse_model(const json& model, TokenizerJsonContents* contents);
   Status parse_normalizer(const json& normalizer, const std::string& field);
   Status parse_pre_tokenizer(const json& pre_tokenizer, const std::string& field,
                              bool* byte_level_seen);
@@ -55,8 +57,8 @@ Status Parser::read_bool(const json& object, const char* key, const std::string&
 }
 
 Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
-  json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return Status::error(name_ + ": not valid JSON");
+  KILN_ASSIGN_OR_RETURN(TokenizerJsonContents contents, read_tokenizer_json(text, name_));
+  const json& root = contents.rest;
   if (!root.is_object()) return Status::error(name_ + ": expected a JSON object");
 
   bool byte_level_pre_tokenizer = false;
@@ -65,7 +67,7 @@ Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
   if (model == root.end() || !model->is_object()) {
     return error("model", "missing (a BPE model object is required)");
   }
-  KILN_RETURN_IF_ERROR(parse_model(*model));
+  KILN_RETURN_IF_ERROR(parse_model(*model, &contents));
   if (const auto it = root.find("normalizer"); it != root.end()) {
     KILN_RETURN_IF_ERROR(parse_normalizer(*it, "normalizer"));
   }
@@ -90,7 +92,7 @@ Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
   return std::move(parts_);
 }
 
-Status Parser::parse_model(const json& model) {
+Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
   const auto type = model.find("type");
   if (type != model.end() && (!type->is_string() || type->get<std::string>() != "BPE")) {
     return error("model.type", type->dump() + " is not supported (only \"BPE\")");
@@ -107,68 +109,41 @@ Status Parser::parse_model(const json& model) {
   bool ignore_merges = false;
   KILN_RETURN_IF_ERROR(read_bool(model, "ignore_merges", "model", &ignore_merges));
 
-  const auto vocab = model.find("vocab");
-  if (vocab == model.end() || !vocab->is_object()) {
-    return error("model.vocab", "missing or not an object of token -> id");
-  }
-  for (const auto& [token, id_json] : vocab->items()) {
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 ||
-        id_json.get<int64_t>() > (1 << 24)) {
+  if (!contents->has_vocab) return error("model.vocab", "missing or not an object of token -> id");
+  for (auto& [token, id] : contents->vocab) {
+    if (id < 0 || id > (1 << 24)) {
       return error("model.vocab[\"" + token + "\"]", "expected an id from 0 to 16777216");
     }
-    const auto id = id_json.get<size_t>();
-    if (id >= vocab_text_.size()) vocab_text_.resize(id + 1);
+    if (static_cast<size_t>(id) >= vocab_text_.size()) vocab_text_.resize(id + 1);
     if (!vocab_text_[id].empty()) {
       return error("model.vocab[\"" + token + "\"]",
                    "id " + std::to_string(id) + " is also \"" + vocab_text_[id] + "\"");
     }
-    vocab_text_[id] = token;
+    vocab_text_[id] = std::move(token);
   }
-  std::unordered_map<std::string_view, int32_t> id_of_text;
+  StringIdMap id_of_text;  // views of vocab_text_, which stays put from here on
   id_of_text.reserve(vocab_text_.size());
   std::vector<std::string> token_bytes(vocab_text_.size());
   for (size_t id = 0; id < vocab_text_.size(); ++id) {
     if (vocab_text_[id].empty()) continue;
-    id_of_text.emplace(vocab_text_[id], static_cast<int32_t>(id));
+    id_of_text.insert(vocab_text_[id], static_cast<int32_t>(id));
     // A token outside the byte alphabet can never come out of byte-level BPE; it keeps no
     // bytes in the model (decode uses its text as HF's ByteLevel decoder does).
     if (auto bytes = alphabet_.decode(vocab_text_[id])) token_bytes[id] = std::move(*bytes);
   }
 
-  const auto merges_json = model.find("merges");
-  if (merges_json == model.end() || !merges_json->is_array()) {
-    return error("model.merges", "missing or not an array");
-  }
+  if (!contents->has_merges) return error("model.merges", "missing or not an array");
   std::vector<std::pair<int32_t, int32_t>> merges;
-  merges.reserve(merges_json->size());
-  for (size_t rank = 0; rank < merges_json->size(); ++rank) {
-    const json& merge = (*merges_json)[rank];
-    const std::string field = "model.merges[" + std::to_string(rank) + "]";
-    std::string left;
-    std::string right;
-    if (merge.is_string()) {
-      // "a b": the two tokens around the one space (tokens never hold a plain space).
-      const auto& text = merge.get_ref<const std::string&>();
-      const size_t space = text.find(' ');
-      if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
-        return error(field, "\"" + text + "\" is not two tokens separated by one space");
-      }
-      left = text.substr(0, space);
-      right = text.substr(space + 1);
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
-               merge[1].is_string()) {
-      left = merge[0].get<std::string>();
-      right = merge[1].get<std::string>();
-    } else {
-      return error(field, "expected \"a b\" or [\"a\", \"b\"]");
+  merges.reserve(contents->merges.size());
+  for (size_t rank = 0; rank < contents->merges.size(); ++rank) {
+    const auto& [left, right] = contents->merges[rank];
+    const int32_t left_id = id_of_text.find(left);
+    const int32_t right_id = id_of_text.find(right);
+    if (left_id < 0 || right_id < 0) {
+      return error("model.merges[" + std::to_string(rank) + "]",
+                   "token \"" + (left_id < 0 ? left : right) + "\" is not in model.vocab");
     }
-    const auto left_id = id_of_text.find(left);
-    const auto right_id = id_of_text.find(right);
-    if (left_id == id_of_text.end() || right_id == id_of_text.end()) {
-      return error(field, "token \"" + (left_id == id_of_text.end() ? left : right) +
-                              "\" is not in model.vocab");
-    }
-    merges.emplace_back(left_id->second, right_id->second);
+    merges.emplace_back(left_id, right_id);
   }
   KILN_ASSIGN_OR_RETURN(parts_->model,
                         BpeModel::create(std::move(token_bytes), merges, ignore_merges, name_));
@@ -375,7 +350,6 @@ Status Parser::build_token_tables() {
   parts.is_special.assign(vocab_size, 0);
   parts.is_added.assign(vocab_size, 0);
   parts.exists.assign(vocab_size, 0);
-  parts.id_of_token.reserve(vocab_size);
   auto set_token = [&](int32_t id, const std::string& text) {
     parts.token_text[id] = text;
     // HF's ByteLevel decoder maps a token's characters back to bytes, or keeps the token's
@@ -383,7 +357,6 @@ Status Parser::build_token_tables() {
     auto bytes = alphabet_.decode(text);
     parts.token_bytes[id] = bytes ? std::move(*bytes) : text;
     parts.exists[id] = 1;
-    parts.id_of_token[text] = id;
   };
   for (size_t id = 0; id < vocab_text_.size(); ++id) {
     if (!vocab_text_[id].empty()) set_token(static_cast<int32_t>(id), vocab_text_[id]);
@@ -392,6 +365,15 @@ Status Parser::build_token_tables() {
     set_token(token.id, token.content);
     parts.is_added[token.id] = 1;
     parts.is_special[token.id] = token.special ? 1 : 0;
+  }
+  // token_to_id: an added token's content wins over a vocabulary token with the same text (as
+  // in HF); the map keeps the first insert. token_text stays put from here on.
+  parts.id_of_token.reserve(vocab_size);
+  for (const AddedToken& token : parts.added_tokens) {
+    parts.id_of_token.insert(parts.token_text[token.id], token.id);
+  }
+  for (size_t id = 0; id < vocab_size; ++id) {
+    if (parts.exists[id]) parts.id_of_token.insert(parts.token_text[id], static_cast<int32_t>(id));
   }
   for (int32_t id : parts.prefix_ids) {
     if (static_cast<size_t>(id) >= vocab_size || !parts.exists[id]) {

@@ -3,24 +3,18 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/regex_splitter.h"
+#include "tokenizer/string_id_map.h"
 
 namespace kiln::tokenizer {
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
 
 struct TokenizerParts {
   std::unique_ptr<BpeModel> model;
@@ -38,7 +32,7 @@ struct TokenizerParts {
   std::vector<uint8_t> is_special;
   std::vector<uint8_t> is_added;
   std::vector<uint8_t> exists;
-  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> id_of_token;
+  StringIdMap id_of_token;  // views of token_text
 
   // TemplateProcessing of a single sequence.
   std::vector<int32_t> prefix_ids;

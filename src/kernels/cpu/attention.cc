@@ -29,7 +29,9 @@ float dot_scalar(const float* a, const float* b, int n) {
 }
 
 KILN_AVX2 float dot_avx2(const float* a, const float* b, int n) { return simd::dot(a, b, n); }
-KILN_AVX2 void axpy_avx2(float alpha, const float* x, float* y, int n) { simd::axpy(alpha, x, y, n); }
+KILN_AVX2 void axpy_avx2(float alpha, const float* x, float* y, int n) {
+  simd::axpy(alpha, x, y, n);
+}
 void axpy_scalar(float alpha, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
@@ -44,66 +46,74 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
       << "paged_attention: " << shape.num_heads << " heads over " << shape.num_kv_heads
       << " KV heads";
   const int group = shape.num_heads / shape.num_kv_heads;
-  const int num_tokens = meta.query_start[meta.num_seqs];
+  const int num_tokens = meta.num_tokens;
+  KILN_CHECK_EQ(meta.query_start[meta.num_seqs], num_tokens);
   const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * hd;
   const int64_t q_row = static_cast<int64_t>(shape.num_heads) * hd;
 
-  // Which sequence each new token belongs to, and the longest context (scratch size).
+  // Which sequence each new token belongs to.
   std::vector<int32_t> seq_of_token(static_cast<size_t>(num_tokens));
-  int max_context = 0;
+  const int max_context = meta.max_seq_len;
   for (int s = 0; s < meta.num_seqs; ++s) {
+    KILN_CHECK_LE(meta.seq_lens[s], max_context);
     for (int t = meta.query_start[s]; t < meta.query_start[s + 1]; ++t) seq_of_token[t] = s;
-    max_context = std::max(max_context, meta.seq_lens[s]);
   }
   const bool avx2 = ctx.isa == Isa::kAvx2;
   const auto dot = avx2 ? dot_avx2 : dot_scalar;
   const auto axpy = avx2 ? axpy_avx2 : axpy_scalar;
 
   const int64_t num_items = static_cast<int64_t>(num_tokens) * shape.num_kv_heads;
-  ctx.pool->parallel_for(num_items, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(group) * static_cast<size_t>(max_context));
-    for (int64_t item = begin; item < end; ++item) {
-      const int t = static_cast<int>(item / shape.num_kv_heads);
-      const int kv_head = static_cast<int>(item % shape.num_kv_heads);
-      const int s = seq_of_token[t];
-      const int num_new = meta.query_start[s + 1] - meta.query_start[s];
-      const int position = meta.seq_lens[s] - num_new + (t - meta.query_start[s]);
-      const int context = position + 1;  // causal: keys 0..position
-      const int32_t* table = meta.block_tables + static_cast<int64_t>(s) * meta.max_blocks_per_seq;
-      const float* q_group = q + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
+  ctx.pool->parallel_for(
+      num_items,
+      [&](int64_t begin, int64_t end) {
+        std::vector<float> scores(static_cast<size_t>(group) * static_cast<size_t>(max_context));
+        for (int64_t item = begin; item < end; ++item) {
+          const int t = static_cast<int>(item / shape.num_kv_heads);
+          const int kv_head = static_cast<int>(item % shape.num_kv_heads);
+          const int s = seq_of_token[t];
+          const int num_new = meta.query_start[s + 1] - meta.query_start[s];
+          const int position = meta.seq_lens[s] - num_new + (t - meta.query_start[s]);
+          const int context = position + 1;  // causal: keys 0..position
+          const int32_t* table =
+              meta.block_tables + static_cast<int64_t>(s) * meta.max_blocks_per_seq;
+          const float* q_group = q + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
 
-      for (int j = 0; j < context; ++j) {
-        const int64_t slot =
-            static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size + j % meta.block_size;
-        const float* key = k_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
-        for (int g = 0; g < group; ++g) {
-          scores[static_cast<size_t>(g) * max_context + j] = dot(q_group + g * hd, key, hd) * scale;
+          for (int j = 0; j < context; ++j) {
+            const int64_t slot =
+                static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
+                j % meta.block_size;
+            const float* key = k_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+            for (int g = 0; g < group; ++g) {
+              scores[static_cast<size_t>(g) * max_context + j] =
+                  dot(q_group + g * hd, key, hd) * scale;
+            }
+          }
+          for (int g = 0; g < group; ++g) {
+            float* row = scores.data() + static_cast<size_t>(g) * max_context;
+            float max_score = -std::numeric_limits<float>::infinity();
+            for (int j = 0; j < context; ++j) max_score = std::max(max_score, row[j]);
+            float sum = 0.0f;
+            for (int j = 0; j < context; ++j) {
+              row[j] = std::exp(row[j] - max_score);
+              sum += row[j];
+            }
+            const float inv_sum = 1.0f / sum;
+            for (int j = 0; j < context; ++j) row[j] *= inv_sum;
+          }
+          float* out_group = out + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
+          std::fill(out_group, out_group + static_cast<int64_t>(group) * hd, 0.0f);
+          for (int j = 0; j < context; ++j) {
+            const int64_t slot =
+                static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
+                j % meta.block_size;
+            const float* value = v_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+            for (int g = 0; g < group; ++g) {
+              axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);
+            }
+          }
         }
-      }
-      for (int g = 0; g < group; ++g) {
-        float* row = scores.data() + static_cast<size_t>(g) * max_context;
-        float max_score = -std::numeric_limits<float>::infinity();
-        for (int j = 0; j < context; ++j) max_score = std::max(max_score, row[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < context; ++j) {
-          row[j] = std::exp(row[j] - max_score);
-          sum += row[j];
-        }
-        const float inv_sum = 1.0f / sum;
-        for (int j = 0; j < context; ++j) row[j] *= inv_sum;
-      }
-      float* out_group = out + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
-      std::fill(out_group, out_group + static_cast<int64_t>(group) * hd, 0.0f);
-      for (int j = 0; j < context; ++j) {
-        const int64_t slot =
-            static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size + j % meta.block_size;
-        const float* value = v_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
-        for (int g = 0; g < group; ++g) {
-          axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);
-        }
-      }
-    }
-  });
+      },
+      static_cast<int64_t>(group) * max_context * hd * 2);
 }
 
 }  // namespace kiln::cpu

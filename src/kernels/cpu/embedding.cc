@@ -10,33 +10,37 @@ void embedding(const CpuContext& ctx, const TensorView& table, const int32_t* to
   KILN_CHECK(table.shape.size() == 2) << "embedding: table " << shape_to_string(table.shape);
   const int64_t vocab = table.dim(0);
   const int64_t hidden = table.dim(1);
-  ctx.pool->parallel_for(num_tokens, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t id = token_ids[t];
-      KILN_CHECK(id >= 0 && id < vocab) << "embedding: token id " << id << " outside [0, " << vocab << ")";
-      float* dst = out + t * hidden;
-      const int64_t base = id * hidden;
-      switch (table.dtype) {
-        case DType::kF32: {
-          const float* src = static_cast<const float*>(table.data) + base;
-          for (int64_t i = 0; i < hidden; ++i) dst[i] = src[i];
-          break;
+  ctx.pool->parallel_for(
+      num_tokens,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          const int64_t id = token_ids[t];
+          KILN_CHECK(id >= 0 && id < vocab)
+              << "embedding: token id " << id << " outside [0, " << vocab << ")";
+          float* dst = out + t * hidden;
+          const int64_t base = id * hidden;
+          switch (table.dtype) {
+            case DType::kF32: {
+              const float* src = static_cast<const float*>(table.data) + base;
+              for (int64_t i = 0; i < hidden; ++i) dst[i] = src[i];
+              break;
+            }
+            case DType::kBF16: {
+              const uint16_t* src = static_cast<const uint16_t*>(table.data) + base;
+              for (int64_t i = 0; i < hidden; ++i) dst[i] = bf16_to_f32(src[i]);
+              break;
+            }
+            case DType::kF16: {
+              const uint16_t* src = static_cast<const uint16_t*>(table.data) + base;
+              for (int64_t i = 0; i < hidden; ++i) dst[i] = f16_to_f32(src[i]);
+              break;
+            }
+            default:
+              KILN_CHECK(false) << "embedding: unsupported dtype " << dtype_name(table.dtype);
+          }
         }
-        case DType::kBF16: {
-          const uint16_t* src = static_cast<const uint16_t*>(table.data) + base;
-          for (int64_t i = 0; i < hidden; ++i) dst[i] = bf16_to_f32(src[i]);
-          break;
-        }
-        case DType::kF16: {
-          const uint16_t* src = static_cast<const uint16_t*>(table.data) + base;
-          for (int64_t i = 0; i < hidden; ++i) dst[i] = f16_to_f32(src[i]);
-          break;
-        }
-        default:
-          KILN_CHECK(false) << "embedding: unsupported dtype " << dtype_name(table.dtype);
-      }
-    }
-  });
+      },
+      hidden);
 }
 
 }  // namespace kiln::cpu

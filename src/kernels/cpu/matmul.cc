@@ -22,10 +22,14 @@ constexpr int64_t kBlockRows = 32;
 float bias_value(const TensorView& bias, int64_t n) {
   if (bias.empty()) return 0.0f;
   switch (bias.dtype) {
-    case DType::kF32: return static_cast<const float*>(bias.data)[n];
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(bias.data)[n]);
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(bias.data)[n]);
-    default: KILN_CHECK(false) << "unsupported bias dtype " << dtype_name(bias.dtype);
+    case DType::kF32:
+      return static_cast<const float*>(bias.data)[n];
+    case DType::kBF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(bias.data)[n]);
+    case DType::kF16:
+      return f16_to_f32(static_cast<const uint16_t*>(bias.data)[n]);
+    default:
+      KILN_CHECK(false) << "unsupported bias dtype " << dtype_name(bias.dtype);
   }
   return 0.0f;
 }
@@ -87,14 +91,16 @@ KILN_AVX2 void block_avx2(const float* x, int64_t m, int64_t k, const typename W
     for (; j + 2 <= n_end; j += 2) {
       tile_avx2<W, 4, 2>(x + i * k, k, w + j * k, y + i * ldy + j, ldy, bias + j);
     }
-    for (; j < n_end; ++j) tile_avx2<W, 4, 1>(x + i * k, k, w + j * k, y + i * ldy + j, ldy, bias + j);
+    for (; j < n_end; ++j)
+      tile_avx2<W, 4, 1>(x + i * k, k, w + j * k, y + i * ldy + j, ldy, bias + j);
   }
   for (; i < m; ++i) {
     int64_t j = n_begin;
     for (; j + 8 <= n_end; j += 8) {
       tile_avx2<W, 1, 8>(x + i * k, k, w + j * k, y + i * ldy + j, ldy, bias + j);
     }
-    for (; j < n_end; ++j) tile_avx2<W, 1, 1>(x + i * k, k, w + j * k, y + i * ldy + j, ldy, bias + j);
+    for (; j < n_end; ++j)
+      tile_avx2<W, 1, 1>(x + i * k, k, w + j * k, y + i * ldy + j, ldy, bias + j);
   }
 }
 
@@ -113,16 +119,19 @@ void matmul_typed(const CpuContext& ctx, const float* x, int64_t m, int64_t k, c
                   int64_t n, const float* bias, float* y) {
   const auto* w = static_cast<const typename W::Storage*>(weight);
   const bool avx2 = ctx.isa == Isa::kAvx2;
-  ctx.pool->parallel_for(n, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; b += kBlockRows) {
-      const int64_t block_end = std::min(end, b + kBlockRows);
-      if (avx2) {
-        block_avx2<W>(x, m, k, w, bias, b, block_end, n, y);
-      } else {
-        block_scalar<W>(x, m, k, w, bias, b, block_end, n, y);
-      }
-    }
-  });
+  ctx.pool->parallel_for(
+      n,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; b += kBlockRows) {
+          const int64_t block_end = std::min(end, b + kBlockRows);
+          if (avx2) {
+            block_avx2<W>(x, m, k, w, bias, b, block_end, n, y);
+          } else {
+            block_scalar<W>(x, m, k, w, bias, b, block_end, n, y);
+          }
+        }
+      },
+      m * k);
 }
 
 }  // namespace

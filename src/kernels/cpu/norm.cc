@@ -11,10 +11,14 @@ namespace {
 
 float weight_at(const TensorView& weight, int i) {
   switch (weight.dtype) {
-    case DType::kF32: return static_cast<const float*>(weight.data)[i];
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
-    default: KILN_CHECK(false) << "rms_norm: unsupported weight dtype " << dtype_name(weight.dtype);
+    case DType::kF32:
+      return static_cast<const float*>(weight.data)[i];
+    case DType::kBF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
+    case DType::kF16:
+      return f16_to_f32(static_cast<const uint16_t*>(weight.data)[i]);
+    default:
+      KILN_CHECK(false) << "rms_norm: unsupported weight dtype " << dtype_name(weight.dtype);
   }
   return 0.0f;
 }
@@ -54,25 +58,31 @@ void rms_norm(const CpuContext& ctx, const float* x, const TensorView& weight, i
               int hidden, float eps, float* out) {
   const std::vector<float> w = widen(weight, hidden);
   const bool avx2 = ctx.isa == Isa::kAvx2;
-  ctx.pool->parallel_for(num_rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      normalize_row(x + r * hidden, w.data(), hidden, eps, avx2, out + r * hidden);
-    }
-  });
+  ctx.pool->parallel_for(
+      num_rows,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          normalize_row(x + r * hidden, w.data(), hidden, eps, avx2, out + r * hidden);
+        }
+      },
+      static_cast<int64_t>(hidden) * 2);
 }
 
 void add_rms_norm(const CpuContext& ctx, float* residual, const float* x, const TensorView& weight,
                   int num_rows, int hidden, float eps, float* out) {
   const std::vector<float> w = widen(weight, hidden);
   const bool avx2 = ctx.isa == Isa::kAvx2;
-  ctx.pool->parallel_for(num_rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      float* res = residual + r * hidden;
-      const float* add = x + r * hidden;
-      for (int i = 0; i < hidden; ++i) res[i] += add[i];
-      normalize_row(res, w.data(), hidden, eps, avx2, out + r * hidden);
-    }
-  });
+  ctx.pool->parallel_for(
+      num_rows,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          float* res = residual + r * hidden;
+          const float* add = x + r * hidden;
+          for (int i = 0; i < hidden; ++i) res[i] += add[i];
+          normalize_row(res, w.data(), hidden, eps, avx2, out + r * hidden);
+        }
+      },
+      static_cast<int64_t>(hidden) * 3);
 }
 
 }  // namespace kiln::cpu

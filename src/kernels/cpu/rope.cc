@@ -29,28 +29,32 @@ void rope_and_cache_kv(const CpuContext& ctx, float* q, const float* k, const fl
   const int half = hd / 2;
   const int64_t q_row = static_cast<int64_t>(shape.num_heads) * hd;
   const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * hd;
-  ctx.pool->parallel_for(num_tokens, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int pos = positions[t];
-      KILN_CHECK(pos >= 0 && pos < max_position)
-          << "rope: position " << pos << " outside the table of " << max_position;
-      const float* cos = cos_sin + static_cast<int64_t>(pos) * hd;
-      const float* sin = cos + half;
-      float tmp[1024];
-      KILN_CHECK_LE(hd, 1024);
-      for (int h = 0; h < shape.num_heads; ++h) {
-        float* qh = q + t * q_row + h * hd;
-        rotate(qh, cos, sin, half, tmp);
-        std::memcpy(qh, tmp, sizeof(float) * static_cast<size_t>(hd));
-      }
-      const int64_t slot = slot_mapping[t];
-      if (slot < 0) continue;
-      for (int h = 0; h < shape.num_kv_heads; ++h) {
-        rotate(k + t * kv_row + h * hd, cos, sin, half, k_cache + slot * kv_row + h * hd);
-      }
-      std::memcpy(v_cache + slot * kv_row, v + t * kv_row, sizeof(float) * static_cast<size_t>(kv_row));
-    }
-  });
+  ctx.pool->parallel_for(
+      num_tokens,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          const int pos = positions[t];
+          KILN_CHECK(pos >= 0 && pos < max_position)
+              << "rope: position " << pos << " outside the table of " << max_position;
+          const float* cos = cos_sin + static_cast<int64_t>(pos) * hd;
+          const float* sin = cos + half;
+          float tmp[1024];
+          KILN_CHECK_LE(hd, 1024);
+          for (int h = 0; h < shape.num_heads; ++h) {
+            float* qh = q + t * q_row + h * hd;
+            rotate(qh, cos, sin, half, tmp);
+            std::memcpy(qh, tmp, sizeof(float) * static_cast<size_t>(hd));
+          }
+          const int64_t slot = slot_mapping[t];
+          if (slot < 0) continue;
+          for (int h = 0; h < shape.num_kv_heads; ++h) {
+            rotate(k + t * kv_row + h * hd, cos, sin, half, k_cache + slot * kv_row + h * hd);
+          }
+          std::memcpy(v_cache + slot * kv_row, v + t * kv_row,
+                      sizeof(float) * static_cast<size_t>(kv_row));
+        }
+      },
+      (q_row + kv_row) * 2);
 }
 
 }  // namespace kiln::cpu

@@ -28,13 +28,16 @@ void ThreadPool::run_chunk(int chunk_index) {
   if (begin < end) (*job_)(begin, end);
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn,
+                              int64_t cost_per_item) {
   if (n <= 0) return;
-  if (workers_.empty() || n == 1) {
+  const int64_t total_cost = n * std::max<int64_t>(cost_per_item, 1);
+  const int64_t worth = std::max<int64_t>(total_cost / kMinChunkCost, 1);
+  const int chunks = static_cast<int>(std::min<int64_t>({n, num_threads(), worth}));
+  if (chunks == 1) {
     fn(0, n);
     return;
   }
-  const int chunks = static_cast<int>(std::min<int64_t>(n, num_threads()));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;

@@ -24,8 +24,14 @@ class ThreadPool {
   int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end) over disjoint ranges covering [0, n). Not reentrant: fn must not call
-  // parallel_for on the same pool.
-  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+  // parallel_for on the same pool. cost_per_item (about the multiply-adds one item takes) keeps
+  // small jobs on fewer threads: waking a thread costs microseconds, which decode steps of small
+  // models would otherwise spend mostly waiting. How [0, n) is split never changes the results.
+  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn,
+                    int64_t cost_per_item = kMinChunkCost);
+
+  // Work below this (multiply-adds) is not worth a thread of its own.
+  static constexpr int64_t kMinChunkCost = 1 << 16;
 
  private:
   void worker_loop(int worker_index);

@@ -49,7 +49,8 @@ std::unique_ptr<CpuModel> make_cpu_model(const TestModel& m, int threads = 2,
 
 // Runs `tokens` through in steps of the given sizes; returns the logits of every position.
 std::vector<float> run_in_chunks(CpuModel* model, const std::vector<int32_t>& tokens,
-                                 const std::vector<int32_t>& blocks, const std::vector<int>& chunks) {
+                                 const std::vector<int32_t>& blocks,
+                                 const std::vector<int>& chunks) {
   std::vector<float> all;
   int done = 0;
   for (int chunk : chunks) {
@@ -178,10 +179,11 @@ TEST(ForwardBatchTest, BatchInvarianceWithScatteredBlocks) {
   std::vector<float> together;
   std::vector<float> logits;
   // Step 1: b's first 10 tokens, a's first 20, c's first 8.
-  ForwardBatch step1 = make_batch({{std::vector<int32_t>(b.begin(), b.begin() + 10), 10, blocks_b, false},
-                                   {std::vector<int32_t>(a.begin(), a.begin() + 20), 20, blocks_a, true},
-                                   {std::vector<int32_t>(c.begin(), c.begin() + 8), 8, blocks_c, true}},
-                                  kBlockSize);
+  ForwardBatch step1 =
+      make_batch({{std::vector<int32_t>(b.begin(), b.begin() + 10), 10, blocks_b, false},
+                  {std::vector<int32_t>(a.begin(), a.begin() + 20), 20, blocks_a, true},
+                  {std::vector<int32_t>(c.begin(), c.begin() + 8), 8, blocks_c, true}},
+                 kBlockSize);
   ASSERT_TRUE(model->forward(step1, &logits).ok());
   // a's rows are logits rows 1..20 (b contributes one row first).
   together.insert(together.end(), logits.begin() + spec.vocab, logits.begin() + 21 * spec.vocab);
@@ -204,6 +206,9 @@ TEST(ForwardBatchTest, BatchInvarianceWithScatteredBlocks) {
 TEST(ForwardBatchTest, RejectsInconsistentBatches) {
   const auto m = make_test_model(TestModelSpec{});
   auto model = make_cpu_model(*m);
+  // 2 layers x K and V x 4 tokens x 2 KV heads x 16 dims x 4 bytes.
+  EXPECT_EQ(model->kv_cache_shape().block_bytes(), 2 * 2 * 4 * 2 * 16 * 4);
+  EXPECT_EQ(model->kv_cache_shape().size_bytes(), 64 * model->kv_cache_shape().block_bytes());
   const std::vector<int32_t> tokens = random_tokens(6, m->config.vocab_size, 31);
   const ForwardBatch good = make_batch({{tokens, 6, {0, 1}, false}}, kBlockSize);
   std::vector<float> logits;
@@ -246,7 +251,8 @@ TEST(ForwardBatchTest, CreateRejectsWeightsThatDoNotMatchTheConfig) {
   m->weights.layers[1].up_proj.shape = {95, 64};
   auto model = CpuModel::create(m->config, m->weights, options);
   ASSERT_FALSE(model.ok());
-  EXPECT_EQ(model.message(), "model.layers.1.mlp.up_proj.weight has shape [95, 64], config implies [96, 64]");
+  EXPECT_EQ(model.message(),
+            "model.layers.1.mlp.up_proj.weight has shape [95, 64], config implies [96, 64]");
   m = make_test_model(TestModelSpec{});
   options.num_blocks = 0;
   EXPECT_FALSE(CpuModel::create(m->config, m->weights, options).ok());

@@ -10,7 +10,8 @@ namespace {
 
 class WeightMaker {
  public:
-  WeightMaker(TestModel* model, DType dtype, uint32_t seed) : model_(model), dtype_(dtype), rng_(seed) {}
+  WeightMaker(TestModel* model, DType dtype, uint32_t seed)
+      : model_(model), dtype_(dtype), rng_(seed) {}
 
   // Uniform in [center - spread, center + spread], never exactly zero.
   TensorView make(std::vector<int64_t> shape, float spread, float center = 0.0f) {
@@ -48,9 +49,12 @@ class WeightMaker {
 
 double at(const TensorView& view, int64_t i) {
   switch (view.dtype) {
-    case DType::kF32: return static_cast<const float*>(view.data)[i];
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(view.data)[i]);
-    default: return f16_to_f32(static_cast<const uint16_t*>(view.data)[i]);
+    case DType::kF32:
+      return static_cast<const float*>(view.data)[i];
+    case DType::kBF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(view.data)[i]);
+    default:
+      return f16_to_f32(static_cast<const uint16_t*>(view.data)[i]);
   }
 }
 
@@ -69,14 +73,17 @@ std::vector<double> linear(const std::vector<double>& x, int rows, const TensorV
   return y;
 }
 
-std::vector<double> rms_norm(const std::vector<double>& x, int rows, const TensorView& w, double eps) {
+std::vector<double> rms_norm(const std::vector<double>& x, int rows, const TensorView& w,
+                             double eps) {
   const int64_t h = w.dim(0);
   std::vector<double> y(x.size());
   for (int r = 0; r < rows; ++r) {
     double sum = 0;
-    for (int64_t i = 0; i < h; ++i) sum += x[static_cast<size_t>(r * h + i)] * x[static_cast<size_t>(r * h + i)];
+    for (int64_t i = 0; i < h; ++i)
+      sum += x[static_cast<size_t>(r * h + i)] * x[static_cast<size_t>(r * h + i)];
     const double inv = 1.0 / std::sqrt(sum / static_cast<double>(h) + eps);
-    for (int64_t i = 0; i < h; ++i) y[static_cast<size_t>(r * h + i)] = at(w, i) * x[static_cast<size_t>(r * h + i)] * inv;
+    for (int64_t i = 0; i < h; ++i)
+      y[static_cast<size_t>(r * h + i)] = at(w, i) * x[static_cast<size_t>(r * h + i)] * inv;
   }
   return y;
 }
@@ -87,7 +94,8 @@ std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec) {
   auto model = std::make_unique<TestModel>();
   ModelConfig& c = model->config;
   c.architecture = spec.architecture;
-  c.architecture_name = spec.architecture == Architecture::kQwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+  c.architecture_name =
+      spec.architecture == Architecture::kQwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
   c.hidden_size = spec.hidden;
   c.intermediate_size = spec.intermediate;
   c.num_hidden_layers = spec.layers;
@@ -141,7 +149,9 @@ std::vector<double> reference_logits(const TestModel& model, const std::vector<i
 
   std::vector<double> x(static_cast<size_t>(n) * h);
   for (int t = 0; t < n; ++t) {
-    for (int i = 0; i < h; ++i) x[static_cast<size_t>(t) * h + i] = at(w.embed_tokens, static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * h + i);
+    for (int i = 0; i < h; ++i)
+      x[static_cast<size_t>(t) * h + i] =
+          at(w.embed_tokens, static_cast<int64_t>(tokens[static_cast<size_t>(t)]) * h + i);
   }
   auto apply_rope = [&](std::vector<double>* v, int heads) {
     for (int t = 0; t < n; ++t) {
@@ -186,7 +196,8 @@ std::vector<double> reference_logits(const TestModel& model, const std::vector<i
         for (int i = 0; i < hd; ++i) {
           double acc = 0;
           for (int j = 0; j <= t; ++j) {
-            acc += p[static_cast<size_t>(j)] / sum * v[(static_cast<size_t>(j) * c.num_key_value_heads + kvh) * hd + i];
+            acc += p[static_cast<size_t>(j)] / sum *
+                   v[(static_cast<size_t>(j) * c.num_key_value_heads + kvh) * hd + i];
           }
           attn[(static_cast<size_t>(t) * c.num_attention_heads + hh) * hd + i] = acc;
         }
@@ -217,8 +228,9 @@ ForwardBatch make_batch(const std::vector<SeqStep>& seqs, int block_size) {
       if (s.all_logits || p == seq_len - 1) batch.logits_indices.push_back(batch.num_tokens());
       batch.token_ids.push_back(s.tokens[static_cast<size_t>(p)]);
       batch.positions.push_back(p);
-      batch.slot_mapping.push_back(static_cast<int64_t>(s.blocks[static_cast<size_t>(p / block_size)]) * block_size +
-                                   p % block_size);
+      batch.slot_mapping.push_back(
+          static_cast<int64_t>(s.blocks[static_cast<size_t>(p / block_size)]) * block_size +
+          p % block_size);
     }
     batch.query_start.push_back(batch.num_tokens());
     batch.seq_lens.push_back(seq_len);

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "kernels/ops.h"
 #include "kernel_test_util.h"
+#include "kernels/ops.h"
 
 namespace kiln::cpu {
 namespace {
@@ -27,8 +27,8 @@ TEST(RopeAndCacheKvTest, RotatesPairsAndWritesSlots) {
     std::vector<float> q = q0;
     std::vector<float> k_cache(8 * 2 * hd, 0.5f), v_cache(8 * 2 * hd, 0.5f);
     rope_and_cache_kv(CpuContext{&pool, isa}, q.data(), k.data(), v.data(), positions.data(),
-                      slots.data(), num_tokens, shape, cos_sin.data(), max_position,
-                      k_cache.data(), v_cache.data());
+                      slots.data(), num_tokens, shape, cos_sin.data(), max_position, k_cache.data(),
+                      v_cache.data());
     auto check = [&](const float* in, const float* out, int pos) {
       const float* c = cos_sin.data() + pos * hd;
       for (int i = 0; i < half; ++i) {
@@ -62,22 +62,23 @@ TEST(PagedAttentionTest, MatchesDoubleReference) {
   const std::vector<int32_t> query_start = {0, 5, 6, 9};
   const int max_blocks = 3;
   const std::vector<int32_t> tables = {17, 3, 9, /**/ 0, 12, 5, /**/ 8, -1, -1};
-  for (const AttentionShape shape : {AttentionShape{4, 2, 16}, AttentionShape{3, 1, 64},
-                                     AttentionShape{2, 2, 8}}) {
+  for (const AttentionShape shape :
+       {AttentionShape{4, 2, 16}, AttentionShape{3, 1, 64}, AttentionShape{2, 2, 8}}) {
     const int hd = shape.head_dim, group = shape.num_heads / shape.num_kv_heads;
     const int num_tokens = query_start.back();
     const std::vector<float> q =
         random_floats(static_cast<size_t>(num_tokens) * shape.num_heads * hd, 30, -2, 2);
-    const size_t cache_floats = static_cast<size_t>(num_blocks) * block_size * shape.num_kv_heads * hd;
+    const size_t cache_floats =
+        static_cast<size_t>(num_blocks) * block_size * shape.num_kv_heads * hd;
     const std::vector<float> k_cache = random_floats(cache_floats, 31, -2, 2);
     const std::vector<float> v_cache = random_floats(cache_floats, 32);
     const PagedAttentionMetadata meta{query_start.data(), seq_lens.data(), tables.data(), 3,
-                                      max_blocks, block_size};
+                                      max_blocks,         block_size,      num_tokens,    11};
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (Isa isa : isas_to_test()) {
       std::vector<float> out(q.size(), 9.0f);
-      paged_attention(CpuContext{&pool, isa}, q.data(), k_cache.data(), v_cache.data(), meta,
-                      shape, scale, out.data());
+      paged_attention(CpuContext{&pool, isa}, q.data(), k_cache.data(), v_cache.data(), meta, shape,
+                      scale, out.data());
       for (int s = 0; s < 3; ++s) {
         const int num_new = query_start[s + 1] - query_start[s];
         for (int t = query_start[s]; t < query_start[s + 1]; ++t) {

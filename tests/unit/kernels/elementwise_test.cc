@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "kernels/ops.h"
 #include "kernel_test_util.h"
+#include "kernels/ops.h"
 
 namespace kiln::cpu {
 namespace {
@@ -36,7 +36,8 @@ std::vector<double> rms_norm_reference(const float* x, const std::vector<float>&
   for (int i = 0; i < hidden; ++i) sum += static_cast<double>(x[i]) * x[i];
   const double inv = 1.0 / std::sqrt(sum / hidden + eps);
   std::vector<double> out(static_cast<size_t>(hidden));
-  for (int i = 0; i < hidden; ++i) out[static_cast<size_t>(i)] = w[static_cast<size_t>(i)] * (x[i] * inv);
+  for (int i = 0; i < hidden; ++i)
+    out[static_cast<size_t>(i)] = w[static_cast<size_t>(i)] * (x[i] * inv);
   return out;
 }
 

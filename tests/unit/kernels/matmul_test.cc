@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/ops.h"
 #include "kernel_test_util.h"
+#include "kernels/ops.h"
 
 namespace kiln::cpu {
 namespace {
@@ -19,8 +19,8 @@ struct Shape {
 
 TEST(MatmulTest, MatchesDoubleReference) {
   ThreadPool pool(3);
-  const Shape shapes[] = {{1, 8, 1}, {1, 64, 70}, {3, 13, 9}, {4, 67, 33}, {5, 256, 17}, {9, 40, 8},
-                          {17, 129, 65}};
+  const Shape shapes[] = {{1, 8, 1},    {1, 64, 70}, {3, 13, 9},   {4, 67, 33},
+                          {5, 256, 17}, {9, 40, 8},  {17, 129, 65}};
   for (Isa isa : isas_to_test()) {
     const CpuContext ctx{&pool, isa};
     for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace kiln::cpu {
@@ -22,6 +23,27 @@ TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
       for (auto& h : hits) EXPECT_EQ(h.load(), 3);
     }
   }
+}
+
+TEST(ThreadPoolTest, SmallJobsStayOnTheCallingThread) {
+  ThreadPool pool(4);
+  const std::thread::id caller = std::this_thread::get_id();
+  int calls = 0;
+  pool.parallel_for(
+      100,
+      [&](int64_t begin, int64_t end) {
+        EXPECT_EQ(std::this_thread::get_id(), caller);
+        EXPECT_EQ(begin, 0);
+        EXPECT_EQ(end, 100);
+        ++calls;
+      },
+      /*cost_per_item=*/10);
+  EXPECT_EQ(calls, 1);
+  // Enough work for two chunks, not four.
+  std::atomic<int> chunks = 0;
+  pool.parallel_for(
+      4, [&](int64_t, int64_t) { chunks++; }, ThreadPool::kMinChunkCost / 2);
+  EXPECT_EQ(chunks.load(), 2);
 }
 
 TEST(ThreadPoolTest, ZeroWorkCallsNothing) {

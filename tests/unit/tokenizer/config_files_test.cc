@@ -1,6 +1,11 @@
 // tokenizer_config.json and generation_config.json readers.
+#include <filesystem>
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include "tokenizer/generation_config.h"
 #include "tokenizer/tokenizer_config.h"
@@ -56,6 +61,20 @@ TEST(TokenizerConfig, ErrorsNameFileAndField) {
   EXPECT_THAT(bad_bool.message(), HasSubstr("add_bos_token"));
   EXPECT_FALSE(parse_tokenizer_config("[1]", "tc.json").ok());
   EXPECT_FALSE(load_tokenizer_config("/nonexistent/tokenizer_config.json").ok());
+}
+
+TEST(TokenizerConfig, ChatTemplateJinjaFileNextToTheConfig) {
+  // transformers >= 4.43 may save the template as chat_template.jinja instead.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("kiln_tokenizer_config_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer_config.json") << R"({"bos_token": "<s>"})";
+  std::ofstream(dir / "chat_template.jinja") << "{{ messages }}";
+  auto config = load_tokenizer_config(dir / "tokenizer_config.json");
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(config.ok()) << config.message();
+  ASSERT_NE(config->chat_template(), nullptr);
+  EXPECT_EQ(*config->chat_template(), "{{ messages }}");
 }
 
 TEST(GenerationConfig, ReadsTheDeepseekFile) {

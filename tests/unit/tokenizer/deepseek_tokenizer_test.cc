@@ -1,9 +1,12 @@
-// The DeepSeek-R1-Distill tokenizer end to end: known ids, special tokens, decode.
+// The DeepSeek-R1-Distill tokenizer end to end: known ids, special tokens, decode, and the
+// special token ids resolved from its config files.
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "deepseek_tokenizer.h"
+#include "tokenizer/special_tokens.h"
 
 namespace kiln {
 namespace {
@@ -111,10 +114,82 @@ TEST(DeepseekTokenizer, DecodeRoundTripsRandomBytes) {
   }
 }
 
+TEST(DeepseekTokenizer, ConcurrentEncodesAgree) {
+  // One tokenizer is shared by every server thread; its word cache must stay consistent.
+  auto tokenizer = deepseek_tokenizer();
+  ASSERT_NE(tokenizer, nullptr);
+  std::vector<std::string> texts;
+  std::mt19937 rng(5);
+  const std::vector<std::string> words = {"alpha", " beta", " γάμμα", "日本", " 12345", "'s", "\n",
+                                          " rarewordxyz", "qqqzzzk", " 😀", "<think>"};
+  for (int i = 0; i < 64; ++i) {
+    std::string text;
+    for (int j = 0; j < 40; ++j) text += words[rng() % words.size()];
+    texts.push_back(text);
+  }
+  std::vector<Ids> expected;
+  for (const auto& text : texts) expected.push_back(tokenizer->encode(text));
+  std::vector<int> failures(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t k = (i + t * 7 + round) % texts.size();
+          if (tokenizer->encode(texts[k]) != expected[k]) ++failures[t];
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures, (std::vector<int>{0, 0, 0, 0}));
+}
+
 TEST(DeepseekTokenizer, DecodeSkipsUnknownIds) {
   auto tokenizer = deepseek_tokenizer();
   ASSERT_NE(tokenizer, nullptr);
   EXPECT_EQ(tokenizer->decode(Ids{9906, -1, 999999, 0}), "Hello!");
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(SpecialTokens, ResolvesDeepseekFiles) {
+  auto tokenizer = testing::deepseek_tokenizer();
+  ASSERT_NE(tokenizer, nullptr);
+  const auto dir = testing::deepseek_tokenizer_dir();
+  auto tokenizer_config = load_tokenizer_config(dir / "tokenizer_config.json");
+  auto generation_config = load_generation_config(dir / "generation_config.json");
+  ASSERT_TRUE(tokenizer_config.ok()) << tokenizer_config.message();
+  ASSERT_TRUE(generation_config.ok()) << generation_config.message();
+  auto ids = resolve_special_tokens(*tokenizer, *tokenizer_config, &*generation_config);
+  ASSERT_TRUE(ids.ok()) << ids.message();
+  EXPECT_EQ(ids->bos_id, 128000);
+  EXPECT_EQ(ids->pad_id, 128001);
+  EXPECT_EQ(ids->eos_ids, (std::vector<int32_t>{128001}));
+  EXPECT_TRUE(ids->add_bos);
+}
+
+TEST(SpecialTokens, UnknownTokenNamesTheField) {
+  auto tokenizer = testing::deepseek_tokenizer();
+  ASSERT_NE(tokenizer, nullptr);
+  TokenizerConfig config;
+  config.eos_token = "<|im_end|>";
+  auto ids = resolve_special_tokens(*tokenizer, config, nullptr);
+  ASSERT_FALSE(ids.ok());
+  EXPECT_NE(ids.message().find("eos_token"), std::string::npos) << ids.message();
+  config.eos_token = "<|eot_id|>";
+  config.add_bos_token = false;
+  GenerationConfig generation;
+  generation.eos_token_ids = {128001, 128009};
+  ids = resolve_special_tokens(*tokenizer, config, &generation);
+  ASSERT_TRUE(ids.ok()) << ids.message();
+  EXPECT_EQ(ids->eos_ids, (std::vector<int32_t>{128001, 128009}));
+  EXPECT_FALSE(ids->add_bos);
+  EXPECT_EQ(ids->bos_id, 128000);  // from the post-processor
 }
 
 }  // namespace

@@ -1,0 +1,172 @@
+// Row-wise and element-wise operators: embedding gather, RMSNorm (plain and fused with the
+// residual add), rotary embedding fused with the paged KV-cache write, and SwiGLU. All are
+// memory-bound; each reads its inputs once with 16-byte accesses where rows allow.
+#include <cuda_bf16.h>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ops_cuda.h"
+
+namespace kiln::cuda {
+namespace {
+
+constexpr int kNormThreads = 256;
+
+__device__ __forceinline__ float round_bf16(float value) {
+  return __bfloat162float(__float2bfloat16(value));
+}
+
+__device__ float block_sum(float value, float* scratch /*[32]*/) {
+  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) scratch[warp] = value;
+  __syncthreads();
+  const int num_warps = blockDim.x / 32;
+  value = lane < num_warps ? scratch[lane] : 0.0f;
+  if (warp == 0) {
+    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    if (lane == 0) scratch[0] = value;
+  }
+  __syncthreads();
+  const float total = scratch[0];
+  __syncthreads();
+  return total;
+}
+
+__global__ void embedding_kernel(const bf16* __restrict__ table, int vocab,
+                                 const int32_t* __restrict__ token_ids, int hidden,
+                                 bf16* __restrict__ out) {
+  const int token = blockIdx.x;
+  int id = token_ids[token];
+  if (id < 0 || id >= vocab) id = 0;
+  const uint4* source = reinterpret_cast<const uint4*>(table + static_cast<size_t>(id) * hidden);
+  uint4* target = reinterpret_cast<uint4*>(out + static_cast<size_t>(token) * hidden);
+  for (int i = threadIdx.x; i < hidden / 8; i += blockDim.x) target[i] = source[i];
+}
+
+// One block per row. With `residual`, first residual = bf16(residual + x) and the norm reads it.
+__global__ void rms_norm_kernel(bf16* __restrict__ residual, const bf16* x,
+                                const bf16* __restrict__ weight, int hidden, float eps, bf16* out) {
+  __shared__ float scratch[32];
+  const size_t row = blockIdx.x;
+  const bf16* x_row = x + row * hidden;
+  bf16* residual_row = residual ? residual + row * hidden : nullptr;
+  float sum_squares = 0.0f;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
+    float value = __bfloat162float(x_row[i]);
+    if (residual_row) {
+      value = round_bf16(__bfloat162float(residual_row[i]) + value);
+      residual_row[i] = __float2bfloat16(value);
+    }
+    sum_squares += value * value;
+  }
+  const float inverse_rms = rsqrtf(block_sum(sum_squares, scratch) / hidden + eps);
+  const bf16* normed_source = residual_row ? residual_row : x_row;
+  bf16* out_row = out + row * hidden;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
+    const float normalized = round_bf16(__bfloat162float(normed_source[i]) * inverse_rms);
+    out_row[i] = __float2bfloat16(normalized * __bfloat162float(weight[i]));
+  }
+}
+
+// One block per token; threads cover (head, pair) for q, then k and v of the KV heads.
+__global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __restrict__ k,
+                                         const bf16* __restrict__ v,
+                                         const int32_t* __restrict__ positions,
+                                         const int64_t* __restrict__ slot_mapping, int num_heads,
+                                         int num_kv_heads, int head_dim,
+                                         const float* __restrict__ cos_sin,
+                                         bf16* __restrict__ k_cache, bf16* __restrict__ v_cache,
+                                         int q_stride, int kv_stride) {
+  const int token = blockIdx.x;
+  const int half = head_dim / 2;
+  const float* row = cos_sin + static_cast<size_t>(positions[token]) * head_dim;
+  const int64_t slot = slot_mapping[token];
+
+  // HF: q * cos + rotate_half(q) * sin, every product and the sum rounded to bf16.
+  auto rotate = [&](const bf16* in, int i, float* first, float* second) {
+    const float cos_value = round_bf16(row[i]);
+    const float sin_value = round_bf16(row[half + i]);
+    const float a = __bfloat162float(in[i]), b = __bfloat162float(in[i + half]);
+    *first = round_bf16(round_bf16(a * cos_value) + round_bf16(-b * sin_value));
+    *second = round_bf16(round_bf16(b * cos_value) + round_bf16(a * sin_value));
+  };
+
+  bf16* q_token = q + static_cast<size_t>(token) * q_stride;
+  for (int index = threadIdx.x; index < num_heads * half; index += blockDim.x) {
+    const int head = index / half, i = index % half;
+    bf16* q_head = q_token + head * head_dim;
+    float first, second;
+    rotate(q_head, i, &first, &second);
+    q_head[i] = __float2bfloat16(first);
+    q_head[i + half] = __float2bfloat16(second);
+  }
+  if (slot < 0) return;
+  const size_t kv_offset = static_cast<size_t>(token) * kv_stride;
+  const size_t cache_offset = static_cast<size_t>(slot) * num_kv_heads * head_dim;
+  for (int index = threadIdx.x; index < num_kv_heads * half; index += blockDim.x) {
+    const int head = index / half, i = index % half;
+    float first, second;
+    rotate(k + kv_offset + head * head_dim, i, &first, &second);
+    k_cache[cache_offset + head * head_dim + i] = __float2bfloat16(first);
+    k_cache[cache_offset + head * head_dim + i + half] = __float2bfloat16(second);
+  }
+  for (int index = threadIdx.x; index < num_kv_heads * head_dim; index += blockDim.x) {
+    v_cache[cache_offset + index] = v[kv_offset + index];
+  }
+}
+
+__global__ void silu_and_mul_kernel(const bf16* __restrict__ gate, const bf16* __restrict__ up,
+                                    int inter, int stride, bf16* __restrict__ out) {
+  const size_t row = blockIdx.y;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x) {
+    const float g = __bfloat162float(gate[row * stride + i]);
+    const float activated = round_bf16(g / (1.0f + __expf(-g)));
+    out[row * inter + i] = __float2bfloat16(activated * __bfloat162float(up[row * stride + i]));
+  }
+}
+
+}  // namespace
+
+void embedding(const bf16* table, int vocab, const int32_t* token_ids, int num_tokens, int hidden,
+               bf16* out, cudaStream_t stream) {
+  if (num_tokens == 0) return;
+  embedding_kernel<<<num_tokens, 128, 0, stream>>>(table, vocab, token_ids, hidden, out);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+void rms_norm(const bf16* x, const bf16* weight, int num_rows, int hidden, float eps, bf16* out,
+              cudaStream_t stream) {
+  if (num_rows == 0) return;
+  rms_norm_kernel<<<num_rows, kNormThreads, 0, stream>>>(nullptr, x, weight, hidden, eps, out);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_rows, int hidden,
+                  float eps, bf16* out, cudaStream_t stream) {
+  if (num_rows == 0) return;
+  rms_norm_kernel<<<num_rows, kNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* positions,
+                       const int64_t* slot_mapping, int num_tokens, const AttentionShape& shape,
+                       const float* cos_sin, int max_position, bf16* k_cache, bf16* v_cache,
+                       cudaStream_t stream, int token_stride) {
+  if (num_tokens == 0) return;
+  const int q_stride = token_stride ? token_stride : shape.num_heads * shape.head_dim;
+  const int kv_stride = token_stride ? token_stride : shape.num_kv_heads * shape.head_dim;
+  rope_and_cache_kv_kernel<<<num_tokens, 256, 0, stream>>>(
+      q, k, v, positions, slot_mapping, shape.num_heads, shape.num_kv_heads, shape.head_dim,
+      cos_sin, k_cache, v_cache, q_stride, kv_stride);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride, bf16* out,
+                  cudaStream_t stream) {
+  if (m == 0) return;
+  const dim3 grid((inter + 255) / 256 < 64 ? (inter + 255) / 256 : 64, m);
+  silu_and_mul_kernel<<<grid, 256, 0, stream>>>(gate, up, inter, stride, out);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,71 @@
+// Linear layers on the GPU: y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]), bf16 in and out,
+// f32 accumulation; w has HF's layout [out_features, in_features]. The CPU twin is
+// kiln::cpu::matmul (kernels/cpu) with f32 activations.
+//
+// Decode steps have few rows (m <= kSkinnyMaxRows): the product is bound by reading w once, and
+// cuBLAS reaches only ~63% of the H200's bandwidth at m = 1, so our skinny kernel streams w with
+// 16-byte loads. Larger m goes to cuBLASLt, whose algorithm is chosen once per shape.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "kernels/cuda/cuda_context.h"
+
+namespace kiln::cuda {
+
+inline constexpr int kSkinnyMaxRows = 8;
+// Below this many rows Linear::run uses the skinny kernel; measured crossover on the H200
+// (bench/cuda/NOTES.md): at m >= 4 cuBLASLt is faster on every 8B shape.
+inline constexpr int kSkinnyDispatchMaxRows = 2;
+
+// The skinny kernel alone (m in 1..kSkinnyMaxRows; k a multiple of 8).
+void skinny_linear(const __nv_bfloat16* x,     // [m, k]
+                   const __nv_bfloat16* w,     // [n, k]
+                   const __nv_bfloat16* bias,  // [n] or nullptr
+                   __nv_bfloat16* y,           // [m, n]
+                   int m, int n, int k, cudaStream_t stream);
+
+// cuBLASLt GEMMs with a per-shape algorithm cache. One per CudaContext; not thread-safe (the
+// engine thread owns it).
+class CublasLtLinear {
+ public:
+  explicit CublasLtLinear(const CudaContext& context) : context_(context) {}
+  ~CublasLtLinear();
+  CublasLtLinear(const CublasLtLinear&) = delete;
+  CublasLtLinear& operator=(const CublasLtLinear&) = delete;
+
+  void run(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* bias,
+           __nv_bfloat16* y, int m, int n, int k);
+
+ private:
+  struct Plan;
+  Plan& plan_for(int m, int n, int k, bool has_bias);
+
+  const CudaContext& context_;
+  std::map<std::tuple<int, int, int, bool>, Plan*> plans_;
+};
+
+// Chooses the skinny kernel or cuBLASLt by m.
+class Linear {
+ public:
+  explicit Linear(const CudaContext& context) : context_(context), cublaslt_(context) {}
+  void run(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* bias,
+           __nv_bfloat16* y, int m, int n, int k) {
+    if (m <= kSkinnyDispatchMaxRows && k % 8 == 0) {
+      skinny_linear(x, w, bias, y, m, n, k, context_.stream());
+    } else {
+      cublaslt_.run(x, w, bias, y, m, n, k);
+    }
+  }
+  CublasLtLinear& cublaslt() { return cublaslt_; }
+
+ private:
+  const CudaContext& context_;
+  CublasLtLinear cublaslt_;
+};
+
+}  // namespace kiln::cuda

@@ -1,0 +1,66 @@
+// CUDA launchers of the model's operators: the twins of kiln::cpu's (kernels/ops.h), with the
+// same arguments except that activations, weights and the KV cache are bf16 device pointers and
+// a stream replaces the CpuContext. Arithmetic follows HF transformers' bf16 model: values are
+// rounded to bf16 where HF rounds them (after each norm, residual add, rotary product and
+// activation) and reductions run in f32.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace kiln::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// out[t, :] = table[token_ids[t], :]. Ids outside [0, vocab) read row 0 (the engine validates
+// ids before they reach a step; the clamp keeps a bad id from reading out of bounds).
+void embedding(const bf16* table /*[vocab, hidden]*/, int vocab, const int32_t* token_ids,
+               int num_tokens, int hidden, bf16* out /*[num_tokens, hidden]*/, cudaStream_t stream);
+
+// out = bf16(bf16(x * rsqrt(mean(x^2) + eps)) * weight), as LlamaRMSNorm. out may equal x.
+void rms_norm(const bf16* x /*[num_rows, hidden]*/, const bf16* weight /*[hidden]*/, int num_rows,
+              int hidden, float eps, bf16* out, cudaStream_t stream);
+
+// residual = bf16(residual + x); out = rms_norm(residual).
+void add_rms_norm(bf16* residual /*[num_rows, hidden]*/, const bf16* x /*[num_rows, hidden]*/,
+                  const bf16* weight, int num_rows, int hidden, float eps, bf16* out,
+                  cudaStream_t stream);
+
+// As cpu::rope_and_cache_kv: q rotated in place; k rotated and v copied into the paged caches at
+// slot_mapping[t] (-1 skips). cos_sin: [max_position, head_dim] f32 on the device, rounded to
+// bf16 before use as HF does (cos.to(dtype)). token_stride: elements from one token's q (and k,
+// v) to the next; 0 means packed. The model passes the fused QKV row width so that q, k and v
+// are read in place from the QKV projection's output.
+void rope_and_cache_kv(bf16* q /*[num_tokens, num_heads, head_dim]*/,
+                       const bf16* k /*[num_tokens, num_kv_heads, head_dim]*/,
+                       const bf16* v /*[num_tokens, num_kv_heads, head_dim]*/,
+                       const int32_t* positions, const int64_t* slot_mapping, int num_tokens,
+                       const AttentionShape& shape, const float* cos_sin, int max_position,
+                       bf16* k_cache, bf16* v_cache, cudaStream_t stream, int token_stride = 0);
+
+// out = bf16(bf16(silu(gate)) * up); gate and up rows `stride` elements apart.
+void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride,
+                  bf16* out /*[m, inter]*/, cudaStream_t stream);
+
+}  // namespace kiln::cuda
+
+namespace kiln::cuda {
+
+// Bytes of scratch paged_attention needs for split-KV partial results on a device with
+// `num_sms` multiprocessors (independent of sequence lengths).
+size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape);
+
+// As cpu::paged_attention, with bf16 q/caches/out (f32 softmax and accumulation). Metadata
+// arrays are device pointers; its host-side max_seq_len decides how many splits of the KV range
+// run in parallel (flash-decoding) so that small batches of long sequences still fill the GPU. workspace: paged_attention_workspace_bytes(num_sms, shape).
+void paged_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const bf16* k_cache,
+                     const bf16* v_cache, const PagedAttentionMetadata& meta,
+                     const AttentionShape& shape, float scale,
+                     bf16* out /*[num_tokens, num_heads, head_dim]*/, void* workspace,
+                     int num_sms, cudaStream_t stream, int q_token_stride = 0);
+
+}  // namespace kiln::cuda

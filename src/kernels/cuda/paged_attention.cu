@@ -1,0 +1,307 @@
+// Paged attention over the KV cache, split-KV (flash-decoding) style.
+//
+// Grid: (query token, KV head x head chunk, split). A block takes one query token and the
+// query heads of one KV group (kHeads of them, the group split into equal chunks of <= 8),
+// and walks its split's key range in chunks of kChunkKeys: scores into shared memory (8 lanes
+// per key, 16 dims per lane, two 16-byte loads), then an online-softmax update and P.V with
+// one thread per head dimension. With one split the block writes the bf16 output; with several,
+// f32 partials (unnormalised output, running max, running sum) that combine_kernel merges.
+//
+// This is the correctness-first kernel for both decode and prefill; prefill re-reads the
+// prefix per query token (a tensor-core FlashAttention-2 prefill kernel is the next step).
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cfloat>
+
+#include "base/check.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ops_cuda.h"
+
+namespace kiln::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kChunkKeys = 256;
+constexpr int kMaxHeadsPerBlock = 8;
+constexpr int kMaxSplits = 64;
+constexpr int kMinKeysPerSplit = 256;
+constexpr int kDimsPerLane = 16;
+
+__device__ __forceinline__ int find_sequence(const int32_t* query_start, int num_seqs, int token) {
+  int low = 0, high = num_seqs - 1;
+  while (low < high) {
+    const int mid = (low + high + 1) / 2;
+    if (query_start[mid] <= token) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+__device__ __forceinline__ void load16(const bf16* source, float* target) {
+  const uint4 a = *reinterpret_cast<const uint4*>(source);
+  const uint4 b = *reinterpret_cast<const uint4*>(source + 8);
+  const __nv_bfloat162* a2 = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* b2 = reinterpret_cast<const __nv_bfloat162*>(&b);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(a2[i]);
+    const float2 fb = __bfloat1622float2(b2[i]);
+    target[2 * i] = fa.x;
+    target[2 * i + 1] = fa.y;
+    target[8 + 2 * i] = fb.x;
+    target[8 + 2 * i + 1] = fb.y;
+  }
+}
+
+template <int kHeadDim, int kHeads>
+__global__ void __launch_bounds__(kThreads)
+    paged_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                           const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
+                           const int32_t* __restrict__ seq_lens,
+                           const int32_t* __restrict__ block_tables, int num_seqs,
+                           int max_blocks_per_seq, int block_size, int num_heads, int num_kv_heads,
+                           int head_chunks, float scale, int keys_per_split, int q_stride,
+                           bf16* __restrict__ out, float* __restrict__ partial) {
+  constexpr int kLanesPerKey = kHeadDim / kDimsPerLane;
+  constexpr int kKeysPerPass = kThreads / kLanesPerKey;
+  static_assert(kHeadDim <= kThreads, "one thread per head dimension in P.V");
+
+  __shared__ float q_shared[kHeads][kHeadDim];
+  __shared__ float scores[kHeads][kChunkKeys];
+  __shared__ float head_stats[kHeads][2];  // running max, running sum
+  __shared__ float chunk_scale[kHeads];
+
+  const int token = blockIdx.x;
+  const int kv_head = blockIdx.y / head_chunks;
+  const int head0 = kv_head * (num_heads / num_kv_heads) + (blockIdx.y % head_chunks) * kHeads;
+  const int split = blockIdx.z;
+  const int seq = find_sequence(query_start, num_seqs, token);
+  const int num_new = query_start[seq + 1] - query_start[seq];
+  const int position = seq_lens[seq] - num_new + (token - query_start[seq]);
+  const int key_begin = split * keys_per_split;
+  const int key_end = min(key_begin + keys_per_split, position + 1);
+  const int32_t* block_table = block_tables + static_cast<size_t>(seq) * max_blocks_per_seq;
+  const size_t kv_row_stride = static_cast<size_t>(num_kv_heads) * kHeadDim;
+
+  for (int i = threadIdx.x; i < kHeads * kHeadDim; i += kThreads) {
+    const int h = i / kHeadDim, d = i % kHeadDim;
+    q_shared[h][d] =
+        __bfloat162float(q[static_cast<size_t>(token) * q_stride + (head0 + h) * kHeadDim + d]) * scale;
+  }
+  if (threadIdx.x < kHeads) {
+    head_stats[threadIdx.x][0] = -FLT_MAX;
+    head_stats[threadIdx.x][1] = 0.0f;
+  }
+  __syncthreads();
+
+  const int lane_in_key = threadIdx.x % kLanesPerKey;
+  const int key_slot = threadIdx.x / kLanesPerKey;
+  float q_regs[kHeads][kDimsPerLane];
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) {
+#pragma unroll
+    for (int i = 0; i < kDimsPerLane; ++i) q_regs[h][i] = q_shared[h][lane_in_key * kDimsPerLane + i];
+  }
+  float acc[kHeads];
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) acc[h] = 0.0f;
+  const int dim = threadIdx.x;
+
+  for (int chunk_begin = key_begin; chunk_begin < key_end; chunk_begin += kChunkKeys) {
+    const int chunk_len = min(kChunkKeys, key_end - chunk_begin);
+    // Scores: kLanesPerKey lanes per key, kKeysPerPass keys per pass over the block.
+    for (int base = 0; base < chunk_len; base += kKeysPerPass) {
+      const int local = base + key_slot;
+      float dot[kHeads];
+#pragma unroll
+      for (int h = 0; h < kHeads; ++h) dot[h] = 0.0f;
+      if (local < chunk_len) {
+        const int key = chunk_begin + local;
+        const int block = block_table[key / block_size];
+        const size_t row = static_cast<size_t>(block) * block_size + key % block_size;
+        float k_values[kDimsPerLane];
+        load16(k_cache + row * kv_row_stride + kv_head * kHeadDim + lane_in_key * kDimsPerLane, k_values);
+#pragma unroll
+        for (int h = 0; h < kHeads; ++h) {
+#pragma unroll
+          for (int i = 0; i < kDimsPerLane; ++i) dot[h] = fmaf(q_regs[h][i], k_values[i], dot[h]);
+        }
+      }
+#pragma unroll
+      for (int h = 0; h < kHeads; ++h) {
+#pragma unroll
+        for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2) {
+          dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], offset);
+        }
+      }
+      if (lane_in_key == 0 && local < chunk_len) {
+#pragma unroll
+        for (int h = 0; h < kHeads; ++h) scores[h][local] = dot[h];
+      }
+    }
+    __syncthreads();
+    // Online softmax: warp w (< kHeads) updates head w's max and sum over this chunk.
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int h = warp; h < kHeads; h += kThreads / 32) {
+      float chunk_max = -FLT_MAX;
+      for (int i = lane; i < chunk_len; i += 32) chunk_max = fmaxf(chunk_max, scores[h][i]);
+      for (int offset = 16; offset > 0; offset /= 2) chunk_max = fmaxf(chunk_max, __shfl_xor_sync(0xffffffffu, chunk_max, offset));
+      const float old_max = head_stats[h][0];
+      const float new_max = fmaxf(old_max, chunk_max);
+      float chunk_sum = 0.0f;
+      for (int i = lane; i < chunk_len; i += 32) {
+        const float p = __expf(scores[h][i] - new_max);
+        scores[h][i] = p;
+        chunk_sum += p;
+      }
+      for (int offset = 16; offset > 0; offset /= 2) chunk_sum += __shfl_xor_sync(0xffffffffu, chunk_sum, offset);
+      if (lane == 0) {
+        const float rescale = __expf(old_max - new_max);
+        chunk_scale[h] = rescale;
+        head_stats[h][0] = new_max;
+        head_stats[h][1] = head_stats[h][1] * rescale + chunk_sum;
+      }
+    }
+    __syncthreads();
+    if (dim < kHeadDim) {
+#pragma unroll
+      for (int h = 0; h < kHeads; ++h) acc[h] *= chunk_scale[h];
+      for (int i = 0; i < chunk_len; ++i) {
+        const int key = chunk_begin + i;
+        const int block = block_table[key / block_size];
+        const size_t row = static_cast<size_t>(block) * block_size + key % block_size;
+        const float value = __bfloat162float(v_cache[row * kv_row_stride + kv_head * kHeadDim + dim]);
+#pragma unroll
+        for (int h = 0; h < kHeads; ++h) acc[h] = fmaf(scores[h][i], value, acc[h]);
+      }
+    }
+    __syncthreads();
+  }
+
+  if (dim >= kHeadDim) return;
+  if (gridDim.z == 1) {
+#pragma unroll
+    for (int h = 0; h < kHeads; ++h) {
+      const float sum = head_stats[h][1];
+      out[(static_cast<size_t>(token) * num_heads + head0 + h) * kHeadDim + dim] =
+          __float2bfloat16(sum > 0 ? acc[h] / sum : 0.0f);
+    }
+    return;
+  }
+  // Partials: [token][head][split] records of kHeadDim outputs, then max and sum.
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) {
+    float* record = partial + ((static_cast<size_t>(token) * num_heads + head0 + h) * gridDim.z + split) * (kHeadDim + 2);
+    record[dim] = acc[h];
+    if (dim == 0) {
+      record[kHeadDim] = key_begin < key_end ? head_stats[h][0] : -FLT_MAX;
+      record[kHeadDim + 1] = key_begin < key_end ? head_stats[h][1] : 0.0f;
+    }
+  }
+}
+
+__global__ void combine_kernel(const float* __restrict__ partial, int num_splits, int head_dim,
+                               bf16* __restrict__ out) {
+  const size_t token_head = blockIdx.x;  // token * num_heads + head
+  const float* records = partial + token_head * num_splits * (head_dim + 2);
+  float global_max = -FLT_MAX;
+  for (int s = 0; s < num_splits; ++s) global_max = fmaxf(global_max, records[s * (head_dim + 2) + head_dim]);
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float numerator = 0.0f, denominator = 0.0f;
+    for (int s = 0; s < num_splits; ++s) {
+      const float* record = records + s * (head_dim + 2);
+      const float sum = record[head_dim + 1];
+      if (sum == 0.0f) continue;
+      const float weight = __expf(record[head_dim] - global_max);
+      numerator += weight * record[d];
+      denominator += weight * sum;
+    }
+    out[token_head * head_dim + d] = __float2bfloat16(denominator > 0 ? numerator / denominator : 0.0f);
+  }
+}
+
+int heads_per_block(int group_size) {
+  for (int heads = std::min(group_size, kMaxHeadsPerBlock); heads > 1; --heads) {
+    if (group_size % heads == 0) return heads;
+  }
+  return 1;
+}
+
+template <int kHeadDim, int kHeads>
+void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
+            int num_tokens, const AttentionShape& shape, int head_chunks, float scale, int splits,
+            int keys_per_split, int q_stride, bf16* out, float* partial, cudaStream_t stream) {
+  const dim3 grid(num_tokens, shape.num_kv_heads * head_chunks, splits);
+  paged_attention_kernel<kHeadDim, kHeads><<<grid, kThreads, 0, stream>>>(
+      q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
+      meta.max_blocks_per_seq, meta.block_size, shape.num_heads, shape.num_kv_heads, head_chunks,
+      scale, keys_per_split, q_stride, out, partial);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+template <int kHeadDim>
+void dispatch_heads(int heads, const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                    const PagedAttentionMetadata& meta, int num_tokens, const AttentionShape& shape,
+                    int head_chunks, float scale, int splits, int keys_per_split, int q_stride,
+                    bf16* out, float* partial, cudaStream_t stream) {
+#define KILN_ATTENTION_CASE(n)                                                                   \
+  case n:                                                                                       \
+    return launch<kHeadDim, n>(q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale, \
+                               splits, keys_per_split, q_stride, out, partial, stream);
+  switch (heads) {
+    KILN_ATTENTION_CASE(1)
+    KILN_ATTENTION_CASE(2)
+    KILN_ATTENTION_CASE(3)
+    KILN_ATTENTION_CASE(4)
+    KILN_ATTENTION_CASE(5)
+    KILN_ATTENTION_CASE(6)
+    KILN_ATTENTION_CASE(7)
+    KILN_ATTENTION_CASE(8)
+  }
+#undef KILN_ATTENTION_CASE
+  KILN_CHECK(false) << "no attention kernel for " << heads << " heads per block";
+}
+
+}  // namespace
+
+size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape) {
+  // Splits are only used while tokens x KV heads x splits stays within 4 blocks per SM.
+  return static_cast<size_t>(4) * num_sms * kMaxHeadsPerBlock * (shape.head_dim + 2) * sizeof(float);
+}
+
+void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                     bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                     int q_token_stride) {
+  const int num_tokens = meta.num_tokens, max_seq_len = meta.max_seq_len;
+  if (num_tokens == 0) return;
+  const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
+  KILN_CHECK(shape.head_dim == 64 || shape.head_dim == 128)
+      << "paged_attention supports head_dim 64 and 128, got " << shape.head_dim;
+  const int group_size = shape.num_heads / shape.num_kv_heads;
+  const int heads = heads_per_block(group_size);
+  const int head_chunks = group_size / heads;
+  const int blocks_without_split = num_tokens * shape.num_kv_heads * head_chunks;
+  int splits = 1;
+  if (blocks_without_split < 4 * num_sms) {
+    const int wanted = (4 * num_sms) / blocks_without_split;
+    const int useful = (max_seq_len + kMinKeysPerSplit - 1) / kMinKeysPerSplit;
+    splits = std::max(1, std::min({wanted, useful, kMaxSplits}));
+  }
+  const int keys_per_split = (max_seq_len + splits - 1) / splits;
+  float* partial = static_cast<float*>(workspace);
+  if (shape.head_dim == 64) {
+    dispatch_heads<64>(heads, q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale,
+                       splits, keys_per_split, q_stride, out, partial, stream);
+  } else {
+    dispatch_heads<128>(heads, q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale,
+                        splits, keys_per_split, q_stride, out, partial, stream);
+  }
+  if (splits > 1) {
+    combine_kernel<<<num_tokens * shape.num_heads, 128, 0, stream>>>(partial, splits, shape.head_dim, out);
+    KILN_CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace kiln::cuda

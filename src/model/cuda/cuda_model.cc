@@ -1,0 +1,289 @@
+#include "model/cuda/cuda_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/byte_size.h"
+#include "base/log.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ops_cuda.h"
+#include "model/forward_batch_check.h"
+
+namespace kiln::cuda {
+namespace {
+
+size_t align_up(size_t value, size_t alignment = 256) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+int64_t free_device_bytes() {
+  size_t free_bytes = 0, total_bytes = 0;
+  KILN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return static_cast<int64_t>(free_bytes);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
+                                                     const ModelWeights& host_weights,
+                                                     const CudaModelOptions& options) {
+  if (config.head_dim != 64 && config.head_dim != 128) {
+    return Status::error("the CUDA backend supports head_dim 64 and 128; config.json has head_dim " +
+                         std::to_string(config.head_dim));
+  }
+  if (config.hidden_size % 8 || config.intermediate_size % 8 || config.q_size() % 8) {
+    return Status::error("the CUDA backend needs hidden_size, intermediate_size and heads x head_dim "
+                         "to be multiples of 8");
+  }
+  std::unique_ptr<CudaModel> model(new CudaModel());
+  model->config_ = config;
+  model->options_ = options;
+  model->max_model_len_ = options.max_model_len > 0 ? options.max_model_len : config.max_position_embeddings;
+  KILN_ASSIGN_OR_RETURN(model->context_, CudaContext::create(options.device));
+  model->linear_ = std::make_unique<Linear>(*model->context_);
+  const DeviceInfo& info = model->context_->info();
+  KILN_LOG(Info) << "CUDA device " << info.device << ": " << info.name << " (sm_" << info.compute_capability
+                 << ", " << info.num_sms << " SMs, " << format_gib(static_cast<int64_t>(info.total_memory_bytes))
+                 << ")";
+
+  const int64_t free_before_weights = free_device_bytes();
+  KILN_ASSIGN_OR_RETURN(model->weights_, upload_weights(config, host_weights, model->context_->stream()));
+  model->context_->synchronize();
+
+  KILN_ASSIGN_OR_RETURN(RopeParameters rope, compute_rope_parameters(config));
+  RopeTable table(std::move(rope), config.head_dim);
+  table.reserve(model->max_model_len_);
+  const size_t rope_bytes = static_cast<size_t>(model->max_model_len_) * config.head_dim * sizeof(float);
+  KILN_ASSIGN_OR_RETURN(model->rope_table_, DeviceBuffer::try_allocate(rope_bytes));
+  KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
+
+  KILN_RETURN_IF_ERROR(model->allocate_activations());
+  KILN_RETURN_IF_ERROR(model->plan_and_allocate_kv_cache(free_before_weights, model->weights_.size_bytes));
+  return model;
+}
+
+CudaModel::~CudaModel() {
+  if (context_) context_->synchronize();
+  if (step_inputs_host_) cudaFreeHost(step_inputs_host_);
+  if (logits_host_) cudaFreeHost(logits_host_);
+}
+
+Status CudaModel::allocate_activations() {
+  const ModelConfig& c = config_;
+  const size_t tokens = static_cast<size_t>(options_.max_num_batched_tokens);
+  auto allocate = [&](DeviceBuffer* buffer, size_t elements) -> Status {
+    KILN_ASSIGN_OR_RETURN(*buffer, DeviceBuffer::try_allocate(std::max<size_t>(elements, 1) * 2));
+    return ok_status();
+  };
+  KILN_RETURN_IF_ERROR(allocate(&residual_, tokens * c.hidden_size));
+  KILN_RETURN_IF_ERROR(allocate(&normed_, tokens * c.hidden_size));
+  KILN_RETURN_IF_ERROR(allocate(&qkv_, tokens * (c.q_size() + 2 * c.kv_size())));
+  KILN_RETURN_IF_ERROR(allocate(&attn_, tokens * c.q_size()));
+  KILN_RETURN_IF_ERROR(allocate(&proj_, tokens * c.hidden_size));
+  KILN_RETURN_IF_ERROR(allocate(&gate_up_, tokens * 2 * c.intermediate_size));
+  KILN_RETURN_IF_ERROR(allocate(&act_, tokens * c.intermediate_size));
+  const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
+  KILN_ASSIGN_OR_RETURN(attention_workspace_, DeviceBuffer::try_allocate(paged_attention_workspace_bytes(
+                                                  context_->info().num_sms, shape)));
+  // Logits are computed max_logit_rows at a time (prompt logprobs can ask for every token).
+  max_logit_rows_ = std::max(1, std::min(options_.max_num_batched_tokens, std::max(options_.max_num_seqs, 256)));
+  KILN_RETURN_IF_ERROR(allocate(&logits_rows_, static_cast<size_t>(max_logit_rows_) * c.hidden_size));
+  KILN_RETURN_IF_ERROR(allocate(&logits_, static_cast<size_t>(max_logit_rows_) * c.vocab_size));
+  KILN_CUDA_CHECK(cudaMallocHost(&logits_host_, static_cast<size_t>(max_logit_rows_) * c.vocab_size * 2));
+
+  max_blocks_per_seq_ = (max_model_len_ + options_.block_size - 1) / options_.block_size;
+  const size_t seqs = static_cast<size_t>(options_.max_num_seqs);
+  step_inputs_bytes_ = align_up(tokens * 4) * 3 + align_up(tokens * 8) + align_up((seqs + 1) * 4) +
+                       align_up(seqs * 4) + align_up(seqs * max_blocks_per_seq_ * 4);
+  KILN_ASSIGN_OR_RETURN(step_inputs_, DeviceBuffer::try_allocate(step_inputs_bytes_));
+  KILN_CUDA_CHECK(cudaMallocHost(&step_inputs_host_, step_inputs_bytes_));
+  char* base = step_inputs_.as<char>();
+  size_t offset = 0;
+  auto take = [&](size_t bytes) {
+    char* pointer = base + offset;
+    offset += align_up(bytes);
+    return pointer;
+  };
+  token_ids_ = reinterpret_cast<int32_t*>(take(tokens * 4));
+  positions_ = reinterpret_cast<int32_t*>(take(tokens * 4));
+  logits_indices_ = reinterpret_cast<int32_t*>(take(tokens * 4));
+  slot_mapping_ = reinterpret_cast<int64_t*>(take(tokens * 8));
+  query_start_ = reinterpret_cast<int32_t*>(take((seqs + 1) * 4));
+  seq_lens_ = reinterpret_cast<int32_t*>(take(seqs * 4));
+  block_tables_ = reinterpret_cast<int32_t*>(take(seqs * max_blocks_per_seq_ * 4));
+  return ok_status();
+}
+
+Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_t weights_bytes) {
+  const ModelConfig& c = config_;
+  const DeviceInfo& info = context_->info();
+  plan_.total_bytes = static_cast<int64_t>(info.total_memory_bytes);
+  if (options_.gpu_memory_limit_bytes) plan_.total_bytes = std::min(plan_.total_bytes, *options_.gpu_memory_limit_bytes);
+  plan_.usable_bytes = static_cast<int64_t>(options_.gpu_memory_utilization * plan_.total_bytes);
+  plan_.weights_bytes = weights_bytes;
+  plan_.block_size = options_.block_size;
+
+  // Profile: one forward at max_num_batched_tokens as a single sequence, its K/V going to slot -1
+  // (not written) and attending over a temporary cache, so every activation buffer and library
+  // workspace is touched at its largest.
+  const int profile_tokens = std::min(options_.max_num_batched_tokens, max_model_len_);
+  const int profile_blocks = (profile_tokens + options_.block_size - 1) / options_.block_size;
+  kv_layer_elements_ = static_cast<size_t>(profile_blocks) * options_.block_size * c.kv_size();
+  KILN_ASSIGN_OR_RETURN(kv_cache_, DeviceBuffer::try_allocate(kv_layer_elements_ * 2 * 2 * c.num_hidden_layers));
+  ForwardBatch profile;
+  profile.token_ids.assign(profile_tokens, 0);
+  for (int t = 0; t < profile_tokens; ++t) profile.positions.push_back(t);
+  profile.slot_mapping.assign(profile_tokens, -1);
+  profile.query_start = {0, profile_tokens};
+  profile.seq_lens = {profile_tokens};
+  profile.max_blocks_per_seq = profile_blocks;
+  for (int b = 0; b < profile_blocks; ++b) profile.block_tables.push_back(b);
+  profile.logits_indices = {profile_tokens - 1};
+  upload_batch(profile);
+  run_layers(profile_tokens, profile_tokens);
+  context_->synchronize();
+  const int64_t used_after_profile = free_before_weights - free_device_bytes();
+  const int64_t profile_kv_bytes = static_cast<int64_t>(kv_cache_.size_bytes());
+  kv_cache_.reset();
+  plan_.activation_bytes = static_cast<int64_t>(residual_.size_bytes() + normed_.size_bytes() + qkv_.size_bytes() +
+                                                attn_.size_bytes() + proj_.size_bytes() + gate_up_.size_bytes() +
+                                                act_.size_bytes() + attention_workspace_.size_bytes() +
+                                                logits_rows_.size_bytes() + logits_.size_bytes() +
+                                                step_inputs_.size_bytes() + rope_table_.size_bytes() +
+                                                context_->workspace_bytes());
+  // What the device lost beyond our tensors is the CUDA context's and the libraries' (cuBLASLt
+  // kernels, allocator granularity): it is not free for the KV cache either.
+  plan_.context_bytes = std::max<int64_t>(0, used_after_profile - profile_kv_bytes - weights_bytes - plan_.activation_bytes);
+  plan_.context_bytes += static_cast<int64_t>(info.total_memory_bytes) - free_before_weights;
+
+  const int64_t block_bytes = 2LL * c.num_hidden_layers * options_.block_size * c.kv_size() * 2;
+  if (options_.num_blocks) {
+    plan_.num_blocks = *options_.num_blocks;
+  } else {
+    const int64_t available = plan_.usable_bytes - plan_.weights_bytes - plan_.activation_bytes - plan_.context_bytes;
+    plan_.num_blocks = static_cast<int>(std::max<int64_t>(0, available / block_bytes));
+  }
+  if (plan_.num_blocks <= 0) {
+    return Status::error("no GPU memory left for the KV cache: " + format_gib(plan_.usable_bytes) +
+                         " usable (--gpu-memory-utilization " + std::to_string(options_.gpu_memory_utilization) +
+                         ") - weights " + format_gib(plan_.weights_bytes) + " - activations " +
+                         format_gib(plan_.activation_bytes) + " - CUDA context " + format_gib(plan_.context_bytes) +
+                         "; raise --gpu-memory-utilization or lower --max-num-batched-tokens");
+  }
+  plan_.kv_cache_bytes = block_bytes * plan_.num_blocks;
+  plan_.max_concurrency = static_cast<double>(plan_.num_blocks) * options_.block_size / max_model_len_;
+  kv_layer_elements_ = static_cast<size_t>(plan_.num_blocks) * options_.block_size * c.kv_size();
+  KILN_ASSIGN_OR_RETURN(kv_cache_, DeviceBuffer::try_allocate(static_cast<size_t>(plan_.kv_cache_bytes)));
+  return ok_status();
+}
+
+void CudaModel::upload_batch(const ForwardBatch& batch) {
+  // Each array goes to its fixed device address (CUDA graphs replay against fixed pointers)
+  // through the pinned mirror, copying only the bytes this step uses.
+  char* host = static_cast<char*>(step_inputs_host_);
+  const char* device = step_inputs_.as<char>();
+  auto stage = [&](void* device_target, const void* source, size_t bytes) {
+    if (bytes == 0) return;
+    char* mirror = host + (static_cast<const char*>(device_target) - device);
+    std::memcpy(mirror, source, bytes);
+    KILN_CUDA_CHECK(cudaMemcpyAsync(device_target, mirror, bytes, cudaMemcpyHostToDevice, context_->stream()));
+  };
+  stage(token_ids_, batch.token_ids.data(), batch.token_ids.size() * 4);
+  stage(positions_, batch.positions.data(), batch.positions.size() * 4);
+  stage(logits_indices_, batch.logits_indices.data(), batch.logits_indices.size() * 4);
+  stage(slot_mapping_, batch.slot_mapping.data(), batch.slot_mapping.size() * 8);
+  stage(query_start_, batch.query_start.data(), batch.query_start.size() * 4);
+  stage(seq_lens_, batch.seq_lens.data(), batch.seq_lens.size() * 4);
+  stage(block_tables_, batch.block_tables.data(), batch.block_tables.size() * 4);
+  num_seqs_ = batch.num_seqs();
+  max_blocks_per_seq_ = batch.max_blocks_per_seq;
+}
+
+void CudaModel::run_layers(int num_tokens, int max_seq_len) {
+  const ModelConfig& c = config_;
+  cudaStream_t stream = context_->stream();
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  auto* residual = residual_.as<bf16>();
+  auto* normed = normed_.as<bf16>();
+  auto* qkv = qkv_.as<bf16>();
+  auto* attn = attn_.as<bf16>();
+  auto* proj = proj_.as<bf16>();
+  auto* gate_up = gate_up_.as<bf16>();
+  auto* act = act_.as<bf16>();
+  auto* k_cache = kv_cache_.as<bf16>();
+  PagedAttentionMetadata meta{query_start_, seq_lens_, block_tables_, num_seqs_, max_blocks_per_seq_,
+                              options_.block_size};
+  meta.num_tokens = num_tokens;
+  meta.max_seq_len = max_seq_len;
+
+  embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const CudaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+    bf16* layer_k = k_cache + 2 * static_cast<size_t>(l) * kv_layer_elements_;
+    bf16* layer_v = layer_k + kv_layer_elements_;
+    if (l == 0) {
+      rms_norm(residual, w.input_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
+    } else {
+      add_rms_norm(residual, proj, w.input_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
+    }
+    linear_->run(normed, w.qkv_proj, w.qkv_bias, qkv, num_tokens, qkv_width, c.hidden_size);
+    rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_,
+                      num_tokens, shape, rope_table_.as<float>(), max_model_len_, layer_k, layer_v, stream,
+                      qkv_width);
+    paged_attention(qkv, layer_k, layer_v, meta, shape, scale, attn,
+                    attention_workspace_.data(), context_->info().num_sms, stream, qkv_width);
+    linear_->run(attn, w.o_proj, nullptr, proj, num_tokens, c.hidden_size, c.q_size());
+    add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
+    linear_->run(normed, w.gate_up_proj, nullptr, gate_up, num_tokens, 2 * c.intermediate_size, c.hidden_size);
+    silu_and_mul(gate_up, gate_up + c.intermediate_size, num_tokens, c.intermediate_size,
+                 2 * c.intermediate_size, act, stream);
+    linear_->run(act, w.down_proj, nullptr, proj, num_tokens, c.hidden_size, c.intermediate_size);
+  }
+  add_rms_norm(residual, proj, weights_.norm, num_tokens, c.hidden_size, eps, normed, stream);
+}
+
+Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, c.vocab_size, plan_.num_blocks, options_.block_size));
+  if (batch.num_tokens() > options_.max_num_batched_tokens) {
+    return Status::error("ForwardBatch: " + std::to_string(batch.num_tokens()) +
+                         " tokens exceed --max-num-batched-tokens " + std::to_string(options_.max_num_batched_tokens));
+  }
+  if (batch.num_seqs() > options_.max_num_seqs ||
+      batch.max_blocks_per_seq > (max_model_len_ + options_.block_size - 1) / options_.block_size) {
+    return Status::error("ForwardBatch: more sequences or blocks per sequence than the model was sized for");
+  }
+  int max_seq_len = 0;
+  for (int len : batch.seq_lens) max_seq_len = std::max(max_seq_len, len);
+  if (max_seq_len > max_model_len_) {
+    return Status::error("ForwardBatch: a sequence of " + std::to_string(max_seq_len) +
+                         " tokens exceeds max_model_len " + std::to_string(max_model_len_));
+  }
+  cudaStream_t stream = context_->stream();
+  upload_batch(batch);
+  run_layers(batch.num_tokens(), max_seq_len);
+
+  const int num_logits = static_cast<int>(batch.logits_indices.size());
+  logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
+  for (int begin = 0; begin < num_logits; begin += max_logit_rows_) {
+    const int rows = std::min(max_logit_rows_, num_logits - begin);
+    // Gather the rows that need logits (an embedding lookup over the final hidden states).
+    embedding(normed_.as<bf16>(), batch.num_tokens(), logits_indices_ + begin, rows, c.hidden_size,
+              logits_rows_.as<bf16>(), stream);
+    linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
+                 c.hidden_size);
+    const size_t count = static_cast<size_t>(rows) * c.vocab_size;
+    KILN_CUDA_CHECK(cudaMemcpyAsync(logits_host_, logits_.data(), count * 2, cudaMemcpyDeviceToHost, stream));
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+    float* out = logits->data() + static_cast<size_t>(begin) * c.vocab_size;
+    for (size_t i = 0; i < count; ++i) out[i] = bf16_to_f32(logits_host_[i]);
+  }
+  if (num_logits == 0) KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return ok_status();
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,231 @@
+// Parity of the CUDA operators with their CPU twins (kernels/ops.h): the same bf16 inputs go to
+// both (widened to f32 for the CPU), outputs compared by relative L2 error within bf16 bounds.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "cuda_test_util.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/cuda/ops_cuda.h"
+#include "kernels/ops.h"
+
+namespace kiln::cuda {
+namespace {
+
+using testing::download_bf16;
+using testing::poisoned_bf16;
+using testing::random_bf16;
+using testing::upload;
+
+std::vector<float> widen(const std::vector<uint16_t>& values) {
+  std::vector<float> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = bf16_to_f32(values[i]);
+  return out;
+}
+
+template <typename T>
+DeviceBuffer upload_raw(const std::vector<T>& host) {
+  DeviceBuffer buffer = std::move(DeviceBuffer::try_allocate(host.size() * sizeof(T)).value());
+  KILN_CUDA_CHECK(cudaMemcpy(buffer.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return buffer;
+}
+
+double relative_error(const std::vector<float>& out, const std::vector<float>& ref) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(out[i])) return INFINITY;
+    diff += double(out[i] - ref[i]) * (out[i] - ref[i]);
+    norm += double(ref[i]) * ref[i];
+  }
+  return std::sqrt(diff / std::max(norm, 1e-30));
+}
+
+TensorView view_bf16(const std::vector<uint16_t>& values, std::vector<int64_t> shape) {
+  return TensorView{values.data(), DType::kBF16, std::move(shape)};
+}
+
+class OpsParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KILN_SKIP_WITHOUT_GPU();
+    auto context = CudaContext::create(0);
+    ASSERT_TRUE(context.ok()) << context.message();
+    context_ = std::move(context).value();
+  }
+  cudaStream_t stream() { return context_->stream(); }
+  cpu::CpuContext cpu() { return cpu::CpuContext{&pool_, cpu::detect_isa()}; }
+
+  std::unique_ptr<CudaContext> context_;
+  cpu::ThreadPool pool_{2};
+  std::mt19937 rng_{42};
+};
+
+TEST_F(OpsParity, EmbeddingGathersRows) {
+  const int vocab = 1000, hidden = 256, num_tokens = 7;
+  const auto table = random_bf16(static_cast<size_t>(vocab) * hidden, rng_);
+  const std::vector<int32_t> ids = {5, 999, 0, 5, 123, 456, 789};
+  DeviceBuffer table_dev = upload(table), ids_dev = upload_raw(ids);
+  DeviceBuffer out_dev = poisoned_bf16(static_cast<size_t>(num_tokens) * hidden);
+  embedding(table_dev.as<bf16>(), vocab, ids_dev.as<int32_t>(), num_tokens, hidden, out_dev.as<bf16>(), stream());
+  context_->synchronize();
+  std::vector<float> expected(static_cast<size_t>(num_tokens) * hidden);
+  cpu::embedding(cpu(), view_bf16(table, {vocab, hidden}), ids.data(), num_tokens, expected.data());
+  EXPECT_EQ(download_bf16(out_dev, expected.size()), expected);  // a copy: exact
+}
+
+TEST_F(OpsParity, RmsNormAndResidualAdd) {
+  const int rows = 5, hidden = 4096;
+  const float eps = 1e-5f;
+  const auto x = random_bf16(static_cast<size_t>(rows) * hidden, rng_, 3.0f);
+  const auto residual = random_bf16(x.size(), rng_, 3.0f);
+  const auto weight = random_bf16(hidden, rng_, 2.0f);
+  DeviceBuffer x_dev = upload(x), weight_dev = upload(weight), residual_dev = upload(residual);
+  DeviceBuffer out_dev = poisoned_bf16(x.size());
+
+  rms_norm(x_dev.as<bf16>(), weight_dev.as<bf16>(), rows, hidden, eps, out_dev.as<bf16>(), stream());
+  context_->synchronize();
+  std::vector<float> expected(x.size());
+  cpu::rms_norm(cpu(), widen(x).data(), view_bf16(weight, {hidden}), rows, hidden, eps, expected.data());
+  EXPECT_LT(relative_error(download_bf16(out_dev, x.size()), expected), 8e-3);
+
+  add_rms_norm(residual_dev.as<bf16>(), x_dev.as<bf16>(), weight_dev.as<bf16>(), rows, hidden, eps,
+               out_dev.as<bf16>(), stream());
+  context_->synchronize();
+  std::vector<float> residual_cpu = widen(residual);
+  cpu::add_rms_norm(cpu(), residual_cpu.data(), widen(x).data(), view_bf16(weight, {hidden}), rows,
+                    hidden, eps, expected.data());
+  EXPECT_LT(relative_error(download_bf16(residual_dev, x.size()), residual_cpu), 8e-3);
+  EXPECT_LT(relative_error(download_bf16(out_dev, x.size()), expected), 8e-3);
+}
+
+TEST_F(OpsParity, SiluAndMulOverFusedGateUp) {
+  const int m = 3, inter = 14336;
+  const auto gate_up = random_bf16(static_cast<size_t>(m) * 2 * inter, rng_, 4.0f);
+  DeviceBuffer gate_up_dev = upload(gate_up);
+  DeviceBuffer out_dev = poisoned_bf16(static_cast<size_t>(m) * inter);
+  silu_and_mul(gate_up_dev.as<bf16>(), gate_up_dev.as<bf16>() + inter, m, inter, 2 * inter,
+               out_dev.as<bf16>(), stream());
+  context_->synchronize();
+  const std::vector<float> wide = widen(gate_up);
+  std::vector<float> expected(static_cast<size_t>(m) * inter);
+  cpu::silu_and_mul(cpu(), wide.data(), wide.data() + inter, m, inter, 2 * inter, expected.data());
+  EXPECT_LT(relative_error(download_bf16(out_dev, expected.size()), expected), 8e-3);
+}
+
+TEST_F(OpsParity, RopeRotatesQueriesAndWritesPagedCache) {
+  const AttentionShape shape{32, 8, 128};
+  const int num_tokens = 4, max_position = 9000, num_slots = 64;
+  const size_t q_size = static_cast<size_t>(num_tokens) * shape.num_heads * shape.head_dim;
+  const size_t kv_size = static_cast<size_t>(num_tokens) * shape.num_kv_heads * shape.head_dim;
+  const size_t cache_size = static_cast<size_t>(num_slots) * shape.num_kv_heads * shape.head_dim;
+  const auto q = random_bf16(q_size, rng_, 2.0f), k = random_bf16(kv_size, rng_, 2.0f),
+             v = random_bf16(kv_size, rng_, 2.0f);
+  std::vector<float> cos_sin(static_cast<size_t>(max_position) * shape.head_dim);
+  const int half = shape.head_dim / 2;
+  for (int p = 0; p < max_position; ++p) {
+    for (int i = 0; i < half; ++i) {
+      const double angle = p * std::pow(500000.0, -2.0 * i / shape.head_dim);
+      cos_sin[static_cast<size_t>(p) * shape.head_dim + i] = static_cast<float>(std::cos(angle));
+      cos_sin[static_cast<size_t>(p) * shape.head_dim + half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
+  const std::vector<int32_t> positions = {0, 17, 8191, 8999};
+  const std::vector<int64_t> slots = {3, 40, -1, 63};
+  DeviceBuffer q_dev = upload(q), k_dev = upload(k), v_dev = upload(v);
+  DeviceBuffer cos_sin_dev = upload_raw(cos_sin), positions_dev = upload_raw(positions),
+               slots_dev = upload_raw(slots);
+  const std::vector<uint16_t> cache_fill(cache_size, f32_to_bf16(0.25f));
+  DeviceBuffer k_cache_dev = upload(cache_fill), v_cache_dev = upload(cache_fill);
+  rope_and_cache_kv(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), positions_dev.as<int32_t>(),
+                    slots_dev.as<int64_t>(), num_tokens, shape, cos_sin_dev.as<float>(), max_position,
+                    k_cache_dev.as<bf16>(), v_cache_dev.as<bf16>(), stream());
+  context_->synchronize();
+
+  std::vector<float> q_cpu = widen(q), k_cache_cpu(cache_size, 0.25f), v_cache_cpu(cache_size, 0.25f);
+  cpu::rope_and_cache_kv(cpu(), q_cpu.data(), widen(k).data(), widen(v).data(), positions.data(),
+                         slots.data(), num_tokens, shape, cos_sin.data(), max_position,
+                         k_cache_cpu.data(), v_cache_cpu.data());
+  EXPECT_LT(relative_error(download_bf16(q_dev, q_size), q_cpu), 8e-3);
+  EXPECT_LT(relative_error(download_bf16(k_cache_dev, cache_size), k_cache_cpu), 8e-3);
+  EXPECT_EQ(download_bf16(v_cache_dev, cache_size), v_cache_cpu);  // v is copied: exact
+}
+
+struct AttentionCase {
+  const char* name;
+  AttentionShape shape;
+  std::vector<int> new_tokens;  // per sequence
+  std::vector<int> seq_lens;    // per sequence, cached prefix included
+};
+
+class AttentionParity : public OpsParity, public ::testing::WithParamInterface<AttentionCase> {};
+
+TEST_P(AttentionParity, MatchesCpuTwin) {
+  const AttentionCase& c = GetParam();
+  const AttentionShape& shape = c.shape;
+  const int block_size = 16, num_seqs = static_cast<int>(c.seq_lens.size());
+  int max_blocks = 0, max_seq_len = 0;
+  for (int len : c.seq_lens) {
+    max_blocks = std::max(max_blocks, (len + block_size - 1) / block_size);
+    max_seq_len = std::max(max_seq_len, len);
+  }
+  // Scattered, non-contiguous blocks: a shuffled permutation of the pool.
+  const int num_blocks = max_blocks * num_seqs + 3;
+  std::vector<int32_t> pool_order(num_blocks);
+  std::iota(pool_order.begin(), pool_order.end(), 0);
+  std::shuffle(pool_order.begin(), pool_order.end(), rng_);
+  std::vector<int32_t> block_tables(static_cast<size_t>(num_seqs) * max_blocks, -1);
+  std::vector<int32_t> query_start = {0};
+  int next = 0;
+  for (int s = 0; s < num_seqs; ++s) {
+    for (int b = 0; b < (c.seq_lens[s] + block_size - 1) / block_size; ++b) {
+      block_tables[static_cast<size_t>(s) * max_blocks + b] = pool_order[next++];
+    }
+    query_start.push_back(query_start.back() + c.new_tokens[s]);
+  }
+  const int num_tokens = query_start.back();
+  const size_t cache_size = static_cast<size_t>(num_blocks) * block_size * shape.num_kv_heads * shape.head_dim;
+  const size_t q_size = static_cast<size_t>(num_tokens) * shape.num_heads * shape.head_dim;
+  const auto k_cache = random_bf16(cache_size, rng_, 2.0f), v_cache = random_bf16(cache_size, rng_);
+  const auto q = random_bf16(q_size, rng_, 2.0f);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
+
+  DeviceBuffer q_dev = upload(q), k_dev = upload(k_cache), v_dev = upload(v_cache);
+  DeviceBuffer qs_dev = upload_raw(query_start), lens_dev = upload_raw(c.seq_lens),
+               tables_dev = upload_raw(block_tables);
+  DeviceBuffer out_dev = poisoned_bf16(q_size);
+  DeviceBuffer workspace = std::move(DeviceBuffer::try_allocate(
+      paged_attention_workspace_bytes(context_->info().num_sms, shape)).value());
+  PagedAttentionMetadata device_meta{qs_dev.as<int32_t>(), lens_dev.as<int32_t>(),
+                                     tables_dev.as<int32_t>(), num_seqs, max_blocks, block_size};
+  device_meta.num_tokens = num_tokens;
+  device_meta.max_seq_len = max_seq_len;
+  paged_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
+                  out_dev.as<bf16>(), workspace.data(),
+                  context_->info().num_sms, stream());
+  context_->synchronize();
+
+  PagedAttentionMetadata host_meta{query_start.data(), c.seq_lens.data(), block_tables.data(),
+                                   num_seqs, max_blocks, block_size};
+  host_meta.num_tokens = num_tokens;
+  host_meta.max_seq_len = max_seq_len;
+  std::vector<float> expected(q_size);
+  cpu::paged_attention(cpu(), widen(q).data(), widen(k_cache).data(), widen(v_cache).data(),
+                       host_meta, shape, scale, expected.data());
+  EXPECT_LT(relative_error(download_bf16(out_dev, q_size), expected), 1e-2) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, AttentionParity,
+    ::testing::Values(
+        AttentionCase{"decode_gqa4_batch", {32, 8, 128}, {1, 1, 1, 1}, {1, 17, 300, 129}},
+        AttentionCase{"decode_long_splits", {32, 8, 128}, {1}, {5000}},
+        AttentionCase{"prefill_over_prefix", {32, 8, 128}, {37, 1, 20}, {37, 64, 90}},
+        AttentionCase{"mqa_head64", {8, 1, 64}, {5, 1}, {5, 700}},
+        AttentionCase{"group12_chunked", {12, 1, 128}, {3, 1}, {40, 33}},
+        AttentionCase{"qwen_group6", {12, 2, 128}, {1, 1}, {2048, 3}}),
+    [](const ::testing::TestParamInfo<AttentionCase>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace kiln::cuda

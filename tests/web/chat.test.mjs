@@ -1,0 +1,185 @@
+// The chat page at / in a real browser against the mock server (see run.sh for why).
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { launchBrowser, metricValue, screenshotDir, startMockServer, waitFor } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startMockServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openChat(context) {
+  const page = await context.newPage();
+  await page.goto(server.url);
+  // Attached, not visible: the model name is hidden at phone width.
+  await page.getByTestId('model').filter({ hasText: 'kiln-mock' }).waitFor({ state: 'attached' });
+  return page;
+}
+
+async function send(page, text) {
+  await page.getByTestId('input').fill(text);
+  await page.getByTestId('input').press('Enter');
+}
+
+describe('chat', () => {
+  it('streams a reply, shows the thinking block live, then collapses it with its duration', async () => {
+    const context = await browser.browser.newContext({ viewport: { width: 1200, height: 800 }, colorScheme: 'dark' });
+    const page = await openChat(context);
+    await send(page, 'Hi there');
+    const thinking = page.getByTestId('thinking');
+    // While reasoning streams the block is open and labelled "Thinking…".
+    await thinking.filter({ hasText: /Thinking…[\s\S]*Okay, the user/ }).waitFor();
+    // The answer streams in below, and the block collapses to "Thought for N seconds".
+    const reply = page.getByTestId('assistant-message').last();
+    await reply.locator('.answer', { hasText: 'Hello from kiln' }).waitFor();
+    await page.getByTestId('reply-stats').waitFor();
+    assert.match(await thinking.innerText(), /Thought for \d+(\.\d)? seconds/);
+    assert.doesNotMatch(await thinking.innerText(), /Okay, the user/);
+    assert.equal(await thinking.locator('.thinking-head').getAttribute('aria-expanded'), 'false');
+    // Markdown: inline code and KaTeX math are rendered, not shown as source.
+    assert.equal(await reply.locator('.answer code').first().innerText(), 'code');
+    assert.ok(await reply.locator('.answer .katex').count() > 0, 'KaTeX renders $x^2$');
+    assert.equal(await reply.locator('.answer .math-block .katex-display').count(), 1, 'display math');
+    assert.ok(await reply.locator('.code-block .hljs .hljs-built_in, .code-block .hljs .hljs-string').count() > 0,
+      'highlight.js colours the python block');
+    assert.match(await reply.locator('.code-head').innerText(), /python/);
+    const stats = await page.getByTestId('reply-stats').innerText();
+    assert.match(stats, /\d+ tokens · [\d.]+ tok\/s · prompt \d+/);
+    // The block opens again on click.
+    await thinking.locator('.thinking-head').click();
+    assert.match(await thinking.innerText(), /Okay, the user/);
+    await page.screenshot({ path: path.join(screenshotDir, 'chat.png') });
+    await context.close();
+  });
+
+  it('handles inline <think> output without the opening tag (--reasoning-parser none)', async () => {
+    await fetch(`${server.url}/mock/config`, { method: 'POST', body: JSON.stringify({ reasoning_parser: 'none' }) });
+    const context = await browser.browser.newContext();
+    const page = await openChat(context);
+    await send(page, 'inline please');
+    const reply = page.getByTestId('assistant-message').last();
+    await page.getByTestId('reply-stats').waitFor();
+    assert.match(await reply.getByTestId('thinking').innerText(), /Thought for/);
+    const answer = await reply.locator('.answer').innerText();
+    assert.match(answer, /Hello from kiln/);
+    assert.doesNotMatch(answer, /think>|Okay, the user/);
+    await fetch(`${server.url}/mock/config`, { method: 'POST', body: JSON.stringify({ reasoning_parser: 'deepseek_r1' }) });
+    await context.close();
+  });
+
+  it('Stop aborts the request: it leaves num_requests_running; Esc stops too', async () => {
+    const context = await browser.browser.newContext();
+    const page = await openChat(context);
+    for (const how of ['button', 'escape']) {
+      await send(page, 'write a long essay');
+      await page.getByTestId('assistant-message').last().locator('.answer', { hasText: 'word3' }).waitFor();
+      assert.equal(await metricValue(server.url, 'vllm:num_requests_running'), 1);
+      if (how === 'button') await page.getByTestId('stop').click();
+      else await page.keyboard.press('Escape');
+      await page.getByTestId('send').waitFor();
+      await waitFor(async () => (await metricValue(server.url, 'vllm:num_requests_running')) === 0,
+        { what: 'the stopped request to leave /metrics' });
+      assert.match(await page.getByTestId('reply-stats').last().innerText(), /stopped/);
+    }
+    await context.close();
+  });
+
+  it('regenerates, edits and resends, and keeps history across a reload', async () => {
+    const context = await browser.browser.newContext();
+    const page = await openChat(context);
+    await page.getByTestId('new-chat').click();
+    await send(page, 'First question');
+    await page.getByTestId('regenerate').waitFor();
+    const firstText = await page.getByTestId('assistant-message').last().locator('.answer').innerText();
+    await page.getByTestId('regenerate').click();
+    await page.getByTestId('regenerate').waitFor();
+    const assistants = page.getByTestId('assistant-message');
+    assert.equal(await assistants.count(), 1, 'regenerate replaces the reply');
+    assert.notEqual(await assistants.last().locator('.answer').innerText(), firstText);
+
+    await page.getByTestId('edit').click();
+    await page.locator('.edit-box').fill('Edited question');
+    await page.getByTestId('edit-send').click();
+    await page.getByTestId('regenerate').waitFor();
+    assert.deepEqual(await page.getByTestId('user-message').allInnerTexts().then((t) => t.map((s) => s.split('\n')[0])),
+      ['Edited question']);
+
+    await page.reload();
+    await page.getByTestId('assistant-message').first().waitFor();
+    assert.equal(await page.getByTestId('user-message').count(), 1);
+    assert.match(await page.getByTestId('user-message').innerText(), /Edited question/);
+    assert.match(await page.getByTestId('chat-list').innerText(), /First question/);
+    await context.close();
+  });
+
+  it('renames, searches and deletes chats', async () => {
+    const context = await browser.browser.newContext();
+    const page = await openChat(context);
+    await page.getByTestId('new-chat').click();
+    await send(page, 'Banana bread recipe');
+    await page.getByTestId('regenerate').waitFor();
+    const item = page.locator('.chat-item.current');
+    await item.getByTestId('rename').click();
+    await page.getByTestId('rename-input').fill('Baking');
+    await page.getByTestId('rename-input').press('Enter');
+    await page.getByTestId('chat-title').filter({ hasText: 'Baking' }).waitFor();
+    await page.getByTestId('search').fill('banana');
+    assert.deepEqual(await page.locator('.chat-title').allInnerTexts(), ['Baking']);
+    await page.getByTestId('search').fill('');
+    const before = await page.locator('.chat-item').count();
+    await page.locator('.chat-item.current').getByTestId('delete').click();
+    assert.equal(await page.locator('.chat-item').count(), before - 1);
+    assert.doesNotMatch(await page.getByTestId('chat-list').innerText(), /Baking/);
+    await context.close();
+  });
+
+  it('is usable at phone width in the light theme', async () => {
+    const context = await browser.browser.newContext({ viewport: { width: 390, height: 760 }, isMobile: true });
+    const page = await openChat(context);
+    // The sidebar slides in from the menu button at this width; its theme button switches.
+    await page.locator('.menu').click();
+    const theme = page.getByTestId('theme');
+    if ((await theme.innerText()).includes('Light')) await theme.click();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+    await page.getByTestId('sidebar-backdrop').click({ position: { x: 350, y: 400 } });
+    await page.getByTestId('sidebar-backdrop').waitFor({ state: 'detached' });
+    await send(page, 'Hi from a phone');
+    await page.getByTestId('reply-stats').waitFor();
+    const box = await page.getByTestId('input').boundingBox();
+    assert.ok(box.width > 200 && box.x + box.width <= 390, 'the composer fits the screen');
+    await page.screenshot({ path: path.join(screenshotDir, 'chat-phone-light.png') });
+    await context.close();
+  });
+});
+
+describe('API key', () => {
+  it('asks for the key on 401, stores it and sends it as Bearer', async () => {
+    const secured = await startMockServer({ apiKey: 'sk-test-123' });
+    try {
+      const context = await browser.browser.newContext();
+      const page = await context.newPage();
+      await page.goto(secured.url);
+      await page.getByTestId('api-key-dialog').waitFor();
+      await page.getByTestId('api-key-input').fill('wrong');
+      await page.getByTestId('api-key-save').click();
+      await page.getByTestId('api-key-dialog').filter({ hasText: 'rejected' }).waitFor();
+      await page.getByTestId('api-key-input').fill('sk-test-123');
+      await page.getByTestId('api-key-save').click();
+      await page.getByTestId('model').filter({ hasText: 'kiln-mock' }).waitFor();
+      await send(page, 'Secret hello');
+      await page.getByTestId('reply-stats').waitFor();
+      assert.equal(await page.evaluate(() => localStorage.getItem('kiln.apiKey')), 'sk-test-123');
+      await context.close();
+    } finally {
+      await secured.stop();
+    }
+  });
+});

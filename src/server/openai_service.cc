@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "metrics/process_metrics.h"
 #include "server/generation_handler.h"
+#include "web/embedded_file.h"
 
 namespace kiln::server {
 namespace {
@@ -142,6 +143,19 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
     if (path == r.path) {
       path_known = true;
       if (request.method == r.method || (request.method == "HEAD" && std::string(r.method) == "GET")) route = &r;
+    }
+  }
+  if (!path_known && (request.method == "GET" || request.method == "HEAD")) {
+    // The chat UI at /, the dashboard at /dashboard, their assets: open, like /health.
+    if (const auto file = web::find_embedded_file(path)) {
+      const bool fresh = request.header("if-none-match") == file->etag;
+      HttpResponse response{fresh ? 304 : 200, std::string(file->content_type),
+                            fresh ? std::string() : std::string(file->content), {}};
+      response.headers.emplace_back("etag", std::string(file->etag));
+      response.headers.emplace_back("cache-control",
+                                    file->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+      writer->send(std::move(response));
+      return;
     }
   }
   if (!path_known) {

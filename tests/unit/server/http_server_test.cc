@@ -129,6 +129,21 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(request("DELETE", "/health").status, 405);
 }
 
+TEST_F(ServerTest, ServesTheWebUiWithEtags) {
+  ServerConfig config;
+  config.api_key = "sekret";  // the page is open; its API calls carry the key
+  start(config);
+  Reply page = request("GET", "/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_FALSE(page.body.empty());
+  const std::string etag = page.header("etag");
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(request("GET", "/", "", {{"If-None-Match", etag}}).status, 304);
+  EXPECT_EQ(request("GET", "/dashboard").status, 200);
+  EXPECT_EQ(request("GET", "/../etc/passwd").status, 404);
+}
+
 TEST_F(ServerTest, BearerAuthOnV1AndTokenize) {
   ServerConfig config;
   config.api_key = "sekret";

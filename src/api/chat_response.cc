@@ -1,0 +1,194 @@
+#include "api/chat_response.h"
+
+#include "api/logprobs_format.h"
+#include "api/sse.h"
+
+namespace kiln::api {
+namespace {
+
+Json optional_text(const std::optional<std::string>& text) {
+  return text ? Json(*text) : Json(nullptr);
+}
+
+}  // namespace
+
+ChatResponseAccumulator::ChatResponseAccumulator(ResponseContext context, ChatOptions options)
+    : context_(std::move(context)), options_(options), choices_(static_cast<size_t>(options.n)) {}
+
+void ChatResponseAccumulator::add(const RequestOutput& output) {
+  if (output.num_prompt_tokens) num_prompt_tokens_ = output.num_prompt_tokens;
+  num_cached_tokens_ = std::max(num_cached_tokens_, output.num_cached_tokens);
+  for (const CompletionOutput& out : output.outputs) {
+    if (out.index < 0 || out.index >= static_cast<int>(choices_.size())) continue;
+    Choice& choice = choices_[static_cast<size_t>(out.index)];
+    choice.text += out.text_delta;
+    choice.logprobs.insert(choice.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+    choice.num_tokens = std::max(choice.num_tokens, out.num_output_tokens);
+    if (out.finish_reason != FinishReason::kNone) {
+      choice.finish_reason = out.finish_reason;
+      choice.stop_reason = out.stop_reason;
+    }
+  }
+}
+
+int ChatResponseAccumulator::num_completion_tokens() const {
+  int total = 0;
+  for (const Choice& choice : choices_) total += choice.num_tokens;
+  return total;
+}
+
+Json ChatResponseAccumulator::build() const {
+  Json response;
+  response["id"] = context_.id;
+  response["object"] = "chat.completion";
+  response["created"] = context_.created;
+  response["model"] = context_.model;
+  Json choices = Json::array();
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    const Choice& choice = choices_[i];
+    Json message;
+    message["role"] = "assistant";
+    if (context_.reasoning_parser == ReasoningParserKind::kDeepSeekR1) {
+      const ReasoningSplit split = split_reasoning(choice.text);
+      message["content"] = optional_text(split.content);
+      message["reasoning_content"] = optional_text(split.reasoning);
+      message["reasoning"] = optional_text(split.reasoning);
+    } else {
+      message["content"] = choice.text;
+      message["reasoning_content"] = nullptr;
+      message["reasoning"] = nullptr;
+    }
+    message["tool_calls"] = Json::array();
+    Json entry;
+    entry["index"] = static_cast<int>(i);
+    entry["message"] = std::move(message);
+    if (options_.logprobs) {
+      Json logprobs;
+      logprobs["content"] = chat_logprob_entries(choice.logprobs, options_.top_logprobs, *context_.codec);
+      entry["logprobs"] = std::move(logprobs);
+    } else {
+      entry["logprobs"] = nullptr;
+    }
+    entry["finish_reason"] = finish_reason_json(choice.finish_reason);
+    entry["stop_reason"] = stop_reason_json(choice.stop_reason);
+    choices.push_back(std::move(entry));
+  }
+  response["choices"] = std::move(choices);
+  response["usage"] = usage_json(num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_,
+                                 context_.enable_prompt_tokens_details);
+  response["prompt_logprobs"] = nullptr;
+  return response;
+}
+
+ChatStreamWriter::ChatStreamWriter(ResponseContext context, ChatOptions options)
+    : context_(std::move(context)), options_(options), choices_(static_cast<size_t>(options.n)) {}
+
+int ChatStreamWriter::num_completion_tokens() const {
+  int total = 0;
+  for (const Choice& choice : choices_) total += choice.num_tokens;
+  return total;
+}
+
+Json ChatStreamWriter::chunk(Json choices) const {
+  Json chunk;
+  chunk["id"] = context_.id;
+  chunk["object"] = "chat.completion.chunk";
+  chunk["created"] = context_.created;
+  chunk["model"] = context_.model;
+  chunk["choices"] = std::move(choices);
+  if (options_.stream_options.include_usage && options_.stream_options.continuous_usage_stats) {
+    chunk["usage"] = usage_json(num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_,
+                                context_.enable_prompt_tokens_details);
+  }
+  return chunk;
+}
+
+Json ChatStreamWriter::delta_json(const ReasoningSplit& parts, const std::string& text) const {
+  Json delta = Json::object();
+  if (context_.reasoning_parser == ReasoningParserKind::kDeepSeekR1) {
+    if (parts.reasoning) {
+      delta["reasoning_content"] = *parts.reasoning;
+      delta["reasoning"] = *parts.reasoning;
+    }
+    if (parts.content) delta["content"] = *parts.content;
+  } else if (!text.empty()) {
+    delta["content"] = text;
+  }
+  return delta;
+}
+
+std::string ChatStreamWriter::on_output(const RequestOutput& output) {
+  if (output.num_prompt_tokens) num_prompt_tokens_ = output.num_prompt_tokens;
+  num_cached_tokens_ = std::max(num_cached_tokens_, output.num_cached_tokens);
+  std::string events;
+  if (!started_) {
+    started_ = true;
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      Json delta;
+      delta["role"] = "assistant";
+      delta["content"] = "";
+      Json choice;
+      choice["index"] = static_cast<int>(i);
+      choice["delta"] = std::move(delta);
+      choice["logprobs"] = nullptr;
+      choice["finish_reason"] = nullptr;
+      events += sse_event(chunk(Json::array({std::move(choice)})));
+    }
+  }
+  for (const CompletionOutput& out : output.outputs) {
+    if (out.index < 0 || out.index >= static_cast<int>(choices_.size())) continue;
+    Choice& state = choices_[static_cast<size_t>(out.index)];
+    if (state.finished) continue;
+    state.num_tokens = std::max(state.num_tokens, out.num_output_tokens);
+    const bool finished = out.finish_reason != FinishReason::kNone;
+    ReasoningSplit parts;
+    if (context_.reasoning_parser == ReasoningParserKind::kDeepSeekR1) {
+      parts = state.reasoning.feed(out.text_delta);
+      if (finished) {
+        ReasoningSplit rest = state.reasoning.flush();
+        if (rest.reasoning) parts.reasoning = parts.reasoning.value_or("") + *rest.reasoning;
+        if (rest.content) parts.content = parts.content.value_or("") + *rest.content;
+      }
+    }
+    Json delta = delta_json(parts, out.text_delta);
+    // vLLM sends nothing for a step that produced no visible text (e.g. a held-back stop string
+    // prefix) unless the choice finished in it.
+    if (delta.empty() && !finished && out.logprobs.empty()) continue;
+    Json choice;
+    choice["index"] = out.index;
+    choice["delta"] = std::move(delta);
+    if (options_.logprobs && !out.logprobs.empty()) {
+      Json logprobs;
+      logprobs["content"] = chat_logprob_entries(out.logprobs, options_.top_logprobs, *context_.codec);
+      choice["logprobs"] = std::move(logprobs);
+    } else {
+      choice["logprobs"] = nullptr;
+    }
+    choice["finish_reason"] = finish_reason_json(out.finish_reason);
+    if (finished) {
+      choice["stop_reason"] = stop_reason_json(out.stop_reason);
+      state.finished = true;
+    }
+    events += sse_event(chunk(Json::array({std::move(choice)})));
+  }
+  return events;
+}
+
+std::string ChatStreamWriter::finish() {
+  std::string events;
+  if (options_.stream_options.include_usage) {
+    Json final_chunk;
+    final_chunk["id"] = context_.id;
+    final_chunk["object"] = "chat.completion.chunk";
+    final_chunk["created"] = context_.created;
+    final_chunk["model"] = context_.model;
+    final_chunk["choices"] = Json::array();
+    final_chunk["usage"] = usage_json(num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_,
+                                      context_.enable_prompt_tokens_details);
+    events += sse_event(final_chunk);
+  }
+  events += kSseDone;
+  return events;
+}
+
+}  // namespace kiln::api

@@ -1,0 +1,71 @@
+// Chat completion responses from the engine's outputs: the whole response at once
+// (ChatResponseAccumulator) or as SSE chunks (ChatStreamWriter), in vLLM's shapes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/openai_request.h"
+#include "api/response_common.h"
+
+namespace kiln::api {
+
+struct ChatOptions {
+  int n = 1;
+  bool logprobs = false;
+  int top_logprobs = 0;
+  StreamOptions stream_options;
+};
+
+class ChatResponseAccumulator {
+ public:
+  ChatResponseAccumulator(ResponseContext context, ChatOptions options);
+  void add(const RequestOutput& output);
+  // {"id", "object": "chat.completion", "created", "model", "choices", "usage", "prompt_logprobs"}
+  Json build() const;
+  int num_prompt_tokens() const { return num_prompt_tokens_; }
+  int num_completion_tokens() const;
+
+ private:
+  struct Choice {
+    std::string text;
+    std::vector<TokenLogprob> logprobs;
+    FinishReason finish_reason = FinishReason::kNone;
+    std::variant<std::monostate, std::string, int32_t> stop_reason;
+    int num_tokens = 0;
+  };
+  ResponseContext context_;
+  ChatOptions options_;
+  std::vector<Choice> choices_;
+  int num_prompt_tokens_ = 0;
+  int num_cached_tokens_ = 0;
+};
+
+class ChatStreamWriter {
+ public:
+  ChatStreamWriter(ResponseContext context, ChatOptions options);
+  // The SSE events for this output: on the first call, the role chunk of every choice first.
+  std::string on_output(const RequestOutput& output);
+  // The usage chunk (with include_usage) and [DONE].
+  std::string finish();
+  int num_prompt_tokens() const { return num_prompt_tokens_; }
+  int num_completion_tokens() const;
+
+ private:
+  struct Choice {
+    ReasoningStreamParser reasoning;
+    int num_tokens = 0;
+    bool finished = false;
+  };
+  Json chunk(Json choices) const;
+  Json delta_json(const ReasoningSplit& parts, const std::string& text) const;
+
+  ResponseContext context_;
+  ChatOptions options_;
+  std::vector<Choice> choices_;
+  bool started_ = false;
+  int num_prompt_tokens_ = 0;
+  int num_cached_tokens_ = 0;
+};
+
+}  // namespace kiln::api

@@ -1,0 +1,56 @@
+// `kiln serve`'s flags, with vLLM's names and defaults, and the environment it reads
+// (KILN_API_KEY, VLLM_API_KEY). Parsing is separate from running so that it is unit-tested.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "cli/commands.h"
+
+namespace kiln {
+
+struct ServeOptions {
+  std::string model;  // model directory (positional, as `vllm serve MODEL`, or --model)
+  std::string host = "0.0.0.0";
+  int port = 8000;
+  std::optional<std::string> served_model_name;  // default: the model argument
+  std::optional<int> max_model_len;              // default: config.json's max_position_embeddings
+  int max_num_seqs = 256;
+  std::optional<int> max_num_batched_tokens;
+  int block_size = 16;
+  double gpu_memory_utilization = 0.9;
+  std::optional<std::string> kv_cache_memory;    // bytes, e.g. "4GiB"; overrides the utilization plan
+  bool enable_prefix_caching = true;
+  bool enforce_eager = false;
+  std::string dtype = "auto";
+  int64_t seed = 0;
+  std::string generation_config = "auto";        // "auto", "vllm" or a folder
+  std::optional<std::string> chat_template;      // a file path or the template text itself
+  int tensor_parallel_size = 1;
+  std::optional<std::string> api_key;
+  std::string reasoning_parser = "auto";         // "auto": deepseek_r1 for DeepSeek-R1 models
+  std::vector<std::string> allowed_origins = {"*"};
+  int64_t max_request_bytes = 32 << 20;
+  double drain_timeout_s = 30;
+  std::string device = "cuda";
+  int max_logprobs = 20;
+  bool enable_prompt_tokens_details = false;
+  int http_threads = 4;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+
+// Parses and validates; on --help returns nullopt-free options with *help_text set.
+Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLookup& env, std::string* help_text);
+
+// "deepseek_r1" or "none" for reasoning_parser "auto" and the model's name or path.
+std::string resolve_reasoning_parser(const std::string& flag, const std::string& model_name);
+
+// --chat-template: a readable file's contents, else the text itself (vLLM's rule).
+Result<std::string> load_chat_template_flag(const std::string& value);
+
+}  // namespace kiln

@@ -1,0 +1,294 @@
+#include "server/generation_handler.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/chat_response.h"
+#include "api/completion_response.h"
+#include "api/request_id.h"
+#include "api/request_preparation.h"
+#include "api/sse.h"
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace kiln::server {
+
+HttpResponse json_response(int status, const api::Json& body) {
+  return HttpResponse{status, "application/json", api::dump_json(body), {}};
+}
+
+HttpResponse error_response(const api::ApiError& error) {
+  return json_response(error.status, api::error_body(error));
+}
+
+namespace {
+
+// The state of one HTTP generation request, touched only on its connection's strand.
+class Flight : public std::enable_shared_from_this<Flight> {
+ public:
+  Flight(std::shared_ptr<ResponseWriter> writer, GenerationDeps deps, bool stream, size_t num_prompts)
+      : writer_(std::move(writer)),
+        deps_(std::move(deps)),
+        stream_(stream),
+        finished_(num_prompts, false),
+        num_output_tokens_(num_prompts, 0),
+        first_token_seen_(num_prompts, false),
+        last_output_time_(num_prompts, 0.0),
+        arrival_(monotonic_seconds()) {}
+
+  std::optional<api::ChatResponseAccumulator> chat_full;
+  std::optional<api::ChatStreamWriter> chat_stream;
+  std::optional<api::CompletionResponseAccumulator> completion_full;
+  std::optional<api::CompletionStreamWriter> completion_stream;
+  std::vector<std::string> engine_ids;
+  std::vector<int> num_prompt_tokens;
+
+  // Submits every engine request; answers with the error when one cannot be submitted.
+  void submit_all(std::vector<EngineRequest> requests) {
+    auto self = shared_from_this();
+    writer_->on_disconnect([self] { self->abort_all("client disconnected"); });
+    for (size_t i = 0; i < requests.size(); ++i) {
+      engine_ids.push_back(requests[i].request_id);
+      std::weak_ptr<Flight> weak = self;
+      std::shared_ptr<ResponseWriter> writer = writer_;
+      const int prompt_index = static_cast<int>(i);
+      requests[i].arrival_time_s = arrival_;
+      Status status = deps_.engine->submit(std::move(requests[i]), [weak, writer, prompt_index](RequestOutput out) {
+        // From the engine's thread: hop onto the connection's strand; never block here.
+        writer->post([weak, prompt_index, out = std::move(out)]() mutable {
+          if (auto flight = weak.lock()) flight->on_output(prompt_index, out);
+        });
+      });
+      if (!status.ok()) {
+        fail(api::ApiError{400, status.message(), std::nullopt});
+        return;
+      }
+    }
+    // Outputs are posted to this strand, so none is handled before the stream has started.
+    if (stream_) {
+      writer_->start_stream(200, {});
+      stream_started_ = true;
+    }
+  }
+
+  void on_output(int prompt_index, const RequestOutput& out) {
+    if (done_) return;
+    const size_t p = static_cast<size_t>(prompt_index);
+    const double now = monotonic_seconds();
+    int new_tokens = 0;
+    for (const CompletionOutput& c : out.outputs) new_tokens += static_cast<int>(c.new_token_ids.size());
+    if (new_tokens > 0 && deps_.metrics) {
+      if (!first_token_seen_[p]) {
+        first_token_seen_[p] = true;
+        deps_.metrics->observe_time_to_first_token(now - arrival_);
+      } else {
+        deps_.metrics->observe_inter_token_latency(now - last_output_time_[p]);
+      }
+      last_output_time_[p] = now;
+    }
+    if (!out.error.empty()) {
+      fail(api::ApiError{500, out.error, std::nullopt});
+      return;
+    }
+    if (chat_full) chat_full->add(out);
+    if (completion_full) completion_full->add(prompt_index, out);
+    if (chat_stream) write(chat_stream->on_output(out));
+    if (completion_stream) write(completion_stream->on_output(prompt_index, out));
+    for (const CompletionOutput& c : out.outputs) {
+      if (c.finish_reason != FinishReason::kNone) {
+        finish_reason_ = finish_reason_name(c.finish_reason);
+      }
+    }
+    if (out.num_prompt_tokens) num_prompt_tokens[p] = out.num_prompt_tokens;
+    int total = 0;
+    for (const CompletionOutput& c : out.outputs) total = std::max(total, c.num_output_tokens);
+    num_output_tokens_[p] = std::max(num_output_tokens_[p], total);
+    if (out.finished) {
+      finished_[p] = true;
+      record_finished(p, now);
+      for (bool f : finished_) {
+        if (!f) return;
+      }
+      complete();
+    }
+  }
+
+ private:
+  void write(std::string data) {
+    if (!data.empty()) writer_->write_stream(std::move(data));
+  }
+
+  void record_finished(size_t p, double now) {
+    if (!deps_.metrics) return;
+    metrics::FinishedRequest finished;
+    finished.finished_reason = finish_reason_.empty() ? "stop" : finish_reason_;
+    finished.e2e_latency_s = now - arrival_;
+    finished.num_prompt_tokens = num_prompt_tokens[p];
+    finished.num_generation_tokens = num_output_tokens_[p];
+    deps_.metrics->record_finished(finished);
+  }
+
+  void complete() {
+    done_ = true;
+    int prompt_tokens = 0, completion_tokens = 0;
+    if (chat_full) {
+      writer_->send(json_response(200, chat_full->build()));
+      prompt_tokens = chat_full->num_prompt_tokens();
+      completion_tokens = chat_full->num_completion_tokens();
+    } else if (completion_full) {
+      writer_->send(json_response(200, completion_full->build()));
+      prompt_tokens = completion_full->num_prompt_tokens();
+      completion_tokens = completion_full->num_completion_tokens();
+    } else if (chat_stream) {
+      write(chat_stream->finish());
+      writer_->end_stream();
+      prompt_tokens = chat_stream->num_prompt_tokens();
+      completion_tokens = chat_stream->num_completion_tokens();
+    } else if (completion_stream) {
+      write(completion_stream->finish());
+      writer_->end_stream();
+      prompt_tokens = completion_stream->num_prompt_tokens();
+      completion_tokens = completion_stream->num_completion_tokens();
+    }
+    writer_->set_token_counts(prompt_tokens, completion_tokens);
+    finish_once();
+  }
+
+  void fail(const api::ApiError& error) {
+    if (done_) return;
+    done_ = true;
+    for (size_t i = 0; i < engine_ids.size(); ++i) {
+      if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
+    }
+    if (stream_started_) {
+      write(api::sse_error(error));
+      writer_->end_stream();
+    } else {
+      writer_->send(error_response(error));
+    }
+    finish_once();
+  }
+
+  void abort_all(const char* why) {
+    if (done_) return;
+    done_ = true;
+    for (size_t i = 0; i < engine_ids.size(); ++i) {
+      if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
+    }
+    KILN_LOG(Debug) << "aborted " << (engine_ids.empty() ? "" : engine_ids[0]) << ": " << why;
+    finish_once();
+  }
+
+  void finish_once() {
+    if (deps_.on_finished) {
+      auto callback = std::move(deps_.on_finished);
+      deps_.on_finished = nullptr;
+      callback();
+    }
+  }
+
+  std::shared_ptr<ResponseWriter> writer_;
+  GenerationDeps deps_;
+  bool stream_;
+  bool done_ = false;
+  bool stream_started_ = false;
+  std::vector<bool> finished_;
+  std::vector<int> num_output_tokens_;
+  std::vector<bool> first_token_seen_;
+  std::vector<double> last_output_time_;
+  std::string finish_reason_;
+  double arrival_;
+};
+
+api::ResponseContext make_context(const GenerationDeps& deps, const std::string& prefix) {
+  api::ResponseContext context;
+  context.id = prefix + api::random_uuid4();
+  context.created = unix_seconds();
+  context.model = deps.serving->served_model_name;
+  context.codec = deps.codec;
+  context.reasoning_parser = deps.serving->reasoning_parser;
+  context.enable_prompt_tokens_details = deps.serving->enable_prompt_tokens_details;
+  return context;
+}
+
+// Answers with `error` and ends the request's accounting.
+void reject(const std::shared_ptr<ResponseWriter>& writer, GenerationDeps& deps, const api::ApiError& error) {
+  writer->send(error_response(error));
+  if (deps.on_finished) deps.on_finished();
+}
+
+}  // namespace
+
+void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,
+                            GenerationDeps deps) {
+  const api::ServingConfig& serving = *deps.serving;
+  auto parsed = api::parse_chat_request(request.body, serving.limits);
+  if (!parsed.ok()) return reject(writer, deps, parsed.error());
+  api::ChatCompletionRequest& chat = parsed.value();
+  if (auto error = api::check_model_name(chat.model, serving.served_model_name)) {
+    return reject(writer, deps, *error);
+  }
+  auto prompt = api::prepare_chat_prompt(chat, *deps.renderer, *deps.codec);
+  if (!prompt.ok()) return reject(writer, deps, prompt.error());
+  const int num_prompt_tokens = static_cast<int>(prompt.value().token_ids.size());
+  auto sampling = api::resolve_max_tokens(chat.sampling, chat.max_tokens, std::nullopt, num_prompt_tokens,
+                                          serving.max_model_len);
+  if (!sampling.ok()) return reject(writer, deps, sampling.error());
+
+  api::ResponseContext context = make_context(deps, "chatcmpl-");
+  api::ChatOptions options{chat.sampling.n, chat.logprobs, chat.top_logprobs, chat.stream_options};
+  auto flight = std::make_shared<Flight>(writer, deps, chat.stream, 1);
+  flight->num_prompt_tokens = {num_prompt_tokens};
+  if (chat.stream) flight->chat_stream.emplace(context, options);
+  else flight->chat_full.emplace(context, options);
+  EngineRequest engine_request;
+  engine_request.request_id = context.id;
+  engine_request.prompt_token_ids = std::move(prompt.value().token_ids);
+  engine_request.sampling = std::move(sampling.value());
+  std::vector<EngineRequest> requests;
+  requests.push_back(std::move(engine_request));
+  // Submitted on the strand so that outputs (posted there too) find the flight fully set up.
+  writer->post([flight, requests = std::move(requests)]() mutable { flight->submit_all(std::move(requests)); });
+}
+
+void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,
+                       GenerationDeps deps) {
+  const api::ServingConfig& serving = *deps.serving;
+  auto parsed = api::parse_completion_request(request.body, serving.limits);
+  if (!parsed.ok()) return reject(writer, deps, parsed.error());
+  api::CompletionRequest& completion = parsed.value();
+  if (auto error = api::check_model_name(completion.model, serving.served_model_name)) {
+    return reject(writer, deps, *error);
+  }
+  std::vector<api::PreparedPrompt> prompts;
+  std::vector<EngineRequest> requests;
+  api::ResponseContext context = make_context(deps, "cmpl-");
+  std::vector<int> prompt_lengths;
+  for (size_t i = 0; i < completion.prompts.size(); ++i) {
+    auto prompt = api::prepare_completion_prompt(completion.prompts[i], completion.add_special_tokens,
+                                                 *deps.codec);
+    if (!prompt.ok()) return reject(writer, deps, prompt.error());
+    const int length = static_cast<int>(prompt.value().token_ids.size());
+    // vLLM's default max_tokens for completions is 16.
+    auto sampling = api::resolve_max_tokens(completion.sampling, completion.max_tokens, 16, length,
+                                            serving.max_model_len);
+    if (!sampling.ok()) return reject(writer, deps, sampling.error());
+    EngineRequest engine_request;
+    engine_request.request_id = context.id + (completion.prompts.size() > 1 ? "-" + std::to_string(i) : "");
+    engine_request.prompt_token_ids = prompt.value().token_ids;
+    engine_request.sampling = std::move(sampling.value());
+    requests.push_back(std::move(engine_request));
+    prompt_lengths.push_back(length);
+    prompts.push_back(std::move(prompt.value()));
+  }
+  api::CompletionOptions options{completion.sampling.n, completion.echo, completion.logprobs,
+                                 completion.stream_options};
+  auto flight = std::make_shared<Flight>(writer, deps, completion.stream, prompts.size());
+  flight->num_prompt_tokens = prompt_lengths;
+  if (completion.stream) flight->completion_stream.emplace(context, options, std::move(prompts));
+  else flight->completion_full.emplace(context, options, std::move(prompts));
+  writer->post([flight, requests = std::move(requests)]() mutable { flight->submit_all(std::move(requests)); });
+}
+
+}  // namespace kiln::server

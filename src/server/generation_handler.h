@@ -1,0 +1,36 @@
+// POST /v1/chat/completions and POST /v1/completions: parse and validate, render and tokenize
+// (on the HTTP thread, never the engine's), submit to the engine, and answer with one JSON body
+// or an SSE stream as outputs arrive. A client that goes away aborts its engine requests at once.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "api/prompt_codec.h"
+#include "api/serving_config.h"
+#include "engine/engine_client.h"
+#include "metrics/vllm_metrics.h"
+#include "server/http_types.h"
+
+namespace kiln::server {
+
+struct GenerationDeps {
+  EngineClient* engine = nullptr;
+  const api::TextCodec* codec = nullptr;
+  const api::PromptRenderer* renderer = nullptr;
+  const api::ServingConfig* serving = nullptr;
+  metrics::VllmMetrics* metrics = nullptr;
+  // Called exactly once when the request's response has ended (drain accounting).
+  std::function<void()> on_finished;
+};
+
+void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,
+                            GenerationDeps deps);
+void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,
+                       GenerationDeps deps);
+
+// A JSON error response with vLLM's body.
+HttpResponse error_response(const api::ApiError& error);
+HttpResponse json_response(int status, const api::Json& body);
+
+}  // namespace kiln::server

@@ -1,0 +1,65 @@
+// The routes of kiln's HTTP API, vLLM's: POST /v1/chat/completions, POST /v1/completions,
+// GET /v1/models, GET /health, GET /metrics, POST /tokenize, POST /detokenize, GET /version.
+// Also Bearer auth, CORS (with preflight), 404/405, 503 while loading or draining, and the
+// in-flight count that graceful drain waits on. No sockets here: see http_session.h.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "api/prompt_codec.h"
+#include "api/serving_config.h"
+#include "engine/engine_client.h"
+#include "metrics/registry.h"
+#include "metrics/vllm_metrics.h"
+#include "server/http_types.h"
+#include "server/server_config.h"
+
+namespace kiln::server {
+
+struct ServingBackend {
+  EngineClient* engine = nullptr;
+  const api::TextCodec* codec = nullptr;
+  const api::PromptRenderer* renderer = nullptr;
+};
+
+enum class ServerPhase { kLoading, kReady, kDraining };
+
+class OpenAiService {
+ public:
+  OpenAiService(ServerConfig config, api::ServingConfig serving);
+
+  // The model is loaded: serve requests from now on. The backend must outlive the service.
+  void set_ready(ServingBackend backend, const metrics::CacheConfigInfo& cache);
+  // SIGTERM: /health and new requests get 503; in-flight requests continue.
+  void begin_drain();
+  ServerPhase phase() const { return phase_.load(); }
+  int num_in_flight() const { return in_flight_.load(); }
+
+  void handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
+
+  metrics::Registry& registry() { return registry_; }
+  const ServerConfig& config() const { return config_; }
+
+ private:
+  bool authorized(const HttpRequest& request) const;
+  // CORS headers for a request from `origin` (empty when the origin is not allowed).
+  Headers cors_headers(const std::string& origin) const;
+  bool origin_allowed(const std::string& origin) const;
+  HttpResponse handle_simple(const HttpRequest& request, const std::string& path);
+  HttpResponse models_response() const;
+  HttpResponse tokenize(const HttpRequest& request) const;
+  HttpResponse detokenize(const HttpRequest& request) const;
+
+  ServerConfig config_;
+  api::ServingConfig serving_;
+  metrics::Registry registry_;
+  std::unique_ptr<metrics::VllmMetrics> metrics_;
+  ServingBackend backend_;  // set once before phase_ becomes kReady
+  std::atomic<ServerPhase> phase_{ServerPhase::kLoading};
+  std::atomic<int> in_flight_{0};
+  int64_t created_ = 0;
+};
+
+}  // namespace kiln::server

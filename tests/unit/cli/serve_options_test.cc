@@ -1,0 +1,100 @@
+#include "cli/serve_options.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace kiln {
+namespace {
+
+EnvLookup env_of(std::map<std::string, std::string> values) {
+  return [values](const char* name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+}
+
+TEST(ServeOptionsTest, VllmDefaults) {
+  std::string help;
+  auto options = parse_serve_options({"deepseek-ai/DeepSeek-R1-Distill-Llama-8B"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_EQ(options->model, "deepseek-ai/DeepSeek-R1-Distill-Llama-8B");
+  EXPECT_EQ(options->host, "0.0.0.0");
+  EXPECT_EQ(options->port, 8000);
+  EXPECT_EQ(options->block_size, 16);
+  EXPECT_EQ(options->max_num_seqs, 256);
+  EXPECT_DOUBLE_EQ(options->gpu_memory_utilization, 0.9);
+  EXPECT_TRUE(options->enable_prefix_caching);
+  EXPECT_EQ(options->allowed_origins, std::vector<std::string>{"*"});
+  EXPECT_FALSE(options->api_key.has_value());
+  EXPECT_TRUE(help.empty());
+}
+
+TEST(ServeOptionsTest, FlagsAndEnvironment) {
+  std::string help;
+  auto options = parse_serve_options({"--model", "m", "--port=9000", "--max_model_len", "4096",
+                                      "--no-enable-prefix-caching", "--allowed-origins", R"(["http://a","http://b"])",
+                                      "--reasoning-parser", "none", "--served-model-name", "x"},
+                                     env_of({{"VLLM_API_KEY", "v"}}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_EQ(options->port, 9000);
+  EXPECT_EQ(options->max_model_len, 4096);
+  EXPECT_FALSE(options->enable_prefix_caching);
+  EXPECT_EQ(options->allowed_origins, (std::vector<std::string>{"http://a", "http://b"}));
+  EXPECT_EQ(options->api_key, "v");
+  auto kiln_key = parse_serve_options({"m"}, env_of({{"KILN_API_KEY", "k"}, {"VLLM_API_KEY", "v"}}), &help);
+  EXPECT_EQ(kiln_key->api_key, "k");
+  auto flag_key = parse_serve_options({"m", "--api-key", "f"}, env_of({{"KILN_API_KEY", "k"}}), &help);
+  EXPECT_EQ(flag_key->api_key, "f");
+}
+
+TEST(ServeOptionsTest, ClearErrors) {
+  std::string help;
+  auto tp = parse_serve_options({"m", "--tensor-parallel-size", "2"}, env_of({}), &help);
+  ASSERT_FALSE(tp.ok());
+  EXPECT_NE(tp.message().find("only 1 is supported"), std::string::npos);
+  EXPECT_FALSE(parse_serve_options({}, env_of({}), &help).ok());
+  EXPECT_FALSE(parse_serve_options({"m", "--gpu-memory-utilization", "1.5"}, env_of({}), &help).ok());
+  EXPECT_FALSE(parse_serve_options({"m", "--reasoning-parser", "qwen"}, env_of({}), &help).ok());
+  EXPECT_FALSE(parse_serve_options({"m", "--block-size", "12"}, env_of({}), &help).ok());
+  EXPECT_FALSE(parse_serve_options({"m", "--bogus"}, env_of({}), &help).ok());
+}
+
+TEST(ServeOptionsTest, HelpListsFlagsWithDefaults) {
+  std::string help;
+  auto options = parse_serve_options({"--help"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok());
+  for (const char* flag : {"--host", "--port", "--served-model-name", "--max-model-len", "--max-num-seqs",
+                           "--max-num-batched-tokens", "--block-size", "--gpu-memory-utilization",
+                           "--enable-prefix-caching", "--enforce-eager", "--dtype", "--seed", "--generation-config",
+                           "--chat-template", "--tensor-parallel-size", "--api-key", "--reasoning-parser",
+                           "--allowed-origins", "--max-request-bytes", "--drain-timeout", "--device"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_NE(help.find("(default: 8000)"), std::string::npos);
+  EXPECT_NE(help.find("(default: 0.0.0.0)"), std::string::npos);
+}
+
+TEST(ServeOptionsTest, ReasoningParserAuto) {
+  EXPECT_EQ(resolve_reasoning_parser("auto", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"), "deepseek_r1");
+  EXPECT_EQ(resolve_reasoning_parser("auto", "meta-llama/Llama-3.1-8B"), "none");
+  EXPECT_EQ(resolve_reasoning_parser("none", "DeepSeek-R1"), "none");
+}
+
+TEST(ServeOptionsTest, ChatTemplateFileOrInline) {
+  auto inline_template = load_chat_template_flag("{{ messages[0]['content'] }}");
+  ASSERT_TRUE(inline_template.ok());
+  EXPECT_EQ(*inline_template, "{{ messages[0]['content'] }}");
+  EXPECT_FALSE(load_chat_template_flag("/no/such/template.jinja").ok());
+  const std::string path = std::string(KILN_BINARY_DIR) + "/serve_options_test_template.jinja";
+  FILE* file = std::fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("{{ bos_token }}", file);
+  std::fclose(file);
+  auto from_file = load_chat_template_flag(path);
+  ASSERT_TRUE(from_file.ok());
+  EXPECT_EQ(*from_file, "{{ bos_token }}");
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,334 @@
+// The server over a real socket with a fake engine, spoken to by a Beast client: routes, auth,
+// CORS, 404/405/413, SSE framing, keep-alive, disconnect -> abort, and graceful drain.
+#include <utility>  // before Asio (Boost 1.74 with GCC 12 in C++20)
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <thread>
+
+#include "fake_codec.h"
+#include "fake_engine.h"
+#include "server/http_server.h"
+
+namespace kiln::server {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  http::response<http::string_body> raw;
+  std::string header(const char* name) const { return std::string(raw[name]); }
+  nlohmann::json json() const { return nlohmann::json::parse(body); }
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerConfig config = {}, bool ready = true) {
+    config.host = "127.0.0.1";
+    config.port = 0;
+    config.num_threads = 2;
+    config.version = "0.1.0";
+    api::ServingConfig serving;
+    serving.served_model_name = "tiny";
+    serving.max_model_len = 200;
+    serving.limits.vocab_size = 300;
+    service_ = std::make_unique<OpenAiService>(config, serving);
+    if (ready) make_ready();
+    server_ = std::make_unique<HttpServer>(service_.get());
+    ASSERT_TRUE(server_->listen().ok());
+    port_ = server_->port();
+    thread_ = std::thread([this] { server_->run(false); });
+  }
+  void make_ready() {
+    service_->set_ready(ServingBackend{&engine_, &codec_, &renderer_}, metrics::CacheConfigInfo{});
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+    engine_.shutdown();  // drops callbacks that hold connections before the server goes
+  }
+
+  Reply request(const std::string& method, const std::string& target, const std::string& body = "",
+                std::vector<std::pair<std::string, std::string>> headers = {}) {
+    net::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, "localhost");
+    for (auto& [name, value] : headers) req.set(name, value);
+    if (!body.empty() || method == "POST") {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    Reply reply;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    http::read(stream, buffer, parser);
+    reply.raw = parser.release();
+    reply.status = reply.raw.result_int();
+    reply.body = reply.raw.body();
+    return reply;
+  }
+
+  testing::FakeEngine engine_;
+  api::testing::ByteCodec codec_;
+  api::testing::TagRenderer renderer_;
+  std::unique_ptr<OpenAiService> service_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+const std::string kChat = R"({"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":3})";
+
+TEST_F(ServerTest, HealthIs503WhileLoadingThen200) {
+  start({}, false);
+  EXPECT_EQ(request("GET", "/health").status, 503);
+  EXPECT_EQ(request("POST", "/v1/chat/completions", kChat).status, 503);
+  make_ready();
+  Reply health = request("GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "");
+}
+
+TEST_F(ServerTest, ModelsVersionMetrics) {
+  start();
+  Reply models = request("GET", "/v1/models");
+  ASSERT_EQ(models.status, 200);
+  EXPECT_EQ(models.json()["object"], "list");
+  EXPECT_EQ(models.json()["data"][0]["id"], "tiny");
+  EXPECT_EQ(models.json()["data"][0]["max_model_len"], 200);
+  EXPECT_EQ(request("GET", "/version").json()["version"], "0.1.0");
+  Reply metrics = request("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics.body.find("vllm:num_requests_running{model_name=\"tiny\",engine=\"0\"} 0.0"), std::string::npos);
+  EXPECT_NE(metrics.body.find("process_resident_memory_bytes"), std::string::npos);
+}
+
+TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
+  start();
+  Reply missing = request("GET", "/v2/nothing");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json()["error"]["code"], 404);
+  Reply wrong = request("GET", "/v1/chat/completions");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.header("allow"), "POST");
+  EXPECT_EQ(request("DELETE", "/health").status, 405);
+}
+
+TEST_F(ServerTest, ServesTheWebUiWithEtags) {
+  ServerConfig config;
+  config.api_key = "sekret";  // the page is open; its API calls carry the key
+  start(config);
+  Reply page = request("GET", "/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_FALSE(page.body.empty());
+  const std::string etag = page.header("etag");
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(request("GET", "/", "", {{"If-None-Match", etag}}).status, 304);
+  EXPECT_EQ(request("GET", "/dashboard").status, 200);
+  EXPECT_EQ(request("GET", "/../etc/passwd").status, 404);
+}
+
+TEST_F(ServerTest, BearerAuthOnV1AndTokenize) {
+  ServerConfig config;
+  config.api_key = "sekret";
+  start(config);
+  Reply none = request("POST", "/v1/chat/completions", kChat);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.json()["error"]["type"], "AuthenticationError");
+  EXPECT_EQ(request("GET", "/v1/models", "", {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(request("GET", "/v1/models", "", {{"Authorization", "Bearer sekret"}}).status, 200);
+  EXPECT_EQ(request("POST", "/tokenize", R"({"prompt":"x"})").status, 401);
+  EXPECT_EQ(request("GET", "/health").status, 200);
+  EXPECT_EQ(request("GET", "/metrics").status, 200);
+}
+
+TEST_F(ServerTest, CorsPreflightAndSimpleRequests) {
+  ServerConfig config;
+  config.allowed_origins = {"http://ui.example"};
+  start(config);
+  Reply preflight = request("OPTIONS", "/v1/chat/completions", "",
+                            {{"Origin", "http://ui.example"},
+                             {"Access-Control-Request-Method", "POST"},
+                             {"Access-Control-Request-Headers", "authorization,content-type"}});
+  EXPECT_EQ(preflight.status, 200);
+  EXPECT_EQ(preflight.header("access-control-allow-origin"), "http://ui.example");
+  EXPECT_EQ(preflight.header("access-control-allow-headers"), "authorization,content-type");
+  EXPECT_NE(preflight.header("access-control-allow-methods").find("POST"), std::string::npos);
+  Reply denied = request("OPTIONS", "/v1/models", "",
+                         {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(denied.status, 400);
+  Reply simple = request("GET", "/v1/models", "", {{"Origin", "http://ui.example"}});
+  EXPECT_EQ(simple.header("access-control-allow-origin"), "http://ui.example");
+  EXPECT_EQ(request("GET", "/v1/models", "", {{"Origin", "http://evil.example"}}).header("access-control-allow-origin"), "");
+}
+
+TEST_F(ServerTest, OversizedBodyGets413) {
+  ServerConfig config;
+  config.max_request_bytes = 1000;
+  start(config);
+  Reply big = request("POST", "/v1/completions", R"({"prompt":")" + std::string(5000, 'x') + "\"}");
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(big.json()["error"]["code"], 413);
+  EXPECT_EQ(request("GET", "/health").status, 200);  // still serving
+}
+
+TEST_F(ServerTest, ChatCompletionWholeResponse) {
+  start();
+  Reply reply = request("POST", "/v1/chat/completions", kChat);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const nlohmann::json body = reply.json();
+  EXPECT_EQ(body["id"].get<std::string>().rfind("chatcmpl-", 0), 0u);
+  EXPECT_EQ(body["id"].get<std::string>().size(), 9u + 36u);
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["model"], "tiny");
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "abc");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 19);  // "<user>hi<assistant>", one token per byte
+}
+
+TEST_F(ServerTest, BadRequestsGet4xxAndTheServerKeepsServing) {
+  start();
+  for (const std::string& body : {std::string("{"), std::string("[]"), std::string(R"({"messages":[]})"),
+                                  std::string(R"({"messages":[{"role":"user","content":"x"}],"n":0})")}) {
+    Reply reply = request("POST", "/v1/chat/completions", body);
+    EXPECT_EQ(reply.status, 400) << body;
+    EXPECT_EQ(reply.json()["error"]["type"], "BadRequestError");
+  }
+  Reply unknown = request("POST", "/v1/chat/completions",
+                          R"({"model":"gpt-4","messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.json()["error"]["message"], "The model `gpt-4` does not exist.");
+  EXPECT_EQ(request("POST", "/v1/chat/completions", kChat).status, 200);
+}
+
+TEST_F(ServerTest, ChatStreamSseFraming) {
+  start();
+  Reply reply = request("POST", "/v1/chat/completions",
+                        R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true,)"
+                        R"("stream_options":{"include_usage":true}})");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.header("Content-Type"), "text/event-stream; charset=utf-8");
+  std::vector<std::string> events;
+  size_t pos = 0;
+  while (pos < reply.body.size()) {
+    const size_t end = reply.body.find("\n\n", pos);
+    ASSERT_NE(end, std::string::npos);
+    events.push_back(reply.body.substr(pos, end - pos));
+    pos = end + 2;
+  }
+  ASSERT_EQ(events.size(), 5u) << reply.body;  // role, a, b(+finish), usage, [DONE]
+  for (const std::string& event : events) EXPECT_EQ(event.rfind("data: ", 0), 0u);
+  const auto first = nlohmann::json::parse(events[0].substr(6));
+  EXPECT_EQ(first["choices"][0]["delta"], nlohmann::json::parse(R"({"role":"assistant","content":""})"));
+  EXPECT_EQ(nlohmann::json::parse(events[2].substr(6))["choices"][0]["finish_reason"], "length");
+  const auto usage = nlohmann::json::parse(events[3].substr(6));
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 2);
+  EXPECT_EQ(events[4], "data: [DONE]");
+}
+
+TEST_F(ServerTest, CompletionsWithTokenIdPromptsAndEcho) {
+  start();
+  Reply reply = request("POST", "/v1/completions", R"({"prompt":[[104,105],[66]],"max_tokens":2,"echo":true})");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const nlohmann::json body = reply.json();
+  EXPECT_EQ(body["object"], "text_completion");
+  EXPECT_EQ(body["id"].get<std::string>().rfind("cmpl-", 0), 0u);
+  ASSERT_EQ(body["choices"].size(), 2u);
+  EXPECT_EQ(body["choices"][0]["text"], "hiab");
+  EXPECT_EQ(body["choices"][1]["text"], "Bab");
+  EXPECT_EQ(body["choices"][1]["index"], 1);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 3);
+  EXPECT_EQ(body["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(ServerTest, TokenizeAndDetokenize) {
+  start();
+  Reply tokens = request("POST", "/tokenize", R"({"prompt":"AB"})");
+  ASSERT_EQ(tokens.status, 200) << tokens.body;
+  EXPECT_EQ(tokens.json()["tokens"], nlohmann::json::parse("[256,65,66]"));
+  EXPECT_EQ(tokens.json()["count"], 3);
+  Reply text = request("POST", "/detokenize", R"({"tokens":[72,105]})");
+  EXPECT_EQ(text.json()["prompt"], "Hi");
+  EXPECT_EQ(request("POST", "/detokenize", R"({"tokens":[-1]})").status, 400);
+}
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  start();
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
+  for (int i = 0; i < 3; ++i) {
+    http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
+    req.set(http::field::host, "x");
+    req.body() = R"({"prompt":"x","max_tokens":2,"stream":)" + std::string(i % 2 ? "true" : "false") + "}";
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_TRUE(res.keep_alive());
+  }
+}
+
+TEST_F(ServerTest, ClientDisconnectAbortsTheEngineRequest) {
+  start();
+  {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
+    const std::string body = R"({"prompt":"Hold","max_tokens":100,"stream":true})";
+    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    net::write(socket, net::buffer(head + body));
+    char data[256];
+    socket.read_some(net::buffer(data));  // the stream has started
+  }  // closed
+  for (int i = 0; i < 200 && engine_.num_aborted() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(engine_.submitted().size(), 1u);
+  EXPECT_TRUE(engine_.was_aborted(engine_.submitted()[0]));
+}
+
+TEST_F(ServerTest, DrainRefusesNewWorkAndFinishesInFlight) {
+  ServerConfig config;
+  config.drain_timeout_s = 10;
+  start(config);
+  std::thread held([&] {
+    Reply reply = request("POST", "/v1/completions", R"({"prompt":"Hold","max_tokens":100})");
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_EQ(reply.json()["choices"][0]["finish_reason"], "stop");
+  });
+  for (int i = 0; i < 200 && engine_.submitted().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server_->drain();
+  for (int i = 0; i < 200 && service_->phase() != ServerPhase::kDraining; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(request("GET", "/health").status, 503);
+  EXPECT_EQ(request("POST", "/v1/chat/completions", kChat).status, 503);
+  EXPECT_EQ(service_->num_in_flight(), 1);
+  engine_.release_held();
+  held.join();
+  thread_.join();  // run() returns once drained
+  EXPECT_EQ(service_->num_in_flight(), 0);
+}
+
+}  // namespace
+}  // namespace kiln::server

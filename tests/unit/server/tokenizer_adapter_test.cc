@@ -1,0 +1,34 @@
+// The chat template adapter with DeepSeek-R1-Distill's real template (from the model's
+// tokenizer_config.json in models/): the guide's request renders as vLLM renders it.
+#include "server/tokenizer_adapter.h"
+
+#include <gtest/gtest.h>
+
+#include "tokenizer/tokenizer_config.h"
+
+namespace kiln::server {
+namespace {
+
+TEST(TokenizerAdapterTest, RendersTheGuideRequestWithTheR1Template) {
+  auto config = load_tokenizer_config(std::string(KILN_SOURCE_DIR) +
+                                      "/models/deepseek-r1-distill-llama-8b/tokenizer_config.json");
+  ASSERT_TRUE(config.ok()) << config.message();
+  ASSERT_NE(config->chat_template(), nullptr);
+  auto compiled = ChatTemplate::compile(*config->chat_template());
+  ASSERT_TRUE(compiled.ok()) << compiled.message();
+  ChatTemplateRenderer renderer(std::move(*compiled), config->bos_token.value_or(""),
+                                config->eos_token.value_or(""));
+  const nlohmann::json messages =
+      nlohmann::json::parse(R"([{"role":"user","content":"Explain about DeepSeek model?"}])");
+  const nlohmann::json tools;
+  const nlohmann::json kwargs = nlohmann::json::object();
+  auto text = renderer.render(api::ChatRenderInputs{messages, true, false, tools, kwargs});
+  ASSERT_TRUE(text.ok()) << text.message();
+  EXPECT_EQ(*text,
+            "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+            "<\xef\xbd\x9cUser\xef\xbd\x9c>Explain about DeepSeek model?"
+            "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c><think>\n");
+}
+
+}  // namespace
+}  // namespace kiln::server

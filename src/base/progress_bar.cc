@@ -104,8 +104,8 @@ void ProgressBar::draw_locked(bool force) {
     std::fwrite(line.data(), 1, line.size(), stderr);
   } else {
     const int decile = total_ > 0 ? static_cast<int>(10 * done_ / std::max<int64_t>(total_, 1)) : 0;
-    if (!force && decile == last_decile_) return;
-    if (force && decile == last_decile_ && done_ < total_) return;
+    // A line per decile; finishing prints nothing new when the last line already showed it.
+    if (decile == last_decile_) return;
     last_decile_ = decile;
     const std::string line = render_locked() + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);

@@ -1,11 +1,19 @@
 // `kiln serve MODEL`: the OpenAI-compatible server (server/), with vLLM's flags.
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "api/reasoning_parser.h"
+#include "base/byte_size.h"
+#include "base/env_lookup.h"
 #include "base/log.h"
+#include "cli/engine_setup.h"
+#include "hub/hub_config.h"
+#include "hub/pull.h"
 #include "cli/commands.h"
 #include "cli/serve_options.h"
 #include "cli/version.h"
@@ -25,21 +33,50 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
+EnvLookup process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+  };
+}
+
+// A repo id (org/name) is pulled into the Hugging Face cache, or found there; a directory is
+// used as it is.
+Result<std::filesystem::path> resolve_model_dir(const std::string& model, const EnvLookup& env) {
+  KILN_ASSIGN_OR_RETURN(HubConfig hub, make_hub_config(env, {}));
+  PullOptions pull;
+  KILN_RETURN_IF_ERROR(apply_hub_timeouts(env, &pull));
+  auto dir = resolve_model(model, hub, pull);
+  if (!dir.ok()) return Status::error(redact_token(dir.message(), hub));
+  return dir;
+}
+
 }  // namespace
 
 int run_serve_command(const CommandArgs& args) {
+  const EnvLookup env = process_environment();
   std::string help;
-  auto parsed = parse_serve_options(args, [](const char* name) -> std::optional<std::string> {
-    const char* value = std::getenv(name);
-    return value ? std::optional<std::string>(value) : std::nullopt;
-  }, &help);
+  auto parsed = parse_serve_options(args, env, &help);
   if (!parsed.ok()) return fail(parsed.message(), 2);
   if (!help.empty()) {
     std::fputs(help.c_str(), stdout);
     return 0;
   }
   const ServeOptions& options = *parsed;
-  const std::filesystem::path dir = options.model;
+  std::optional<int64_t> kv_cache_bytes, gpu_memory_limit_bytes;
+  if (options.kv_cache_memory) {
+    auto bytes = parse_byte_size(*options.kv_cache_memory);
+    if (!bytes.ok()) return fail("--kv-cache-memory: " + bytes.message(), 2);
+    kv_cache_bytes = *bytes;
+  }
+  if (options.gpu_memory_limit) {
+    auto bytes = parse_byte_size(*options.gpu_memory_limit);
+    if (!bytes.ok()) return fail("--gpu-memory-limit: " + bytes.message(), 2);
+    gpu_memory_limit_bytes = *bytes;
+  }
+  auto resolved = resolve_model_dir(options.model, env);
+  if (!resolved.ok()) return fail(resolved.message(), std::filesystem::exists(options.model) ? 2 : 1);
+  const std::filesystem::path dir = *resolved;
 
   auto model_config = load_model_config(dir / "config.json");
   if (!model_config.ok()) return fail(model_config.message(), 2);
@@ -94,15 +131,48 @@ int run_serve_command(const CommandArgs& args) {
   server::OpenAiService service(server_config, serving);
   server::HttpServer http(&service);
 
-  // The engine (engine/engine_client.h) is built here from `options` and `*model_config` once
-  // the engine layer exists: load weights, plan KV blocks from --gpu-memory-utilization /
-  // --kv-cache-memory, start its thread, then service.set_ready({engine, &codec, &renderer},
-  // cache info) while the server already answers /health with 503. Until then serve refuses to
-  // start rather than listen forever in the loading state.
-  (void)codec;
-  (void)renderer;
-  (void)http;
-  return fail("this build has no inference engine yet (engine layer not merged); cannot serve " + options.model, 1);
+  // Listen first, so that /health answers 503 while the weights load (as vLLM's startup
+  // probe expects), then serve from HTTP threads while this thread loads the model.
+  const Status listening = http.listen();
+  if (!listening.ok()) return fail(listening.message(), 1);
+  KILN_LOG(Info) << "kiln " << kKilnVersion << " listening on http://" << options.host << ":" << http.port()
+                 << " (loading " << options.model << ")";
+  std::thread http_thread([&http] { http.run(/*handle_signals=*/true); });
+
+  EngineSetupOptions setup;
+  setup.backend.device = options.device;
+  setup.backend.block_size = options.block_size;
+  setup.backend.max_model_len = max_model_len;
+  setup.backend.max_num_seqs = options.max_num_seqs;
+  const bool on_cpu = options.device == "cpu";
+  setup.backend.max_num_batched_tokens =
+      options.max_num_batched_tokens.value_or(std::min(max_model_len, on_cpu ? 2048 : 8192));
+  setup.backend.kv_cache_memory_bytes = kv_cache_bytes;
+  setup.backend.gpu_memory_utilization = options.gpu_memory_utilization;
+  setup.backend.gpu_memory_limit_bytes = gpu_memory_limit_bytes;
+  setup.backend.num_threads = options.num_threads;
+  setup.enable_prefix_caching = options.enable_prefix_caching;
+  setup.generation_config = options.generation_config;
+  auto running = start_engine(dir, setup, *tokenizer);
+  if (!running.ok()) {
+    http.stop();
+    http_thread.join();
+    return fail(running.message(), 1);
+  }
+  metrics::CacheConfigInfo cache;
+  cache.block_size = options.block_size;
+  cache.num_gpu_blocks = running->plan.num_blocks;
+  cache.gpu_memory_utilization = options.gpu_memory_utilization;
+  cache.enable_prefix_caching = options.enable_prefix_caching;
+  service.set_ready({running->engine.get(), &codec, &renderer}, cache);
+  KILN_LOG(Info) << "Serving " << serving.served_model_name << " on " << running->device
+                 << ": http://" << options.host << ":" << http.port() << "/v1 (chat UI at /, dashboard at /dashboard)";
+  http_thread.join();
+  // In-flight callbacks hold connections: the engine stops (aborting what is left) before the
+  // server's objects go.
+  running->engine.reset();
+  KILN_LOG(Info) << "kiln serve stopped";
+  return 0;
 }
 
 }  // namespace kiln

@@ -97,7 +97,10 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_optional_string("allowed-origins", &origins_text, "CORS origins, a JSON list (default: [\"*\"])");
   parser.add_int64("max-request-bytes", &o.max_request_bytes, "larger request bodies get 413");
   parser.add_double("drain-timeout", &o.drain_timeout_s, "seconds in-flight requests may finish after SIGTERM");
-  parser.add_string("device", &o.device, "cuda or cpu");
+  parser.add_string("device", &o.device, "auto (cuda when a GPU is visible), cuda or cpu");
+  parser.add_optional_string("gpu-memory-limit", &o.gpu_memory_limit,
+                             "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");
+  parser.add_int("num-threads", &o.num_threads, "CPU backend threads (0: all cores)");
   parser.add_int("max-logprobs", &o.max_logprobs, "most logprobs a request may ask for");
   parser.add_bool("enable-prompt-tokens-details", &o.enable_prompt_tokens_details,
                   "report usage.prompt_tokens_details.cached_tokens");
@@ -134,7 +137,10 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   if (o.reasoning_parser != "auto" && o.reasoning_parser != "none" && o.reasoning_parser != "deepseek_r1") {
     return Status::error("--reasoning-parser " + o.reasoning_parser + ": expected deepseek_r1, none or auto");
   }
-  if (o.device != "cuda" && o.device != "cpu") return Status::error("--device " + o.device + ": expected cuda or cpu");
+  if (o.device != "auto" && o.device != "cuda" && o.device != "cpu") {
+    return Status::error("--device " + o.device + ": expected auto, cuda or cpu");
+  }
+  if (o.num_threads < 0) return Status::error("--num-threads must be >= 0");
   if (origins_text) {
     KILN_ASSIGN_OR_RETURN(o.allowed_origins, parse_origins(*origins_text));
   }

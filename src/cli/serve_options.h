@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "base/env_lookup.h"
 #include "base/status.h"
 #include "cli/commands.h"
 
 namespace kiln {
 
 struct ServeOptions {
-  std::string model;  // model directory (positional, as `vllm serve MODEL`, or --model)
+  std::string model;  // model directory or Hugging Face repo id (positional, as `vllm serve MODEL`, or --model)
   std::string host = "0.0.0.0";
   int port = 8000;
   std::optional<std::string> served_model_name;  // default: the model argument
@@ -36,13 +37,14 @@ struct ServeOptions {
   std::vector<std::string> allowed_origins = {"*"};
   int64_t max_request_bytes = 32 << 20;
   double drain_timeout_s = 30;
-  std::string device = "cuda";
+  std::string device = "auto";  // auto: cuda when a GPU is visible, else cpu
+  std::optional<std::string> gpu_memory_limit;  // test-only cap on the GPU's memory, e.g. "24GiB"
+  int num_threads = 0;  // CPU backend threads; 0: all cores
   int max_logprobs = 20;
   bool enable_prompt_tokens_details = false;
   int http_threads = 4;
 };
 
-using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
 
 // Parses and validates; on --help returns nullopt-free options with *help_text set.
 Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLookup& env, std::string* help_text);

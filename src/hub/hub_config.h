@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/env_lookup.h"
 #include "base/status.h"
 
 namespace kiln {
@@ -26,7 +27,6 @@ struct HubConfigOverrides {
 };
 
 // Looks a variable up; nullopt when unset. The CLI passes one backed by getenv.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 
 // Builds the config as huggingface_hub's constants.py and _auth.py do:
 //   endpoint  = $HF_ENDPOINT (trailing '/' removed), else https://huggingface.co

@@ -8,7 +8,7 @@ namespace kiln {
 namespace {
 
 EnvLookup env_of(std::map<std::string, std::string> values) {
-  return [values](const char* name) -> std::optional<std::string> {
+  return [values](const std::string& name) -> std::optional<std::string> {
     auto it = values.find(name);
     return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
   };

@@ -35,38 +35,46 @@ Value Value::callable(std::string name, NativeFunction fn) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::json& json) {
+namespace {
+
+template <typename Json>
+Value value_from_json(const Json& json) {
   switch (json.type()) {
-    case nlohmann::json::value_t::null:
-      return none();
-    case nlohmann::json::value_t::boolean:
-      return boolean(json.get<bool>());
-    case nlohmann::json::value_t::number_integer:
-      return integer(json.get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: {
-      uint64_t u = json.get<uint64_t>();
-      if (u > static_cast<uint64_t>(INT64_MAX)) return number(static_cast<double>(u));
-      return integer(static_cast<int64_t>(u));
+    case Json::value_t::null:
+      return Value::none();
+    case Json::value_t::boolean:
+      return Value::boolean(json.template get<bool>());
+    case Json::value_t::number_integer:
+      return Value::integer(json.template get<int64_t>());
+    case Json::value_t::number_unsigned: {
+      uint64_t u = json.template get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) return Value::number(static_cast<double>(u));
+      return Value::integer(static_cast<int64_t>(u));
     }
-    case nlohmann::json::value_t::number_float:
-      return number(json.get<double>());
-    case nlohmann::json::value_t::string:
-      return string(json.get<std::string>());
-    case nlohmann::json::value_t::array: {
+    case Json::value_t::number_float:
+      return Value::number(json.template get<double>());
+    case Json::value_t::string:
+      return Value::string(json.template get<std::string>());
+    case Json::value_t::array: {
       ValueList items;
       items.reserve(json.size());
-      for (const auto& item : json) items.push_back(from_json(item));
-      return list(std::move(items));
+      for (const auto& item : json) items.push_back(value_from_json(item));
+      return Value::list(std::move(items));
     }
-    case nlohmann::json::value_t::object: {
+    case Json::value_t::object: {
       ValueDict d;
-      for (auto it = json.begin(); it != json.end(); ++it) d.set(it.key(), from_json(it.value()));
-      return dict(std::move(d));
+      for (auto it = json.begin(); it != json.end(); ++it) d.set(it.key(), value_from_json(it.value()));
+      return Value::dict(std::move(d));
     }
     default:
-      return undefined("unsupported JSON value");
+      return Value::undefined("unsupported JSON value");
   }
 }
+
+}  // namespace
+
+Value Value::from_json(const nlohmann::ordered_json& json) { return value_from_json(json); }
+Value Value::from_json(const nlohmann::json& json) { return value_from_json(json); }
 
 const std::string& Value::callable_name() const { return fn_->first; }
 

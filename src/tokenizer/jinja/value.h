@@ -70,6 +70,9 @@ class Value {
   static Value dict();
   static Value new_namespace();
   static Value callable(std::string name, NativeFunction fn);
+  // Keeps the JSON object's key order, which tojson reproduces: parse requests with
+  // nlohmann::ordered_json. A plain nlohmann::json has already sorted its keys.
+  static Value from_json(const nlohmann::ordered_json& json);
   static Value from_json(const nlohmann::json& json);
 
   Kind kind() const { return kind_; }

@@ -6,12 +6,15 @@ extension and a {% generation %} tag, raise_exception and strftime_now globals, 
 tojson filter (json.dumps with ensure_ascii=False). Needs only the standard library and jinja2.
 
 Usage: render_jinja2.py CASES.json [--out OUT.json]
+       render_jinja2.py --snippets SNIPPETS.json [--out OUT.json]
 CASES.json: {"templates": {name: {"file": path relative to CASES.json, "bos_token", "eos_token"}},
              "cases": [{"name", "templates": [names] (default: all), "messages",
                         "tools"?, "add_generation_prompt"?, "continue_final_message"?,
                         "chat_template_kwargs"?}]}
 Writes {"results": [{"case", "template", "output"} or {..., "error", "raised"}]}: one entry per
 (case, template); "raised" is true when the template called raise_exception.
+SNIPPETS.json: [{"name", "template", "context"}]: each template rendered with the context as its
+variables; writes {"results": [{"name", "output"} or {"name", "error"}]}.
 """
 import argparse
 import json
@@ -103,7 +106,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases")
     parser.add_argument("--out")
+    parser.add_argument("--snippets", action="store_true",
+                        help="CASES is a list of {name, template, context} to render")
     args = parser.parse_args()
+    if args.snippets:
+        write(args.out, {"results": render_snippets(args.cases)})
+        return
     with open(args.cases, encoding="utf-8") as f:
         spec = json.load(f)
     base = os.path.dirname(os.path.abspath(args.cases))
@@ -125,9 +133,28 @@ def main():
                 entry["error"] = f"{type(e).__name__}: {e}"
                 entry["raised"] = False
             results.append(entry)
-    text = json.dumps({"results": results}, ensure_ascii=False, indent=1) + "\n"
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
+    write(args.out, {"results": results})
+
+
+def render_snippets(path):
+    with open(path, encoding="utf-8") as f:
+        snippets = json.load(f)
+    env = make_environment()
+    results = []
+    for snippet in snippets:
+        entry = {"name": snippet["name"]}
+        try:
+            entry["output"] = env.from_string(snippet["template"]).render(**snippet["context"])
+        except Exception as e:
+            entry["error"] = f"{type(e).__name__}: {e}"
+        results.append(entry)
+    return results
+
+
+def write(path, data):
+    text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     else:
         sys.stdout.write(text)

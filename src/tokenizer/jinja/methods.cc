@@ -68,18 +68,18 @@ ValueList split(const std::string& s, const Value& sep_v, int64_t maxsplit, bool
       words.emplace_back(b, i);
     }
     if (maxsplit >= 0 && static_cast<int64_t>(words.size()) > maxsplit + 1) {
-      // The unsplit remainder keeps its inner whitespace, trimmed on the split side only.
+      // The unsplit remainder keeps its whitespace except where the last split happened.
       if (!from_right) {
         for (int64_t k = 0; k < maxsplit; ++k) {
           parts.push_back(s.substr(offsets[words[k].first],
                                    offsets[words[k].second] - offsets[words[k].first]));
         }
         size_t rest = offsets[words[maxsplit].first];
-        parts.push_back(python_strip(s.substr(rest), nullptr, false, true));
+        parts.push_back(s.substr(rest));
       } else {
         size_t first_kept = words.size() - maxsplit;
         std::string rest = s.substr(0, offsets[words[first_kept - 1].second]);
-        parts.push_back(python_strip(rest, nullptr, true, false));
+        parts.push_back(rest);
         for (size_t k = first_kept; k < words.size(); ++k) {
           parts.push_back(s.substr(offsets[words[k].first],
                                    offsets[words[k].second] - offsets[words[k].first]));

@@ -19,7 +19,8 @@ std::string strip(const std::string& s, bool left, bool right) {
 // template's end-of-turn markup is gone and generation continues the message.
 Result<std::string> cut_after_final_message(const std::string& rendered,
                                             const nlohmann::ordered_json& final_message) {
-  const nlohmann::ordered_json* content = final_message.contains("content") ? &final_message["content"] : nullptr;
+  const nlohmann::ordered_json* content =
+      final_message.contains("content") ? &final_message["content"] : nullptr;
   std::string text;
   if (content && content->is_string()) {
     text = content->get<std::string>();
@@ -37,7 +38,8 @@ Result<std::string> cut_after_final_message(const std::string& rendered,
           "continue_final_message is set but the final message has no text to continue");
     }
   } else {
-    return Status::error("continue_final_message is set but the final message's content is not text");
+    return Status::error(
+        "continue_final_message is set but the final message's content is not text");
   }
   std::string stripped = strip(text, true, true);
   size_t loc = rendered.rfind(stripped);
@@ -49,7 +51,8 @@ Result<std::string> cut_after_final_message(const std::string& rendered,
   std::string lstripped = strip(text, true, false);
   // The template kept the message's spacing (or it has none): cut after all of it; else after
   // the stripped text.
-  if (rendered.substr(loc, lstripped.size()) == text) return rendered.substr(0, loc + lstripped.size());
+  if (rendered.substr(loc, lstripped.size()) == text)
+    return rendered.substr(0, loc + lstripped.size());
   return rendered.substr(0, loc + stripped.size());
 }
 

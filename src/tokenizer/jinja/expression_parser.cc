@@ -119,9 +119,8 @@ ExprPtr ExpressionParser::parse_compare() {
   while (true) {
     std::string op;
     const Token& t = peek();
-    if (t.kind == TokenKind::kOperator &&
-        (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" ||
-         t.text == ">=")) {
+    if (t.kind == TokenKind::kOperator && (t.text == "==" || t.text == "!=" || t.text == "<" ||
+                                           t.text == "<=" || t.text == ">" || t.text == ">=")) {
       op = t.text;
       next();
     } else if (is_name("in")) {

@@ -14,8 +14,8 @@ namespace {
 constexpr int64_t kMaxRepeatBytes = 64 << 20;
 
 [[noreturn]] void unsupported(const std::string& op, const Value& a, const Value& b) {
-  fail("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" +
-       b.type_name() + "'");
+  fail("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() +
+       "'");
 }
 
 // Python ints do not overflow; ours are 64-bit, so overflow is an error rather than a wrap.
@@ -68,8 +68,9 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
   bool numbers = a.is_number() && b.is_number();
   if (op == "+") {
     if (ints) {
-      return checked([](int64_t x, int64_t y, int64_t* r) { return __builtin_add_overflow(x, y, r); },
-                     a.as_int(), b.as_int());
+      return checked(
+          [](int64_t x, int64_t y, int64_t* r) { return __builtin_add_overflow(x, y, r); },
+          a.as_int(), b.as_int());
     }
     if (numbers) return Value::number(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) return Value::string(a.as_string() + b.as_string());
@@ -83,16 +84,18 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "-") {
     if (ints) {
-      return checked([](int64_t x, int64_t y, int64_t* r) { return __builtin_sub_overflow(x, y, r); },
-                     a.as_int(), b.as_int());
+      return checked(
+          [](int64_t x, int64_t y, int64_t* r) { return __builtin_sub_overflow(x, y, r); },
+          a.as_int(), b.as_int());
     }
     if (numbers) return Value::number(a.as_double() - b.as_double());
     unsupported(op, a, b);
   }
   if (op == "*") {
     if (ints) {
-      return checked([](int64_t x, int64_t y, int64_t* r) { return __builtin_mul_overflow(x, y, r); },
-                     a.as_int(), b.as_int());
+      return checked(
+          [](int64_t x, int64_t y, int64_t* r) { return __builtin_mul_overflow(x, y, r); },
+          a.as_int(), b.as_int());
     }
     if (numbers) return Value::number(a.as_double() * b.as_double());
     if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
@@ -137,7 +140,8 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
       int64_t base = a.as_int();
       int64_t out = 1;
       for (int64_t i = 0; i < b.as_int(); ++i) {
-        if (__builtin_mul_overflow(out, base, &out)) fail("integer overflow in template arithmetic");
+        if (__builtin_mul_overflow(out, base, &out))
+          fail("integer overflow in template arithmetic");
         if (out == 0 || out == 1) break;
       }
       return Value::integer(out);

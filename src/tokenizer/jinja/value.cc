@@ -63,7 +63,8 @@ Value value_from_json(const Json& json) {
     }
     case Json::value_t::object: {
       ValueDict d;
-      for (auto it = json.begin(); it != json.end(); ++it) d.set(it.key(), value_from_json(it.value()));
+      for (auto it = json.begin(); it != json.end(); ++it)
+        d.set(it.key(), value_from_json(it.value()));
       return Value::dict(std::move(d));
     }
     default:

@@ -26,7 +26,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-nlohmann::ordered_json read_json(const std::string& path) { return nlohmann::ordered_json::parse(read_file(path)); }
+nlohmann::ordered_json read_json(const std::string& path) {
+  return nlohmann::ordered_json::parse(read_file(path));
+}
 
 constexpr auto kReplace = nlohmann::ordered_json::error_handler_t::replace;
 
@@ -36,7 +38,8 @@ std::string describe_difference(const std::string& want, const std::string& got)
   while (i < want.size() && i < got.size() && want[i] == got[i]) ++i;
   size_t from = i > 40 ? i - 40 : 0;
   return "first difference at byte " + std::to_string(i) + "\n  jinja2: ..." +
-         nlohmann::ordered_json(want.substr(from, 100)).dump(-1, ' ', false, kReplace) + "\n  kiln:   ..." +
+         nlohmann::ordered_json(want.substr(from, 100)).dump(-1, ' ', false, kReplace) +
+         "\n  kiln:   ..." +
          nlohmann::ordered_json(got.substr(from, 100)).dump(-1, ' ', false, kReplace);
 }
 
@@ -46,7 +49,8 @@ ChatTemplateInputs inputs_for(const nlohmann::ordered_json& c, const nlohmann::o
   in.add_generation_prompt = c.value("add_generation_prompt", false);
   in.continue_final_message = c.value("continue_final_message", false);
   in.tools = c.contains("tools") ? c["tools"] : nlohmann::ordered_json();
-  in.extra_kwargs = c.contains("chat_template_kwargs") ? c["chat_template_kwargs"] : nlohmann::ordered_json();
+  in.extra_kwargs =
+      c.contains("chat_template_kwargs") ? c["chat_template_kwargs"] : nlohmann::ordered_json();
   in.bos_token = spec["bos_token"].get<std::string>();
   in.eos_token = spec["eos_token"].get<std::string>();
   return in;
@@ -57,7 +61,8 @@ class ChatTemplateGoldenTest : public ::testing::Test {
   void SetUp() override {
     cases_ = read_json(kGoldenDir + "/conversations.json");
     for (const auto& [name, spec] : cases_["templates"].items()) {
-      auto compiled = ChatTemplate::compile(read_file(kGoldenDir + "/" + spec["file"].get<std::string>()));
+      auto compiled =
+          ChatTemplate::compile(read_file(kGoldenDir + "/" + spec["file"].get<std::string>()));
       ASSERT_TRUE(compiled.ok()) << name << ": " << compiled.message();
       templates_.emplace(name, std::move(compiled).value());
     }
@@ -70,8 +75,8 @@ class ChatTemplateGoldenTest : public ::testing::Test {
     std::string template_name = result["template"];
     SCOPED_TRACE(case_name + " / " + template_name);
     const nlohmann::ordered_json& c = case_by_name_.at(case_name);
-    auto rendered = templates_.at(template_name)
-                        .render(inputs_for(c, cases_["templates"][template_name]));
+    auto rendered =
+        templates_.at(template_name).render(inputs_for(c, cases_["templates"][template_name]));
     if (result.contains("output")) {
       ASSERT_TRUE(rendered.ok()) << rendered.message();
       std::string want = result["output"];

@@ -59,9 +59,11 @@ TEST(JinjaErrorsTest, RuntimeErrorsAreResults) {
   EXPECT_THAT(render_error("{{ 'a'.split('') }}"), HasSubstr("empty separator"));
   EXPECT_THAT(render_error("{{ 'x'[::0] }}"), HasSubstr("slice step cannot be zero"));
   EXPECT_THAT(render_error("{{ undefined_fn() }}"), HasSubstr("'undefined_fn' is undefined"));
-  EXPECT_THAT(render_error("{% for a, b in [[1, 2, 3]] %}{% endfor %}"), HasSubstr("too many values"));
+  EXPECT_THAT(render_error("{% for a, b in [[1, 2, 3]] %}{% endfor %}"),
+              HasSubstr("too many values"));
   EXPECT_THAT(render_error("{% set x = 1 %}{% set x.y = 2 %}"), HasSubstr("non-namespace"));
-  EXPECT_THAT(render_error("{{ none | tojson }}{{ missing | tojson }}"), HasSubstr("not JSON serializable"));
+  EXPECT_THAT(render_error("{{ none | tojson }}{{ missing | tojson }}"),
+              HasSubstr("not JSON serializable"));
   EXPECT_THAT(render_error("{{ 9223372036854775807 + 1 }}"), HasSubstr("integer overflow"));
   EXPECT_THAT(render_error("{{ range(200000) | length }}"), HasSubstr("Range too big"));
   EXPECT_THAT(render_error("a\nb\n{{ 1 / 0 }}"), HasSubstr("line 3"));
@@ -75,9 +77,10 @@ TEST(JinjaErrorsTest, RaiseExceptionMessageIsUnchanged) {
 TEST(JinjaErrorsTest, RunawayTemplatesStopAtLimits) {
   RenderLimits limits;
   limits.max_steps = 100000;
-  EXPECT_THAT(render_error("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
-                           limits),
-              HasSubstr("steps"));
+  EXPECT_THAT(
+      render_error("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+                   limits),
+      HasSubstr("steps"));
   EXPECT_THAT(render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
               HasSubstr("macro calls nested deeper"));
   RenderLimits small_output;
@@ -93,7 +96,7 @@ TEST(JinjaErrorsTest, DeepNestingIsACompileErrorNotACrash) {
   std::string deep_ifs;
   for (int i = 0; i < 1000; ++i) deep_ifs += "{% if true %}";
   EXPECT_THAT(compile_error(deep_ifs), HasSubstr("too deep"));
-  std::string nots = "{{ " ;
+  std::string nots = "{{ ";
   for (int i = 0; i < 5000; ++i) nots += "not ";
   EXPECT_THAT(compile_error(nots + "x }}"), HasSubstr("too deep"));
 }
@@ -115,7 +118,8 @@ ChatTemplate compile_or_die(const std::string& source) {
 TEST(ChatTemplateTest, ContextHoldsMessagesTokensAndKwargs) {
   ChatTemplate t = compile_or_die(
       "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}"
-      "{{ tools is none }}{{ documents is none }}{{ add_generation_prompt }}{{ eos_token }}{{ custom }}");
+      "{{ tools is none }}{{ documents is none }}{{ add_generation_prompt }}{{ eos_token }}{{ "
+      "custom }}");
   ChatTemplateInputs in;
   in.messages = nlohmann::ordered_json::parse(R"([{"role":"user","content":"hi"}])");
   in.bos_token = "<s>";
@@ -155,7 +159,8 @@ TEST(ChatTemplateTest, BadInputsAreErrorsNamingTheField) {
   in = ChatTemplateInputs();
   in.extra_kwargs = {{"messages", 1}};
   EXPECT_THAT(t.render(in).message(), HasSubstr("chat_template_kwargs.messages is reserved"));
-  EXPECT_THAT(ChatTemplate::compile("{% if %}").message(), HasSubstr("chat template: template syntax error"));
+  EXPECT_THAT(ChatTemplate::compile("{% if %}").message(),
+              HasSubstr("chat template: template syntax error"));
 }
 
 TEST(ChatTemplateTest, StrftimeNowIsAvailable) {

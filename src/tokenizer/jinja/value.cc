@@ -8,6 +8,11 @@
 
 namespace kiln::jinja {
 
+const std::string& Value::empty_string() {
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
 Value Value::list(ValueList items, bool is_tuple) {
   Value v(Kind::kList);
   v.list_ = std::make_shared<ValueList>(std::move(items));
@@ -95,7 +100,7 @@ bool Value::truthy() const {
     case Kind::kFloat:
       return float_ != 0.0;
     case Kind::kString:
-      return !str_.empty();
+      return !as_string().empty();
     case Kind::kList:
       return !list_->empty();
     case Kind::kDict:
@@ -180,7 +185,7 @@ std::string Value::str() const {
     case Kind::kUndefined:
       return "";
     case Kind::kString:
-      return str_;
+      return as_string();
     default:
       return repr();
   }
@@ -199,7 +204,7 @@ std::string Value::repr() const {
     case Kind::kFloat:
       return python_float_repr(float_);
     case Kind::kString:
-      return python_string_repr(str_);
+      return python_string_repr(as_string());
     case Kind::kList: {
       std::string out = is_tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
@@ -265,7 +270,7 @@ bool Value::equals(const Value& other) const {
     case Kind::kNone:
       return true;
     case Kind::kString:
-      return str_ == other.str_;
+      return as_string() == other.as_string();
     case Kind::kList: {
       if (list_->size() != other.list_->size()) return false;
       for (size_t i = 0; i < list_->size(); ++i) {

@@ -20,7 +20,7 @@ const Value kUndefined;
 const Value kNone = Value::none();
 const Value kFalse = Value::boolean(false);
 
-const Value& arg(const ValueList& args, const KwArgs& kwargs, size_t i, const char* name,
+Value arg(const ValueList& args, const KwArgs& kwargs, size_t i, const char* name,
                  const Value& fallback = kUndefined) {
   return argument(args, kwargs, i, name, fallback);
 }

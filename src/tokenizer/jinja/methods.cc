@@ -195,7 +195,7 @@ Value string_method(const Value& self, const std::string& name) {
   if (!kNames.count(name)) return missing_attribute(self, name);
   std::string s = self.as_string();
   return Value::callable("str." + name, [s, name](const ValueList& args, const KwArgs& kwargs) {
-    auto arg = [&](size_t i, const char* key) -> const Value& {
+    auto arg = [&](size_t i, const char* key) -> Value {
       return argument(args, kwargs, i, key, kUndefined);
     };
     if (name == "split" || name == "rsplit") {
@@ -221,7 +221,7 @@ Value string_method(const Value& self, const std::string& name) {
                                        int_arg(arg(2, "count"), "replace", -1)));
     }
     if (name == "find" || name == "rfind" || name == "count") {
-      const std::string& sub = string_arg(arg(0, "sub"), name.c_str());
+      std::string sub = string_arg(arg(0, "sub"), name.c_str());
       if (name == "count") {
         if (sub.empty()) return Value::integer(static_cast<int64_t>(code_point_count(s)) + 1);
         int64_t n = 0;
@@ -245,7 +245,7 @@ Value string_method(const Value& self, const std::string& name) {
       return Value::string(std::move(out));
     }
     if (name == "removeprefix" || name == "removesuffix") {
-      const std::string& a = string_arg(arg(0, "affix"), name.c_str());
+      std::string a = string_arg(arg(0, "affix"), name.c_str());
       if (name == "removeprefix" && s.compare(0, a.size(), a) == 0)
         return Value::string(s.substr(a.size()));
       if (name == "removesuffix" && a.size() <= s.size() && !a.empty() &&

@@ -305,7 +305,7 @@ Value slice(const Value& object, const Value& start_v, const Value& stop_v, cons
   return Value::list(std::move(out), object.is_tuple());
 }
 
-const Value& argument(const ValueList& args, const KwArgs& kwargs, size_t position,
+Value argument(const ValueList& args, const KwArgs& kwargs, size_t position,
                       const char* name, const Value& fallback) {
   if (position < args.size()) return args[position];
   for (const auto& [key, value] : kwargs) {

@@ -4,7 +4,8 @@
 Runs on the GPU machine. Loads MODEL_DIR with transformers in bfloat16 on CUDA (sdpa attention),
 feeds NUM_PROMPTS prompts of PROMPT_LEN random token ids (fixed seed, ids below 128000 so no
 special tokens), and writes OUT (JSON) with, per prompt, the ids and for every position HF's
-top-1 next token and its log-probability (log_softmax of the bf16 logits in float32).
+top-1 next token, its log-probability and the runner-up's (log_softmax of the bf16 logits in
+float32), so that near-ties can be told apart from disagreements.
 
 tests/unit/forward_cuda/large_golden_test.cc reads it (KILN_LARGE_GOLDEN_MODEL=MODEL_DIR,
 KILN_LARGE_GOLDEN_REFERENCE=OUT) and checks kiln's CUDA model agrees on >= 99% of positions.
@@ -39,11 +40,12 @@ def main():
             ids = torch.randint(0, 128000, (args.prompt_len,), generator=generator)
             logits = model(ids[None].to("cuda")).logits[0].float()
             logprobs = torch.log_softmax(logits, dim=-1)
-            top1 = logprobs.argmax(dim=-1)
+            top2 = torch.topk(logprobs, 2, dim=-1)
             prompts.append({
                 "ids": ids.tolist(),
-                "top1": top1.tolist(),
-                "top1_logprob": logprobs.gather(1, top1[:, None])[:, 0].tolist(),
+                "top1": top2.indices[:, 0].tolist(),
+                "top1_logprob": top2.values[:, 0].tolist(),
+                "top2_logprob": top2.values[:, 1].tolist(),
             })
     with open(args.out, "w") as f:
         json.dump({"model_dir": args.model_dir, "dtype": "bf16", "transformers": transformers.__version__,

@@ -51,6 +51,10 @@ if has bench; then
       --num-iters 3 --json > "$out/latency_$ctx.json" 2> "$out/latency_$ctx.log"
     cat "$out/latency_$ctx.json"
   done
+  stamp "bench latency 8B, context 32768 (one iteration)"
+  timeout 200 "$run" kiln bench latency --model "$model" --device cuda --input-len 32768 --output-len 64 \
+    --num-iters 1 --json > "$out/latency_32768.json" 2> "$out/latency_32768.log"
+  cat "$out/latency_32768.json"
   stamp "memory plan with 24 GiB at 0.90"
   "$run" kiln bench latency --model "$model" --device cuda --gpu-memory-limit 24GiB \
     --gpu-memory-utilization 0.9 --max-model-len 8192 --input-len 128 --output-len 16 --num-iters 1 \

@@ -85,7 +85,13 @@ test('a real Prometheus scrapes /metrics: target up, vllm:num_requests_running q
 });
 
 test('SIGTERM drains: 503 for /health and new requests, the in-flight stream completes, exit 0', async () => {
-  const maxTokens = 40;
+  // A stream of about 4 s on this machine: long enough to check the 503s while it runs, short
+  // enough to finish well inside --drain-timeout (30 s).
+  const t0 = Date.now();
+  const timing = await post(`${server.url}/v1/completions`, { model: MODEL, prompt: 'hi', max_tokens: 16, ignore_eos: true });
+  assert.equal(timing.status, 200, timing.text);
+  const msPerToken = (Date.now() - t0) / 16;
+  const maxTokens = Math.max(40, Math.min(2000, Math.round(4000 / msPerToken)));
   const response = await fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({

@@ -81,7 +81,7 @@ class TokenizeTest(unittest.TestCase):
         self.assertTrue(prompt.endswith("<｜User｜>And 3+3? 日本語 🙂<｜Assistant｜><think>\n"), prompt)
         # The R1 template drops the reasoning of earlier assistant turns.
         self.assertNotIn("simple", prompt)
-        self.assertIn("<｜Assistant｜>4<｜end▁of▁sentence｜>", prompt)
+        self.assertIn("<｜Assistant｜>\n\n4<｜end▁of▁sentence｜><｜User｜>", prompt)
         self.assertEqual(ids[0], BOS)
         self.assertEqual(ids.count(BOS), 1)
         self.assertEqual(ids[-3:], [ASSISTANT, THINK, 198])

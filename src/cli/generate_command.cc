@@ -240,6 +240,7 @@ int run_generate_command(const CommandArgs& args) {
   setup.backend.max_num_batched_tokens = std::min(max_model_len, 2048);
   setup.backend.kv_cache_memory_bytes = kv_cache_bytes;
   setup.backend.num_threads = o.num_threads;
+  setup.backend.show_progress = level <= LogLevel::kInfo;  // the load bar is an info-level display
   setup.enable_prefix_caching = false;  // one request: nothing to share
   setup.generation_config = o.generation_config;
   auto running = start_engine(dir, setup, prompt_tokenizer->tokenizer);

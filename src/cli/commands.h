@@ -25,5 +25,7 @@ int run_bench_latency(const CommandArgs& args);  // `kiln bench latency`, cli/be
 int run_serve_command(const CommandArgs& args);
 int run_synth_command(const CommandArgs& args);
 int run_pull_command(const CommandArgs& args);
+int run_generate_command(const CommandArgs& args);
+int run_tokenize_command(const CommandArgs& args);
 
 }  // namespace kiln

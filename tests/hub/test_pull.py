@@ -362,6 +362,41 @@ def test_synthesized_model_round_trip(env):
         del HUB.repos["test-org/synth-tiny"]
 
 
+def test_fake_hub_tree_api(env):
+    # The tree API huggingface_hub's snapshot_download lists a revision with (used by
+    # tools/hub/make_hf_cache_golden.py): what the fake Hub answers must match its files.
+    import urllib.error
+    import urllib.request
+
+    def tree(url):
+        with urllib.request.urlopen(HUB.endpoint + url, timeout=5) as r:
+            check(r.headers["X-Repo-Commit"] == HUB.repos[REPO].commit, "X-Repo-Commit")
+            return json.load(r)
+    repo = HUB.repos[REPO]
+    entries = tree("/api/models/%s/tree/main?recursive=true&expand=false" % REPO)
+    files = {e["path"]: e for e in entries if e["type"] == "file"}
+    folders = sorted(e["path"] for e in entries if e["type"] == "directory")
+    check(sorted(files) == sorted(repo.files), "every file listed: %s" % sorted(files))
+    check(folders == ["extra", "extra/nested", "original"], folders)
+    shard = files["model-00001-of-00002.safetensors"]
+    check(shard["lfs"]["oid"] == repo.etag("model-00001-of-00002.safetensors") and
+          shard["size"] == len(repo.files["model-00001-of-00002.safetensors"]), shard)
+    check("lfs" not in files["config.json"] and files["config.json"]["oid"] == repo.etag("config.json"),
+          files["config.json"])
+    top = tree("/api/models/%s/tree/v1.0" % REPO)
+    check(sorted(e["path"] for e in top if e["type"] == "directory") == ["extra", "original"], top)
+    check(not any("/" in e["path"] for e in top), "not recursive: %s" % top)
+    nested = tree("/api/models/%s/tree/main/extra?recursive=true" % REPO)
+    check([e["path"] for e in nested] == ["extra/nested", "extra/nested/notes.json"], nested)
+    for url, code in (("/api/models/test-org/nope/tree/main", "RepoNotFound"),
+                      ("/api/models/%s/tree/no-branch" % REPO, "RevisionNotFound")):
+        try:
+            urllib.request.urlopen(HUB.endpoint + url, timeout=5)
+            check(False, url + " answered 200")
+        except urllib.error.HTTPError as error:
+            check(error.code == 404 and error.headers["X-Error-Code"] == code, "%s: %s" % (url, error))
+
+
 def closed_port_endpoint():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

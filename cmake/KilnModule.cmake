@@ -26,10 +26,11 @@ function(kiln_module name)
   endif()
 endfunction()
 
-# kiln_unit_tests(MODULE [DEPS target...]): one test binary per folder of tests/unit, from its
-# *_test.cc files, linked with the module it tests; each GoogleTest case is its own CTest test.
+# kiln_unit_tests(MODULE [NAME target] [DEPS target...]): one test binary per folder of tests/unit,
+# from its *_test.cc files, linked with the module it tests; each GoogleTest case is its own CTest
+# test. NAME (default MODULE_tests) lets two folders test one module with their own binaries.
 function(kiln_unit_tests module)
-  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME" "DEPS" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
   if(KILN_CUDA)
     file(GLOB cuda_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cu)
@@ -39,6 +40,9 @@ function(kiln_unit_tests module)
     return()
   endif()
   set(target ${module}_tests)
+  if(ARG_NAME)
+    set(target ${ARG_NAME})
+  endif()
   add_executable(${target} ${sources})
   target_link_libraries(${target} PRIVATE kiln_${module} ${ARG_DEPS} GTest::gtest GTest::gmock
                         GTest::gtest_main kiln_warnings)

@@ -10,25 +10,13 @@
 #include "base/byte_size.h"
 #include "base/log.h"
 #include "cli/commands.h"
+#include "cli/engine_setup.h"
 #include "cli/flag_parser.h"
-#include "engine/cpu_model_executor.h"
 #include "engine/engine.h"
-#include "engine/memory_plan.h"
 #include "engine/throughput_benchmark.h"
-#include "model/cpu_model.h"
-#include "model/model_loader.h"
 
 namespace kiln {
 namespace {
-
-// Activations of one step on the CPU: the residual stream and the per-layer buffers CpuModel
-// keeps for max_num_batched_tokens rows, plus the logits rows. An estimate for the plan's log.
-int64_t estimate_activation_bytes(const ModelConfig& c, int max_tokens, int max_seqs) {
-  const int64_t per_token = 4LL * c.hidden_size + c.q_size() + 2LL * c.kv_size() +
-                            c.q_size() + 3LL * c.intermediate_size;
-  return (per_token * max_tokens + static_cast<int64_t>(max_seqs) * c.vocab_size) *
-         static_cast<int64_t>(sizeof(float));
-}
 
 std::string result_json(const ThroughputResult& r) {
   auto latency = [](const LatencySummary& s) {
@@ -54,13 +42,15 @@ int run_throughput(const CommandArgs& args) {
   std::optional<int> max_model_len;
   int block_size = 16;
   std::string kv_cache_memory = "2GiB";
+  std::string device = "auto";
+  double gpu_memory_utilization = 0.9;
   bool enable_prefix_caching = true;
   int num_threads = 0;
   int64_t seed = 0;
   bool json = false;
   FlagParser parser("bench throughput",
                     "Offline throughput: NUM_PROMPTS random prompts of INPUT_LEN tokens, each "
-                    "generating OUTPUT_LEN tokens (ignore_eos), through the engine on the CPU");
+                    "generating OUTPUT_LEN tokens (ignore_eos), through the engine");
   parser.add_string("model", &model_dir, "model directory (config.json + safetensors) (required)");
   parser.add_int("num-prompts", &num_prompts, "number of requests");
   parser.add_int("input-len", &input_len, "prompt tokens per request");
@@ -70,9 +60,12 @@ int run_throughput(const CommandArgs& args) {
   parser.add_optional_int("max-model-len", &max_model_len,
                           "tokens per sequence (default: input-len + output-len)");
   parser.add_int("block-size", &block_size, "tokens per KV cache block");
-  parser.add_string("kv-cache-memory", &kv_cache_memory, "bytes for the KV cache, e.g. 2GiB");
+  parser.add_string("kv-cache-memory", &kv_cache_memory,
+                    "bytes for the KV cache, e.g. 2GiB (the CPU's budget; on a GPU it overrides the plan)");
   parser.add_bool("enable-prefix-caching", &enable_prefix_caching, "automatic prefix caching");
   parser.add_int("num-threads", &num_threads, "CPU threads for the forward (0: all cores)");
+  parser.add_string("device", &device, "auto (cuda when a GPU is visible), cuda or cpu");
+  parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
   parser.add_int64("seed", &seed, "seed of the random prompts and sampling");
   parser.add_bool("json", &json, "print the result as one JSON object");
   const Status parsed = parser.parse(args);
@@ -94,45 +87,27 @@ int run_throughput(const CommandArgs& args) {
   }
   const Result<int64_t> kv_bytes = parse_byte_size(kv_cache_memory);
   if (!kv_bytes.ok()) return usage_error("--kv-cache-memory: " + kv_bytes.message());
-
-  LoadOptions load_options;
-  load_options.show_progress = !json;
-  Result<std::unique_ptr<LoadedModel>> loaded = load_model(model_dir, load_options);
-  if (!loaded.ok()) return usage_error(loaded.message());
-  const ModelConfig& config = (*loaded)->config;
-  const int model_len = max_model_len.value_or(input_len + output_len);
-  if (model_len > config.max_position_embeddings) {
-    return usage_error("--max-model-len " + std::to_string(model_len) +
-                       " exceeds the model's max_position_embeddings " +
-                       std::to_string(config.max_position_embeddings));
-  }
-  if (input_len + output_len > model_len) {
+  BackendOptions backend_options;
+  backend_options.device = device;
+  backend_options.block_size = block_size;
+  backend_options.max_model_len = max_model_len.value_or(input_len + output_len);
+  backend_options.max_num_seqs = max_num_seqs;
+  backend_options.max_num_batched_tokens = max_num_batched_tokens;
+  if (parser.was_set("kv-cache-memory") || device == "cpu") backend_options.kv_cache_memory_bytes = *kv_bytes;
+  backend_options.gpu_memory_utilization = gpu_memory_utilization;
+  backend_options.num_threads = num_threads;
+  backend_options.show_progress = !json;
+  if (input_len + output_len > backend_options.max_model_len) {
     return usage_error("--input-len + --output-len exceeds --max-model-len");
   }
-  const Result<MemoryPlan> plan = plan_kv_cache(
-      *kv_bytes, kv_bytes_per_block(config, block_size, DType::kF32), block_size, model_len,
-      (*loaded)->weight_bytes,
-      estimate_activation_bytes(config, max_num_batched_tokens, max_num_seqs));
-  if (!plan.ok()) return usage_error(plan.message());
-  log_memory_plan(*plan);
-
-  CpuModelOptions cpu_options;
-  cpu_options.num_blocks = static_cast<int>(plan->num_blocks);
-  cpu_options.block_size = block_size;
-  cpu_options.num_threads = num_threads;
-  Result<std::unique_ptr<CpuModel>> model = CpuModel::create(config, (*loaded)->weights, cpu_options);
-  if (!model.ok()) return usage_error(model.message());
-
-  EngineConfig engine_config;
-  engine_config.scheduler.max_num_batched_tokens = max_num_batched_tokens;
-  engine_config.scheduler.max_num_seqs = max_num_seqs;
-  engine_config.scheduler.max_model_len = model_len;
-  engine_config.block_size = block_size;
-  engine_config.num_blocks = plan->num_blocks;
-  engine_config.enable_prefix_caching = enable_prefix_caching;
-  Engine engine(engine_config, std::make_unique<CpuModelExecutor>(std::move(model).value()),
-                nullptr);
-
+  EngineSetupOptions setup;
+  setup.backend = backend_options;
+  setup.enable_prefix_caching = enable_prefix_caching;
+  setup.generation_config = "vllm";
+  Result<RunningEngine> running = start_engine(model_dir, setup, nullptr);
+  if (!running.ok()) return usage_error(running.message());
+  Engine& engine = *running->engine;
+  const ModelConfig& config = running->config;
   ThroughputBenchmarkOptions options;
   options.num_prompts = num_prompts;
   options.input_len = input_len;
@@ -167,12 +142,13 @@ int run_throughput(const CommandArgs& args) {
 int run_bench_command(const CommandArgs& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::fprintf(args.empty() ? stderr : stdout,
-                 "usage: kiln bench throughput --model DIR [flags]   (kiln bench throughput "
-                 "--help for its flags)\n");
+                 "usage: kiln bench throughput|latency --model DIR [flags]   (kiln bench "
+                 "throughput --help, kiln bench latency --help for their flags)\n");
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "throughput") return run_throughput(CommandArgs(args.begin() + 1, args.end()));
-  std::fprintf(stderr, "kiln bench: unknown benchmark '%s' (known: throughput)\n", args[0].c_str());
+  if (args[0] == "latency") return run_bench_latency(CommandArgs(args.begin() + 1, args.end()));
+  std::fprintf(stderr, "kiln bench: unknown benchmark '%s' (known: throughput, latency)\n", args[0].c_str());
   return 2;
 }
 

@@ -21,8 +21,11 @@ const std::vector<Command>& all_commands();
 
 int run_version_command(const CommandArgs& args);
 int run_bench_command(const CommandArgs& args);
+int run_bench_latency(const CommandArgs& args);  // `kiln bench latency`, cli/bench_latency.cc
 int run_serve_command(const CommandArgs& args);
 int run_synth_command(const CommandArgs& args);
 int run_pull_command(const CommandArgs& args);
+int run_generate_command(const CommandArgs& args);
+int run_tokenize_command(const CommandArgs& args);
 
 }  // namespace kiln

@@ -115,19 +115,40 @@ std::vector<float> sampling_probs(const ResolvedSampling& p, std::span<const flo
     for (float& x : probs) if (x < threshold) x = 0.0f;
     renormalize();
   }
-  // Descending by probability, ties by lower id: the order top_k and top_p cut in.
+  // Descending by probability, ties by lower id: the order top_k and top_p cut in. Only the
+  // candidates are ordered: sorting the whole vocabulary (128k ids) per token cost more than
+  // a GPU decode step.
+  const bool top_k_active = p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab;
+  const bool top_p_active = p.top_p < 1.0f;
+  if (!top_k_active && !top_p_active) return probs;
+  const auto before_in_order = [&](int32_t a, int32_t b) {
+    return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
+  };
   std::vector<int32_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
-  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab) {
-    for (size_t i = static_cast<size_t>(p.top_k); i < vocab; ++i) probs[order[i]] = 0.0f;
+  size_t candidates = vocab;
+  if (top_k_active) {
+    candidates = static_cast<size_t>(p.top_k);
+    std::nth_element(order.begin(), order.begin() + candidates, order.end(), before_in_order);
+    for (size_t i = candidates; i < vocab; ++i) probs[order[i]] = 0.0f;
     renormalize();
   }
-  if (p.top_p < 1.0f) {
+  if (top_p_active) {
+    // Order a prefix large enough to reach top_p, widening it when the mass is spread thin.
+    size_t ordered = std::min<size_t>(candidates, 1024);
+    for (;;) {
+      if (ordered < candidates) {
+        std::nth_element(order.begin(), order.begin() + ordered, order.begin() + candidates, before_in_order);
+      }
+      std::sort(order.begin(), order.begin() + ordered, before_in_order);
+      double mass = 0;
+      for (size_t i = 0; i < ordered; ++i) mass += probs[order[i]];
+      if (mass >= p.top_p || ordered == candidates) break;
+      ordered = std::min(candidates, ordered * 8);
+    }
     // Keep a token while the mass strictly before it is below top_p (always at least one).
     double before = 0;
-    for (size_t i = 0; i < vocab; ++i) {
+    for (size_t i = 0; i < candidates; ++i) {
       const float x = probs[order[i]];
       if (i > 0 && before >= p.top_p) probs[order[i]] = 0.0f;
       before += x;

@@ -18,8 +18,9 @@ std::string strip(const std::string& s, bool left, bool right) {
 // transformers: cut the rendered chat right after the final message's text, so that the
 // template's end-of-turn markup is gone and generation continues the message.
 Result<std::string> cut_after_final_message(const std::string& rendered,
-                                            const nlohmann::json& final_message) {
-  const nlohmann::json* content = final_message.contains("content") ? &final_message["content"] : nullptr;
+                                            const nlohmann::ordered_json& final_message) {
+  const nlohmann::ordered_json* content =
+      final_message.contains("content") ? &final_message["content"] : nullptr;
   std::string text;
   if (content && content->is_string()) {
     text = content->get<std::string>();
@@ -37,7 +38,8 @@ Result<std::string> cut_after_final_message(const std::string& rendered,
           "continue_final_message is set but the final message has no text to continue");
     }
   } else {
-    return Status::error("continue_final_message is set but the final message's content is not text");
+    return Status::error(
+        "continue_final_message is set but the final message's content is not text");
   }
   std::string stripped = strip(text, true, true);
   size_t loc = rendered.rfind(stripped);
@@ -49,7 +51,8 @@ Result<std::string> cut_after_final_message(const std::string& rendered,
   std::string lstripped = strip(text, true, false);
   // The template kept the message's spacing (or it has none): cut after all of it; else after
   // the stripped text.
-  if (rendered.substr(loc, lstripped.size()) == text) return rendered.substr(0, loc + lstripped.size());
+  if (rendered.substr(loc, lstripped.size()) == text)
+    return rendered.substr(0, loc + lstripped.size());
   return rendered.substr(0, loc + stripped.size());
 }
 
@@ -73,7 +76,7 @@ Result<std::string> ChatTemplate::render(const ChatTemplateInputs& inputs) const
     if (inputs.messages.empty()) {
       return Status::error("continue_final_message is set but there are no messages");
     }
-    const nlohmann::json& last = inputs.messages.back();
+    const nlohmann::ordered_json& last = inputs.messages.back();
     if (!last.is_object() || !last.contains("role") || last["role"] != "assistant") {
       return Status::error(
           "continue_final_message is set but the final message's role is not 'assistant'");

@@ -12,13 +12,17 @@
 
 namespace kiln {
 
+// JSON fields are ordered_json because key order reaches the prompt (tojson of tool schemas and
+// arguments prints keys in the order the client sent them, as Python dicts do).
 struct ChatTemplateInputs {
-  nlohmann::json messages = nlohmann::json::array();  // [{"role": ..., "content": ...}, ...]
+  nlohmann::ordered_json messages =
+      nlohmann::ordered_json::array();  // [{"role": ..., "content": ...}, ...]
   bool add_generation_prompt = false;
   // Leave the final (assistant) message open so generation continues it.
   bool continue_final_message = false;
-  nlohmann::json tools;         // null when none, else a list of JSON schemas
-  nlohmann::json extra_kwargs;  // chat_template_kwargs: null or an object merged into the context
+  nlohmann::ordered_json tools;  // null when none, else a list of JSON schemas
+  nlohmann::ordered_json
+      extra_kwargs;  // chat_template_kwargs: null or an object merged into the context
   std::string bos_token;
   std::string eos_token;
 };

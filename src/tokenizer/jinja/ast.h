@@ -53,17 +53,17 @@ using Body = std::vector<StmtPtr>;
 
 struct Stmt {
   enum class Kind {
-    kData,        // text
-    kOutput,      // {{ expr }}
-    kIf,          // conditions[i] -> bodies[i]; else_body
-    kFor,         // for targets in expr [if condition] -> body; else_body
-    kSet,         // set targets = expr, or set targets[0].attribute = expr
-    kSetBlock,    // {% set targets[0] %}body{% endset %}
-    kMacro,       // macro name(params) -> body
-    kCallBlock,   // {% call expr %}body{% endcall %}: body is the `caller` macro
+    kData,       // text
+    kOutput,     // {{ expr }}
+    kIf,         // conditions[i] -> bodies[i]; else_body
+    kFor,        // for targets in expr [if condition] -> body; else_body
+    kSet,        // set targets = expr, or set targets[0].attribute = expr
+    kSetBlock,   // {% set targets[0] %}body{% endset %}
+    kMacro,      // macro name(params) -> body
+    kCallBlock,  // {% call expr %}body{% endcall %}: body is the `caller` macro
     kBreak,
     kContinue,
-    kScope,       // body rendered inline ({% generation %}, {% filter %} with filter)
+    kScope,  // body rendered inline ({% generation %}, {% filter %} with filter)
   };
   Kind kind = Kind::kData;
   int line = 0;

@@ -51,8 +51,8 @@ struct JsonDumpOptions {
 std::string json_dumps(const Value& value, const JsonDumpOptions& options);
 
 // Argument binding shared by filters, tests, globals and methods: positional index `position`
-// or keyword `name`, else `fallback`.
-const Value& argument(const ValueList& args, const KwArgs& kwargs, size_t position,
+// or keyword `name`, else `fallback`. Returned by value: callers pass temporaries as fallback.
+Value argument(const ValueList& args, const KwArgs& kwargs, size_t position,
                       const char* name, const Value& fallback);
 
 }  // namespace kiln::jinja

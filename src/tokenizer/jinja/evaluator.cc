@@ -219,33 +219,35 @@ class Renderer {
   Value make_macro(const Stmt& s, const Scope* defined_in) {
     const Stmt* macro = &s;
     std::string name = s.kind == Stmt::Kind::kMacro ? s.name : "caller";
-    return Value::callable(name, [this, macro, defined_in](const ValueList& args, const KwArgs& kwargs) {
-      if (++call_depth_ > limits_.max_call_depth) {
-        fail("macro calls nested deeper than " + std::to_string(limits_.max_call_depth));
-      }
-      Scope frame(defined_in);
-      if (args.size() > macro->params.size()) fail("macro received too many positional arguments");
-      for (size_t i = 0; i < macro->params.size(); ++i) {
-        const auto& [param, fallback] = macro->params[i];
-        const Value* given = i < args.size() ? &args[i] : nullptr;
-        for (const auto& [key, value] : kwargs) {
-          if (key == param) given = &value;
-        }
-        if (given) {
-          frame.set(param, *given);
-        } else if (fallback) {
-          frame.set(param, eval(*fallback, frame));
-        } else {
-          frame.set(param, Value::undefined("parameter '" + param + "' was not provided"));
-        }
-      }
-      for (const auto& [key, value] : kwargs) {
-        if (key == "caller") frame.set("caller", value);
-      }
-      std::string text = capture(macro->body, frame);
-      --call_depth_;
-      return Value::string(std::move(text));
-    });
+    return Value::callable(
+        name, [this, macro, defined_in](const ValueList& args, const KwArgs& kwargs) {
+          if (++call_depth_ > limits_.max_call_depth) {
+            fail("macro calls nested deeper than " + std::to_string(limits_.max_call_depth));
+          }
+          Scope frame(defined_in);
+          if (args.size() > macro->params.size())
+            fail("macro received too many positional arguments");
+          for (size_t i = 0; i < macro->params.size(); ++i) {
+            const auto& [param, fallback] = macro->params[i];
+            const Value* given = i < args.size() ? &args[i] : nullptr;
+            for (const auto& [key, value] : kwargs) {
+              if (key == param) given = &value;
+            }
+            if (given) {
+              frame.set(param, *given);
+            } else if (fallback) {
+              frame.set(param, eval(*fallback, frame));
+            } else {
+              frame.set(param, Value::undefined("parameter '" + param + "' was not provided"));
+            }
+          }
+          for (const auto& [key, value] : kwargs) {
+            if (key == "caller") frame.set("caller", value);
+          }
+          std::string text = capture(macro->body, frame);
+          --call_depth_;
+          return Value::string(std::move(text));
+        });
   }
 
   Value invoke(const Value& callee, const ValueList& args, const KwArgs& kwargs) {
@@ -319,7 +321,10 @@ class Renderer {
       case Expr::Kind::kPlus: {
         Value v = eval(*e.children[0], scope);
         require_defined(v);
-        if (!v.is_number()) fail("bad operand type for unary " + std::string(e.kind == Expr::Kind::kNegate ? "-" : "+") + ": '" + v.type_name() + "'");
+        if (!v.is_number())
+          fail("bad operand type for unary " +
+               std::string(e.kind == Expr::Kind::kNegate ? "-" : "+") + ": '" + v.type_name() +
+               "'");
         if (e.kind == Expr::Kind::kPlus) return v.is_float() ? v : Value::integer(v.as_int());
         if (v.is_float()) return Value::number(-v.as_double());
         return binary_operation("-", Value::integer(0), v);

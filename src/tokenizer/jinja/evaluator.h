@@ -11,9 +11,9 @@
 namespace kiln::jinja {
 
 struct RenderLimits {
-  int64_t max_steps = 10'000'000;          // statements run plus loop iterations
-  size_t max_output_bytes = 64u << 20;     // the rendered text
-  int max_call_depth = 100;                // nested macro calls
+  int64_t max_steps = 10'000'000;       // statements run plus loop iterations
+  size_t max_output_bytes = 64u << 20;  // the rendered text
+  int max_call_depth = 100;             // nested macro calls
 };
 
 // Throws JinjaError; raise_exception() throws RaisedError.

@@ -20,7 +20,7 @@ const Value kUndefined;
 const Value kNone = Value::none();
 const Value kFalse = Value::boolean(false);
 
-const Value& arg(const ValueList& args, const KwArgs& kwargs, size_t i, const char* name,
+Value arg(const ValueList& args, const KwArgs& kwargs, size_t i, const char* name,
                  const Value& fallback = kUndefined) {
   return argument(args, kwargs, i, name, fallback);
 }
@@ -35,7 +35,8 @@ Value attribute_path(const Value& item, const std::string& path) {
   size_t start = 0;
   while (true) {
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
     current = get_item(current, numeric ? Value::integer(std::stoll(part)) : Value::string(part));
     if (dot == std::string::npos) return current;
@@ -177,7 +178,8 @@ Value tojson_filter(const Value& v, const ValueList& args, const KwArgs& kwargs)
   return Value::string(json_dumps(v, o));
 }
 
-Value sort_values(ValueList items, bool reverse, bool case_sensitive, const std::string& attribute) {
+Value sort_values(ValueList items, bool reverse, bool case_sensitive,
+                  const std::string& attribute) {
   auto key = [&](const Value& v) {
     Value k = attribute.empty() ? v : attribute_path(v, attribute);
     if (!case_sensitive && k.is_string()) return call_method(k, "lower", {});
@@ -195,10 +197,12 @@ const std::map<std::string, FilterFn>& filters() {
        [](const Value& v, const ValueList& a, const KwArgs& k) {
          const Value& chars = arg(a, k, 0, "chars", kNone);
          std::string set = chars.is_string() ? chars.as_string() : "";
-         return Value::string(python_strip(v.str(), chars.is_string() ? &set : nullptr, true, true));
+         return Value::string(
+             python_strip(v.str(), chars.is_string() ? &set : nullptr, true, true));
        }},
       {"tojson", tojson_filter},
-      {"length", [](const Value& v, const ValueList&, const KwArgs&) { return Value::integer(length(v)); }},
+      {"length",
+       [](const Value& v, const ValueList&, const KwArgs&) { return Value::integer(length(v)); }},
       {"default",
        [](const Value& v, const ValueList& a, const KwArgs& k) {
          const Value& fallback = arg(a, k, 0, "default_value", Value::string(""));
@@ -206,17 +210,24 @@ const std::map<std::string, FilterFn>& filters() {
          if (v.is_undefined() || (boolean && !v.truthy())) return fallback;
          return v;
        }},
-      {"string", [](const Value& v, const ValueList&, const KwArgs&) { return Value::string(v.str()); }},
-      {"safe", [](const Value& v, const ValueList&, const KwArgs&) { return Value::string(v.str()); }},
+      {"string",
+       [](const Value& v, const ValueList&, const KwArgs&) { return Value::string(v.str()); }},
+      {"safe",
+       [](const Value& v, const ValueList&, const KwArgs&) { return Value::string(v.str()); }},
       {"items",
        [](const Value& v, const ValueList&, const KwArgs&) {
          if (v.is_undefined()) return Value::list();
          if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
          return call_method(v, "items", {});
        }},
-      {"lower", [](const Value& v, const ValueList&, const KwArgs&) { return call_method(Value::string(v.str()), "lower", {}); }},
-      {"upper", [](const Value& v, const ValueList&, const KwArgs&) { return call_method(Value::string(v.str()), "upper", {}); }},
-      {"capitalize", [](const Value& v, const ValueList&, const KwArgs&) { return call_method(Value::string(v.str()), "capitalize", {}); }},
+      {"lower", [](const Value& v, const ValueList&,
+                   const KwArgs&) { return call_method(Value::string(v.str()), "lower", {}); }},
+      {"upper", [](const Value& v, const ValueList&,
+                   const KwArgs&) { return call_method(Value::string(v.str()), "upper", {}); }},
+      {"capitalize",
+       [](const Value& v, const ValueList&, const KwArgs&) {
+         return call_method(Value::string(v.str()), "capitalize", {});
+       }},
       {"title",
        [](const Value& v, const ValueList&, const KwArgs&) {
          // jinja2: a word starts after '-', whitespace or an opening bracket.
@@ -246,7 +257,8 @@ const std::map<std::string, FilterFn>& filters() {
          for (const Value& item : iterate(v)) {
            if (!first) out += sep;
            first = false;
-           out += (attribute.is_string() ? attribute_path(item, attribute.as_string()) : item).str();
+           out +=
+               (attribute.is_string() ? attribute_path(item, attribute.as_string()) : item).str();
          }
          return Value::string(out);
        }},
@@ -261,14 +273,17 @@ const std::map<std::string, FilterFn>& filters() {
       {"first",
        [](const Value& v, const ValueList&, const KwArgs&) {
          ValueList items = iterate(v);
-         return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
+         return items.empty() ? Value::undefined("No first item, sequence was empty.")
+                              : items.front();
        }},
       {"last",
        [](const Value& v, const ValueList&, const KwArgs&) {
          ValueList items = iterate(v);
-         return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
+         return items.empty() ? Value::undefined("No last item, sequence was empty.")
+                              : items.back();
        }},
-      {"list", [](const Value& v, const ValueList&, const KwArgs&) { return Value::list(iterate(v)); }},
+      {"list",
+       [](const Value& v, const ValueList&, const KwArgs&) { return Value::list(iterate(v)); }},
       {"reverse",
        [](const Value& v, const ValueList&, const KwArgs&) {
          ValueList items = iterate(v);
@@ -280,10 +295,14 @@ const std::map<std::string, FilterFn>& filters() {
          }
          return Value::list(std::move(items));
        }},
-      {"select", [](const Value& v, const ValueList& a, const KwArgs& k) { return select_or_reject(v, a, k, false, true); }},
-      {"reject", [](const Value& v, const ValueList& a, const KwArgs& k) { return select_or_reject(v, a, k, false, false); }},
-      {"selectattr", [](const Value& v, const ValueList& a, const KwArgs& k) { return select_or_reject(v, a, k, true, true); }},
-      {"rejectattr", [](const Value& v, const ValueList& a, const KwArgs& k) { return select_or_reject(v, a, k, true, false); }},
+      {"select", [](const Value& v, const ValueList& a,
+                    const KwArgs& k) { return select_or_reject(v, a, k, false, true); }},
+      {"reject", [](const Value& v, const ValueList& a,
+                    const KwArgs& k) { return select_or_reject(v, a, k, false, false); }},
+      {"selectattr", [](const Value& v, const ValueList& a,
+                        const KwArgs& k) { return select_or_reject(v, a, k, true, true); }},
+      {"rejectattr", [](const Value& v, const ValueList& a,
+                        const KwArgs& k) { return select_or_reject(v, a, k, true, false); }},
       {"map",
        [](const Value& v, const ValueList& a, const KwArgs& k) {
          ValueList out;
@@ -343,35 +362,49 @@ const std::map<std::string, FilterFn>& filters() {
          Value total = arg(a, k, 1, "start", Value::integer(0));
          for (const Value& item : iterate(v)) {
            total = binary_operation(
-               "+", total, attribute.is_string() ? attribute_path(item, attribute.as_string()) : item);
+               "+", total,
+               attribute.is_string() ? attribute_path(item, attribute.as_string()) : item);
          }
          return total;
        }},
       {"min",
        [](const Value& v, const ValueList& a, const KwArgs& k) {
-         Value sorted = sort_values(iterate(v), false, arg(a, k, 0, "case_sensitive", kFalse).truthy(), "");
-         return sorted.items().empty() ? Value::undefined("No aggregated item, sequence was empty.") : sorted.items().front();
+         Value sorted =
+             sort_values(iterate(v), false, arg(a, k, 0, "case_sensitive", kFalse).truthy(), "");
+         return sorted.items().empty() ? Value::undefined("No aggregated item, sequence was empty.")
+                                       : sorted.items().front();
        }},
       {"max",
        [](const Value& v, const ValueList& a, const KwArgs& k) {
-         Value sorted = sort_values(iterate(v), false, arg(a, k, 0, "case_sensitive", kFalse).truthy(), "");
-         return sorted.items().empty() ? Value::undefined("No aggregated item, sequence was empty.") : sorted.items().back();
+         Value sorted =
+             sort_values(iterate(v), false, arg(a, k, 0, "case_sensitive", kFalse).truthy(), "");
+         return sorted.items().empty() ? Value::undefined("No aggregated item, sequence was empty.")
+                                       : sorted.items().back();
        }},
-      {"attr",
-       [](const Value& v, const ValueList& a, const KwArgs& k) {
-         return get_attribute(v, arg(a, k, 0, "name").str());
-       }},
+      {"attr", [](const Value& v, const ValueList& a,
+                  const KwArgs& k) { return get_attribute(v, arg(a, k, 0, "name").str()); }},
       {"escape",
        [](const Value& v, const ValueList&, const KwArgs&) {
          std::string out;
          for (char c : v.str()) {
            switch (c) {
-             case '&': out += "&amp;"; break;
-             case '<': out += "&lt;"; break;
-             case '>': out += "&gt;"; break;
-             case '"': out += "&#34;"; break;
-             case '\'': out += "&#39;"; break;
-             default: out += c;
+             case '&':
+               out += "&amp;";
+               break;
+             case '<':
+               out += "&lt;";
+               break;
+             case '>':
+               out += "&gt;";
+               break;
+             case '"':
+               out += "&#34;";
+               break;
+             case '\'':
+               out += "&#39;";
+               break;
+             default:
+               out += c;
            }
          }
          return Value::string(out);

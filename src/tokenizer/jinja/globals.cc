@@ -18,7 +18,8 @@ Value make_namespace(const ValueList& args, const KwArgs& kwargs) {
   if (args.size() > 1) fail("namespace() takes at most 1 positional argument");
   if (!args.empty()) {
     if (!args[0].is_dict()) fail("namespace() positional argument must be a dict");
-    for (const auto& [key, value] : args[0].entries().entries()) ns.mutable_entries().set(key, value);
+    for (const auto& [key, value] : args[0].entries().entries())
+      ns.mutable_entries().set(key, value);
   }
   for (const auto& [key, value] : kwargs) ns.mutable_entries().set(key, value);
   return ns;
@@ -26,7 +27,8 @@ Value make_namespace(const ValueList& args, const KwArgs& kwargs) {
 
 Value make_range(const ValueList& args, const KwArgs&) {
   for (const Value& a : args) {
-    if (!a.is_int() && !a.is_bool()) fail("range() arguments must be integers, got " + a.type_name());
+    if (!a.is_int() && !a.is_bool())
+      fail("range() arguments must be integers, got " + a.type_name());
   }
   int64_t start = 0;
   int64_t stop = 0;
@@ -65,10 +67,11 @@ void add_globals(ValueDict& globals) {
                 for (const auto& [key, value] : kwargs) d.set(key, value);
                 return Value::dict(std::move(d));
               }));
-  globals.set("raise_exception",
-              Value::callable("raise_exception", [](const ValueList& args, const KwArgs& kwargs) -> Value {
-                throw RaisedError(argument(args, kwargs, 0, "message", kUndefined).str());
-              }));
+  globals.set(
+      "raise_exception",
+      Value::callable("raise_exception", [](const ValueList& args, const KwArgs& kwargs) -> Value {
+        throw RaisedError(argument(args, kwargs, 0, "message", kUndefined).str());
+      }));
   globals.set("strftime_now",
               Value::callable("strftime_now", [](const ValueList& args, const KwArgs& kwargs) {
                 const Value& format = argument(args, kwargs, 0, "format", kUndefined);

@@ -15,9 +15,7 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 
 std::string normalize_newlines(const std::string& source) {
@@ -101,13 +99,15 @@ std::string unescape(const std::string& raw) {
         if (!valid) fail(std::string("truncated \\") + e + " escape in string literal");
         i += width;
         // A surrogate pair written as two \u escapes is one character.
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < raw.size() &&
-            raw[i + 1] == '\\' && raw[i + 2] == 'u') {
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < raw.size() && raw[i + 1] == '\\' &&
+            raw[i + 2] == 'u') {
           uint32_t low = 0;
           bool ok = true;
           for (size_t k = 3; k <= 6; ++k) {
-            if (hex_value(raw[i + k]) < 0) ok = false;
-            else low = low * 16 + hex_value(raw[i + k]);
+            if (hex_value(raw[i + k]) < 0)
+              ok = false;
+            else
+              low = low * 16 + hex_value(raw[i + k]);
           }
           if (ok && low >= 0xDC00 && low <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
@@ -156,9 +156,7 @@ class Lexer {
       if (sign != '-' && sign != '+') sign = '\0';
       std::string text = src_.substr(pos_, tag - pos_);
       if (sign == '-') {
-        size_t end = text.size();
-        while (end > 0 && is_space(text[end - 1])) --end;
-        text.resize(end);
+        text = python_strip(text, nullptr, false, true);  // Python's str.rstrip()
       } else if (sign != '+' && options_.lstrip_blocks && kind != '{') {
         size_t l_pos = text.rfind('\n');
         l_pos = l_pos == std::string::npos ? 0 : l_pos + 1;
@@ -198,7 +196,8 @@ class Lexer {
 
   void set_position(Token& token, size_t offset) const {
     // newlines_ before offset = the line index; the last of them starts the line.
-    size_t before = std::lower_bound(newlines_.begin(), newlines_.end(), offset) - newlines_.begin();
+    size_t before =
+        std::lower_bound(newlines_.begin(), newlines_.end(), offset) - newlines_.begin();
     token.line = 1 + static_cast<int>(before);
     size_t line_start = before == 0 ? 0 : newlines_[before - 1] + 1;
     token.column = static_cast<int>(offset - line_start) + 1;

@@ -68,18 +68,18 @@ ValueList split(const std::string& s, const Value& sep_v, int64_t maxsplit, bool
       words.emplace_back(b, i);
     }
     if (maxsplit >= 0 && static_cast<int64_t>(words.size()) > maxsplit + 1) {
-      // The unsplit remainder keeps its inner whitespace, trimmed on the split side only.
+      // The unsplit remainder keeps its whitespace except where the last split happened.
       if (!from_right) {
         for (int64_t k = 0; k < maxsplit; ++k) {
           parts.push_back(s.substr(offsets[words[k].first],
                                    offsets[words[k].second] - offsets[words[k].first]));
         }
         size_t rest = offsets[words[maxsplit].first];
-        parts.push_back(python_strip(s.substr(rest), nullptr, false, true));
+        parts.push_back(s.substr(rest));
       } else {
         size_t first_kept = words.size() - maxsplit;
         std::string rest = s.substr(0, offsets[words[first_kept - 1].second]);
-        parts.push_back(python_strip(rest, nullptr, true, false));
+        parts.push_back(rest);
         for (size_t k = first_kept; k < words.size(); ++k) {
           parts.push_back(s.substr(offsets[words[k].first],
                                    offsets[words[k].second] - offsets[words[k].first]));
@@ -126,7 +126,8 @@ bool affix_matches(const std::string& s, const Value& affix, bool prefix, const 
   auto one = [&](const Value& a) {
     const std::string& x = string_arg(a, method);
     if (x.size() > s.size()) return false;
-    return prefix ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0;
+    return prefix ? s.compare(0, x.size(), x) == 0
+                  : s.compare(s.size() - x.size(), x.size(), x) == 0;
   };
   if (affix.is_list()) {
     for (const Value& a : affix.items()) {
@@ -177,7 +178,8 @@ std::string title(const std::string& s) {
   bool prev_letter = false;
   for (char& c : out) {
     bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (letter) c = prev_letter ? ascii_lower(std::string(1, c))[0] : ascii_upper(std::string(1, c))[0];
+    if (letter)
+      c = prev_letter ? ascii_lower(std::string(1, c))[0] : ascii_upper(std::string(1, c))[0];
     prev_letter = letter || (static_cast<unsigned char>(c) >= 0x80);
   }
   return out;
@@ -185,19 +187,20 @@ std::string title(const std::string& s) {
 
 Value string_method(const Value& self, const std::string& name) {
   static const std::set<std::string> kNames = {
-      "split",  "rsplit",     "strip",      "lstrip",  "rstrip",  "startswith", "endswith",
-      "upper",  "lower",      "replace",    "title",   "capitalize", "find",   "rfind",
-      "count",  "join",       "isdigit",    "isalpha", "isspace", "isupper",  "islower",
-      "isalnum", "removeprefix", "removesuffix", "splitlines", "casefold"};
+      "split",      "rsplit",  "strip",   "lstrip",  "rstrip",       "startswith",
+      "endswith",   "upper",   "lower",   "replace", "title",        "capitalize",
+      "find",       "rfind",   "count",   "join",    "isdigit",      "isalpha",
+      "isspace",    "isupper", "islower", "isalnum", "removeprefix", "removesuffix",
+      "splitlines", "casefold"};
   if (!kNames.count(name)) return missing_attribute(self, name);
   std::string s = self.as_string();
   return Value::callable("str." + name, [s, name](const ValueList& args, const KwArgs& kwargs) {
-    auto arg = [&](size_t i, const char* key) -> const Value& {
+    auto arg = [&](size_t i, const char* key) -> Value {
       return argument(args, kwargs, i, key, kUndefined);
     };
     if (name == "split" || name == "rsplit") {
-      return Value::list(split(s, arg(0, "sep"), int_arg(arg(1, "maxsplit"), name.c_str(), -1),
-                               name == "rsplit"));
+      return Value::list(
+          split(s, arg(0, "sep"), int_arg(arg(1, "maxsplit"), name.c_str(), -1), name == "rsplit"));
     }
     if (name == "strip" || name == "lstrip" || name == "rstrip") {
       const Value& chars = arg(0, "chars");
@@ -218,7 +221,7 @@ Value string_method(const Value& self, const std::string& name) {
                                        int_arg(arg(2, "count"), "replace", -1)));
     }
     if (name == "find" || name == "rfind" || name == "count") {
-      const std::string& sub = string_arg(arg(0, "sub"), name.c_str());
+      std::string sub = string_arg(arg(0, "sub"), name.c_str());
       if (name == "count") {
         if (sub.empty()) return Value::integer(static_cast<int64_t>(code_point_count(s)) + 1);
         int64_t n = 0;
@@ -233,7 +236,8 @@ Value string_method(const Value& self, const std::string& name) {
       std::string out;
       bool first = true;
       for (const Value& v : iterate(arg(0, "iterable"))) {
-        if (!v.is_string()) fail("sequence item: expected str instance, " + v.type_name() + " found");
+        if (!v.is_string())
+          fail("sequence item: expected str instance, " + v.type_name() + " found");
         if (!first) out += s;
         first = false;
         out += v.as_string();
@@ -241,8 +245,9 @@ Value string_method(const Value& self, const std::string& name) {
       return Value::string(std::move(out));
     }
     if (name == "removeprefix" || name == "removesuffix") {
-      const std::string& a = string_arg(arg(0, "affix"), name.c_str());
-      if (name == "removeprefix" && s.compare(0, a.size(), a) == 0) return Value::string(s.substr(a.size()));
+      std::string a = string_arg(arg(0, "affix"), name.c_str());
+      if (name == "removeprefix" && s.compare(0, a.size(), a) == 0)
+        return Value::string(s.substr(a.size()));
       if (name == "removesuffix" && a.size() <= s.size() && !a.empty() &&
           s.compare(s.size() - a.size(), a.size(), a) == 0) {
         return Value::string(s.substr(0, s.size() - a.size()));
@@ -320,21 +325,23 @@ Value dict_method(const Value& self, const std::string& name) {
 
 Value list_method(const Value& self, const std::string& name) {
   if (name == "index" || name == "count") {
-    return Value::callable("list." + name, [self, name](const ValueList& args, const KwArgs& kwargs) {
-      const Value& x = argument(args, kwargs, 0, "value", kUndefined);
-      int64_t n = 0;
-      for (size_t i = 0; i < self.items().size(); ++i) {
-        if (self.items()[i].equals(x)) {
-          if (name == "index") return Value::integer(static_cast<int64_t>(i));
-          ++n;
-        }
-      }
-      if (name == "index") fail(x.repr() + " is not in list");
-      return Value::integer(n);
-    });
+    return Value::callable("list." + name,
+                           [self, name](const ValueList& args, const KwArgs& kwargs) {
+                             const Value& x = argument(args, kwargs, 0, "value", kUndefined);
+                             int64_t n = 0;
+                             for (size_t i = 0; i < self.items().size(); ++i) {
+                               if (self.items()[i].equals(x)) {
+                                 if (name == "index")
+                                   return Value::integer(static_cast<int64_t>(i));
+                                 ++n;
+                               }
+                             }
+                             if (name == "index") fail(x.repr() + " is not in list");
+                             return Value::integer(n);
+                           });
   }
-  static const std::set<std::string> kUnsafe = {"append", "extend", "insert", "pop",
-                                                "remove", "reverse", "sort", "clear"};
+  static const std::set<std::string> kUnsafe = {"append", "extend",  "insert", "pop",
+                                                "remove", "reverse", "sort",   "clear"};
   if (kUnsafe.count(name)) {
     return Value::undefined("access to attribute '" + name + "' of '" + self.type_name() +
                             "' object is unsafe.");
@@ -357,7 +364,8 @@ Value get_attribute(const Value& object, const std::string& name) {
     }
     case Value::Kind::kNamespace: {
       const Value* found = object.entries().find(name);
-      return found ? *found : Value::undefined("'Namespace' object has no attribute '" + name + "'");
+      return found ? *found
+                   : Value::undefined("'Namespace' object has no attribute '" + name + "'");
     }
     case Value::Kind::kString:
       return string_method(object, name);
@@ -382,7 +390,8 @@ Value get_item(const Value& object, const Value& key) {
     int64_t n = length(object);
     int64_t i = key.as_int();
     if (i < 0) i += n;
-    if (i < 0 || i >= n) return Value::undefined(type_repr(object) + " has no element " + key.repr());
+    if (i < 0 || i >= n)
+      return Value::undefined(type_repr(object) + " has no element " + key.repr());
     if (object.is_list()) return object.items()[i];
     return slice(object, Value::integer(i), Value::integer(i + 1), Value::none());
   }

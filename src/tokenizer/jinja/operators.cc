@@ -14,13 +14,16 @@ namespace {
 constexpr int64_t kMaxRepeatBytes = 64 << 20;
 
 [[noreturn]] void unsupported(const std::string& op, const Value& a, const Value& b) {
-  fail("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" +
-       b.type_name() + "'");
+  fail("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() +
+       "'");
 }
 
-int64_t checked(bool overflow, int64_t value) {
-  if (overflow) fail("integer overflow in template arithmetic");
-  return value;
+// Python ints do not overflow; ours are 64-bit, so overflow is an error rather than a wrap.
+template <typename Op>
+Value checked(Op op, int64_t a, int64_t b) {
+  int64_t result = 0;
+  if (op(a, b, &result)) fail("integer overflow in template arithmetic");
+  return Value::integer(result);
 }
 
 Value repeat(const Value& sequence, int64_t times) {
@@ -63,9 +66,12 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
   require_defined(b);
   bool ints = (a.is_int() || a.is_bool()) && (b.is_int() || b.is_bool());
   bool numbers = a.is_number() && b.is_number();
-  int64_t result = 0;
   if (op == "+") {
-    if (ints) return Value::integer(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &result), result));
+    if (ints) {
+      return checked(
+          [](int64_t x, int64_t y, int64_t* r) { return __builtin_add_overflow(x, y, r); },
+          a.as_int(), b.as_int());
+    }
     if (numbers) return Value::number(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) return Value::string(a.as_string() + b.as_string());
     if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
@@ -77,12 +83,20 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
     unsupported(op, a, b);
   }
   if (op == "-") {
-    if (ints) return Value::integer(checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &result), result));
+    if (ints) {
+      return checked(
+          [](int64_t x, int64_t y, int64_t* r) { return __builtin_sub_overflow(x, y, r); },
+          a.as_int(), b.as_int());
+    }
     if (numbers) return Value::number(a.as_double() - b.as_double());
     unsupported(op, a, b);
   }
   if (op == "*") {
-    if (ints) return Value::integer(checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &result), result));
+    if (ints) {
+      return checked(
+          [](int64_t x, int64_t y, int64_t* r) { return __builtin_mul_overflow(x, y, r); },
+          a.as_int(), b.as_int());
+    }
     if (numbers) return Value::number(a.as_double() * b.as_double());
     if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
     if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
@@ -126,7 +140,8 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
       int64_t base = a.as_int();
       int64_t out = 1;
       for (int64_t i = 0; i < b.as_int(); ++i) {
-        if (__builtin_mul_overflow(out, base, &out)) fail("integer overflow in template arithmetic");
+        if (__builtin_mul_overflow(out, base, &out))
+          fail("integer overflow in template arithmetic");
         if (out == 0 || out == 1) break;
       }
       return Value::integer(out);
@@ -290,7 +305,7 @@ Value slice(const Value& object, const Value& start_v, const Value& stop_v, cons
   return Value::list(std::move(out), object.is_tuple());
 }
 
-const Value& argument(const ValueList& args, const KwArgs& kwargs, size_t position,
+Value argument(const ValueList& args, const KwArgs& kwargs, size_t position,
                       const char* name, const Value& fallback) {
   if (position < args.size()) return args[position];
   for (const auto& [key, value] : kwargs) {

@@ -1,6 +1,6 @@
 // Builds the statement tree of a template from its tokens (jinja2's grammar for the statements and
-// expressions chat templates use). Unknown tags, filters and tests are errors at compile time, as in
-// jinja2.
+// expressions chat templates use). Unknown tags, filters and tests are errors at compile time, as
+// in jinja2.
 #pragma once
 
 #include <vector>

@@ -82,8 +82,7 @@ uint32_t decode_at(const std::string& text, size_t offset) {
   return cp;
 }
 
-std::string python_strip(const std::string& text, const std::string* chars, bool left,
-                         bool right) {
+std::string python_strip(const std::string& text, const std::string* chars, bool left, bool right) {
   std::vector<size_t> offsets = code_point_offsets(text);
   std::vector<uint32_t> strip_set;
   if (chars) {

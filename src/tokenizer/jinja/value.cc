@@ -8,6 +8,11 @@
 
 namespace kiln::jinja {
 
+const std::string& Value::empty_string() {
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
 Value Value::list(ValueList items, bool is_tuple) {
   Value v(Kind::kList);
   v.list_ = std::make_shared<ValueList>(std::move(items));
@@ -35,38 +40,47 @@ Value Value::callable(std::string name, NativeFunction fn) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::json& json) {
+namespace {
+
+template <typename Json>
+Value value_from_json(const Json& json) {
   switch (json.type()) {
-    case nlohmann::json::value_t::null:
-      return none();
-    case nlohmann::json::value_t::boolean:
-      return boolean(json.get<bool>());
-    case nlohmann::json::value_t::number_integer:
-      return integer(json.get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: {
-      uint64_t u = json.get<uint64_t>();
-      if (u > static_cast<uint64_t>(INT64_MAX)) return number(static_cast<double>(u));
-      return integer(static_cast<int64_t>(u));
+    case Json::value_t::null:
+      return Value::none();
+    case Json::value_t::boolean:
+      return Value::boolean(json.template get<bool>());
+    case Json::value_t::number_integer:
+      return Value::integer(json.template get<int64_t>());
+    case Json::value_t::number_unsigned: {
+      uint64_t u = json.template get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) return Value::number(static_cast<double>(u));
+      return Value::integer(static_cast<int64_t>(u));
     }
-    case nlohmann::json::value_t::number_float:
-      return number(json.get<double>());
-    case nlohmann::json::value_t::string:
-      return string(json.get<std::string>());
-    case nlohmann::json::value_t::array: {
+    case Json::value_t::number_float:
+      return Value::number(json.template get<double>());
+    case Json::value_t::string:
+      return Value::string(json.template get<std::string>());
+    case Json::value_t::array: {
       ValueList items;
       items.reserve(json.size());
-      for (const auto& item : json) items.push_back(from_json(item));
-      return list(std::move(items));
+      for (const auto& item : json) items.push_back(value_from_json(item));
+      return Value::list(std::move(items));
     }
-    case nlohmann::json::value_t::object: {
+    case Json::value_t::object: {
       ValueDict d;
-      for (auto it = json.begin(); it != json.end(); ++it) d.set(it.key(), from_json(it.value()));
-      return dict(std::move(d));
+      for (auto it = json.begin(); it != json.end(); ++it)
+        d.set(it.key(), value_from_json(it.value()));
+      return Value::dict(std::move(d));
     }
     default:
-      return undefined("unsupported JSON value");
+      return Value::undefined("unsupported JSON value");
   }
 }
+
+}  // namespace
+
+Value Value::from_json(const nlohmann::ordered_json& json) { return value_from_json(json); }
+Value Value::from_json(const nlohmann::json& json) { return value_from_json(json); }
 
 const std::string& Value::callable_name() const { return fn_->first; }
 
@@ -86,7 +100,7 @@ bool Value::truthy() const {
     case Kind::kFloat:
       return float_ != 0.0;
     case Kind::kString:
-      return !str_.empty();
+      return !as_string().empty();
     case Kind::kList:
       return !list_->empty();
     case Kind::kDict:
@@ -171,7 +185,7 @@ std::string Value::str() const {
     case Kind::kUndefined:
       return "";
     case Kind::kString:
-      return str_;
+      return as_string();
     default:
       return repr();
   }
@@ -190,7 +204,7 @@ std::string Value::repr() const {
     case Kind::kFloat:
       return python_float_repr(float_);
     case Kind::kString:
-      return python_string_repr(str_);
+      return python_string_repr(as_string());
     case Kind::kList: {
       std::string out = is_tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
@@ -256,7 +270,7 @@ bool Value::equals(const Value& other) const {
     case Kind::kNone:
       return true;
     case Kind::kString:
-      return str_ == other.str_;
+      return as_string() == other.as_string();
     case Kind::kList: {
       if (list_->size() != other.list_->size()) return false;
       for (size_t i = 0; i < list_->size(); ++i) {

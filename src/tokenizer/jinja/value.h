@@ -41,7 +41,7 @@ class Value {
   Value() = default;  // undefined
   static Value undefined(std::string hint = "") {
     Value v;
-    v.str_ = std::move(hint);
+    v.str_ = std::make_shared<const std::string>(std::move(hint));
     return v;
   }
   static Value none() { return Value(Kind::kNone); }
@@ -62,7 +62,7 @@ class Value {
   }
   static Value string(std::string s) {
     Value v(Kind::kString);
-    v.str_ = std::move(s);
+    v.str_ = std::make_shared<const std::string>(std::move(s));
     return v;
   }
   static Value list(ValueList items = {}, bool is_tuple = false);
@@ -70,6 +70,9 @@ class Value {
   static Value dict();
   static Value new_namespace();
   static Value callable(std::string name, NativeFunction fn);
+  // Keeps the JSON object's key order, which tojson reproduces: parse requests with
+  // nlohmann::ordered_json. A plain nlohmann::json has already sorted its keys.
+  static Value from_json(const nlohmann::ordered_json& json);
   static Value from_json(const nlohmann::json& json);
 
   Kind kind() const { return kind_; }
@@ -90,9 +93,9 @@ class Value {
   bool as_bool() const { return int_ != 0; }
   int64_t as_int() const { return int_; }  // bool or int
   double as_double() const { return is_float() ? float_ : static_cast<double>(int_); }
-  const std::string& as_string() const { return str_; }
+  const std::string& as_string() const { return str_ ? *str_ : empty_string(); }
   // For an undefined value: why it is undefined ("'x' is undefined").
-  const std::string& undefined_hint() const { return str_; }
+  const std::string& undefined_hint() const { return as_string(); }
   const ValueList& items() const { return *list_; }
   ValueList& mutable_items() { return *list_; }
   const ValueDict& entries() const { return *dict_; }  // dict or namespace
@@ -113,12 +116,14 @@ class Value {
 
  private:
   explicit Value(Kind kind) : kind_(kind) {}
+  static const std::string& empty_string();
 
   Kind kind_ = Kind::kUndefined;
   bool is_tuple_ = false;
   int64_t int_ = 0;
   double float_ = 0.0;
-  std::string str_;
+  // Shared so that copying a value (every variable read) does not copy message text.
+  std::shared_ptr<const std::string> str_;
   std::shared_ptr<ValueList> list_;
   std::shared_ptr<ValueDict> dict_;
   std::shared_ptr<std::pair<std::string, NativeFunction>> fn_;

@@ -1,6 +1,5 @@
-// The CUDA model against the CPU model (f32 over the same bf16 weights) on tiny random models:
-// logits of mixed prefill/decode batches within bf16 bounds and the same greedy tokens where the
-// CPU's choice is clear; decode equals prefill; batch invariance; the memory plan.
+// The CUDA model against HF transformers on the golden models, batch invariance on tiny random
+// models, and the memory plan.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include "cuda_test_util.h"
 #include "model/cpu_model.h"
 #include "model/cuda/cuda_model.h"
+#include "golden_fixture.h"
 #include "test_model.h"
 
 namespace kiln::cuda {
@@ -41,69 +41,68 @@ std::vector<int32_t> tokens_of(int count, int seed) {
   return tokens;
 }
 
-struct Comparison {
-  double relative_error = 0;
-  double argmax_agreement = 0;
-};
-
-Comparison compare(const std::vector<float>& gpu, const std::vector<float>& cpu, int vocab) {
-  double diff = 0, norm = 0;
-  int agree = 0, rows = static_cast<int>(cpu.size() / vocab), decided = 0;
-  for (int r = 0; r < rows; ++r) {
-    const float* g = gpu.data() + static_cast<size_t>(r) * vocab;
-    const float* c = cpu.data() + static_cast<size_t>(r) * vocab;
-    for (int i = 0; i < vocab; ++i) {
-      diff += double(g[i] - c[i]) * (g[i] - c[i]);
-      norm += double(c[i]) * c[i];
-    }
-    std::vector<float> sorted(c, c + vocab);
-    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
-    if (sorted[0] - sorted[1] < 0.05f) continue;  // too close to call in bf16
-    ++decided;
-    agree += std::max_element(g, g + vocab) - g == std::max_element(c, c + vocab) - c;
-  }
-  return {std::sqrt(diff / norm), decided ? double(agree) / decided : 1.0};
-}
-
 class CudaModelTest : public ::testing::TestWithParam<TestModelSpec> {
  protected:
   void SetUp() override { KILN_SKIP_WITHOUT_GPU(); }
 };
 
-TEST_P(CudaModelTest, MatchesCpuModelOnMixedBatches) {
-  auto model = make_test_model(GetParam());
-  const int vocab = model->config.vocab_size;
-  CpuModelOptions cpu_options;
-  cpu_options.num_blocks = 64;
-  cpu_options.num_threads = 2;
-  auto cpu_model = CpuModel::create(model->config, model->weights, cpu_options);
-  ASSERT_TRUE(cpu_model.ok()) << cpu_model.message();
-  CudaModelOptions options;
-  options.max_num_batched_tokens = 512;
-  options.max_num_seqs = 8;
-  options.max_model_len = 1024;
-  options.num_blocks = 64;
-  auto gpu_model = CudaModel::create(model->config, model->weights, options);
-  ASSERT_TRUE(gpu_model.ok()) << gpu_model.message();
+// The CUDA model in bf16 against HF transformers in fp32 on the golden models: bf16 weights and
+// activations move log-probabilities by a few hundredths, so the bounds are on agreement of the
+// greedy token where HF's choice is clear and on the mean and worst logprob error; the numbers
+// are printed for bench/RESULTS.md.
+class CudaGoldenTest : public ::testing::TestWithParam<std::string> {};
 
-  // Step 1: two prefills (one chunked), step 2: decodes plus the rest of the chunked prefill.
-  const auto a = tokens_of(150, 1), b = tokens_of(40, 2);
-  std::vector<SeqStep> step1 = {{std::vector<int32_t>(a.begin(), a.begin() + 100), 100, {3, 9, 4, 11, 20, 21, 22}, true},
-                                {b, 40, {30, 31, 5}, false}};
-  std::vector<int32_t> b_next = b;
-  b_next.push_back(17);
-  std::vector<SeqStep> step2 = {{a, 50, {3, 9, 4, 11, 20, 21, 22, 23, 24, 25}, false},
-                                {b_next, 1, {30, 31, 5}, false}};
-  for (const auto& steps : {step1, step2}) {
-    const ForwardBatch batch = make_batch(steps, 16);
-    std::vector<float> cpu_logits, gpu_logits;
-    ASSERT_TRUE((*cpu_model)->forward(batch, &cpu_logits).ok());
-    ASSERT_TRUE((*gpu_model)->forward(batch, &gpu_logits).ok());
-    const Comparison result = compare(gpu_logits, cpu_logits, vocab);
-    EXPECT_LT(result.relative_error, 3e-2);
-    EXPECT_GE(result.argmax_agreement, 0.95);
+TEST_P(CudaGoldenTest, MatchesHfTransformersWithinBf16) {
+  KILN_SKIP_WITHOUT_GPU();
+  const std::string name = GetParam();
+  const nlohmann::json fixture = kiln::testing::read_golden_fixture(name);
+  if (fixture.is_null()) GTEST_SKIP() << "no golden fixture " << name;
+  auto loaded = kiln::testing::synth_golden_model(
+      fixture, std::filesystem::path(KILN_BINARY_DIR) / "golden-models-cuda" / name);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  const ModelConfig& config = (*loaded)->config;
+  int num_blocks = 0;
+  const ForwardBatch batch = kiln::testing::golden_prompts_batch(fixture, 16, &num_blocks);
+  CudaModelOptions options;
+  options.max_num_batched_tokens = batch.num_tokens();
+  options.max_num_seqs = batch.num_seqs();
+  options.max_model_len = 1024;
+  options.num_blocks = num_blocks;
+  auto model = CudaModel::create(config, (*loaded)->weights, options);
+  ASSERT_TRUE(model.ok()) << model.message();
+  std::vector<float> logits;
+  ASSERT_TRUE((*model)->forward(batch, &logits).ok());
+
+  const size_t vocab = static_cast<size_t>(config.vocab_size);
+  size_t row = 0;
+  int decided = 0, agree = 0;
+  double sum_diff = 0, worst = 0;
+  for (const nlohmann::json& prompt : fixture.at("prompts")) {
+    const auto greedy = prompt.at("greedy").get<std::vector<int>>();
+    const auto greedy_lp = prompt.at("greedy_logprob").get<std::vector<double>>();
+    const auto second_lp = prompt.at("second_logprob").get<std::vector<double>>();
+    for (size_t p = 0; p < greedy.size(); ++p, ++row) {
+      const float* l = logits.data() + row * vocab;
+      const std::vector<double> logprobs = kiln::testing::log_softmax_row(l, vocab);
+      const double diff = std::abs(logprobs[static_cast<size_t>(greedy[p])] - greedy_lp[p]);
+      sum_diff += diff;
+      worst = std::max(worst, diff);
+      if (greedy_lp[p] - second_lp[p] > 0.1) {
+        ++decided;
+        agree += std::max_element(l, l + vocab) - l == greedy[p];
+      }
+    }
   }
+  const double agreement = decided ? static_cast<double>(agree) / decided : 1.0;
+  std::printf("%s (CUDA bf16 vs HF fp32): %zu positions, greedy agreement %.4f over %d clear positions, "
+              "|logprob - HF| mean %.4f worst %.4f\n",
+              name.c_str(), row, agreement, decided, sum_diff / row, worst);
+  EXPECT_GE(agreement, 0.97);
+  EXPECT_LT(sum_diff / row, 0.05);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, CudaGoldenTest, ::testing::ValuesIn(kiln::testing::golden_model_names()),
+                         [](const auto& info) { return info.param; });
 
 TEST_P(CudaModelTest, BatchInvariant) {
   auto model = make_test_model(GetParam());

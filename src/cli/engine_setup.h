@@ -29,6 +29,8 @@ struct RunningEngine {
   ModelConfig config;
   MemoryPlan plan;
   std::string device;
+  std::string device_name;
+  int64_t device_memory_bytes = 0;
   std::unique_ptr<Engine> engine;
 };
 

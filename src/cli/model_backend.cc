@@ -1,6 +1,9 @@
 #include "cli/model_backend.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <fstream>
 
 #include "base/byte_size.h"
 #include "base/log.h"
@@ -21,6 +24,25 @@ namespace {
 int64_t cpu_activation_bytes(const ModelConfig& c, int max_tokens, int max_seqs) {
   const int64_t per_token = 4LL * c.hidden_size + 2LL * c.q_size() + 2LL * c.kv_size() + 3LL * c.intermediate_size;
   return (per_token * max_tokens + static_cast<int64_t>(max_seqs) * c.vocab_size) * 4;
+}
+
+// "model name" of /proc/cpuinfo (empty where there is none).
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      const size_t start = colon == std::string::npos ? colon : line.find_first_not_of(" \t", colon + 1);
+      return start == std::string::npos ? "" : line.substr(start);
+    }
+  }
+  return "";
+}
+
+int64_t host_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
 }
 
 bool cuda_available() {
@@ -51,6 +73,8 @@ Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, con
   backend.executor = std::make_unique<CpuModelExecutor>(std::move(model));
   backend.plan = *plan;
   backend.device = "cpu";
+  backend.device_name = cpu_model_name();
+  backend.device_memory_bytes = host_memory_bytes();
   backend.host_weights = std::move(loaded);
   return backend;
 }
@@ -86,6 +110,8 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   log_memory_plan(*plan);
   ModelBackend backend;
   backend.config = config;
+  backend.device_name = model->device_info().name;
+  backend.device_memory_bytes = gpu.total_bytes;
   backend.executor = std::make_unique<CudaModelExecutor>(std::move(model));
   backend.plan = *plan;
   backend.device = "cuda";

@@ -35,6 +35,8 @@ struct ModelBackend {
   std::unique_ptr<ModelExecutor> executor;
   MemoryPlan plan;
   std::string device;  // "cpu" or "cuda"
+  std::string device_name;         // the GPU's or the CPU's model name (GET /v1/stats)
+  int64_t device_memory_bytes = 0;  // the GPU's memory, or the host's for the CPU backend
   double gpu_memory_utilization = 0;
   // Host weights: the CPU backend reads them in place, so they live as long as the backend.
   std::unique_ptr<LoadedModel> host_weights;

@@ -15,6 +15,7 @@
 #include "hub/hub_config.h"
 #include "hub/pull.h"
 #include "cli/commands.h"
+#include "cli/serve_dashboard.h"
 #include "cli/serve_options.h"
 #include "cli/version.h"
 #include "model/model_config.h"
@@ -164,7 +165,10 @@ int run_serve_command(const CommandArgs& args) {
   cache.num_gpu_blocks = running->plan.num_blocks;
   cache.gpu_memory_utilization = options.gpu_memory_utilization;
   cache.enable_prefix_caching = options.enable_prefix_caching;
-  service.set_ready({running->engine.get(), &codec, &renderer}, cache);
+  EffectiveServeConfig effective{max_model_len, setup.backend.max_num_batched_tokens,
+                                 resolve_reasoning_parser(options.reasoning_parser, serving.served_model_name)};
+  service.set_ready({running->engine.get(), &codec, &renderer}, cache,
+                    make_dashboard_info(options, effective, *running));
   KILN_LOG(Info) << "Serving " << serving.served_model_name << " on " << running->device
                  << ": http://" << options.host << ":" << http.port() << "/v1 (chat UI at /, dashboard at /dashboard)";
   http_thread.join();

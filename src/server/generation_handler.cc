@@ -1,5 +1,8 @@
 #include "server/generation_handler.h"
 
+#include <chrono>
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +27,10 @@ HttpResponse error_response(const api::ApiError& error) {
 
 namespace {
 
+double unix_time() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 // The state of one HTTP generation request, touched only on its connection's strand.
 class Flight : public std::enable_shared_from_this<Flight> {
  public:
@@ -35,6 +42,10 @@ class Flight : public std::enable_shared_from_this<Flight> {
         num_output_tokens_(num_prompts, 0),
         first_token_seen_(num_prompts, false),
         last_output_time_(num_prompts, 0.0),
+        finish_reasons_(num_prompts),
+        ttft_ms_(num_prompts, std::numeric_limits<double>::quiet_NaN()),
+        itl_ms_(num_prompts),
+        num_cached_tokens_(num_prompts, 0),
         arrival_(monotonic_seconds()) {}
 
   std::optional<api::ChatResponseAccumulator> chat_full;
@@ -61,6 +72,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
         });
       });
       if (!status.ok()) {
+        engine_ids.pop_back();  // never ran: nothing to abort or report
         fail(api::ApiError{400, status.message(), std::nullopt});
         return;
       }
@@ -78,15 +90,18 @@ class Flight : public std::enable_shared_from_this<Flight> {
     const double now = monotonic_seconds();
     int new_tokens = 0;
     for (const CompletionOutput& c : out.outputs) new_tokens += static_cast<int>(c.new_token_ids.size());
-    if (new_tokens > 0 && deps_.metrics) {
+    if (new_tokens > 0) {
       if (!first_token_seen_[p]) {
         first_token_seen_[p] = true;
-        deps_.metrics->observe_time_to_first_token(now - arrival_);
+        ttft_ms_[p] = (now - arrival_) * 1000;
+        if (deps_.metrics) deps_.metrics->observe_time_to_first_token(now - arrival_);
       } else {
-        deps_.metrics->observe_inter_token_latency(now - last_output_time_[p]);
+        itl_ms_[p].push_back((now - last_output_time_[p]) * 1000);
+        if (deps_.metrics) deps_.metrics->observe_inter_token_latency(now - last_output_time_[p]);
       }
       last_output_time_[p] = now;
     }
+    if (out.num_cached_tokens) num_cached_tokens_[p] = out.num_cached_tokens;
     if (!out.error.empty()) {
       fail(api::ApiError{500, out.error, std::nullopt});
       return;
@@ -97,7 +112,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
     if (completion_stream) write(completion_stream->on_output(prompt_index, out));
     for (const CompletionOutput& c : out.outputs) {
       if (c.finish_reason != FinishReason::kNone) {
-        finish_reason_ = finish_reason_name(c.finish_reason);
+        finish_reasons_[p] = finish_reason_name(c.finish_reason);
       }
     }
     if (out.num_prompt_tokens) num_prompt_tokens[p] = out.num_prompt_tokens;
@@ -120,13 +135,38 @@ class Flight : public std::enable_shared_from_this<Flight> {
   }
 
   void record_finished(size_t p, double now) {
+    const std::string reason = finish_reasons_[p].empty() ? "stop" : finish_reasons_[p];
+    report(p, reason, now);
     if (!deps_.metrics) return;
     metrics::FinishedRequest finished;
-    finished.finished_reason = finish_reason_.empty() ? "stop" : finish_reason_;
+    finished.finished_reason = reason;
     finished.e2e_latency_s = now - arrival_;
     finished.num_prompt_tokens = num_prompt_tokens[p];
     finished.num_generation_tokens = num_output_tokens_[p];
     deps_.metrics->record_finished(finished);
+  }
+
+  // Hands prompt p's summary to the stats window (once per engine request).
+  void report(size_t p, const std::string& reason, double now) {
+    if (!deps_.on_request_done || p >= engine_ids.size()) return;
+    web::RecentRequest r;
+    r.id = engine_ids[p];
+    r.prompt_tokens = num_prompt_tokens[p];
+    r.completion_tokens = num_output_tokens_[p];
+    r.cached_tokens = num_cached_tokens_[p];
+    r.ttft_ms = ttft_ms_[p];
+    r.e2e_ms = (now - arrival_) * 1000;
+    r.finish_reason = reason;
+    r.finished_at = unix_time();
+    deps_.on_request_done(r, itl_ms_[p]);
+  }
+
+  // Reports every submitted prompt that has not finished as ending for `reason`.
+  void report_unfinished(const std::string& reason) {
+    const double now = monotonic_seconds();
+    for (size_t i = 0; i < engine_ids.size(); ++i) {
+      if (!finished_[i]) report(i, reason, now);
+    }
   }
 
   void complete() {
@@ -158,6 +198,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   void fail(const api::ApiError& error) {
     if (done_) return;
     done_ = true;
+    report_unfinished("error");
     for (size_t i = 0; i < engine_ids.size(); ++i) {
       if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
     }
@@ -173,6 +214,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   void abort_all(const char* why) {
     if (done_) return;
     done_ = true;
+    report_unfinished("abort");
     for (size_t i = 0; i < engine_ids.size(); ++i) {
       if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
     }
@@ -197,7 +239,10 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::vector<int> num_output_tokens_;
   std::vector<bool> first_token_seen_;
   std::vector<double> last_output_time_;
-  std::string finish_reason_;
+  std::vector<std::string> finish_reasons_;  // per prompt; empty until its choice finishes
+  std::vector<double> ttft_ms_;               // per prompt; NaN before the first token
+  std::vector<std::vector<double>> itl_ms_;   // per prompt: gaps between token outputs
+  std::vector<int> num_cached_tokens_;        // per prompt: prefix cache hits
   double arrival_;
 };
 

@@ -5,12 +5,14 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "api/prompt_codec.h"
 #include "api/serving_config.h"
 #include "engine/engine_client.h"
 #include "metrics/vllm_metrics.h"
 #include "server/http_types.h"
+#include "web/dashboard_stats.h"
 
 namespace kiln::server {
 
@@ -22,6 +24,9 @@ struct GenerationDeps {
   metrics::VllmMetrics* metrics = nullptr;
   // Called exactly once when the request's response has ended (drain accounting).
   std::function<void()> on_finished;
+  // Called once per engine request when it finishes, is aborted (client gone) or fails, with
+  // the gaps between its token outputs in ms: GET /v1/stats' latencies and recent requests.
+  std::function<void(const web::RecentRequest&, std::span<const double> itl_ms)> on_request_done;
 };
 
 void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,

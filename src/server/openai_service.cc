@@ -1,6 +1,7 @@
 #include "server/openai_service.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "api/openai_request.h"
 #include "api/request_id.h"
@@ -30,13 +31,16 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"}, {"/v1/models", "GET"},
     {"/health", "GET"},               {"/metrics", "GET"},         {"/tokenize", "POST"},
-    {"/detokenize", "POST"},          {"/version", "GET"},
+    {"/detokenize", "POST"},          {"/version", "GET"},         {"/v1/stats", "GET"},
 };
 
 }  // namespace
 
 OpenAiService::OpenAiService(ServerConfig config, api::ServingConfig serving)
-    : config_(std::move(config)), serving_(std::move(serving)), created_(unix_seconds()) {
+    : config_(std::move(config)),
+      serving_(std::move(serving)),
+      started_(monotonic_seconds()),
+      created_(unix_seconds()) {
   metrics_ = std::make_unique<metrics::VllmMetrics>(&registry_, serving_.served_model_name,
                                                     std::max(serving_.max_model_len, 1));
   metrics::register_process_metrics(&registry_);
@@ -56,8 +60,10 @@ OpenAiService::OpenAiService(ServerConfig config, api::ServingConfig serving)
   });
 }
 
-void OpenAiService::set_ready(ServingBackend backend, const metrics::CacheConfigInfo& cache) {
+void OpenAiService::set_ready(ServingBackend backend, const metrics::CacheConfigInfo& cache,
+                              DashboardInfo dashboard) {
   backend_ = backend;
+  dashboard_ = std::move(dashboard);
   metrics_->set_cache_config(cache);
   ServerPhase expected = ServerPhase::kLoading;
   phase_.compare_exchange_strong(expected, ServerPhase::kReady);
@@ -208,7 +214,8 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
   if (path == "/v1/chat/completions" || path == "/v1/completions") {
     in_flight_.fetch_add(1);
     GenerationDeps deps{backend_.engine, backend_.codec, backend_.renderer, &serving_, metrics_.get(),
-                        [this] { in_flight_.fetch_sub(1); }};
+                        [this] { in_flight_.fetch_sub(1); },
+                        [this](const web::RecentRequest& r, std::span<const double> itl) { record_request(r, itl); }};
     if (path == "/v1/chat/completions") handle_chat_completion(request, std::move(writer), std::move(deps));
     else handle_completion(request, std::move(writer), std::move(deps));
     return;
@@ -218,6 +225,7 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
 
 HttpResponse OpenAiService::handle_simple(const HttpRequest& request, const std::string& path) {
   if (path == "/v1/models") return models_response();
+  if (path == "/v1/stats") return stats_response();
   if (path == "/tokenize") return tokenize(request);
   return detokenize(request);
 }
@@ -249,6 +257,40 @@ HttpResponse OpenAiService::models_response() const {
   body["object"] = "list";
   body["data"] = api::Json::array({model});
   return json_response(200, body);
+}
+
+void OpenAiService::record_request(const web::RecentRequest& request, std::span<const double> itl_ms) {
+  request_window_.record(request, itl_ms);
+  requests_finished_.fetch_add(1);
+}
+
+HttpResponse OpenAiService::stats_response() const {
+  web::DashboardStats s;
+  s.time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  s.uptime_s = monotonic_seconds() - started_;
+  s.version = config_.version;
+  s.model = dashboard_.model.empty() ? serving_.model_root : dashboard_.model;
+  s.served_model_name = serving_.served_model_name;
+  s.config = dashboard_.config;
+  s.config.emplace_back("api_key_required", config_.api_key.has_value());
+  s.memory_plan = dashboard_.memory_plan;
+  s.device = dashboard_.device;
+  // The same engine snapshot /metrics is built from, so the two never disagree.
+  const EngineStats engine = backend_.engine->stats();
+  s.counters.prompt_tokens_total = engine.prompt_tokens_total;
+  s.counters.generation_tokens_total = engine.generation_tokens_total;
+  s.counters.requests_finished_total = requests_finished_.load();
+  s.counters.num_preemptions_total = engine.num_preemptions_total;
+  s.counters.prefix_cache_queries_total = engine.prefix_cache_queries_tokens_total;
+  s.counters.prefix_cache_hits_total = engine.prefix_cache_hits_tokens_total;
+  s.gauges.num_requests_running = engine.num_running;
+  s.gauges.num_requests_waiting = engine.num_waiting;
+  s.gauges.kv_cache_usage = engine.kv_cache_usage;
+  s.latency = request_window_.latency(s.time);
+  s.recent_requests = request_window_.recent(50);
+  HttpResponse response{200, "application/json", web::dashboard_stats_json(s), {}};
+  response.headers.emplace_back("cache-control", "no-store");
+  return response;
 }
 
 HttpResponse OpenAiService::tokenize(const HttpRequest& request) const {

@@ -1,5 +1,6 @@
 // The routes of kiln's HTTP API, vLLM's: POST /v1/chat/completions, POST /v1/completions,
-// GET /v1/models, GET /health, GET /metrics, POST /tokenize, POST /detokenize, GET /version.
+// GET /v1/models, GET /health, GET /metrics, POST /tokenize, POST /detokenize, GET /version;
+// and kiln's GET /v1/stats for the dashboard (docs/dashboard-api.md).
 // Also Bearer auth, CORS (with preflight), 404/405, 503 while loading or draining, and the
 // in-flight count that graceful drain waits on. No sockets here: see http_session.h.
 #pragma once
@@ -7,6 +8,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <span>
+#include <string>
 
 #include "api/prompt_codec.h"
 #include "api/serving_config.h"
@@ -15,6 +18,7 @@
 #include "metrics/vllm_metrics.h"
 #include "server/http_types.h"
 #include "server/server_config.h"
+#include "web/dashboard_stats.h"
 
 namespace kiln::server {
 
@@ -26,12 +30,18 @@ struct ServingBackend {
 
 enum class ServerPhase { kLoading, kReady, kDraining };
 
+// What GET /v1/stats reports besides the live counters, known once the model is loaded.
+struct DashboardInfo {
+  std::string model;  // what --model named (path or Hub id)
+  web::StatTable config, memory_plan, device;
+};
+
 class OpenAiService {
  public:
   OpenAiService(ServerConfig config, api::ServingConfig serving);
 
   // The model is loaded: serve requests from now on. The backend must outlive the service.
-  void set_ready(ServingBackend backend, const metrics::CacheConfigInfo& cache);
+  void set_ready(ServingBackend backend, const metrics::CacheConfigInfo& cache, DashboardInfo dashboard = {});
   // SIGTERM: /health and new requests get 503; in-flight requests continue.
   void begin_drain();
   ServerPhase phase() const { return phase_.load(); }
@@ -49,6 +59,8 @@ class OpenAiService {
   bool origin_allowed(const std::string& origin) const;
   HttpResponse handle_simple(const HttpRequest& request, const std::string& path);
   HttpResponse models_response() const;
+  HttpResponse stats_response() const;
+  void record_request(const web::RecentRequest& request, std::span<const double> itl_ms);
   HttpResponse tokenize(const HttpRequest& request) const;
   HttpResponse detokenize(const HttpRequest& request) const;
 
@@ -57,6 +69,11 @@ class OpenAiService {
   metrics::Registry registry_;
   std::unique_ptr<metrics::VllmMetrics> metrics_;
   ServingBackend backend_;  // set once before phase_ becomes kReady
+  DashboardInfo dashboard_;  // likewise
+  // Finished requests of the last 5 minutes (at most 1000) for /v1/stats' latencies and table.
+  web::RequestStatsWindow request_window_{300, 1000, 200000};
+  std::atomic<int64_t> requests_finished_{0};  // every reason, aborts and errors included
+  double started_ = 0;                         // monotonic seconds, for uptime_s
   std::atomic<ServerPhase> phase_{ServerPhase::kLoading};
   std::atomic<int> in_flight_{0};
   int64_t created_ = 0;

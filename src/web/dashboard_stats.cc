@@ -40,6 +40,8 @@ json percentiles_json(const Percentiles& p) {
 }  // namespace
 
 Percentiles compute_percentiles(std::vector<double>& values) {
+  // A request aborted before its first token has no TTFT (NaN): it counts for nothing here.
+  std::erase_if(values, [](double v) { return !std::isfinite(v); });
   if (values.empty()) return {};
   std::sort(values.begin(), values.end());
   // Nearest rank: the smallest value with at least q of the samples at or below it.

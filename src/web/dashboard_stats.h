@@ -27,7 +27,7 @@ struct RecentRequest {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;
-  double ttft_ms = 0;
+  double ttft_ms = 0;  // NaN (null in JSON) when it ended before its first token
   double e2e_ms = 0;
   std::string finish_reason;  // stop, length, abort, error
   double finished_at = 0;     // Unix seconds

@@ -7,7 +7,7 @@ kiln=$1 model=$2 out=$3
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 "$kiln" serve "$model" --host 127.0.0.1 --port "$port" --served-model-name kiln-deploy-test \
-  --max-model-len 512 --drain-timeout 5 >"$log" 2>&1 &
+  --max-model-len 512 --drain-timeout 5 --device cpu --kv-cache-memory 64MiB >"$log" 2>&1 &
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
 trap cleanup EXIT

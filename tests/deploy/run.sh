@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The deploy suite (scripts/run-tests.sh runs it after ctest): lint of deploy/Dockerfile, helm lint
 # and helm template of the chart for every values file, every rendered object validated against
-# its schema, the EKS example, and the metric/flag check against kiln serve. Offline after npm ci.
+# its schema, the EKS example, and the metric/flag check against a live kiln serve (the demo
+# model, scripts/make-demo-model.sh) and its --help. Offline after npm ci.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -29,14 +30,17 @@ if [ -z "${KILN_DEPLOY_SERVE_HELP:-}" ] && [ -x "$build/kiln" ] \
    && "$build/kiln" serve --help >"$tmp/serve-help.txt" 2>&1 && grep -q -- '--port' "$tmp/serve-help.txt"; then
   export KILN_DEPLOY_SERVE_HELP="$tmp/serve-help.txt"
 fi
-# The metrics to check against: a live scrape when a model is given (KILN_DEMO_MODEL), else the
-# fixture. KILN_DEPLOY_METRICS may also name a saved /metrics scrape.
-if [ -z "${KILN_DEPLOY_METRICS:-}" ] && [ -n "${KILN_DEMO_MODEL:-}" ]; then
-  "$here/live-metrics.sh" "$build/kiln" "$KILN_DEMO_MODEL" "$tmp/metrics.prom"
+# The metrics to check against: a live scrape of `kiln serve` on the demo model (KILN_DEMO_MODEL,
+# default BUILD/models/demo, made when missing). KILN_DEPLOY_METRICS may name a saved scrape instead.
+if [ -z "${KILN_DEPLOY_METRICS:-}" ]; then
+  [ -x "$build/kiln" ] || { echo "tests/deploy: $build/kiln is missing: build first" >&2; exit 1; }
+  model=${KILN_DEMO_MODEL:-$build/models/demo}
+  if [ -z "${KILN_DEMO_MODEL:-}" ]; then "$root/scripts/make-demo-model.sh" "$build" >/dev/null; fi
+  "$here/live-metrics.sh" "$build/kiln" "$model" "$tmp/metrics.prom"
   export KILN_DEPLOY_METRICS="$tmp/metrics.prom"
 fi
 echo "tests/deploy: flags from ${KILN_DEPLOY_SERVE_HELP:-the FIXTURE fixtures/kiln-serve-help.fixture.txt}"
-echo "tests/deploy: metrics from ${KILN_DEPLOY_METRICS:-the FIXTURE fixtures/kiln-metrics.fixture.prom}"
+echo "tests/deploy: metrics from $KILN_DEPLOY_METRICS"
 
 node --test --test-reporter=spec \
   test/dockerfile.test.mjs test/chart.test.mjs test/examples.test.mjs test/metrics.test.mjs

@@ -3,6 +3,9 @@ huggingface_hub relies on, with switches for the failures kiln must survive or e
 
 Served:
   GET  /api/models/{org}/{name}/revision/{rev}      {"sha", "siblings": [{"rfilename", "size", "lfs"}]}
+  GET  /api/models/{org}/{name}/tree/{rev}[/{path}]  [{"type", "oid", "size", "path", "lfs"?}] (the tree API
+                                                    of huggingface_hub's list_repo_tree / snapshot_download;
+                                                    ?recursive=true lists subfolders too)
   HEAD|GET /{org}/{name}/resolve/{rev}/{path}       regular files: 200, ETag "<git sha1>";
                                                     LFS files: 302 to /cdn/<sha256> (absolute URL on
                                                     host `localhost`, i.e. another origin, so the
@@ -226,6 +229,8 @@ class FakeHub:
             with self.lock:
                 body = json.dumps(self.log).encode()
             return self.send(handler, 200, {"Content-Type": "application/json"}, body, head)
+        if path.startswith("/api/models/") and "/tree/" in path:
+            return self.handle_tree(handler, path[len("/api/models/"):], parsed.query, head)
         if path.startswith("/api/models/"):
             return self.handle_info(handler, path[len("/api/models/"):], head)
         if path.startswith("/cdn/"):
@@ -250,6 +255,44 @@ class FakeHub:
             self.error(handler, 404, "RevisionNotFound", "Invalid rev id: " + revision, head)
             return None, None
         return repo, commit
+
+    def handle_tree(self, handler, rest, query, head):
+        """The tree API: the entries under a folder (all below it with ?recursive=true), folders
+        first-class as the Hub lists them, LFS files with their sha256 under "lfs"."""
+        repo_id, _, tail = rest.partition("/tree/")
+        revision, _, folder = tail.partition("/")
+        revision = urllib.parse.unquote(revision)
+        folder = folder.strip("/")
+        if repo_id in self.aliases:
+            location = "/api/models/%s/tree/%s" % (self.aliases[repo_id], tail)
+            return self.send(handler, 307, {"Location": location}, b"", head)
+        repo, commit = self.find(handler, repo_id, revision, head)
+        if repo is None:
+            return
+        recursive = urllib.parse.parse_qs(query).get("recursive", ["false"])[0].lower() == "true"
+        prefix = folder + "/" if folder else ""
+        if folder and not any(p.startswith(prefix) for p in repo.files):
+            return self.error(handler, 404, "EntryNotFound", "%s does not exist on %s" % (folder, revision), head)
+        entries = {}
+        for path in sorted(repo.files):
+            if not path.startswith(prefix):
+                continue
+            parts = path[len(prefix):].split("/")
+            # Every folder on the way (only the first level when not recursive).
+            for depth in range(1, len(parts)):
+                if depth > 1 and not recursive:
+                    break
+                directory = prefix + "/".join(parts[:depth])
+                entries.setdefault(directory, {"type": "directory", "oid": git_blob_sha1(directory.encode()),
+                                               "size": 0, "path": directory})
+            if len(parts) > 1 and not recursive:
+                continue
+            entry = {"type": "file", "oid": git_blob_sha1(repo.files[path]), "size": repo.size(path), "path": path}
+            if path in repo.lfs:
+                entry["lfs"] = {"oid": repo.etag(path), "size": repo.size(path), "pointerSize": 134}
+            entries[path] = entry
+        body = json.dumps([entries[k] for k in sorted(entries)]).encode()
+        self.send(handler, 200, {"Content-Type": "application/json", "X-Repo-Commit": commit}, body, head)
 
     def handle_info(self, handler, rest, head):
         if "/revision/" not in rest:

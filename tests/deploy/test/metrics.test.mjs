@@ -10,9 +10,10 @@ import { prefetch } from "../lib/helm.mjs";
 await prefetch();
 
 const here = join(fileURLToPath(import.meta.url), "..", "..");
-// run.sh points these at a live scrape and `kiln serve --help` when it has them, else at the
-// fixtures (marked FIXTURE in their first line).
-const metricsFile = process.env.KILN_DEPLOY_METRICS ?? join(here, "fixtures/kiln-metrics.fixture.prom");
+// run.sh points these at a live scrape (live-metrics.sh) and `kiln serve --help`; the help text
+// falls back to the fixture (marked FIXTURE) when the built kiln has no serve command.
+const metricsFile = process.env.KILN_DEPLOY_METRICS;
+if (!metricsFile) throw new Error("KILN_DEPLOY_METRICS is not set: run tests/deploy/run.sh (it scrapes a live kiln serve)");
 const helpFile = process.env.KILN_DEPLOY_SERVE_HELP ?? join(here, "fixtures/kiln-serve-help.fixture.txt");
 const metricsText = readFileSync(metricsFile, "utf8");
 const helpText = readFileSync(helpFile, "utf8");

@@ -330,5 +330,69 @@ TEST_F(ServerTest, DrainRefusesNewWorkAndFinishesInFlight) {
   EXPECT_EQ(service_->num_in_flight(), 0);
 }
 
+TEST_F(ServerTest, StatsEndpointReportsDashboardInfoCountersAndFinishedRequests) {
+  ServerConfig config;
+  config.api_key = "sekret";
+  start(config, false);
+  DashboardInfo info;
+  info.model = "/models/tiny";
+  info.config = {{"max_model_len", web::StatValue(int64_t{200})}};
+  info.memory_plan = {{"num_gpu_blocks", web::StatValue(int64_t{64})}};
+  info.device = {{"kind", web::StatValue(std::string("cpu"))}};
+  service_->set_ready(ServingBackend{&engine_, &codec_, &renderer_}, metrics::CacheConfigInfo{}, info);
+  const std::vector<std::pair<std::string, std::string>> key = {{"Authorization", "Bearer sekret"}};
+  EXPECT_EQ(request("GET", "/v1/stats").status, 401);
+  Reply empty = request("GET", "/v1/stats", "", key);
+  ASSERT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.header("Cache-Control"), "no-store");
+  EXPECT_EQ(empty.json()["recent_requests"].size(), 0u);
+  EXPECT_TRUE(empty.json()["latency"]["ttft_ms"]["p50"].is_null());
+
+  ASSERT_EQ(request("POST", "/v1/chat/completions", kChat, key).status, 200);
+  // A request the client gives up on shows up as an abort.
+  {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
+    const std::string body = R"({"prompt":"Hold","max_tokens":100,"stream":true})";
+    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Authorization: Bearer sekret\r\nContent-Length: " + std::to_string(body.size()) +
+                             "\r\n\r\n";
+    net::write(socket, net::buffer(head + body));
+    char data[256];
+    socket.read_some(net::buffer(data));
+  }
+  nlohmann::json stats;
+  for (int i = 0; i < 200; ++i) {
+    stats = request("GET", "/v1/stats", "", key).json();
+    if (stats["counters"]["requests_finished_total"] == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stats["object"], "kiln.stats");
+  EXPECT_EQ(stats["version"], "0.1.0");
+  EXPECT_EQ(stats["model"], "/models/tiny");
+  EXPECT_EQ(stats["served_model_name"], "tiny");
+  EXPECT_EQ(stats["config"]["max_model_len"], 200);
+  EXPECT_EQ(stats["config"]["api_key_required"], true);
+  EXPECT_EQ(stats["memory_plan"]["num_gpu_blocks"], 64);
+  EXPECT_EQ(stats["device"]["kind"], "cpu");
+  EXPECT_GT(stats["counters"]["generation_tokens_total"].get<int64_t>(), 3);
+  ASSERT_EQ(stats["counters"]["requests_finished_total"], 2);
+  ASSERT_EQ(stats["recent_requests"].size(), 2u);
+  const auto& aborted = stats["recent_requests"][0];  // newest first
+  EXPECT_EQ(aborted["finish_reason"], "abort");
+  EXPECT_EQ(aborted["id"].get<std::string>().rfind("cmpl-", 0), 0u);
+  const auto& chat = stats["recent_requests"][1];
+  EXPECT_EQ(chat["id"].get<std::string>().rfind("chatcmpl-", 0), 0u);
+  EXPECT_EQ(chat["finish_reason"], "length");
+  EXPECT_EQ(chat["completion_tokens"], 3);
+  EXPECT_GT(chat["prompt_tokens"].get<int>(), 0);
+  EXPECT_GE(chat["e2e_ms"].get<double>(), chat["ttft_ms"].get<double>());
+  EXPECT_GT(chat["finished_at"].get<double>(), 1.7e9);
+  EXPECT_FALSE(stats["latency"]["ttft_ms"]["p50"].is_null());
+  EXPECT_FALSE(stats["latency"]["itl_ms"]["p99"].is_null());
+  EXPECT_EQ(stats["latency"]["window_s"], 300);
+}
+
 }  // namespace
 }  // namespace kiln::server

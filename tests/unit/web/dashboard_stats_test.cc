@@ -77,6 +77,14 @@ TEST(ComputePercentiles, NearestRank) {
   EXPECT_EQ(compute_percentiles(one).p99, 7.0);
   std::vector<double> none;
   EXPECT_FALSE(compute_percentiles(none).p50.has_value());
+  // NaN marks "no first token" (an abort before it): skipped, never sorted in.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> with_nan = {nan, 3.0, nan, 1.0, 2.0};
+  const Percentiles q = compute_percentiles(with_nan);
+  EXPECT_EQ(q.p50, 2.0);
+  EXPECT_EQ(q.p99, 3.0);
+  std::vector<double> only_nan = {nan};
+  EXPECT_FALSE(compute_percentiles(only_nan).p50.has_value());
 }
 
 TEST(RequestStatsWindow, PercentilesOnlyOverTheWindow) {

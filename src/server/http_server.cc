@@ -2,6 +2,10 @@
 
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -180,16 +184,23 @@ class Session : public std::enable_shared_from_this<Session> {
     service_->handle(std::move(request), std::make_shared<RequestWriter>(shared_from_this(), seq_));
   }
 
-  // While a response is pending, a readable socket with no bytes means the client closed it.
+  // While a response is pending, a socket at end of stream means the client closed it. The
+  // reactor may report readiness that the request's own read already consumed, so end of
+  // stream is confirmed with a non-blocking peek before the request is given up.
   void arm_disconnect_watch() {
     const uint64_t seq = seq_;
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 [self = shared_from_this(), seq](beast::error_code ec) {
                                   if (ec || seq != self->seq_ || self->response_ended_) return;
-                                  beast::error_code available_ec;
-                                  const size_t available = self->stream_.socket().available(available_ec);
-                                  if (available_ec || available == 0) self->client_gone();
-                                  // Bytes available: a pipelined request; it is read afterwards.
+                                  char byte;
+                                  const ssize_t peeked = ::recv(self->stream_.socket().native_handle(), &byte, 1,
+                                                                MSG_PEEK | MSG_DONTWAIT);
+                                  if (peeked > 0) return;  // a pipelined request; it is read afterwards
+                                  if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                                    self->arm_disconnect_watch();  // nothing there after all: keep watching
+                                    return;
+                                  }
+                                  self->client_gone();  // end of stream, or the connection was reset
                                 });
   }
 

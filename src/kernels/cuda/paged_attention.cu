@@ -16,6 +16,7 @@
 
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
 
 namespace kiln::cuda {
@@ -276,6 +277,12 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
                      int q_token_stride) {
   const int num_tokens = meta.num_tokens, max_seq_len = meta.max_seq_len;
   if (num_tokens == 0) return;
+  // The warp-per-key-tile kernel (decode_attention.cu) for the group sizes it has; this file's
+  // kernel stays for the others (3, 5, 6, 7, 12, ... query heads per KV head).
+  if (decode_attention_supports(shape)) {
+    decode_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride);
+    return;
+  }
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   KILN_CHECK(shape.head_dim == 64 || shape.head_dim == 128)
       << "paged_attention supports head_dim 64 and 128, got " << shape.head_dim;

@@ -27,6 +27,7 @@ struct BackendOptions {
   double gpu_memory_utilization = 0.9;
   std::optional<int64_t> gpu_memory_limit_bytes;  // test-only cap (--gpu-memory-limit)
   int num_threads = 0;  // CPU forward threads; 0: all cores
+  bool enforce_eager = false;  // CUDA: no decode graphs (--enforce-eager)
   bool show_progress = true;
 };
 

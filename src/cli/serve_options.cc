@@ -104,7 +104,7 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_optional_string("kv-cache-memory", &o.kv_cache_memory,
                              "KV cache size in bytes (e.g. 4GiB); overrides --gpu-memory-utilization");
   parser.add_bool("enable-prefix-caching", &o.enable_prefix_caching, "reuse KV blocks of shared prompt prefixes");
-  parser.add_bool("enforce-eager", &o.enforce_eager, "no CUDA graphs");
+  parser.add_bool("enforce-eager", &o.enforce_eager, "no CUDA graphs: launch every decode step kernel by kernel");
   parser.add_string("dtype", &o.dtype,
                     "compute dtype: auto, bfloat16 (bf16), float16 (half), float32 (float); CUDA runs "
                     "bfloat16 only, the CPU backend float32 only");

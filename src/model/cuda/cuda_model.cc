@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/sampling_cuda.h"
 #include "model/forward_batch_check.h"
 
 namespace kiln::cuda {
@@ -58,6 +59,8 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   KILN_ASSIGN_OR_RETURN(model->rope_table_, DeviceBuffer::try_allocate(rope_bytes));
   KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
 
+  KILN_CUDA_CHECK(cudaEventCreate(&model->step_begin_));
+  KILN_CUDA_CHECK(cudaEventCreate(&model->step_end_));
   KILN_RETURN_IF_ERROR(model->allocate_activations());
   KILN_RETURN_IF_ERROR(model->plan_and_allocate_kv_cache(free_before_weights, model->weights_.size_bytes));
   return model;
@@ -65,8 +68,14 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
 
 CudaModel::~CudaModel() {
   if (context_) context_->synchronize();
+  release_graphs();
+  if (step_begin_) cudaEventDestroy(step_begin_);
+  if (step_end_) cudaEventDestroy(step_end_);
   if (step_inputs_host_) cudaFreeHost(step_inputs_host_);
   if (logits_host_) cudaFreeHost(logits_host_);
+  if (sampling_rows_host_) cudaFreeHost(sampling_rows_host_);
+  if (adjustments_host_) cudaFreeHost(adjustments_host_);
+  if (sampled_host_) cudaFreeHost(sampled_host_);
 }
 
 Status CudaModel::allocate_activations() {
@@ -91,6 +100,19 @@ Status CudaModel::allocate_activations() {
   KILN_RETURN_IF_ERROR(allocate(&logits_rows_, static_cast<size_t>(max_logit_rows_) * c.hidden_size));
   KILN_RETURN_IF_ERROR(allocate(&logits_, static_cast<size_t>(max_logit_rows_) * c.vocab_size));
   KILN_CUDA_CHECK(cudaMallocHost(&logits_host_, static_cast<size_t>(max_logit_rows_) * c.vocab_size * 2));
+
+  // Sampling on the device: at most one sampled row per sequence and step.
+  const size_t max_sampled = static_cast<size_t>(options_.max_num_seqs);
+  KILN_ASSIGN_OR_RETURN(sampling_rows_, DeviceBuffer::try_allocate(max_sampled * sizeof(SamplingRowParams)));
+  KILN_CUDA_CHECK(cudaMallocHost(&sampling_rows_host_, max_sampled * sizeof(SamplingRowParams)));
+  KILN_ASSIGN_OR_RETURN(sampling_workspace_,
+                        DeviceBuffer::try_allocate(sampling_workspace_bytes(options_.max_num_seqs, c.vocab_size)));
+  KILN_ASSIGN_OR_RETURN(sampled_, DeviceBuffer::try_allocate(max_sampled * sizeof(SampledRow)));
+  KILN_CUDA_CHECK(cudaMallocHost(&sampled_host_, max_sampled * sizeof(SampledRow)));
+  // Room for a few penalized sequences' histories; grows when a step needs more.
+  adjustments_capacity_ = max_sampled * 64;
+  KILN_ASSIGN_OR_RETURN(adjustments_, DeviceBuffer::try_allocate(adjustments_capacity_ * sizeof(LogitAdjustment)));
+  KILN_CUDA_CHECK(cudaMallocHost(&adjustments_host_, adjustments_capacity_ * sizeof(LogitAdjustment)));
 
   max_blocks_per_seq_ = (max_model_len_ + options_.block_size - 1) / options_.block_size;
   const size_t seqs = static_cast<size_t>(options_.max_num_seqs);
@@ -151,6 +173,8 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                                                 act_.size_bytes() + attention_workspace_.size_bytes() +
                                                 logits_rows_.size_bytes() + logits_.size_bytes() +
                                                 step_inputs_.size_bytes() + rope_table_.size_bytes() +
+                                                sampling_rows_.size_bytes() + sampling_workspace_.size_bytes() +
+                                                sampled_.size_bytes() + adjustments_.size_bytes() +
                                                 context_->workspace_bytes());
   // What the device lost beyond our tensors is the CUDA context's and the libraries' (cuBLASLt
   // kernels, allocator granularity): it is not free for the KV cache either.
@@ -246,9 +270,8 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
   add_rms_norm(residual, proj, weights_.norm, num_tokens, c.hidden_size, eps, normed, stream);
 }
 
-Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
-  const ModelConfig& c = config_;
-  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, c.vocab_size, plan_.num_blocks, options_.block_size));
+Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len) const {
+  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, plan_.num_blocks, options_.block_size));
   if (batch.num_tokens() > options_.max_num_batched_tokens) {
     return Status::error("ForwardBatch: " + std::to_string(batch.num_tokens()) +
                          " tokens exceed --max-num-batched-tokens " + std::to_string(options_.max_num_batched_tokens));
@@ -257,13 +280,30 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
       batch.max_blocks_per_seq > (max_model_len_ + options_.block_size - 1) / options_.block_size) {
     return Status::error("ForwardBatch: more sequences or blocks per sequence than the model was sized for");
   }
-  int max_seq_len = 0;
-  for (int len : batch.seq_lens) max_seq_len = std::max(max_seq_len, len);
-  if (max_seq_len > max_model_len_) {
-    return Status::error("ForwardBatch: a sequence of " + std::to_string(max_seq_len) +
+  *max_seq_len = 0;
+  for (int len : batch.seq_lens) *max_seq_len = std::max(*max_seq_len, len);
+  if (*max_seq_len > max_model_len_) {
+    return Status::error("ForwardBatch: a sequence of " + std::to_string(*max_seq_len) +
                          " tokens exceeds max_model_len " + std::to_string(max_model_len_));
   }
+  return ok_status();
+}
+
+void CudaModel::compute_logits(int num_tokens, int begin, int rows) {
+  const ModelConfig& c = config_;
+  // Gather the rows that need logits (an embedding lookup over the final hidden states).
+  embedding(normed_.as<bf16>(), num_tokens, logits_indices_ + begin, rows, c.hidden_size, logits_rows_.as<bf16>(),
+            context_->stream());
+  linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
+               c.hidden_size);
+}
+
+Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  int max_seq_len = 0;
+  KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len));
   cudaStream_t stream = context_->stream();
+  begin_step();
   upload_batch(batch);
   run_layers(batch.num_tokens(), max_seq_len);
 
@@ -271,11 +311,7 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
   logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
   for (int begin = 0; begin < num_logits; begin += max_logit_rows_) {
     const int rows = std::min(max_logit_rows_, num_logits - begin);
-    // Gather the rows that need logits (an embedding lookup over the final hidden states).
-    embedding(normed_.as<bf16>(), batch.num_tokens(), logits_indices_ + begin, rows, c.hidden_size,
-              logits_rows_.as<bf16>(), stream);
-    linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
-                 c.hidden_size);
+    compute_logits(batch.num_tokens(), begin, rows);
     const size_t count = static_cast<size_t>(rows) * c.vocab_size;
     KILN_CUDA_CHECK(cudaMemcpyAsync(logits_host_, logits_.data(), count * 2, cudaMemcpyDeviceToHost, stream));
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -283,7 +319,18 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
     for (size_t i = 0; i < count; ++i) out[i] = bf16_to_f32(logits_host_[i]);
   }
   if (num_logits == 0) KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  end_step();
   return ok_status();
+}
+
+void CudaModel::begin_step() { KILN_CUDA_CHECK(cudaEventRecord(step_begin_, context_->stream())); }
+
+void CudaModel::end_step() {
+  KILN_CUDA_CHECK(cudaEventRecord(step_end_, context_->stream()));
+  KILN_CUDA_CHECK(cudaEventSynchronize(step_end_));
+  float milliseconds = 0;
+  KILN_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, step_begin_, step_end_));
+  busy_nanoseconds_ += static_cast<int64_t>(static_cast<double>(milliseconds) * 1e6);
 }
 
 }  // namespace kiln::cuda

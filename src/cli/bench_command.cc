@@ -45,6 +45,7 @@ int run_throughput(const CommandArgs& args) {
   std::string device = "auto";
   double gpu_memory_utilization = 0.9;
   bool enforce_eager = false;
+  int profile_steps = 0;
   bool enable_prefix_caching = true;
   int num_threads = 0;
   int64_t seed = 0;
@@ -68,6 +69,7 @@ int run_throughput(const CommandArgs& args) {
   parser.add_string("device", &device, "auto (cuda when a GPU is visible), cuda or cpu");
   parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
   parser.add_bool("enforce-eager", &enforce_eager, "no CUDA graphs for decode steps");
+  parser.add_int("profile-steps", &profile_steps, "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
   parser.add_int64("seed", &seed, "seed of the random prompts and sampling");
   parser.add_bool("json", &json, "print the result as one JSON object");
   const Status parsed = parser.parse(args);
@@ -98,6 +100,7 @@ int run_throughput(const CommandArgs& args) {
   if (parser.was_set("kv-cache-memory") || device == "cpu") backend_options.kv_cache_memory_bytes = *kv_bytes;
   backend_options.gpu_memory_utilization = gpu_memory_utilization;
   backend_options.enforce_eager = enforce_eager;
+  backend_options.profile_every_n_steps = profile_steps;
   backend_options.num_threads = num_threads;
   backend_options.show_progress = !json;
   if (input_len + output_len > backend_options.max_model_len) {

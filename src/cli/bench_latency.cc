@@ -35,6 +35,7 @@ int run_bench_latency(const CommandArgs& args) {
   int max_num_batched_tokens = 8192;
   double gpu_memory_utilization = 0.9;
   bool enforce_eager = false;
+  int profile_steps = 0;
   std::optional<std::string> kv_cache_memory;
   std::optional<std::string> gpu_memory_limit;
   int num_threads = 0;
@@ -52,6 +53,7 @@ int run_bench_latency(const CommandArgs& args) {
   parser.add_int("max-num-batched-tokens", &max_num_batched_tokens, "token budget per step (prefill chunk)");
   parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
   parser.add_bool("enforce-eager", &enforce_eager, "no CUDA graphs for decode steps");
+  parser.add_int("profile-steps", &profile_steps, "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
   parser.add_optional_string("kv-cache-memory", &kv_cache_memory, "KV cache bytes (CPU: default 2GiB)");
   parser.add_int("num-threads", &num_threads, "CPU threads (0: all cores)");
   parser.add_optional_string("gpu-memory-limit", &gpu_memory_limit,
@@ -78,6 +80,7 @@ int run_bench_latency(const CommandArgs& args) {
   setup.backend.max_num_batched_tokens = std::max(max_num_batched_tokens, batch_size);
   setup.backend.gpu_memory_utilization = gpu_memory_utilization;
   setup.backend.enforce_eager = enforce_eager;
+  setup.backend.profile_every_n_steps = profile_steps;
   setup.backend.num_threads = num_threads;
   setup.backend.show_progress = !json;
   if (kv_cache_memory) {

@@ -59,6 +59,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   KILN_ASSIGN_OR_RETURN(model->rope_table_, DeviceBuffer::try_allocate(rope_bytes));
   KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
 
+  model->profiler_.enable(options.profile_every_n_steps);
   KILN_CUDA_CHECK(cudaEventCreate(&model->step_begin_));
   KILN_CUDA_CHECK(cudaEventCreate(&model->step_end_));
   KILN_RETURN_IF_ERROR(model->allocate_activations());
@@ -245,6 +246,7 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
   meta.max_seq_len = max_seq_len;
 
   embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
+  profiler_.mark("embedding");
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const CudaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     bf16* layer_k = k_cache + 2 * static_cast<size_t>(l) * kv_layer_elements_;
@@ -254,20 +256,30 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
     } else {
       add_rms_norm(residual, proj, w.input_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
     }
+    profiler_.mark("norm");
     linear_->run(normed, w.qkv_proj, w.qkv_bias, qkv, num_tokens, qkv_width, c.hidden_size);
+    profiler_.mark("qkv_proj");
     rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_,
                       num_tokens, shape, rope_table_.as<float>(), max_model_len_, layer_k, layer_v, stream,
                       qkv_width);
+    profiler_.mark("rope_kv_write");
     paged_attention(qkv, layer_k, layer_v, meta, shape, scale, attn,
                     attention_workspace_.data(), context_->info().num_sms, stream, qkv_width);
+    profiler_.mark("attention");
     linear_->run(attn, w.o_proj, nullptr, proj, num_tokens, c.hidden_size, c.q_size());
+    profiler_.mark("o_proj");
     add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
+    profiler_.mark("norm");
     linear_->run(normed, w.gate_up_proj, nullptr, gate_up, num_tokens, 2 * c.intermediate_size, c.hidden_size);
+    profiler_.mark("gate_up_proj");
     silu_and_mul(gate_up, gate_up + c.intermediate_size, num_tokens, c.intermediate_size,
                  2 * c.intermediate_size, act, stream);
+    profiler_.mark("silu_mul");
     linear_->run(act, w.down_proj, nullptr, proj, num_tokens, c.hidden_size, c.intermediate_size);
+    profiler_.mark("down_proj");
   }
   add_rms_norm(residual, proj, weights_.norm, num_tokens, c.hidden_size, eps, normed, stream);
+  profiler_.mark("norm");
 }
 
 Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len) const {
@@ -296,6 +308,7 @@ void CudaModel::compute_logits(int num_tokens, int begin, int rows) {
             context_->stream());
   linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
                c.hidden_size);
+  profiler_.mark("lm_head");
 }
 
 Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
@@ -304,7 +317,9 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
   KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len));
   cudaStream_t stream = context_->stream();
   begin_step();
+  profiler_.begin(stream);
   upload_batch(batch);
+  profiler_.mark("upload");
   run_layers(batch.num_tokens(), max_seq_len);
 
   const int num_logits = static_cast<int>(batch.logits_indices.size());
@@ -319,6 +334,7 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
     for (size_t i = 0; i < count; ++i) out[i] = bf16_to_f32(logits_host_[i]);
   }
   if (num_logits == 0) KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  profiler_.end(batch.num_tokens(), batch.num_seqs());
   end_step();
   return ok_status();
 }

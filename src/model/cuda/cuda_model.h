@@ -20,6 +20,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/sampling.h"
 #include "model/cuda/cuda_weights.h"
+#include "model/cuda/step_profiler.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
@@ -37,6 +38,7 @@ struct CudaModelOptions {
   std::optional<int64_t> gpu_memory_limit_bytes;  // test-only cap on the device's memory
   std::optional<int> num_blocks;                  // overrides the plan's KV cache size
   bool enforce_eager = false;  // no CUDA graphs: every step launches its kernels one by one
+  int profile_every_n_steps = 0;  // log an operator breakdown of every Nth step (0: never)
 };
 
 struct MemoryPlan {
@@ -145,6 +147,7 @@ class CudaModel {
   int64_t num_graph_steps_ = 0;
 
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;
+  StepProfiler profiler_;
   std::atomic<int64_t> busy_nanoseconds_{0};
 };
 

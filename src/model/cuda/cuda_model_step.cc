@@ -187,13 +187,15 @@ Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const Sam
   const int num_logits = static_cast<int>(batch.logits_indices.size());
   other_logits->clear();
   begin_step();
+  const bool profiled = profiler_.begin(stream);
 
-  if (graph_eligible(batch, rows.size())) {
+  if (!profiled && graph_eligible(batch, rows.size())) {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs())));
     run_graph_step(batch, num_sampled);
   } else {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, 0));
     upload_batch(batch);
+    profiler_.mark("upload");
     run_layers(batch.num_tokens(), max_seq_len);
     std::vector<bool> is_sampled(static_cast<size_t>(num_logits), false);
     for (const SamplingRowParams& row : rows) is_sampled[static_cast<size_t>(row.logits_row)] = true;
@@ -208,6 +210,7 @@ Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const Sam
       sample_rows(logits_.as<bf16>(), c.vocab_size, begin, sampling_rows_.as<SamplingRowParams>() + first_sampled,
                   next_sampled - first_sampled, adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(),
                   sampled_.as<SampledRow>() + first_sampled, stream);
+      profiler_.mark("sampling");
       // The rows that do not sample (prompt logprobs) come back whole.
       int host_rows = 0;
       for (int r = begin; r < begin + count; ++r) {
@@ -229,6 +232,7 @@ Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const Sam
                                       cudaMemcpyDeviceToHost, stream));
     }
   }
+  profiler_.end(batch.num_tokens(), batch.num_seqs());
   end_step();
   sampled->assign(sampled_host_, sampled_host_ + num_sampled);
   return ok_status();

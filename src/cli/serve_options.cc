@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
@@ -108,10 +109,10 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_string("dtype", &o.dtype,
                     "compute dtype: auto, bfloat16 (bf16), float16 (half), float32 (float); CUDA runs "
                     "bfloat16 only, the CPU backend float32 only");
-  int64_t seed = 0;
-  parser.add_int64("seed", &seed,
-                   "global seed: requests without a seed get per-request seeds drawn from it, so the same "
-                   "requests in the same order sample the same tokens (default: random)");
+  std::optional<std::string> seed_text;  // a string so that the help shows no default: unset means random
+  parser.add_optional_string("seed", &seed_text,
+                             "global seed: requests without a seed get per-request seeds drawn from it, so the "
+                             "same requests in the same order sample the same tokens (default: random)");
   parser.add_string("generation-config", &o.generation_config,
                     "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
   parser.add_optional_string("chat-template", &o.chat_template, "chat template file or inline template text");
@@ -137,7 +138,15 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
     *help_text = parser.help_text();
     return o;
   }
-  if (parser.was_set("seed")) o.seed = seed;
+  if (seed_text) {
+    char* end = nullptr;
+    errno = 0;
+    const long long value = std::strtoll(seed_text->c_str(), &end, 10);
+    if (seed_text->empty() || *end != '\0' || errno == ERANGE) {
+      return Status::error("--seed must be an integer, got '" + *seed_text + "'");
+    }
+    o.seed = value;
+  }
   KILN_ASSIGN_OR_RETURN(o.dtype, normalize_dtype(o.dtype));
   if (model_flag && !positionals.empty()) return Status::error("give the model once: as MODEL or as --model");
   if (positionals.size() > 1) return Status::error("unexpected argument '" + positionals[1] + "'");

@@ -110,6 +110,14 @@ TEST(ServeOptionsTest, SeedIsUnsetUnlessGiven) {
   options = parse_serve_options({"m", "--seed", "0"}, env_of({}), &help);
   ASSERT_TRUE(options.ok()) << options.message();
   EXPECT_EQ(options->seed, 0);
+  options = parse_serve_options({"m", "--seed=-7"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_EQ(options->seed, -7);
+  for (const char* bad : {"x", "1.5", ""}) {
+    auto refused = parse_serve_options({"m", "--seed", bad}, env_of({}), &help);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.message().find("--seed"), std::string::npos);
+  }
 }
 
 TEST(ServeOptionsTest, DtypeSpellingsAndDevices) {

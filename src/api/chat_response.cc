@@ -18,6 +18,7 @@ ChatResponseAccumulator::ChatResponseAccumulator(ResponseContext context, ChatOp
 void ChatResponseAccumulator::add(const RequestOutput& output) {
   if (output.num_prompt_tokens) num_prompt_tokens_ = output.num_prompt_tokens;
   num_cached_tokens_ = std::max(num_cached_tokens_, output.num_cached_tokens);
+  if (output.prompt_logprobs) prompt_logprobs_ = output.prompt_logprobs;
   for (const CompletionOutput& out : output.outputs) {
     if (out.index < 0 || out.index >= static_cast<int>(choices_.size())) continue;
     Choice& choice = choices_[static_cast<size_t>(out.index)];
@@ -76,7 +77,8 @@ Json ChatResponseAccumulator::build() const {
   response["choices"] = std::move(choices);
   response["usage"] = usage_json(num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_,
                                  context_.enable_prompt_tokens_details);
-  response["prompt_logprobs"] = nullptr;
+  // vLLM puts a chat request's prompt logprobs at the top level, not on the choices.
+  response["prompt_logprobs"] = prompt_logprobs_json(prompt_logprobs_, *context_.codec);
   return response;
 }
 

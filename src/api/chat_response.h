@@ -2,6 +2,7 @@
 // (ChatResponseAccumulator) or as SSE chunks (ChatStreamWriter), in vLLM's shapes.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ class ChatResponseAccumulator {
   std::vector<Choice> choices_;
   int num_prompt_tokens_ = 0;
   int num_cached_tokens_ = 0;
+  std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs_;  // when asked for
 };
 
 class ChatStreamWriter {

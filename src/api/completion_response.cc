@@ -87,7 +87,7 @@ Json CompletionResponseAccumulator::build() const {
     }
     entry["finish_reason"] = finish_reason_json(choice.finish_reason);
     entry["stop_reason"] = stop_reason_json(choice.stop_reason);
-    entry["prompt_logprobs"] = nullptr;
+    entry["prompt_logprobs"] = prompt_logprobs_json(prompt_logprobs_[prompt_index], *context_.codec);
     choices.push_back(std::move(entry));
   }
   response["choices"] = std::move(choices);

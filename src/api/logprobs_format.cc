@@ -49,6 +49,33 @@ Json chat_logprob_entries(const std::vector<TokenLogprob>& logprobs, int top_log
   return entries;
 }
 
+Json prompt_logprobs_json(const std::optional<std::vector<std::optional<TokenLogprob>>>& prompt_logprobs,
+                          const TextCodec& codec) {
+  if (!prompt_logprobs) return nullptr;
+  Json list = Json::array();
+  for (size_t i = 0; i < prompt_logprobs->size(); ++i) {
+    const std::optional<TokenLogprob>& lp = (*prompt_logprobs)[i];
+    if (i == 0 || !lp) {
+      list.push_back(nullptr);
+      continue;
+    }
+    Json entries = Json::object();
+    auto put = [&](int32_t token_id, float logprob, int rank) {
+      Json entry;
+      entry["logprob"] = clamp_logprob(logprob);
+      entry["rank"] = rank;
+      entry["decoded_token"] = codec.token_text(token_id);
+      entries[std::to_string(token_id)] = std::move(entry);
+    };
+    put(lp->token_id, lp->logprob, lp->rank);
+    for (size_t k = 0; k < lp->top.size(); ++k) {
+      put(lp->top[k].first, lp->top[k].second, static_cast<int>(k) + 1);
+    }
+    list.push_back(std::move(entries));
+  }
+  return list;
+}
+
 void CompletionLogprobs::add(int32_t token_id, const TokenLogprob* logprob, int num_top,
                              const TextCodec& codec) {
   const std::string token = codec.token_text(token_id);

@@ -20,6 +20,13 @@ double clamp_logprob(float logprob);
 Json chat_logprob_entries(const std::vector<TokenLogprob>& logprobs, int top_logprobs,
                           const TextCodec& codec);
 
+// vLLM's `prompt_logprobs`: null when not asked for, else one entry per prompt token, the first
+// null, then {"<token id>": {"logprob", "rank", "decoded_token"}} holding the prompt token (its
+// own rank) and the top ones (ranks 1..N). A token among the top appears once, at its first
+// place with the top entry's values, as Python's dict keeps it.
+Json prompt_logprobs_json(const std::optional<std::vector<std::optional<TokenLogprob>>>& prompt_logprobs,
+                          const TextCodec& codec);
+
 // Builds the completions logprobs object token by token; text offsets count Unicode code points
 // as Python's len() does.
 class CompletionLogprobs {

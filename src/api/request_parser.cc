@@ -5,10 +5,11 @@
 namespace kiln::api {
 namespace {
 
-// Shared tail of both parsers: max_tokens, stream and stream_options, model, user.
-void read_common(FieldReader& reader, const JsonIn& body, std::optional<int>* max_tokens, bool* stream,
-                 StreamOptions* options, std::string* model, std::optional<std::string>* user,
-                 SamplingParams* sampling) {
+// Shared tail of both parsers: max_tokens, stream and stream_options, prompt_logprobs against
+// stream and --max-logprobs, model, user.
+void read_common(FieldReader& reader, const JsonIn& body, const ParseLimits& limits,
+                 std::optional<int>* max_tokens, bool* stream, StreamOptions* options, std::string* model,
+                 std::optional<std::string>* user, SamplingParams* sampling) {
   if (auto m = reader.string("model")) *model = *m;
   if (auto u = reader.string("user")) *user = *u;
   // vLLM: max_completion_tokens supersedes the deprecated max_tokens.
@@ -38,8 +39,21 @@ void read_common(FieldReader& reader, const JsonIn& body, std::optional<int>* ma
       }
     }
   }
-  if (*stream && sampling->prompt_logprobs) {
-    reader.fail("`prompt_logprobs` are not available when `stream=True`.", "prompt_logprobs");
+  // vLLM: refused with stream when it would return something (> 0, or -1 for the whole
+  // vocabulary); 0 streams. Then the engine's limit, -1 counting as the vocabulary size.
+  if (const std::optional<int> wanted = sampling->prompt_logprobs) {
+    if (*stream && (*wanted > 0 || *wanted == -1)) {
+      reader.fail("`prompt_logprobs` are not available when `stream=True`.", "prompt_logprobs");
+    } else {
+      const int64_t count = *wanted == -1 ? limits.vocab_size : *wanted;
+      if (count > limits.max_logprobs) {
+        reader.fail("Requested prompt logprobs of " + std::to_string(count) +
+                        ", which is greater than max allowed: " + std::to_string(limits.max_logprobs),
+                    "prompt_logprobs");
+      } else {
+        sampling->prompt_logprobs = static_cast<int>(count);
+      }
+    }
   }
   (void)body;
 }
@@ -133,7 +147,7 @@ ApiResult<ChatCompletionRequest> parse_chat_request(std::string_view body, const
     }
   }
   read_sampling_fields(reader, limits, &request.sampling);
-  read_common(reader, json, &request.max_tokens, &request.stream, &request.stream_options,
+  read_common(reader, json, limits, &request.max_tokens, &request.stream, &request.stream_options,
               &request.model, &request.user, &request.sampling);
   if (auto v = reader.boolean("logprobs")) request.logprobs = *v;
   if (auto v = reader.integer("top_logprobs")) {
@@ -221,7 +235,7 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body, con
     }
   }
   read_sampling_fields(reader, limits, &request.sampling);
-  read_common(reader, json, &request.max_tokens, &request.stream, &request.stream_options,
+  read_common(reader, json, limits, &request.max_tokens, &request.stream, &request.stream_options,
               &request.model, &request.user, &request.sampling);
   if (auto v = reader.boolean("echo")) request.echo = *v;
   if (auto v = reader.integer("logprobs")) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -89,15 +90,13 @@ void read_sampling_fields(FieldReader& reader, const ParseLimits& limits, Sampli
       sampling->logit_bias[static_cast<int32_t>(id)] = value.get<float>();
     }
   }
+  // Only the sign here (vLLM's request validator); read_common() checks it against `stream` and
+  // the limit and resolves -1.
   if (auto v = reader.integer("prompt_logprobs")) {
     if (*v < 0 && *v != -1) {
-      reader.fail("prompt_logprobs must be non-negative, got " + std::to_string(*v) + ".", "prompt_logprobs");
-    } else if (*v > limits.max_logprobs) {
-      reader.fail("Requested prompt logprobs of " + std::to_string(*v) +
-                      ", which is greater than max allowed: " + std::to_string(limits.max_logprobs),
-                  "prompt_logprobs");
+      reader.fail("`prompt_logprobs` must be a positive value or -1.", "prompt_logprobs");
     } else {
-      sampling->prompt_logprobs = *v == -1 ? limits.max_logprobs : static_cast<int>(*v);
+      sampling->prompt_logprobs = static_cast<int>(std::min<int64_t>(*v, INT32_MAX));
     }
   }
 }

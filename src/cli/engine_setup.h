@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -21,6 +22,10 @@ struct EngineSetupOptions {
   // "auto": the model folder's generation_config.json when present; "vllm": ignore it; any
   // other value: a folder holding a generation_config.json.
   std::string generation_config = "auto";
+  std::optional<uint64_t> seed;  // --seed (EngineConfig::seed)
+  // Test only (KILN_TEST_FAIL_AT_POSITION): wraps the backend so that every step computing a
+  // token at or past this position fails, as a device fault would.
+  std::optional<int> test_fail_at_position;
 };
 
 struct RunningEngine {

@@ -75,6 +75,12 @@ int run_serve_command(const CommandArgs& args) {
     if (!bytes.ok()) return fail("--gpu-memory-limit: " + bytes.message(), 2);
     gpu_memory_limit_bytes = *bytes;
   }
+  // An explicit --device cuda is refused an unsupported --dtype before any weight loads; with
+  // --device auto the check waits for the backend's choice below.
+  if (options.device == "cuda") {
+    const Status dtype_ok = check_dtype_for_device(options.dtype, "cuda");
+    if (!dtype_ok.ok()) return fail(dtype_ok.message(), 2);
+  }
   auto resolved = resolve_model_dir(options.model, env);
   if (!resolved.ok()) return fail(resolved.message(), std::filesystem::exists(options.model) ? 2 : 1);
   const std::filesystem::path dir = *resolved;
@@ -155,11 +161,25 @@ int run_serve_command(const CommandArgs& args) {
   setup.backend.num_threads = options.num_threads;
   setup.enable_prefix_caching = options.enable_prefix_caching;
   setup.generation_config = options.generation_config;
+  if (options.seed) setup.seed = static_cast<uint64_t>(*options.seed);
+  setup.test_fail_at_position = options.test_fail_at_position;
   auto running = start_engine(dir, setup, *tokenizer);
   if (!running.ok()) {
     http.stop();
     http_thread.join();
     return fail(running.message(), 1);
+  }
+  if (const Status dtype_ok = check_dtype_for_device(options.dtype, running->device); !dtype_ok.ok()) {
+    running->engine.reset();
+    http.stop();
+    http_thread.join();
+    return fail(dtype_ok.message(), 2);
+  }
+  if (running->device == "cpu") {
+    KILN_LOG(Info) << "--dtype " << options.dtype << ": the CPU backend computes in float32";
+  }
+  if (options.seed) {
+    KILN_LOG(Info) << "--seed " << *options.seed << ": requests without a seed get seeds drawn from it";
   }
   metrics::CacheConfigInfo cache;
   cache.block_size = options.block_size;

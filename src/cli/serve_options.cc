@@ -1,6 +1,10 @@
 #include "cli/serve_options.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -35,6 +39,24 @@ Result<std::vector<std::string>> parse_origins(const std::string& text) {
 }
 
 }  // namespace
+
+Result<std::string> normalize_dtype(const std::string& value) {
+  std::string lower = value;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower == "auto") return std::string("auto");
+  if (lower == "bfloat16" || lower == "bf16") return std::string("bfloat16");
+  if (lower == "float16" || lower == "half" || lower == "fp16") return std::string("float16");
+  if (lower == "float32" || lower == "float" || lower == "fp32") return std::string("float32");
+  return Status::error("--dtype " + value + ": expected auto, bfloat16 (bf16), float16 (half) or float32 (float)");
+}
+
+Status check_dtype_for_device(const std::string& dtype, const std::string& device) {
+  if (device == "cuda" && (dtype == "float16" || dtype == "float32")) {
+    return Status::error("--dtype " + dtype +
+                         ": the CUDA backend computes in bfloat16 only; use --dtype auto or bfloat16");
+  }
+  return ok_status();
+}
 
 std::string resolve_reasoning_parser(const std::string& flag, const std::string& model_name) {
   if (flag != "auto") return flag;
@@ -84,8 +106,13 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
                              "KV cache size in bytes (e.g. 4GiB); overrides --gpu-memory-utilization");
   parser.add_bool("enable-prefix-caching", &o.enable_prefix_caching, "reuse KV blocks of shared prompt prefixes");
   parser.add_bool("enforce-eager", &o.enforce_eager, "no CUDA graphs: launch every decode step kernel by kernel");
-  parser.add_string("dtype", &o.dtype, "weight and activation dtype: auto, bfloat16, float16");
-  parser.add_int64("seed", &o.seed, "random seed for sampling");
+  parser.add_string("dtype", &o.dtype,
+                    "compute dtype: auto, bfloat16 (bf16), float16 (half), float32 (float); CUDA runs "
+                    "bfloat16 only, the CPU backend float32 only");
+  std::optional<std::string> seed_text;  // a string so that the help shows no default: unset means random
+  parser.add_optional_string("seed", &seed_text,
+                             "global seed: requests without a seed get per-request seeds drawn from it, so the "
+                             "same requests in the same order sample the same tokens (default: random)");
   parser.add_string("generation-config", &o.generation_config,
                     "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
   parser.add_optional_string("chat-template", &o.chat_template, "chat template file or inline template text");
@@ -111,6 +138,16 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
     *help_text = parser.help_text();
     return o;
   }
+  if (seed_text) {
+    char* end = nullptr;
+    errno = 0;
+    const long long value = std::strtoll(seed_text->c_str(), &end, 10);
+    if (seed_text->empty() || *end != '\0' || errno == ERANGE) {
+      return Status::error("--seed must be an integer, got '" + *seed_text + "'");
+    }
+    o.seed = value;
+  }
+  KILN_ASSIGN_OR_RETURN(o.dtype, normalize_dtype(o.dtype));
   if (model_flag && !positionals.empty()) return Status::error("give the model once: as MODEL or as --model");
   if (positionals.size() > 1) return Status::error("unexpected argument '" + positionals[1] + "'");
   if (model_flag) o.model = *model_flag;
@@ -143,6 +180,14 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   if (o.num_threads < 0) return Status::error("--num-threads must be >= 0");
   if (origins_text) {
     KILN_ASSIGN_OR_RETURN(o.allowed_origins, parse_origins(*origins_text));
+  }
+  if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
+    char* end = nullptr;
+    const long value = std::strtol(text->c_str(), &end, 10);
+    if (*end != '\0' || value < 1 || value > INT32_MAX) {
+      return Status::error("KILN_TEST_FAIL_AT_POSITION must be a positive integer, got '" + *text + "'");
+    }
+    o.test_fail_at_position = static_cast<int>(value);
   }
   if (!o.api_key) {
     for (const char* name : {"KILN_API_KEY", "VLLM_API_KEY"}) {

@@ -27,8 +27,8 @@ struct ServeOptions {
   std::optional<std::string> kv_cache_memory;    // bytes, e.g. "4GiB"; overrides the utilization plan
   bool enable_prefix_caching = true;
   bool enforce_eager = false;
-  std::string dtype = "auto";
-  int64_t seed = 0;
+  std::string dtype = "auto";          // normalized: auto, bfloat16, float16 or float32
+  std::optional<int64_t> seed;         // unset: requests without a seed sample randomly
   std::string generation_config = "auto";        // "auto", "vllm" or a folder
   std::optional<std::string> chat_template;      // a file path or the template text itself
   int tensor_parallel_size = 1;
@@ -43,11 +43,23 @@ struct ServeOptions {
   int max_logprobs = 20;
   bool enable_prompt_tokens_details = false;
   int http_threads = 4;
+  // Test only, from the environment (KILN_TEST_FAIL_AT_POSITION, unset by default): the backend
+  // fails every step that computes a token at or past this position, as a device fault would.
+  std::optional<int> test_fail_at_position;
 };
 
 
 // Parses and validates; on --help returns nullopt-free options with *help_text set.
 Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLookup& env, std::string* help_text);
+
+// --dtype's value in vLLM's spellings (auto, bfloat16, float16/half, float32/float; bf16 too),
+// normalized to auto, bfloat16, float16 or float32.
+Result<std::string> normalize_dtype(const std::string& value);
+
+// Whether the backend on `device` ("cpu" or "cuda") can run --dtype `dtype` (normalized): CUDA
+// computes in bfloat16 only, so float16 and float32 are refused there; the CPU backend computes
+// in float32 whatever the flag says (the caller logs that).
+Status check_dtype_for_device(const std::string& dtype, const std::string& device);
 
 // "deepseek_r1" or "none" for reasoning_parser "auto" and the model's name or path.
 std::string resolve_reasoning_parser(const std::string& flag, const std::string& model_name);

@@ -57,6 +57,7 @@ TokenLogprob to_token_logprob(const SampledRow& row) {
   TokenLogprob lp;
   lp.token_id = row.token_id;
   lp.logprob = row.logprob;
+  lp.rank = row.rank;
   for (int k = 0; k < row.num_top; ++k) lp.top.emplace_back(row.top_ids[k], row.top_logprobs[k]);
   return lp;
 }

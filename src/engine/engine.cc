@@ -40,6 +40,9 @@ struct Engine::RequestState {
   std::string error;
   int num_cached_tokens = 0;
   bool finished = false;
+  double queued_s = 0;                 // monotonic_seconds() when the engine took it in
+  std::optional<double> queue_time_s;  // set at its first scheduling
+  bool queue_time_sent = false;
 };
 
 Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> executor,
@@ -51,6 +54,7 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> execut
                 config.enable_prefix_caching),
       scheduler_(config.scheduler, &kv_cache_) {
   KILN_CHECK(executor_ != nullptr);
+  if (config_.seed) seed_source_.seed(*config_.seed);
   update_stats();
   last_log_s_ = monotonic_seconds();
   thread_ = std::thread([this] { loop(); });
@@ -160,6 +164,7 @@ void Engine::admit(EngineRequest request, OutputCallback on_output) {
   req.on_output = std::move(on_output);
   req.params = request.sampling;
   req.prompt = std::move(request.prompt_token_ids);
+  req.queued_s = monotonic_seconds();
   const int prompt_len = static_cast<int>(req.prompt.size());
   if (req.params.prompt_logprobs) {
     req.prompt_logprobs.emplace(static_cast<size_t>(prompt_len));
@@ -276,6 +281,7 @@ void Engine::step() {
   const SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) return;  // only after a step that preempted everything it had; retried next
   busy_since_log_ = true;
+  record_first_scheduled(out);
   const PreparedStep prepared = prepare_step(out, scheduler_);
   const int vocab = executor_->vocab_size();
   const size_t num_logits = prepared.batch.logits_indices.size();
@@ -383,6 +389,17 @@ void Engine::step() {
   retire_finished();
 }
 
+void Engine::record_first_scheduled(const SchedulerOutput& out) {
+  if (out.admitted_seq_ids.empty()) return;
+  const double now = monotonic_seconds();
+  for (int64_t seq_id : out.admitted_seq_ids) {
+    auto owner = seq_owner_.find(seq_id);
+    if (owner == seq_owner_.end()) continue;
+    RequestState& req = *owner->second.first;
+    if (!req.queue_time_s) req.queue_time_s = now - req.queued_s;
+  }
+}
+
 void Engine::emit(RequestState& req) {
   RequestOutput out;
   out.request_id = req.request_id;
@@ -400,6 +417,10 @@ void Engine::emit(RequestState& req) {
   if (req.prompt_logprobs && !req.prompt_logprobs_sent && !out.outputs.empty()) {
     out.prompt_logprobs = *req.prompt_logprobs;
     req.prompt_logprobs_sent = true;
+  }
+  if (req.queue_time_s && !req.queue_time_sent) {
+    out.queue_time_seconds = req.queue_time_s;
+    req.queue_time_sent = true;
   }
   out.finished = req.finished;
   out.error = req.error;

@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -38,6 +39,9 @@ struct EngineConfig {
   bool enable_prefix_caching = true;
   GenerationDefaults generation_defaults;
   double stats_log_interval_s = 5.0;  // the throughput line while busy; 0 = never
+  // vLLM's --seed: requests without a seed get per-request seeds drawn from a generator seeded
+  // with it, so the same requests in the same order sample the same tokens. Unset: random.
+  std::optional<uint64_t> seed;
 };
 
 class Engine : public EngineClient {
@@ -61,6 +65,8 @@ class Engine : public EngineClient {
   void admit(EngineRequest request, OutputCallback on_output);
   void handle_abort(const std::string& request_id);
   void step();
+  // Notes the first scheduling of newly admitted requests (their queue time).
+  void record_first_scheduled(const SchedulerOutput& out);
   void process_token(RequestState& req, Choice& choice, int32_t token_id,
                      std::optional<TokenLogprob> logprob);
   void finish_choice(RequestState& req, Choice& choice, FinishReason reason);

@@ -15,6 +15,10 @@ struct TokenLogprob {
   int32_t token_id = 0;
   float logprob = 0.0f;
   std::vector<std::pair<int32_t, float>> top;  // best first; size = requested top logprobs
+  // vLLM's rank of token_id: how many vocabulary entries have a logprob >= its own (1 = the
+  // most likely; ties count against it, as vLLM's batched_count_greater_than).
+  // Last, so that brace initializers written before it existed still compile.
+  int rank = 0;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
@@ -41,6 +45,10 @@ struct RequestOutput {
   std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs;
   int num_prompt_tokens = 0;
   int num_cached_tokens = 0;  // prompt tokens served from the prefix cache
+  // Seconds between the engine queueing the request and first scheduling it (vLLM's queued
+  // time), sent once with the first output after that; unset on outputs of a request that was
+  // never scheduled (aborted while waiting).
+  std::optional<double> queue_time_seconds;
   bool finished = false;      // every choice finished
   std::string error;          // set when the request failed inside the engine
 };

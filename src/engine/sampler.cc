@@ -48,6 +48,8 @@ TokenLogprob make_token_logprob(std::span<const float> logprobs, int32_t token_i
   TokenLogprob lp;
   lp.token_id = token_id;
   lp.logprob = logprobs[token_id];
+  lp.rank = static_cast<int>(std::count_if(logprobs.begin(), logprobs.end(),
+                                           [&](float x) { return x >= lp.logprob; }));
   num_top = std::min<int>(num_top, static_cast<int>(logprobs.size()));
   if (num_top > 0) {
     std::vector<int32_t> ids(logprobs.size());

@@ -27,7 +27,8 @@ double sampling_uniform(uint64_t seed, uint64_t counter);
 // log_softmax of `logits`, in place semantics on a copy.
 std::vector<float> log_softmax(std::span<const float> logits);
 
-// The logprob of `token_id` and the `num_top` best (ties by lower id) from raw logits.
+// The logprob and rank of `token_id` and the `num_top` best (ties by lower id), from the
+// log_softmax of the raw logits.
 TokenLogprob make_token_logprob(std::span<const float> logprobs, int32_t token_id, int num_top);
 
 // Applies min_tokens, logit_bias and the penalties to `logits` in place.

@@ -87,8 +87,8 @@ VllmMetrics::VllmMetrics(Registry* registry, std::string model_name, int max_mod
   preemptions_ = r.counter("vllm:num_preemptions", l);
   prompt_tokens_ = r.counter("vllm:prompt_tokens", l);
   generation_tokens_ = r.counter("vllm:generation_tokens", l);
-  // vLLM makes one series per finish reason up front, so they read 0 before the first request.
-  for (const char* reason : {"stop", "length", "abort"}) {
+  // vLLM makes one series per FinishReason up front, so they read 0 before the first request.
+  for (const char* reason : {"stop", "length", "abort", "error", "repetition"}) {
     r.counter("vllm:request_success", {model_name_, "0", reason});
   }
   prompt_tokens_hist_ = r.histogram("vllm:request_prompt_tokens", l);
@@ -138,7 +138,7 @@ void VllmMetrics::observe_inter_token_latency(double seconds) {
 void VllmMetrics::record_finished(const FinishedRequest& request) {
   registry_->counter("vllm:request_success", {model_name_, "0", request.finished_reason})->inc();
   e2e_->observe(request.e2e_latency_s);
-  queue_->observe(request.queue_time_s);
+  if (request.queue_time_s) queue_->observe(*request.queue_time_s);
   prompt_tokens_hist_->observe(request.num_prompt_tokens);
   generation_tokens_hist_->observe(request.num_generation_tokens);
 }

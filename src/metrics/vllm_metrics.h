@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,17 @@ struct CacheConfigInfo {
   std::string cache_dtype = "auto";
 };
 
+// One request that ended in the engine: stop, length, or an engine-side error ("error"). As in
+// vLLM, a request the client abandoned (disconnect) is not recorded: vLLM's frontend drops an
+// aborted request's state without adding it to the finished requests, so
+// request_success_total{finished_reason="abort"} and the per-request histograms never count
+// client aborts (vllm-project/vllm#31503, #55634).
 struct FinishedRequest {
-  std::string finished_reason;  // "stop", "length", "abort", "error"
+  std::string finished_reason;  // "stop", "length", "error" (or "abort" for an engine abort)
   double e2e_latency_s = 0;
-  double queue_time_s = 0;
+  // Waiting time before the first scheduling; unset when the request was never scheduled
+  // (then nothing is observed into vllm:request_queue_time_seconds).
+  std::optional<double> queue_time_s;
   int num_prompt_tokens = 0;
   int num_generation_tokens = 0;
 };

@@ -46,6 +46,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
         ttft_ms_(num_prompts, std::numeric_limits<double>::quiet_NaN()),
         itl_ms_(num_prompts),
         num_cached_tokens_(num_prompts, 0),
+        queue_time_s_(num_prompts),
         arrival_(monotonic_seconds()) {}
 
   std::optional<api::ChatResponseAccumulator> chat_full;
@@ -85,8 +86,24 @@ class Flight : public std::enable_shared_from_this<Flight> {
   }
 
   void on_output(int prompt_index, const RequestOutput& out) {
-    if (done_) return;
     const size_t p = static_cast<size_t>(prompt_index);
+    if (out.queue_time_seconds) queue_time_s_[p] = out.queue_time_seconds;
+    if (!out.error.empty()) {
+      // An engine-side failure ends the request as vLLM's FinishReason.ERROR, which vLLM counts
+      // in request_success_total{finished_reason="error"}; every prompt that failed is recorded,
+      // also after the first one has already answered the client.
+      if (!finished_[p] && !aborted_) {
+        finished_[p] = true;
+        finish_reasons_[p] = "error";
+        for (const CompletionOutput& c : out.outputs) {
+          num_output_tokens_[p] = std::max(num_output_tokens_[p], c.num_output_tokens);
+        }
+        record_finished(p, monotonic_seconds());
+      }
+      fail(api::ApiError{500, out.error, std::nullopt});
+      return;
+    }
+    if (done_) return;
     const double now = monotonic_seconds();
     int new_tokens = 0;
     for (const CompletionOutput& c : out.outputs) new_tokens += static_cast<int>(c.new_token_ids.size());
@@ -102,10 +119,6 @@ class Flight : public std::enable_shared_from_this<Flight> {
       last_output_time_[p] = now;
     }
     if (out.num_cached_tokens) num_cached_tokens_[p] = out.num_cached_tokens;
-    if (!out.error.empty()) {
-      fail(api::ApiError{500, out.error, std::nullopt});
-      return;
-    }
     if (chat_full) chat_full->add(out);
     if (completion_full) completion_full->add(prompt_index, out);
     if (chat_stream) write(chat_stream->on_output(out));
@@ -141,6 +154,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
     metrics::FinishedRequest finished;
     finished.finished_reason = reason;
     finished.e2e_latency_s = now - arrival_;
+    finished.queue_time_s = queue_time_s_[p];
     finished.num_prompt_tokens = num_prompt_tokens[p];
     finished.num_generation_tokens = num_output_tokens_[p];
     deps_.metrics->record_finished(finished);
@@ -211,9 +225,12 @@ class Flight : public std::enable_shared_from_this<Flight> {
     finish_once();
   }
 
+  // The client went away: vLLM records nothing for such a request in its per-request metrics
+  // (see metrics::FinishedRequest); the stats window still lists it as "abort".
   void abort_all(const char* why) {
     if (done_) return;
     done_ = true;
+    aborted_ = true;
     report_unfinished("abort");
     for (size_t i = 0; i < engine_ids.size(); ++i) {
       if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
@@ -243,6 +260,8 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::vector<double> ttft_ms_;               // per prompt; NaN before the first token
   std::vector<std::vector<double>> itl_ms_;   // per prompt: gaps between token outputs
   std::vector<int> num_cached_tokens_;        // per prompt: prefix cache hits
+  std::vector<std::optional<double>> queue_time_s_;  // per prompt: the engine's queue time
+  bool aborted_ = false;                      // the client disconnected
   double arrival_;
 };
 

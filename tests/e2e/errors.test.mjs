@@ -61,7 +61,18 @@ const cases = [
   ['seed a string', 'POST', CHAT, chat({ seed: 'x' }), 400, /seed/],
   ['logit_bias key not a token id', 'POST', CHAT, chat({ logit_bias: { abc: 1 } }), 400],
   ['logit_bias token out of vocab', 'POST', CHAT, chat({ logit_bias: { 999999999: 1 } }), 400],
-  ['prompt_logprobs with stream', 'POST', CHAT, chat({ stream: true, prompt_logprobs: 1 }), 400, /prompt_logprobs/],
+  ['prompt_logprobs with stream', 'POST', CHAT, chat({ stream: true, prompt_logprobs: 1 }), 400,
+    '`prompt_logprobs` are not available when `stream=True`.', { param: 'prompt_logprobs' }],
+  ['prompt_logprobs -1 with stream', 'POST', COMPLETIONS, completion({ stream: true, prompt_logprobs: -1 }), 400,
+    '`prompt_logprobs` are not available when `stream=True`.', { param: 'prompt_logprobs' }],
+  ['prompt_logprobs 21', 'POST', COMPLETIONS, completion({ prompt_logprobs: 21 }), 400,
+    'Requested prompt logprobs of 21, which is greater than max allowed: 20', { param: 'prompt_logprobs' }],
+  ['prompt_logprobs -2', 'POST', CHAT, chat({ prompt_logprobs: -2 }), 400,
+    '`prompt_logprobs` must be a positive value or -1.', { param: 'prompt_logprobs' }],
+  ['prompt_logprobs -1 (the whole vocabulary)', 'POST', COMPLETIONS, completion({ prompt_logprobs: -1 }), 400,
+    /^Requested prompt logprobs of \d+, which is greater than max allowed: 20$/, { param: 'prompt_logprobs' }],
+  ['prompt_logprobs a string', 'POST', COMPLETIONS, completion({ prompt_logprobs: '2' }), 400, /prompt_logprobs/,
+    { param: 'prompt_logprobs' }],
   ['unknown model (chat)', 'POST', CHAT, chat({ model: 'gpt-4o' }), 404, 'The model `gpt-4o` does not exist.'],
   ['over-long messages', 'POST', CHAT, chat({ messages: [{ role: 'user', content: longText }] }), 400,
     /^This model's maximum context length is 8192 tokens\. However, your request has \d+ input tokens\. Please reduce the length of the input messages\.$/],
@@ -113,6 +124,7 @@ for (const [name, method, path, body, status, message, options = {}] of cases) {
     assert.equal(typeof json.error.type, 'string');
     assert.ok(json.error.param === null || typeof json.error.param === 'string');
     assert.equal(json.error.code, status);
+    if ('param' in options) assert.equal(json.error.param, options.param);
     if (typeof message === 'string') assert.equal(json.error.message, message);
     else if (message instanceof RegExp) assert.match(json.error.message, message);
   });
@@ -126,6 +138,13 @@ test('the server still serves after all of them', async () => {
   assert.equal(response.status, 200);
   const json = await response.json();
   assert.equal(json.usage.completion_tokens, 3);
+  // vLLM streams prompt_logprobs 0 (it would return nothing anyway).
+  const streamed = await fetch(`${server.url}${COMPLETIONS}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify(completion({ stream: true, prompt_logprobs: 0 })),
+  });
+  assert.equal(streamed.status, 200);
+  assert.ok((await streamed.text()).endsWith('data: [DONE]\n\n'));
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
   assert.equal(server.child.exitCode, null, 'kiln serve is still running');
 });

@@ -18,5 +18,6 @@ fi
 "$root/scripts/make-demo-model.sh" "$build"
 start=$(date +%s)
 KILN_BUILD_DIR="$build" node --test --test-concurrency=1 \
-  openai_sdk.test.mjs streaming.test.mjs errors.test.mjs lifecycle.test.mjs
+  openai_sdk.test.mjs streaming.test.mjs errors.test.mjs lifecycle.test.mjs \
+  engine_failures.test.mjs serve_flags.test.mjs
 echo "tests/e2e: passed in $(( $(date +%s) - start )) s"

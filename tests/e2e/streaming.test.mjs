@@ -216,6 +216,9 @@ test('logprobs from chat equal the engine prompt logprobs of the same token ids'
 
 test('a client that disconnects mid-stream frees its request and KV blocks', async () => {
   const labels = { model_name: MODEL };
+  // As in vLLM, an abandoned request is not a finished request in the per-request metrics.
+  const abortsBefore = await metric(r1.url, 'vllm:request_success_total', { ...labels, finished_reason: 'abort' });
+  const e2eBefore = await metric(r1.url, 'vllm:e2e_request_latency_seconds_count', labels);
   const controller = new AbortController();
   const response = await fetch(`${r1.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, signal: controller.signal,
@@ -242,6 +245,8 @@ test('a client that disconnects mid-stream frees its request and KV blocks', asy
   assert.equal(running, 0);
   assert.equal(usage, 0);
   assert.equal(await metric(r1.url, 'vllm:num_requests_waiting', labels), 0);
+  assert.equal(await metric(r1.url, 'vllm:request_success_total', { ...labels, finished_reason: 'abort' }), abortsBefore);
+  assert.equal(await metric(r1.url, 'vllm:e2e_request_latency_seconds_count', labels), e2eBefore);
 });
 
 test('200 concurrent streaming requests all complete with the right token counts', async () => {
@@ -285,19 +290,99 @@ test('Open WebUI: GET /v1/models and a streamed chat with a Bearer key', async (
   assert.ok(streamed.content.length > 0);
 });
 
-// Known gap: kiln accepts prompt_logprobs (and uses the engine's prompt logprobs for echo) but
-// always answers "prompt_logprobs": null, where vLLM lists {token_id: {logprob, rank,
-// decoded_token}} per prompt position. The engine's TokenLogprob carries no rank yet.
-test('completions prompt_logprobs in vLLM form', { todo: 'prompt_logprobs is always null' }, async () => {
-  const { json } = await post(`${r1.url}/v1/completions`, {
-    model: MODEL, prompt: [128000, 6151, 1917], max_tokens: 1, prompt_logprobs: 2,
+// vLLM's prompt_logprobs: on each choice for completions, at the top level for chat; per prompt
+// position a dict keyed by token id string holding the prompt token (its rank) and the top N
+// (ranks 1..N); the first position is null.
+test('completions prompt_logprobs in vLLM form', async () => {
+  const prompt = [128000, 6151, 1917];
+  const { status, json, text } = await post(`${r1.url}/v1/completions`, {
+    model: MODEL, prompt, max_tokens: 1, prompt_logprobs: 2,
   });
+  assert.equal(status, 200, text);
   const promptLogprobs = json.choices[0].prompt_logprobs;
   assert.ok(Array.isArray(promptLogprobs), 'prompt_logprobs is a list');
   assert.equal(promptLogprobs.length, 3);
   assert.equal(promptLogprobs[0], null);
-  const record = promptLogprobs[1]['6151'];
-  assert.equal(typeof record.logprob, 'number');
-  assert.equal(typeof record.rank, 'number');
-  assert.equal(typeof record.decoded_token, 'string');
+  // The echo logprobs of the same prompt (same engine values, same token texts).
+  const echoed = await post(`${r1.url}/v1/completions`, {
+    model: MODEL, prompt, max_tokens: 1, echo: true, logprobs: 2,
+  });
+  assert.equal(echoed.status, 200, echoed.text);
+  const echo = echoed.json.choices[0];
+  assert.deepEqual(echo.prompt_logprobs, promptLogprobs, 'echo with logprobs asks for (and returns) the same');
+  for (let i = 1; i < prompt.length; i++) {
+    const entry = promptLogprobs[i];
+    const keys = Object.keys(entry);
+    assert.equal(keys[0], String(prompt[i]), 'the prompt token comes first');
+    for (const [id, record] of Object.entries(entry)) {
+      assert.match(id, /^\d+$/);
+      assert.deepEqual(Object.keys(record), ['logprob', 'rank', 'decoded_token']);
+      assert.ok(record.logprob <= 0);
+      assert.ok(Number.isInteger(record.rank) && record.rank >= 1);
+      assert.equal(typeof record.decoded_token, 'string');
+    }
+    const ranks = Object.values(entry).map((r) => r.rank);
+    assert.ok(ranks.includes(1) && ranks.includes(2), `ranks 1 and 2 present at ${i}`);
+    const token = entry[String(prompt[i])];
+    assert.equal(token.decoded_token, echo.logprobs.tokens[i]);
+    assert.ok(Math.abs(token.logprob - echo.logprobs.token_logprobs[i]) < 1e-6);
+    const second = Object.values(entry).find((r) => r.rank === 2);
+    if (keys.length === 3) assert.ok(token.rank > 2 && token.logprob <= second.logprob, 'outside the top 2');
+    else assert.ok(token.rank <= 2, 'in the top 2');
+  }
+  // Rank semantics: append the rank-1 and the rank-2 candidates of position 1 as prompt token 2;
+  // the same context gives them rank 1 and 2 with the same logprobs.
+  const candidates = Object.entries(promptLogprobs[1]).filter(([, r]) => r.rank <= 2);
+  assert.equal(candidates.length, 2);
+  for (const [id, record] of candidates) {
+    const extended = await post(`${r1.url}/v1/completions`, {
+      model: MODEL, prompt: [prompt[0], Number(id)], max_tokens: 1, prompt_logprobs: 0,
+    });
+    assert.equal(extended.status, 200, extended.text);
+    const position = extended.json.choices[0].prompt_logprobs[1];
+    assert.deepEqual(Object.keys(position), [id], 'prompt_logprobs 0: only the prompt token');
+    assert.equal(position[id].rank, record.rank);
+    assert.ok(Math.abs(position[id].logprob - record.logprob) < 1e-4);
+  }
+  // No prompt_logprobs asked for: null.
+  const plainReply = await post(`${r1.url}/v1/completions`, { model: MODEL, prompt, max_tokens: 1 });
+  assert.equal(plainReply.json.choices[0].prompt_logprobs, null);
+});
+
+test('chat prompt_logprobs at the top level of the response', async () => {
+  const { status, json, text } = await chat(r1, { model: MODEL, messages, max_tokens: 1, prompt_logprobs: 1 });
+  assert.equal(status, 200, text);
+  assert.ok(Array.isArray(json.prompt_logprobs));
+  assert.equal(json.prompt_logprobs.length, json.usage.prompt_tokens);
+  assert.equal(json.prompt_logprobs[0], null);
+  for (const entry of json.prompt_logprobs.slice(1)) {
+    const records = Object.values(entry);
+    assert.ok(records.length === 1 || records.length === 2);
+    assert.ok(records.some((r) => r.rank === 1));
+  }
+  assert.equal('prompt_logprobs' in json.choices[0], false, 'not on the choices');
+  const none = await chat(r1, { model: MODEL, messages, max_tokens: 1 });
+  assert.equal(none.json.prompt_logprobs, null);
+});
+
+test('vllm:request_queue_time_seconds counts every finished request', async () => {
+  const labels = { model_name: MODEL };
+  const read = async () => ({
+    count: await metric(r1.url, 'vllm:request_queue_time_seconds_count', labels),
+    sum: await metric(r1.url, 'vllm:request_queue_time_seconds_sum', labels),
+    e2eSum: await metric(r1.url, 'vllm:e2e_request_latency_seconds_sum', labels),
+    e2eCount: await metric(r1.url, 'vllm:e2e_request_latency_seconds_count', labels),
+  });
+  const before = await read();
+  // 6 at once with --max-num-batched-tokens 512: some wait while others prefill.
+  const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => post(`${r1.url}/v1/completions`, {
+    model: MODEL, prompt: `Queue test ${i} `.repeat(30), max_tokens: 2, ignore_eos: true,
+  })));
+  for (const reply of replies) assert.equal(reply.status, 200, reply.text);
+  const after = await read();
+  assert.equal(after.count - before.count, 6);
+  assert.equal(after.e2eCount - before.e2eCount, 6);
+  const queued = after.sum - before.sum;
+  assert.ok(queued >= 0, `queue time sum ${queued} is not negative`);
+  assert.ok(queued < after.e2eSum - before.e2eSum, 'queue time is part of the e2e latency');
 });

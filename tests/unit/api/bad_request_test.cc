@@ -123,7 +123,13 @@ const std::vector<BadCase>& bad_cases() {
        "must be a boolean"},
       {true, chat(R"("stream":"yes")"), 400, "stream", "must be a boolean"},
       {true, chat(R"("stream":true,"prompt_logprobs":1)"), 400, "prompt_logprobs", "not available when `stream=True`"},
-      {true, chat(R"("prompt_logprobs":-3)"), 400, "prompt_logprobs", "non-negative"},
+      {true, chat(R"("prompt_logprobs":-3)"), 400, "prompt_logprobs", "`prompt_logprobs` must be a positive value or -1."},
+      {true, chat(R"("stream":true,"prompt_logprobs":-1)"), 400, "prompt_logprobs", "not available when `stream=True`"},
+      {true, chat(R"("prompt_logprobs":21)"), 400, "prompt_logprobs",
+       "Requested prompt logprobs of 21, which is greater than max allowed: 20"},
+      {false, comp(R"("prompt_logprobs":-1)"), 400, "prompt_logprobs",
+       "Requested prompt logprobs of 300, which is greater than max allowed: 20"},
+      {false, comp(R"("prompt_logprobs":"2")"), 400, "prompt_logprobs", "must be an integer"},
       {true, chat(R"("seed":"x")"), 400, "seed", "must be an integer"},
       {true, chat(R"("continue_final_message":true)"), 400, "continue_final_message", "Cannot set both"},
       {true, chat(R"("tools":{})"), 400, "tools", "must be a list"},
@@ -177,6 +183,28 @@ TEST(BadRequestTest, GoodRequestsPassAndUnknownFieldsAreIgnored) {
   EXPECT_FALSE(run_completion(R"({"prompt":["a","b"],"echo":true,"logprobs":2})"));
   EXPECT_FALSE(run_completion(R"({"prompt":[[1,2],[3]],"max_tokens":5.0})"));
   EXPECT_FALSE(run_completion(R"({"prompt":[1,2,3],"n":2,"seed":-5})"));
+  // vLLM refuses prompt_logprobs with stream only when it would return some (> 0 or -1).
+  EXPECT_FALSE(run_completion(R"({"prompt":"a","stream":true,"prompt_logprobs":0})"));
+  EXPECT_FALSE(run_chat(chat(R"("prompt_logprobs":20)")));
+}
+
+TEST(BadRequestTest, PromptLogprobsAreReadAndMinusOneMeansTheVocabulary) {
+  ParseLimits limits;
+  limits.vocab_size = 300;
+  auto request = parse_completion_request(R"({"prompt":"a","prompt_logprobs":3})", limits);
+  ASSERT_TRUE(request.ok()) << request.error().message;
+  EXPECT_EQ(request.value().sampling.prompt_logprobs, 3);
+  // Echo with logprobs asks the engine for the prompt's logprobs (vLLM: prompt_logprobs wins).
+  request = parse_completion_request(R"({"prompt":"a","echo":true,"logprobs":2})", limits);
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(request.value().sampling.prompt_logprobs, 2);
+  request = parse_completion_request(R"({"prompt":"a","echo":true,"logprobs":2,"prompt_logprobs":4})", limits);
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(request.value().sampling.prompt_logprobs, 4);
+  limits.max_logprobs = 1000;
+  request = parse_completion_request(R"({"prompt":"a","prompt_logprobs":-1})", limits);
+  ASSERT_TRUE(request.ok()) << request.error().message;
+  EXPECT_EQ(request.value().sampling.prompt_logprobs, 300);
 }
 
 TEST(BadRequestTest, ChatFieldsAreRead) {

@@ -1,8 +1,11 @@
 // The JSON shapes of responses and SSE chunks, compared as text against vLLM's.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "api/chat_response.h"
 #include "api/completion_response.h"
+#include "api/logprobs_format.h"
 #include "api/request_id.h"
 #include "fake_codec.h"
 
@@ -120,8 +123,48 @@ TEST(ResponseShapeTest, CompletionEchoWithLogprobs) {
             R"({"id":"cmpl-1","object":"text_completion","created":1739001265,"model":"deepseek-ai/DeepSeek-R1-Distill-Llama-8B",)"
             R"("choices":[{"index":0,"text":"Hi!","logprobs":{"text_offset":[0,1,2],"token_logprobs":[null,-2.0,-0.25],)"
             R"("tokens":["H","i","!"],"top_logprobs":[null,{"i":-2.0},{"!":-0.25,"\"":-0.125}]},)"
-            R"("finish_reason":"length","stop_reason":null,"prompt_logprobs":null}],)"
+            R"("finish_reason":"length","stop_reason":null,)"
+            R"("prompt_logprobs":[null,{"105":{"logprob":-2.0,"rank":1,"decoded_token":"i"}}]}],)"
             R"("usage":{"prompt_tokens":2,"total_tokens":3,"completion_tokens":1,"prompt_tokens_details":null}})");
+}
+
+// vLLM's dict per position: the prompt token first with its own rank, then the top ones with
+// ranks 1..N; a token that is both keeps its first place and takes the top entry's values;
+// -inf becomes -9999.0 (clamp_prompt_logprobs).
+TEST(ResponseShapeTest, PromptLogprobsInVllmForm) {
+  testing::ByteCodec codec;
+  std::vector<std::optional<TokenLogprob>> lps(4);
+  lps[0] = TokenLogprob{72, -1.0f, {}, 9};  // position 0 never has one; ignored if set
+  TokenLogprob second{105, -3.0f, {{97, -0.5f}, {98, -1.0f}}};
+  second.rank = 7;
+  lps[1] = second;
+  TokenLogprob third{97, -0.25f, {{97, -0.25f}, {99, -2.0f}}};
+  third.rank = 1;
+  lps[2] = third;
+  TokenLogprob fourth{100, -std::numeric_limits<float>::infinity(), {}};
+  fourth.rank = 300;
+  lps[3] = fourth;
+  EXPECT_EQ(dump_json(prompt_logprobs_json(lps, codec)),
+            R"([null,{"105":{"logprob":-3.0,"rank":7,"decoded_token":"i"},)"
+            R"("97":{"logprob":-0.5,"rank":1,"decoded_token":"a"},"98":{"logprob":-1.0,"rank":2,"decoded_token":"b"}},)"
+            R"({"97":{"logprob":-0.25,"rank":1,"decoded_token":"a"},"99":{"logprob":-2.0,"rank":2,"decoded_token":"c"}},)"
+            R"({"100":{"logprob":-9999.0,"rank":300,"decoded_token":"d"}}])");
+  EXPECT_EQ(dump_json(prompt_logprobs_json(std::nullopt, codec)), "null");
+}
+
+// Chat: vLLM puts prompt_logprobs at the response's top level, the choices carry none.
+TEST(ResponseShapeTest, ChatPromptLogprobsAtTheTopLevel) {
+  testing::ByteCodec codec;
+  ChatResponseAccumulator acc(context(&codec), ChatOptions{});
+  RequestOutput out = output("x", {120}, FinishReason::kLength, 1, true);
+  TokenLogprob lp{105, -2.0f, {{104, -1.0f}}};
+  lp.rank = 2;
+  out.prompt_logprobs = std::vector<std::optional<TokenLogprob>>{std::nullopt, lp};
+  acc.add(out);
+  const Json body = acc.build();
+  EXPECT_FALSE(body["choices"][0].contains("prompt_logprobs"));
+  EXPECT_EQ(dump_json(body["prompt_logprobs"]),
+            R"([null,{"105":{"logprob":-2.0,"rank":2,"decoded_token":"i"},"104":{"logprob":-1.0,"rank":1,"decoded_token":"h"}}])");
 }
 
 TEST(ResponseShapeTest, CompletionStreamChunks) {

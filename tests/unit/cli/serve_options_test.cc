@@ -98,3 +98,65 @@ TEST(ServeOptionsTest, ChatTemplateFileOrInline) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(ServeOptionsTest, SeedIsUnsetUnlessGiven) {
+  std::string help;
+  auto options = parse_serve_options({"m"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_FALSE(options->seed.has_value());
+  options = parse_serve_options({"m", "--seed", "0"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_EQ(options->seed, 0);
+  options = parse_serve_options({"m", "--seed=-7"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_EQ(options->seed, -7);
+  for (const char* bad : {"x", "1.5", ""}) {
+    auto refused = parse_serve_options({"m", "--seed", bad}, env_of({}), &help);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.message().find("--seed"), std::string::npos);
+  }
+}
+
+TEST(ServeOptionsTest, DtypeSpellingsAndDevices) {
+  for (const auto& [given, normalized] : std::vector<std::pair<std::string, std::string>>{
+           {"auto", "auto"}, {"bfloat16", "bfloat16"}, {"bf16", "bfloat16"}, {"float16", "float16"},
+           {"half", "float16"}, {"float32", "float32"}, {"float", "float32"}, {"BFloat16", "bfloat16"}}) {
+    std::string help;
+    auto options = parse_serve_options({"m", "--dtype", given}, env_of({}), &help);
+    ASSERT_TRUE(options.ok()) << given << ": " << options.message();
+    EXPECT_EQ(options->dtype, normalized);
+  }
+  std::string help;
+  auto bad = parse_serve_options({"m", "--dtype", "int8"}, env_of({}), &help);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("--dtype int8"), std::string::npos) << bad.message();
+  EXPECT_TRUE(check_dtype_for_device("auto", "cuda").ok());
+  EXPECT_TRUE(check_dtype_for_device("bfloat16", "cuda").ok());
+  for (const char* dtype : {"float16", "float32"}) {
+    const Status status = check_dtype_for_device(dtype, "cuda");
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.message().find(std::string("--dtype ") + dtype), std::string::npos);
+    EXPECT_TRUE(check_dtype_for_device(dtype, "cpu").ok());
+  }
+}
+
+TEST(ServeOptionsTest, TestFaultInjectionComesOnlyFromTheEnvironment) {
+  std::string help;
+  auto options = parse_serve_options({"m"}, env_of({}), &help);
+  ASSERT_TRUE(options.ok());
+  EXPECT_FALSE(options->test_fail_at_position.has_value());
+  options = parse_serve_options({"m"}, env_of({{"KILN_TEST_FAIL_AT_POSITION", "48"}}), &help);
+  ASSERT_TRUE(options.ok()) << options.message();
+  EXPECT_EQ(options->test_fail_at_position, 48);
+  for (const char* bad : {"0", "-3", "x", "12x"}) {
+    auto refused = parse_serve_options({"m"}, env_of({{"KILN_TEST_FAIL_AT_POSITION", bad}}), &help);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.message().find("KILN_TEST_FAIL_AT_POSITION"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace kiln

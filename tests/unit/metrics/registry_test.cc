@@ -201,6 +201,38 @@ TEST(VllmMetricsTest, HistogramBucketsAreCumulativeEverywhere) {
   }
 }
 
+// vllm:request_queue_time_seconds follows the engine's queue time of each finished request;
+// a request that was never scheduled has none and adds no observation. Every FinishReason of
+// vLLM has its success series from the start.
+TEST(VllmMetricsTest, QueueTimeAndFinishReasons) {
+  Registry registry;
+  VllmMetrics metrics(&registry, "m", 2048);
+  const std::string l = "{model_name=\"m\",engine=\"0\"}";
+  auto success = [&](const Parsed& parsed, const char* reason) {
+    return parsed.samples.at("vllm:request_success_total{model_name=\"m\",engine=\"0\",finished_reason=\"" +
+                             std::string(reason) + "\"}");
+  };
+  Parsed parsed = parse(registry.expose());
+  for (const char* reason : {"stop", "length", "abort", "error", "repetition"}) {
+    EXPECT_EQ(success(parsed, reason), 0) << reason;
+  }
+  EXPECT_EQ(parsed.samples.at("vllm:request_queue_time_seconds_count" + l), 0);
+
+  metrics.record_finished(FinishedRequest{"stop", 2.0, 0.25, 5, 3});
+  metrics.record_finished(FinishedRequest{"length", 3.0, 1.5, 5, 3});
+  metrics.record_finished(FinishedRequest{"error", 0.5, std::nullopt, 5, 0});
+  parsed = parse(registry.expose());
+  EXPECT_EQ(parsed.samples.at("vllm:request_queue_time_seconds_count" + l), 2);
+  EXPECT_DOUBLE_EQ(parsed.samples.at("vllm:request_queue_time_seconds_sum" + l), 1.75);
+  EXPECT_EQ(parsed.samples.at("vllm:request_queue_time_seconds_bucket{model_name=\"m\",engine=\"0\",le=\"0.3\"}"), 1);
+  EXPECT_EQ(parsed.samples.at("vllm:request_queue_time_seconds_bucket{model_name=\"m\",engine=\"0\",le=\"1.5\"}"), 2);
+  EXPECT_EQ(parsed.samples.at("vllm:e2e_request_latency_seconds_count" + l), 3);
+  EXPECT_EQ(success(parsed, "stop"), 1);
+  EXPECT_EQ(success(parsed, "length"), 1);
+  EXPECT_EQ(success(parsed, "error"), 1);
+  EXPECT_EQ(success(parsed, "abort"), 0);
+}
+
 TEST(VllmMetricsTest, OneTwoFiveBuckets) {
   EXPECT_EQ(build_1_2_5_buckets(100), (std::vector<double>{1, 2, 5, 10, 20, 50, 100}));
   EXPECT_EQ(build_1_2_5_buckets(1), (std::vector<double>{1}));

@@ -1,8 +1,11 @@
 // An EngineClient double: a worker thread answers each request with max_tokens tokens "a", "b",
 // ... one output per token, unless the prompt's first text token is 'H' (hold): then it produces a
-// token every 5 ms until aborted or released.
+// token every 5 ms until aborted or released. A prompt holding "ERR" fails after two tokens, as
+// the engine fails a request whose step failed (finish reason error, RequestOutput::error set).
+// Every request's first output carries a queue time of kFakeQueueTimeS.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,10 +13,13 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "engine/engine_client.h"
 
 namespace kiln::testing {
+
+inline constexpr double kFakeQueueTimeS = 0.125;
 
 class FakeEngine : public EngineClient {
  public:
@@ -90,9 +96,26 @@ class FakeEngine : public EngineClient {
         Live& live = *it;
         const auto& ids = live.request.prompt_token_ids;
         const bool hold = (!ids.empty() && ids[0] == 'H') || (ids.size() > 1 && ids[0] == 256 && ids[1] == 'H');
+        const std::vector<int32_t> err = {'E', 'R', 'R'};
+        const bool fails = std::search(ids.begin(), ids.end(), err.begin(), err.end()) != ids.end();
         RequestOutput out;
         out.request_id = live.request.request_id;
         out.num_prompt_tokens = static_cast<int>(live.request.prompt_token_ids.size());
+        if (live.produced == 0) out.queue_time_seconds = kFakeQueueTimeS;
+        if (fails && live.produced == 2) {
+          for (int choice = 0; choice < live.request.sampling.n; ++choice) {
+            CompletionOutput c;
+            c.index = choice;
+            c.finish_reason = FinishReason::kError;
+            c.num_output_tokens = live.produced;
+            out.outputs.push_back(c);
+          }
+          out.finished = true;
+          out.error = "fake engine failure";
+          live.callback(out);
+          it = live_.erase(it);
+          continue;
+        }
         for (int choice = 0; choice < live.request.sampling.n; ++choice) {
           CompletionOutput c;
           c.index = choice;

@@ -307,6 +307,86 @@ TEST_F(ServerTest, ClientDisconnectAbortsTheEngineRequest) {
   EXPECT_TRUE(engine_.was_aborted(engine_.submitted()[0]));
 }
 
+// Splits an SSE body into its events (without the blank-line separators).
+std::vector<std::string> sse_events(const std::string& body) {
+  std::vector<std::string> events;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const size_t end = body.find("\n\n", pos);
+    if (end == std::string::npos) {
+      ADD_FAILURE() << "unterminated event in " << body;
+      break;
+    }
+    events.push_back(body.substr(pos, end - pos));
+    pos = end + 2;
+  }
+  return events;
+}
+
+double metric_value(const std::string& text, const std::string& series) {
+  const size_t at = text.find(series + " ");
+  if (at == std::string::npos) {
+    ADD_FAILURE() << series << " not in /metrics";
+    return -1;
+  }
+  return std::stod(text.substr(at + series.size() + 1));
+}
+
+// An engine-side failure after the stream began: the error as one SSE event, then [DONE]; it
+// counts as finished_reason "error" (vLLM's FinishReason.ERROR), and the server keeps serving.
+TEST_F(ServerTest, EngineErrorMidStreamIsAnSseErrorEventThenDone) {
+  start();
+  Reply reply = request("POST", "/v1/chat/completions",
+                        R"({"messages":[{"role":"user","content":"ERR"}],"max_tokens":5,"stream":true})");
+  ASSERT_EQ(reply.status, 200);
+  const std::vector<std::string> events = sse_events(reply.body);
+  ASSERT_EQ(events.size(), 5u) << reply.body;  // role, a, b, error, [DONE]
+  EXPECT_EQ(nlohmann::json::parse(events[2].substr(6))["choices"][0]["delta"]["content"], "b");
+  EXPECT_EQ(events[3], R"(data: {"error":{"message":"fake engine failure","type":"InternalServerError",)"
+                       R"("param":null,"code":500}})");
+  EXPECT_EQ(events[4], "data: [DONE]");
+  const std::string l = "{model_name=\"tiny\",engine=\"0\"";
+  std::string metrics = request("GET", "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, "vllm:request_success_total" + l + ",finished_reason=\"error\"}"), 1);
+  // Not streamed: the error is the response, with its status.
+  reply = request("POST", "/v1/completions", R"({"prompt":"ERR","max_tokens":5})");
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_EQ(reply.json()["error"]["message"], "fake engine failure");
+  EXPECT_EQ(request("POST", "/v1/chat/completions", kChat).status, 200);
+  metrics = request("GET", "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, "vllm:request_success_total" + l + ",finished_reason=\"error\"}"), 2);
+  EXPECT_EQ(metric_value(metrics, "vllm:request_success_total" + l + ",finished_reason=\"length\"}"), 1);
+}
+
+// vllm:request_queue_time_seconds gets the engine's queue time of every finished request; a
+// request the client abandoned is recorded nowhere in the per-request metrics (as in vLLM).
+TEST_F(ServerTest, QueueTimeObservedPerFinishedRequestAbortsNotCounted) {
+  start();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(request("POST", "/v1/chat/completions", kChat).status, 200);
+  ASSERT_EQ(request("POST", "/v1/completions", R"({"prompt":["a","b"],"max_tokens":2})").status, 200);
+  {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
+    const std::string body = R"({"prompt":"Hold","max_tokens":100,"stream":true})";
+    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    net::write(socket, net::buffer(head + body));
+    char data[256];
+    socket.read_some(net::buffer(data));
+  }
+  for (int i = 0; i < 200 && engine_.num_aborted() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(engine_.num_aborted(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::string l = "{model_name=\"tiny\",engine=\"0\"";
+  const std::string metrics = request("GET", "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, "vllm:request_queue_time_seconds_count" + l + "}"), 5);  // 3 chat + 2 prompts
+  EXPECT_DOUBLE_EQ(metric_value(metrics, "vllm:request_queue_time_seconds_sum" + l + "}"), 5 * testing::kFakeQueueTimeS);
+  EXPECT_EQ(metric_value(metrics, "vllm:e2e_request_latency_seconds_count" + l + "}"), 5);
+  EXPECT_EQ(metric_value(metrics, "vllm:request_success_total" + l + ",finished_reason=\"length\"}"), 5);
+  EXPECT_EQ(metric_value(metrics, "vllm:request_success_total" + l + ",finished_reason=\"abort\"}"), 0);
+}
+
 TEST_F(ServerTest, DrainRefusesNewWorkAndFinishesInFlight) {
   ServerConfig config;
   config.drain_timeout_s = 10;
@@ -365,7 +445,12 @@ TEST_F(ServerTest, StatsEndpointReportsDashboardInfoCountersAndFinishedRequests)
   nlohmann::json stats;
   for (int i = 0; i < 1000; ++i) {  // up to 10 s: CI machines are slow under a parallel build
     stats = request("GET", "/v1/stats", "", key).json();
-    if (stats["counters"]["requests_finished_total"] == 2) break;
+    // The server records the abort at the disconnect; the fake engine's token for the held
+    // request may come a moment later.
+    if (stats["counters"]["requests_finished_total"] == 2 &&
+        stats["counters"]["generation_tokens_total"].get<int64_t>() > 3) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(stats["object"], "kiln.stats");

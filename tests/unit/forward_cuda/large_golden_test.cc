@@ -63,14 +63,22 @@ TEST(LargeGoldenTest, AgreesWithHfBf16OnTopTokens) {
   const size_t vocab = static_cast<size_t>(config.vocab_size);
   size_t row = 0;
   int agree = 0, clear = 0, clear_agree = 0;
+  int fp32_rows = 0, fp32_agree = 0;  // against HF float32, when the reference has it
   double worst = 0, sum = 0;
   for (const auto& prompt : reference.at("prompts")) {
     const auto top1 = prompt.at("top1").get<std::vector<int>>();
     const auto top1_logprob = prompt.at("top1_logprob").get<std::vector<double>>();
     const auto top2_logprob = prompt.at("top2_logprob").get<std::vector<double>>();
+    const auto fp32_top1 = prompt.contains("fp32_top1") ? prompt.at("fp32_top1").get<std::vector<int>>()
+                                                        : std::vector<int>{};
     for (size_t p = 0; p < top1.size(); ++p, ++row) {
       const float* l = logits.data() + row * vocab;
-      const bool same = std::max_element(l, l + vocab) - l == top1[p];
+      const auto kiln_top1 = std::max_element(l, l + vocab) - l;
+      const bool same = kiln_top1 == top1[p];
+      if (p < fp32_top1.size()) {
+        ++fp32_rows;
+        fp32_agree += kiln_top1 == fp32_top1[p];
+      }
       agree += same;
       if (top1_logprob[p] - top2_logprob[p] > kClearMargin) {
         ++clear;
@@ -87,6 +95,10 @@ TEST(LargeGoldenTest, AgreesWithHfBf16OnTopTokens) {
   std::printf("large golden: %zu positions, top-1 agreement %.4f overall, %.4f over the %d with HF margin > %.1f; "
               "|logprob(HF top-1) - HF| mean %.4f worst %.4f\n",
               row, agreement, clear_agreement, clear, kClearMargin, sum / row, worst);
+  if (fp32_rows > 0) {
+    std::printf("large golden: kiln vs HF float32 top-1 agreement %.4f over %d positions\n",
+                static_cast<double>(fp32_agree) / fp32_rows, fp32_rows);
+  }
   EXPECT_GE(clear_agreement, 0.99);
 }
 

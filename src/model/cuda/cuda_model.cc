@@ -141,7 +141,7 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   for (int b = 0; b < profile_blocks; ++b) profile.block_tables.push_back(b);
   profile.logits_indices = {profile_tokens - 1};
   upload_batch(profile);
-  run_layers(profile_tokens, profile_tokens);
+  run_layers(profile_tokens, profile_tokens, profile_tokens);
   context_->synchronize();
   const int64_t used_after_profile = free_before_weights - free_device_bytes();
   const int64_t profile_kv_bytes = static_cast<int64_t>(kv_cache_.size_bytes());
@@ -200,7 +200,7 @@ void CudaModel::upload_batch(const ForwardBatch& batch) {
   max_blocks_per_seq_ = batch.max_blocks_per_seq;
 }
 
-void CudaModel::run_layers(int num_tokens, int max_seq_len) {
+void CudaModel::run_layers(int num_tokens, int max_seq_len, int max_query_len) {
   const ModelConfig& c = config_;
   cudaStream_t stream = context_->stream();
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -219,6 +219,7 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
                               options_.block_size};
   meta.num_tokens = num_tokens;
   meta.max_seq_len = max_seq_len;
+  meta.max_query_len = max_query_len;
 
   embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
@@ -257,15 +258,18 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
       batch.max_blocks_per_seq > (max_model_len_ + options_.block_size - 1) / options_.block_size) {
     return Status::error("ForwardBatch: more sequences or blocks per sequence than the model was sized for");
   }
-  int max_seq_len = 0;
+  int max_seq_len = 0, max_query_len = 0;
   for (int len : batch.seq_lens) max_seq_len = std::max(max_seq_len, len);
+  for (int s = 0; s < batch.num_seqs(); ++s) {
+    max_query_len = std::max(max_query_len, batch.query_start[s + 1] - batch.query_start[s]);
+  }
   if (max_seq_len > max_model_len_) {
     return Status::error("ForwardBatch: a sequence of " + std::to_string(max_seq_len) +
                          " tokens exceeds max_model_len " + std::to_string(max_model_len_));
   }
   cudaStream_t stream = context_->stream();
   upload_batch(batch);
-  run_layers(batch.num_tokens(), max_seq_len);
+  run_layers(batch.num_tokens(), max_seq_len, max_query_len);
 
   const int num_logits = static_cast<int>(batch.logits_indices.size());
   logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);

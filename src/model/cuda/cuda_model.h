@@ -64,7 +64,7 @@ class CudaModel {
   CudaModel() = default;
   Status allocate_activations();
   Status plan_and_allocate_kv_cache(int64_t free_before_weights, int64_t weights_bytes);
-  void run_layers(int num_tokens, int max_seq_len);
+  void run_layers(int num_tokens, int max_seq_len, int max_query_len);
   void upload_batch(const ForwardBatch& batch);
 
   ModelConfig config_;

@@ -96,6 +96,7 @@ const char* tiling_name(PrefillTiling tiling) {
     case PrefillTiling::kWarps4Rows128Keys32: return "w4_m128_n32";
     case PrefillTiling::kWarps4Rows128Keys64: return "w4_m128_n64";
     case PrefillTiling::kWarps8Rows128Keys64: return "w8_m128_n64";
+    case PrefillTiling::kWarps4Rows128Keys32QRegs: return "w4_m128_n32_qregs";
   }
   return "?";
 }
@@ -134,7 +135,8 @@ int run_attention_lab(CudaContext& context, bool quick) {
   std::printf("\nprefill attention, 32 heads / 8 KV heads / head_dim 128, block_size %d, one sequence\n", kBlockSize);
   std::printf("%-22s %7s %10s %9s %12s\n", "kernel", "prompt", "ms", "TFLOP/s", "rel_diff");
   const PrefillTiling tilings[] = {PrefillTiling::kWarps4Rows64Keys64, PrefillTiling::kWarps4Rows128Keys32,
-                                   PrefillTiling::kWarps4Rows128Keys64, PrefillTiling::kWarps8Rows128Keys64};
+                                   PrefillTiling::kWarps4Rows128Keys64, PrefillTiling::kWarps8Rows128Keys64,
+                                   PrefillTiling::kWarps4Rows128Keys32QRegs};
   for (const int prompt : {1024, 8192, kMaxPrompt}) {
     const Batch batch = make_batch({prompt}, {prompt}, pages);
     const double flops = causal_flops(prompt, prompt);

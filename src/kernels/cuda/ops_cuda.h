@@ -83,6 +83,7 @@ enum class PrefillTiling {
   kWarps4Rows128Keys32,
   kWarps4Rows128Keys64,
   kWarps8Rows128Keys64,
+  kWarps4Rows128Keys32QRegs,  // Q's fragments kept in registers instead of re-read per tile
 };
 
 // Whether prefill_attention runs this shape: head_dim 64 or 128 and a GQA group no larger than

@@ -82,21 +82,21 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
   return row * kHeadDim + ((chunk ^ (row & 7)) << 3);
 }
 
-template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN>
+template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
 struct Tiling {
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kBlockM = kWarps * kRowTiles * 16;
   static constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kKvTileElements = kBlockN * kHeadDim;
   static constexpr int kSharedBytes = (kBlockM * kHeadDim + 4 * kKvTileElements) * 2;
-  // One 16-row slice per warp keeps Q's fragments in registers; two slices per warp read them
-  // from shared memory at each tile (registers go to the second slice's O instead).
-  static constexpr bool kQInRegisters = kRowTiles == 1;
+  // Q's fragments stay in registers, or (when O and S leave too few) are re-read from shared
+  // memory at each key tile.
+  static constexpr bool kQInRegisters = kQRegisters;
   static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0, "mma tiles are 16 wide");
   static_assert((kBlockN * kChunks) % kThreads == 0, "whole K/V tile loads per thread");
 };
 
-template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN>
+template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
 __global__ void __launch_bounds__(kWarps * 32)
     prefill_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
                              const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                              int block_size, int block_shift, int num_heads, int num_kv_heads,
                              int group, int tokens_per_tile, float scale_log2, int q_stride,
                              bf16* __restrict__ out) {
-  using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN>;
+  using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
   constexpr int kChunks = T::kChunks;
   constexpr int kDimTiles = kHeadDim / 8;  // n-tiles of O
   constexpr int kKeyTiles = kBlockN / 8;   // n-tiles of S
@@ -190,7 +190,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       row_sum[r][h] = 0.0f;
     }
   }
-  uint32_t q_frag[T::kQInRegisters ? kHeadDim / 16 : 1][4];
+  uint32_t q_frag[T::kQInRegisters ? kRowTiles : 1][T::kQInRegisters ? kHeadDim / 16 : 1][4];
 
   // ldmatrix source rows/chunks of this lane (see the fragment layouts of mma.m16n8k16).
   const int a_row = lane & 15, a_chunk = lane >> 4;                       // Q (A, row-major)
@@ -201,15 +201,22 @@ __global__ void __launch_bounds__(kWarps * 32)
   cp_async_commit();
   for (int key_tile = 0; key_tile < num_key_tiles; ++key_tile) {
     const int stage = key_tile & 1;
+    // One barrier per tile: once every warp has passed it, tile key_tile has landed and the
+    // other stage (read in the previous iteration) is free for the prefetch, which then
+    // overlaps this tile's arithmetic.
+    cp_async_wait<0>();
+    __syncthreads();
     if (key_tile + 1 < num_key_tiles) load_kv_tile(key_tile + 1, stage ^ 1);
     cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
     if constexpr (T::kQInRegisters) {
       if (key_tile == 0) {
 #pragma unroll
-        for (int ks = 0; ks < kHeadDim / 16; ++ks) {
-          ldmatrix_x4(q_frag[ks], shared_address(q_shared + swizzle<kHeadDim>(warp * 16 + a_row, ks * 2 + a_chunk)));
+        for (int r = 0; r < kRowTiles; ++r) {
+#pragma unroll
+          for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+            ldmatrix_x4(q_frag[r][ks], shared_address(q_shared + swizzle<kHeadDim>(
+                                           (warp * kRowTiles + r) * 16 + a_row, ks * 2 + a_chunk)));
+          }
         }
       }
     }
@@ -233,7 +240,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       for (int r = 0; r < kRowTiles; ++r) {
         if constexpr (T::kQInRegisters) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) a[r][e] = q_frag[ks][e];
+          for (int e = 0; e < 4; ++e) a[r][e] = q_frag[r][ks][e];
         } else {
           ldmatrix_x4(a[r], shared_address(q_shared + swizzle<kHeadDim>((warp * kRowTiles + r) * 16 + a_row,
                                                                        ks * 2 + a_chunk)));
@@ -323,7 +330,6 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
       }
     }
-    __syncthreads();  // this stage is refilled by the next iteration's prefetch
   }
 
 #pragma unroll
@@ -348,10 +354,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN>
+template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
 void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
             const AttentionShape& shape, float scale, bf16* out, cudaStream_t stream, int q_stride) {
-  using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN>;
+  using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
   const int group = shape.num_heads / shape.num_kv_heads;
   const int tokens_per_tile = T::kBlockM / group;
   // 0 = unknown: no sequence has more new tokens than the step.
@@ -359,7 +365,7 @@ void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Paged
   const int block_shift =
       (meta.block_size & (meta.block_size - 1)) == 0 ? __builtin_ctz(static_cast<unsigned>(meta.block_size)) : -1;
   const dim3 grid((max_query_len + tokens_per_tile - 1) / tokens_per_tile, meta.num_seqs, shape.num_kv_heads);
-  auto* kernel = prefill_attention_kernel<kHeadDim, kWarps, kRowTiles, kBlockN>;
+  auto* kernel = prefill_attention_kernel<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
   KILN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes));
   kernel<<<grid, T::kThreads, T::kSharedBytes, stream>>>(
       q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.max_blocks_per_seq,
@@ -375,6 +381,7 @@ int block_rows(PrefillTiling tiling) {
     case PrefillTiling::kWarps4Rows128Keys32: return 128;
     case PrefillTiling::kWarps4Rows128Keys64: return 128;
     case PrefillTiling::kWarps8Rows128Keys64: return 128;
+    case PrefillTiling::kWarps4Rows128Keys32QRegs: return 128;
     case PrefillTiling::kDefault: break;
   }
   return 64;
@@ -383,7 +390,7 @@ int block_rows(PrefillTiling tiling) {
 }  // namespace
 
 // The default tiling: the fastest measured at the 8B shape (bench/cuda/NOTES.md).
-constexpr PrefillTiling kDefaultPrefillTiling = PrefillTiling::kWarps4Rows64Keys64;
+constexpr PrefillTiling kDefaultPrefillTiling = PrefillTiling::kWarps4Rows128Keys64;
 
 bool prefill_attention_supports(const AttentionShape& shape, PrefillTiling tiling) {
   if (tiling == PrefillTiling::kDefault) tiling = kDefaultPrefillTiling;
@@ -406,20 +413,22 @@ void prefill_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   if (shape.head_dim == 64) {
     // head_dim 64 (small models): one tiling, few registers.
-    return launch<64, 4, 1, 64>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+    return launch<64, 4, 1, 64, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
   }
   switch (tiling) {
     case PrefillTiling::kWarps4Rows128Keys32:
-      return launch<128, 4, 2, 32>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 4, 2, 32, false>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
     case PrefillTiling::kWarps4Rows128Keys64:
-      return launch<128, 4, 2, 64>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 4, 2, 64, false>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
     case PrefillTiling::kWarps8Rows128Keys64:
-      return launch<128, 8, 1, 64>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 8, 1, 64, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+    case PrefillTiling::kWarps4Rows128Keys32QRegs:
+      return launch<128, 4, 2, 32, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
     case PrefillTiling::kWarps4Rows64Keys64:
     case PrefillTiling::kDefault:
       break;
   }
-  launch<128, 4, 1, 64>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+  launch<128, 4, 1, 64, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
 }
 
 }  // namespace kiln::cuda

@@ -192,7 +192,8 @@ TEST_F(PrefillAttention, PrefillUnknownQueryLenDispatchesBoth) {
 
 TEST_F(PrefillAttention, PrefillEveryTilingSkipsDecodeTokens) {
   for (const PrefillTiling tiling : {PrefillTiling::kWarps4Rows64Keys64, PrefillTiling::kWarps4Rows128Keys32,
-                                     PrefillTiling::kWarps4Rows128Keys64, PrefillTiling::kWarps8Rows128Keys64}) {
+                                     PrefillTiling::kWarps4Rows128Keys64, PrefillTiling::kWarps8Rows128Keys64,
+                                     PrefillTiling::kWarps4Rows128Keys32QRegs}) {
     SCOPED_TRACE(static_cast<int>(tiling));
     check({"tiling", kLlama8b, 16, {1, 250, 33, 1}, {90, 400, 33, 7}}, Path::kPrefillOnly, tiling);
     check({"tiling_mha", {4, 4, 128}, 32, {170, 1}, {300, 64}}, Path::kPrefillOnly, tiling);
@@ -219,6 +220,7 @@ TEST(PrefillAttentionSupport, ShapesOutsideTheKernelGoToTheSplitKvKernel) {
   EXPECT_TRUE(prefill_attention_supports({8, 8, 64}));
   EXPECT_FALSE(prefill_attention_supports({32, 8, 96}));
   EXPECT_FALSE(prefill_attention_supports({128, 1, 64}));  // group 128 > 64 rows per block
+  EXPECT_FALSE(prefill_attention_supports({128, 1, 128}, PrefillTiling::kWarps4Rows64Keys64));
   EXPECT_TRUE(prefill_attention_supports({128, 1, 128}, PrefillTiling::kWarps8Rows128Keys64));
   EXPECT_FALSE(prefill_attention_supports({30, 8, 128}));  // 8 does not divide 30
 }

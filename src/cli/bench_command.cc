@@ -44,6 +44,8 @@ int run_throughput(const CommandArgs& args) {
   std::string kv_cache_memory = "2GiB";
   std::string device = "auto";
   double gpu_memory_utilization = 0.9;
+  bool enforce_eager = false;
+  int profile_steps = 0;
   bool enable_prefix_caching = true;
   int num_threads = 0;
   int64_t seed = 0;
@@ -66,6 +68,8 @@ int run_throughput(const CommandArgs& args) {
   parser.add_int("num-threads", &num_threads, "CPU threads for the forward (0: all cores)");
   parser.add_string("device", &device, "auto (cuda when a GPU is visible), cuda or cpu");
   parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
+  parser.add_bool("enforce-eager", &enforce_eager, "no CUDA graphs for decode steps");
+  parser.add_int("profile-steps", &profile_steps, "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
   parser.add_int64("seed", &seed, "seed of the random prompts and sampling");
   parser.add_bool("json", &json, "print the result as one JSON object");
   const Status parsed = parser.parse(args);
@@ -95,6 +99,8 @@ int run_throughput(const CommandArgs& args) {
   backend_options.max_num_batched_tokens = max_num_batched_tokens;
   if (parser.was_set("kv-cache-memory") || device == "cpu") backend_options.kv_cache_memory_bytes = *kv_bytes;
   backend_options.gpu_memory_utilization = gpu_memory_utilization;
+  backend_options.enforce_eager = enforce_eager;
+  backend_options.profile_every_n_steps = profile_steps;
   backend_options.num_threads = num_threads;
   backend_options.show_progress = !json;
   if (input_len + output_len > backend_options.max_model_len) {
@@ -115,14 +121,20 @@ int run_throughput(const CommandArgs& args) {
   options.vocab_size = config.vocab_size;
   options.seed = static_cast<uint64_t>(seed);
   options.show_progress = !json;
+  const double busy_before = running->executor->device_busy_seconds();
   const Result<ThroughputResult> result = run_throughput_benchmark(&engine, options);
+  const double busy_seconds = running->executor->device_busy_seconds() - busy_before;
   if (!result.ok()) {
     std::fprintf(stderr, "kiln bench throughput: %s\n", result.message().c_str());
     return 1;
   }
   const ThroughputResult& r = *result;
+  const double device_idle_fraction =
+      busy_before >= 0 && r.elapsed_s > 0 ? std::max(0.0, 1.0 - busy_seconds / r.elapsed_s) : -1;
   if (json) {
-    std::printf("%s\n", result_json(r).c_str());
+    nlohmann::ordered_json out = nlohmann::ordered_json::parse(result_json(r));
+    out["device_idle_fraction"] = device_idle_fraction;
+    std::printf("%s\n", out.dump().c_str());
     return 0;
   }
   std::printf("Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s\n",
@@ -134,6 +146,7 @@ int run_throughput(const CommandArgs& args) {
               r.ttft_ms.p99);
   std::printf("ITL  (ms): mean %.2f, p50 %.2f, p99 %.2f\n", r.itl_ms.mean, r.itl_ms.p50,
               r.itl_ms.p99);
+  if (device_idle_fraction >= 0) std::printf("GPU idle between steps: %.1f%% of the run\n", 100 * device_idle_fraction);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // NUM_ITERS times after a warm-up, through the engine. On a GPU it also measures the copy
 // bandwidth in the same run and reports decode speed against the bandwidth roofline: the bytes
 // a decode step must read (all weights, plus every sequence's K/V so far) over that bandwidth.
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <algorithm>
@@ -33,6 +34,8 @@ int run_bench_latency(const CommandArgs& args) {
   std::optional<int> max_model_len;
   int max_num_batched_tokens = 8192;
   double gpu_memory_utilization = 0.9;
+  bool enforce_eager = false;
+  int profile_steps = 0;
   std::optional<std::string> kv_cache_memory;
   std::optional<std::string> gpu_memory_limit;
   int num_threads = 0;
@@ -49,6 +52,8 @@ int run_bench_latency(const CommandArgs& args) {
   parser.add_optional_int("max-model-len", &max_model_len, "tokens per sequence (default: input + output)");
   parser.add_int("max-num-batched-tokens", &max_num_batched_tokens, "token budget per step (prefill chunk)");
   parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
+  parser.add_bool("enforce-eager", &enforce_eager, "no CUDA graphs for decode steps");
+  parser.add_int("profile-steps", &profile_steps, "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
   parser.add_optional_string("kv-cache-memory", &kv_cache_memory, "KV cache bytes (CPU: default 2GiB)");
   parser.add_int("num-threads", &num_threads, "CPU threads (0: all cores)");
   parser.add_optional_string("gpu-memory-limit", &gpu_memory_limit,
@@ -74,6 +79,8 @@ int run_bench_latency(const CommandArgs& args) {
   setup.backend.max_num_seqs = std::max(batch_size, 1);
   setup.backend.max_num_batched_tokens = std::max(max_num_batched_tokens, batch_size);
   setup.backend.gpu_memory_utilization = gpu_memory_utilization;
+  setup.backend.enforce_eager = enforce_eager;
+  setup.backend.profile_every_n_steps = profile_steps;
   setup.backend.num_threads = num_threads;
   setup.backend.show_progress = !json;
   if (kv_cache_memory) {
@@ -92,6 +99,9 @@ int run_bench_latency(const CommandArgs& args) {
   if (!running.ok()) return usage_error(running.message());
 
   std::vector<double> ttft, itl;
+  // GPU busy time over the measured iterations' wall time: what is left is the device idling
+  // between steps (host scheduling, sampling bookkeeping, detokenizing).
+  double busy_seconds = 0, wall_seconds = 0;
   for (int iter = -1; iter < num_iters; ++iter) {
     ThroughputBenchmarkOptions options;
     options.num_prompts = batch_size;
@@ -100,7 +110,13 @@ int run_bench_latency(const CommandArgs& args) {
     options.vocab_size = running->config.vocab_size;
     options.seed = static_cast<uint64_t>(iter + 1000);
     options.show_progress = false;
+    const double busy_before = running->executor->device_busy_seconds();
+    const auto wall_before = std::chrono::steady_clock::now();
     auto result = run_throughput_benchmark(running->engine.get(), options);
+    if (iter >= 0) {
+      wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+      busy_seconds += running->executor->device_busy_seconds() - busy_before;
+    }
     if (!result.ok()) {
       std::fprintf(stderr, "kiln bench latency: %s\n", result.message().c_str());
       return 1;
@@ -131,6 +147,8 @@ int run_bench_latency(const CommandArgs& args) {
 #endif
   const double roofline_steps_per_s = copy_gbps > 0 ? copy_gbps * 1e9 / step_bytes : 0;
   const double roofline_fraction = roofline_steps_per_s > 0 ? decode_tokens_per_s / roofline_steps_per_s : 0;
+  const bool measured_busy = running->executor->device_busy_seconds() >= 0 && wall_seconds > 0;
+  const double device_idle_fraction = measured_busy ? std::max(0.0, 1.0 - busy_seconds / wall_seconds) : -1;
 
   if (json) {
     auto summary = [](const LatencySummary& s) {
@@ -147,7 +165,8 @@ int run_bench_latency(const CommandArgs& args) {
                                {"step_bytes", step_bytes},
                                {"copy_bandwidth_gbps", copy_gbps},
                                {"roofline_tokens_per_s_per_seq", roofline_steps_per_s},
-                               {"roofline_fraction", roofline_fraction}};
+                               {"roofline_fraction", roofline_fraction},
+                               {"device_idle_fraction", device_idle_fraction}};
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
@@ -159,6 +178,9 @@ int run_bench_latency(const CommandArgs& args) {
   if (copy_gbps > 0) {
     std::printf("Roofline: %.2f GB per step / %.0f GB/s copy bandwidth = %.1f tokens/s; reached %.1f%%\n",
                 step_bytes / 1e9, copy_gbps, roofline_steps_per_s, 100 * roofline_fraction);
+  }
+  if (measured_busy) {
+    std::printf("GPU idle between steps: %.1f%% of the measured wall time\n", 100 * device_idle_fraction);
   }
   return 0;
 }

@@ -37,6 +37,7 @@ Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const
   running.device = backend.device;
   running.device_name = backend.device_name;
   running.device_memory_bytes = backend.device_memory_bytes;
+  running.executor = backend.executor.get();
   running.engine = std::make_unique<Engine>(config, std::move(backend.executor),
                                             tokenizer ? make_detokenizer_factory(tokenizer) : nullptr);
   return running;

@@ -32,6 +32,7 @@ struct RunningEngine {
   std::string device_name;
   int64_t device_memory_bytes = 0;
   std::unique_ptr<Engine> engine;
+  const ModelExecutor* executor = nullptr;  // owned by `engine`
 };
 
 Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const EngineSetupOptions& options,

@@ -90,6 +90,8 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.max_model_len = max_model_len;
   cuda_options.gpu_memory_utilization = options.gpu_memory_utilization;
   cuda_options.gpu_memory_limit_bytes = options.gpu_memory_limit_bytes;
+  cuda_options.enforce_eager = options.enforce_eager;
+  cuda_options.profile_every_n_steps = options.profile_every_n_steps;
   if (options.kv_cache_memory_bytes) {
     const int64_t block_bytes = kv_bytes_per_block(config, options.block_size, DType::kBF16);
     cuda_options.num_blocks = static_cast<int>(*options.kv_cache_memory_bytes / block_bytes);

@@ -27,6 +27,8 @@ struct BackendOptions {
   double gpu_memory_utilization = 0.9;
   std::optional<int64_t> gpu_memory_limit_bytes;  // test-only cap (--gpu-memory-limit)
   int num_threads = 0;  // CPU forward threads; 0: all cores
+  bool enforce_eager = false;  // CUDA: no decode graphs (--enforce-eager)
+  int profile_every_n_steps = 0;  // CUDA: log an operator breakdown of every Nth step
   bool show_progress = true;
 };
 

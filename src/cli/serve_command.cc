@@ -150,6 +150,7 @@ int run_serve_command(const CommandArgs& args) {
       options.max_num_batched_tokens.value_or(std::min(max_model_len, on_cpu ? 2048 : 8192));
   setup.backend.kv_cache_memory_bytes = kv_cache_bytes;
   setup.backend.gpu_memory_utilization = options.gpu_memory_utilization;
+  setup.backend.enforce_eager = options.enforce_eager;
   setup.backend.gpu_memory_limit_bytes = gpu_memory_limit_bytes;
   setup.backend.num_threads = options.num_threads;
   setup.enable_prefix_caching = options.enable_prefix_caching;

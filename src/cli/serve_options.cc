@@ -83,7 +83,7 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_optional_string("kv-cache-memory", &o.kv_cache_memory,
                              "KV cache size in bytes (e.g. 4GiB); overrides --gpu-memory-utilization");
   parser.add_bool("enable-prefix-caching", &o.enable_prefix_caching, "reuse KV blocks of shared prompt prefixes");
-  parser.add_bool("enforce-eager", &o.enforce_eager, "no CUDA graphs");
+  parser.add_bool("enforce-eager", &o.enforce_eager, "no CUDA graphs: launch every decode step kernel by kernel");
   parser.add_string("dtype", &o.dtype, "weight and activation dtype: auto, bfloat16, float16");
   parser.add_int64("seed", &o.seed, "random seed for sampling");
   parser.add_string("generation-config", &o.generation_config,

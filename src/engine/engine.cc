@@ -9,6 +9,7 @@
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/device_sampling.h"
 #include "engine/model_runner.h"
 #include "engine/sampler.h"
 #include "engine/stop_string_checker.h"
@@ -277,17 +278,50 @@ void Engine::step() {
   busy_since_log_ = true;
   const PreparedStep prepared = prepare_step(out, scheduler_);
   const int vocab = executor_->vocab_size();
+  const size_t num_logits = prepared.batch.logits_indices.size();
+  // Where each logits row's values are in logits_: every row with host sampling; with device
+  // sampling only the rows that do not sample (prompt logprobs), compacted.
+  std::vector<int> host_row(num_logits);
+  std::vector<int> device_sampled(out.sequences.size(), -1);  // index into sampled_
+  DeviceSamplingBatch sampling;
+  if (executor_->samples_on_device()) {
+    std::vector<bool> is_sampled(num_logits, false);
+    for (size_t i = 0; i < out.sequences.size(); ++i) {
+      const SequenceRows& rows = prepared.rows[i];
+      auto owner = seq_owner_.find(out.sequences[i].seq_id);
+      const Sequence* seq = scheduler_.find(out.sequences[i].seq_id);
+      if (rows.sample_row < 0 || owner == seq_owner_.end() || seq == nullptr) continue;
+      const Choice& choice = owner->second.first->choices[owner->second.second];
+      const std::span<const int32_t> tokens(seq->token_ids);
+      device_sampled[i] = static_cast<int>(sampling.rows.size());
+      sampling.rows.push_back(make_sampling_row(choice.sampling, rows.sample_row,
+                                                tokens.first(seq->num_prompt_tokens),
+                                                tokens.subspan(seq->num_prompt_tokens), &sampling.adjustments));
+      is_sampled[static_cast<size_t>(rows.sample_row)] = true;
+    }
+    int next = 0;
+    for (size_t r = 0; r < num_logits; ++r) host_row[r] = is_sampled[r] ? -1 : next++;
+  } else {
+    for (size_t r = 0; r < num_logits; ++r) host_row[r] = static_cast<int>(r);
+  }
+  const size_t num_host_rows =
+      static_cast<size_t>(std::count_if(host_row.begin(), host_row.end(), [](int r) { return r >= 0; }));
   logits_.clear();
-  const Status status = executor_->execute(prepared.batch, &logits_);
+  sampled_.clear();
+  const Status status = executor_->samples_on_device()
+                            ? executor_->execute_and_sample(prepared.batch, sampling, &logits_, &sampled_)
+                            : executor_->execute(prepared.batch, &logits_);
   std::vector<RequestState*> touched;
   auto touch = [&](RequestState* r) {
     if (std::find(touched.begin(), touched.end(), r) == touched.end()) touched.push_back(r);
   };
-  if (status.ok() && logits_.size() != prepared.batch.logits_indices.size() * vocab) {
-    KILN_LOG(Error) << "model executor returned " << logits_.size() << " logits, expected "
-                    << prepared.batch.logits_indices.size() << " x " << vocab;
+  const bool sizes_ok = logits_.size() == num_host_rows * vocab && sampled_.size() == sampling.rows.size();
+  if (status.ok() && !sizes_ok) {
+    KILN_LOG(Error) << "model executor returned " << logits_.size() << " logits and " << sampled_.size()
+                    << " sampled rows, expected " << num_host_rows << " x " << vocab << " and "
+                    << sampling.rows.size();
   }
-  if (!status.ok() || logits_.size() != prepared.batch.logits_indices.size() * vocab) {
+  if (!status.ok() || !sizes_ok) {
     const std::string message =
         status.ok() ? "the model returned logits of the wrong size" : status.message();
     KILN_LOG(Error) << "Step failed: " << message;
@@ -314,8 +348,9 @@ void Engine::step() {
       prompt_tokens_total_ += std::max(
           0, std::min(s.num_computed_tokens + s.num_new_tokens, prompt_len) - s.num_computed_tokens);
       for (int j = 0; j < rows.num_prompt_rows; ++j) {
-        const std::span<const float> row(logits_.data() + static_cast<size_t>(rows.prompt_row_begin + j) * vocab,
-                                         vocab);
+        const int logits_row = host_row[static_cast<size_t>(rows.prompt_row_begin + j)];
+        KILN_CHECK_LE(0, logits_row);
+        const std::span<const float> row(logits_.data() + static_cast<size_t>(logits_row) * vocab, vocab);
         const int pos = rows.first_prompt_position + j;
         auto& slot = (*req.prompt_logprobs)[pos];
         if (!slot) ++req.num_prompt_logprobs_filled;
@@ -325,11 +360,18 @@ void Engine::step() {
         seq->wants_prompt_logprobs = false;
       }
       if (rows.sample_row < 0) continue;
-      const std::span<const float> row(logits_.data() + static_cast<size_t>(rows.sample_row) * vocab,
-                                       vocab);
-      const std::span<const int32_t> tokens(seq->token_ids);
-      SampledToken sampled = sample_token(choice.sampling, row, tokens.first(prompt_len),
-                                          tokens.subspan(prompt_len));
+      SampledToken sampled;
+      if (device_sampled[i] >= 0) {
+        const SampledRow& device_row = sampled_[static_cast<size_t>(device_sampled[i])];
+        sampled.token_id = device_row.token_id;
+        if (choice.sampling.logprobs >= 0) sampled.logprob = to_token_logprob(device_row);
+      } else {
+        const int logits_row = host_row[static_cast<size_t>(rows.sample_row)];
+        KILN_CHECK_LE(0, logits_row);
+        const std::span<const float> row(logits_.data() + static_cast<size_t>(logits_row) * vocab, vocab);
+        const std::span<const int32_t> tokens(seq->token_ids);
+        sampled = sample_token(choice.sampling, row, tokens.first(prompt_len), tokens.subspan(prompt_len));
+      }
       scheduler_.append_token(s.seq_id, sampled.token_id);
       ++generation_tokens_total_;
       process_token(req, choice, sampled.token_id, std::move(sampled.logprob));

@@ -83,6 +83,7 @@ class Engine : public EngineClient {
   int64_t next_arrival_ = 0;
   std::mt19937_64 seed_source_{std::random_device{}()};  // seeds of requests without one
   std::vector<float> logits_;
+  std::vector<SampledRow> sampled_;  // rows sampled by the backend (device sampling)
   int64_t prompt_tokens_total_ = 0;
   int64_t generation_tokens_total_ = 0;
   double last_log_s_ = 0;

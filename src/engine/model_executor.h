@@ -2,18 +2,26 @@
 // the logits of the rows named by batch.logits_indices. The backend owns the weights and the
 // paged KV cache memory; block ids in the batch index that memory.
 //
-// Sampling stays outside (engine/sampler.h) so a backend only runs the model. A device backend
-// that wants to sample on the device later adds that as a second entry point next to execute();
-// the engine keeps calling execute() for backends that do not.
+// Sampling stays in the engine (engine/sampler.h) for backends that only run the model. A device
+// backend also offers execute_and_sample(): the rows that sample are drawn on the device by the
+// sampling operator (kernels/sampling.h) and only their token ids and requested logprobs come
+// back; the logits of the other rows (prompt logprobs) still come back whole.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "base/status.h"
+#include "kernels/sampling.h"
 #include "model/forward_batch.h"
 
 namespace kiln {
+
+struct DeviceSamplingBatch {
+  // One per sampled row, logits_row indexing batch.logits_indices, ascending.
+  std::vector<SamplingRowParams> rows;
+  std::vector<LogitAdjustment> adjustments;  // the rows' ranges of it
+};
 
 class ModelExecutor {
  public:
@@ -22,6 +30,20 @@ class ModelExecutor {
   // Runs the model over `batch`, writing K/V of its tokens into the slots of slot_mapping, and
   // fills `logits` with [batch.logits_indices.size(), vocab_size()] f32, row-major, on the host.
   virtual Status execute(const ForwardBatch& batch, std::vector<float>* logits) = 0;
+
+  // Seconds the device spent on steps (first copy in to last copy out), summed since start;
+  // -1 when the backend does not measure it. Read from any thread.
+  virtual double device_busy_seconds() const { return -1.0; }
+
+  virtual bool samples_on_device() const { return false; }
+  // As execute(), but the rows of `sampling` are sampled by the backend: `sampled` gets one
+  // SampledRow per sampling.rows entry, and `other_logits` the logits of the remaining rows of
+  // batch.logits_indices, in their order ([count, vocab_size()]).
+  virtual Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
+                                    std::vector<float>* other_logits, std::vector<SampledRow>* sampled) {
+    (void)batch, (void)sampling, (void)other_logits, (void)sampled;
+    return Status::error("this backend does not sample on its device");
+  }
 };
 
 }  // namespace kiln

@@ -51,6 +51,10 @@ if has bench; then
       --num-iters 3 --json > "$out/latency_$ctx.json" 2> "$out/latency_$ctx.log"
     cat "$out/latency_$ctx.json"
   done
+  stamp "bench latency 8B, context 1024, eager (no CUDA graphs) for comparison"
+  "$run" kiln bench latency --model "$model" --device cuda --input-len 1024 --output-len 128 \
+    --num-iters 3 --enforce-eager --json > "$out/latency_1024_eager.json" 2> "$out/latency_1024_eager.log"
+  cat "$out/latency_1024_eager.json"
   stamp "bench latency 8B, context 32768 (one iteration)"
   timeout 200 "$run" kiln bench latency --model "$model" --device cuda --input-len 32768 --output-len 64 \
     --num-iters 1 --json > "$out/latency_32768.json" 2> "$out/latency_32768.log"

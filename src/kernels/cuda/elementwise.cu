@@ -68,6 +68,90 @@ __global__ void rms_norm_kernel(bf16* __restrict__ residual, const bf16* x,
   }
 }
 
+// The same norm with the row held in registers: each of kVecNormThreads threads loads up to
+// kChunks 16-byte chunks (8 values) once, so a row costs one read of x (and residual) and one
+// write, with every load of a thread in flight together. The scalar kernel above walked the row
+// twice with 2-byte loads: 14 us per 4096-wide row at batch 1 on the H200, 12% of a decode step.
+constexpr int kVecNormThreads = 128;
+
+__device__ __forceinline__ void unpack8(const uint4& packed, float* out) {
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ uint4 pack8(const float* values) {
+  uint4 packed;
+  __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) pairs[i] = __floats2bfloat162_rn(values[2 * i], values[2 * i + 1]);
+  return packed;
+}
+
+template <int kChunks>
+__global__ void __launch_bounds__(kVecNormThreads)
+    rms_norm_vec_kernel(bf16* __restrict__ residual, const bf16* x, const bf16* __restrict__ weight, int hidden,
+                        float eps, bf16* out) {
+  __shared__ float scratch[32];
+  const size_t row = blockIdx.x;
+  const int num_chunks = hidden / 8;
+  const uint4* x_row = reinterpret_cast<const uint4*>(x + row * hidden);
+  uint4* residual_row = residual ? reinterpret_cast<uint4*>(residual + row * hidden) : nullptr;
+  float values[kChunks][8];
+  float sum_squares = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    const int chunk = threadIdx.x + c * kVecNormThreads;
+    if (chunk >= num_chunks) break;
+    unpack8(x_row[chunk], values[c]);
+    if (residual_row) {
+      float previous[8];
+      unpack8(residual_row[chunk], previous);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) values[c][i] = round_bf16(previous[i] + values[c][i]);
+      residual_row[chunk] = pack8(values[c]);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sum_squares += values[c][i] * values[c][i];
+  }
+  const float inverse_rms = rsqrtf(block_sum(sum_squares, scratch) / hidden + eps);
+  const uint4* weight_chunks = reinterpret_cast<const uint4*>(weight);
+  uint4* out_row = reinterpret_cast<uint4*>(out + row * hidden);
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    const int chunk = threadIdx.x + c * kVecNormThreads;
+    if (chunk >= num_chunks) break;
+    float w[8], normalized[8];
+    unpack8(weight_chunks[chunk], w);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) normalized[i] = round_bf16(values[c][i] * inverse_rms) * w[i];
+    out_row[chunk] = pack8(normalized);
+  }
+}
+
+void launch_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_rows, int hidden, float eps,
+                     bf16* out, cudaStream_t stream) {
+  const int chunks_per_thread = (hidden / 8 + kVecNormThreads - 1) / kVecNormThreads;
+  if (hidden % 8 == 0 && chunks_per_thread <= 8) {
+    if (chunks_per_thread <= 1) {
+      rms_norm_vec_kernel<1><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+    } else if (chunks_per_thread <= 2) {
+      rms_norm_vec_kernel<2><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+    } else if (chunks_per_thread <= 4) {
+      rms_norm_vec_kernel<4><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+    } else {
+      rms_norm_vec_kernel<8><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+    }
+  } else {
+    rms_norm_kernel<<<num_rows, kNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+  }
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
 // One block per token; threads cover (head, pair) for q, then k and v of the KV heads.
 __global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __restrict__ k,
                                          const bf16* __restrict__ v,
@@ -137,15 +221,13 @@ void embedding(const bf16* table, int vocab, const int32_t* token_ids, int num_t
 void rms_norm(const bf16* x, const bf16* weight, int num_rows, int hidden, float eps, bf16* out,
               cudaStream_t stream) {
   if (num_rows == 0) return;
-  rms_norm_kernel<<<num_rows, kNormThreads, 0, stream>>>(nullptr, x, weight, hidden, eps, out);
-  KILN_CUDA_CHECK_LAUNCH();
+  launch_rms_norm(nullptr, x, weight, num_rows, hidden, eps, out, stream);
 }
 
 void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_rows, int hidden,
                   float eps, bf16* out, cudaStream_t stream) {
   if (num_rows == 0) return;
-  rms_norm_kernel<<<num_rows, kNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
-  KILN_CUDA_CHECK_LAUNCH();
+  launch_rms_norm(residual, x, weight, num_rows, hidden, eps, out, stream);
 }
 
 void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* positions,

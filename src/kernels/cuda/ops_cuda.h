@@ -56,8 +56,9 @@ size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape)
 
 // As cpu::paged_attention, with bf16 q/caches/out (f32 softmax and accumulation). Metadata
 // arrays are device pointers. Dispatch on the host-side meta.max_query_len: a step of decodes
-// only (1) runs split_kv_attention over every token; otherwise prefill_attention runs the
-// sequences with several new tokens and split_kv_attention (decode_only) the single-token ones.
+// only (1) runs decode_attention (decode_attention.h) over every token, or split_kv_attention
+// for group sizes it lacks; otherwise prefill_attention runs the sequences with several new
+// tokens and split_kv_attention (decode_only) the single-token ones.
 // workspace: paged_attention_workspace_bytes(num_sms, shape).
 void paged_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const bf16* k_cache,
                      const bf16* v_cache, const PagedAttentionMetadata& meta,
@@ -65,10 +66,10 @@ void paged_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const 
                      bf16* out /*[num_tokens, num_heads, head_dim]*/, void* workspace,
                      int num_sms, cudaStream_t stream, int q_token_stride = 0);
 
-// The split-KV (flash-decoding) kernel: one block per query token and KV head (group), no tensor
-// cores; its host-side max_seq_len decides how many splits of the KV range run in parallel so
-// that small batches of long sequences still fill the GPU. Correct for any query lengths, fast
-// for decode. decode_only: compute only the sequences with exactly one new token (one block row
+// The first split-KV (flash-decoding) kernel: one block per query token and KV head (group), no
+// tensor cores; its host-side max_seq_len decides how many splits of the KV range run in
+// parallel so that small batches of long sequences still fill the GPU. Correct for any query
+// lengths; paged_attention uses it for the decode tokens of mixed steps. decode_only: compute only the sequences with exactly one new token (one block row
 // per sequence) and leave the other tokens' outputs untouched.
 void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
                         const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,

@@ -9,8 +9,10 @@
 //
 // It is correct for any query lengths but re-reads the prefix per query token without tensor
 // cores, so paged_attention() sends sequences with several new tokens to prefill_attention
-// (prefill_attention.cu) and keeps this kernel for decode tokens. In decode_only mode the grid
-// runs over sequences instead of tokens and skips those with more than one new token.
+// (prefill_attention.cu), decode steps to decode_attention (decode_attention.cu), and keeps
+// this kernel for the decode tokens of mixed steps and the group sizes decode_attention lacks.
+// In decode_only mode the grid runs over sequences instead of tokens and skips those with more
+// than one new token.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
 
 namespace kiln::cuda {
@@ -332,17 +335,25 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
                      bf16* out, void* workspace, int num_sms, cudaStream_t stream,
                      int q_token_stride) {
   if (meta.num_tokens == 0) return;
-  if (meta.max_query_len == 1 || !prefill_attention_supports(shape)) {
-    split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
-                       q_token_stride, /*decode_only=*/false);
+  if (meta.max_query_len != 1 && prefill_attention_supports(shape)) {
+    prefill_attention(q, k_cache, v_cache, meta, shape, scale, out, stream, q_token_stride);
+    // One sequence with several tokens has no decode token; otherwise some sequence may have one.
+    // (decode_attention has no decode-only mode yet, so mixed steps use this file's kernel.)
+    if (meta.num_seqs > 1 || meta.num_tokens == 1) {
+      split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
+                         q_token_stride, /*decode_only=*/true);
+    }
     return;
   }
-  prefill_attention(q, k_cache, v_cache, meta, shape, scale, out, stream, q_token_stride);
-  // One sequence with several tokens has no decode token; otherwise some sequence may have one.
-  if (meta.num_seqs > 1 || meta.num_tokens == 1) {
-    split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
-                       q_token_stride, /*decode_only=*/true);
+  // Decode steps (and shapes the prefill kernel lacks): the warp-per-key-tile kernel
+  // (decode_attention.cu) for the group sizes it has; this file's kernel for the others (3, 5,
+  // 6, 7, 12, ... query heads per KV head).
+  if (decode_attention_supports(shape)) {
+    decode_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride);
+    return;
   }
+  split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
+                     q_token_stride, /*decode_only=*/false);
 }
 
 }  // namespace kiln::cuda

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/sampling_cuda.h"
 #include "model/forward_batch_check.h"
 
 namespace kiln::cuda {
@@ -58,6 +59,9 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   KILN_ASSIGN_OR_RETURN(model->rope_table_, DeviceBuffer::try_allocate(rope_bytes));
   KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
 
+  model->profiler_.enable(options.profile_every_n_steps);
+  KILN_CUDA_CHECK(cudaEventCreate(&model->step_begin_));
+  KILN_CUDA_CHECK(cudaEventCreate(&model->step_end_));
   KILN_RETURN_IF_ERROR(model->allocate_activations());
   KILN_RETURN_IF_ERROR(model->plan_and_allocate_kv_cache(free_before_weights, model->weights_.size_bytes));
   return model;
@@ -65,8 +69,14 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
 
 CudaModel::~CudaModel() {
   if (context_) context_->synchronize();
+  release_graphs();
+  if (step_begin_) cudaEventDestroy(step_begin_);
+  if (step_end_) cudaEventDestroy(step_end_);
   if (step_inputs_host_) cudaFreeHost(step_inputs_host_);
   if (logits_host_) cudaFreeHost(logits_host_);
+  if (sampling_rows_host_) cudaFreeHost(sampling_rows_host_);
+  if (adjustments_host_) cudaFreeHost(adjustments_host_);
+  if (sampled_host_) cudaFreeHost(sampled_host_);
 }
 
 Status CudaModel::allocate_activations() {
@@ -91,6 +101,19 @@ Status CudaModel::allocate_activations() {
   KILN_RETURN_IF_ERROR(allocate(&logits_rows_, static_cast<size_t>(max_logit_rows_) * c.hidden_size));
   KILN_RETURN_IF_ERROR(allocate(&logits_, static_cast<size_t>(max_logit_rows_) * c.vocab_size));
   KILN_CUDA_CHECK(cudaMallocHost(&logits_host_, static_cast<size_t>(max_logit_rows_) * c.vocab_size * 2));
+
+  // Sampling on the device: at most one sampled row per sequence and step.
+  const size_t max_sampled = static_cast<size_t>(options_.max_num_seqs);
+  KILN_ASSIGN_OR_RETURN(sampling_rows_, DeviceBuffer::try_allocate(max_sampled * sizeof(SamplingRowParams)));
+  KILN_CUDA_CHECK(cudaMallocHost(&sampling_rows_host_, max_sampled * sizeof(SamplingRowParams)));
+  KILN_ASSIGN_OR_RETURN(sampling_workspace_,
+                        DeviceBuffer::try_allocate(sampling_workspace_bytes(options_.max_num_seqs, c.vocab_size)));
+  KILN_ASSIGN_OR_RETURN(sampled_, DeviceBuffer::try_allocate(max_sampled * sizeof(SampledRow)));
+  KILN_CUDA_CHECK(cudaMallocHost(&sampled_host_, max_sampled * sizeof(SampledRow)));
+  // Room for a few penalized sequences' histories; grows when a step needs more.
+  adjustments_capacity_ = max_sampled * 64;
+  KILN_ASSIGN_OR_RETURN(adjustments_, DeviceBuffer::try_allocate(adjustments_capacity_ * sizeof(LogitAdjustment)));
+  KILN_CUDA_CHECK(cudaMallocHost(&adjustments_host_, adjustments_capacity_ * sizeof(LogitAdjustment)));
 
   max_blocks_per_seq_ = (max_model_len_ + options_.block_size - 1) / options_.block_size;
   const size_t seqs = static_cast<size_t>(options_.max_num_seqs);
@@ -141,7 +164,7 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   for (int b = 0; b < profile_blocks; ++b) profile.block_tables.push_back(b);
   profile.logits_indices = {profile_tokens - 1};
   upload_batch(profile);
-  run_layers(profile_tokens, profile_tokens, profile_tokens);
+  run_layers(profile_tokens, profile_tokens);
   context_->synchronize();
   const int64_t used_after_profile = free_before_weights - free_device_bytes();
   const int64_t profile_kv_bytes = static_cast<int64_t>(kv_cache_.size_bytes());
@@ -151,6 +174,8 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                                                 act_.size_bytes() + attention_workspace_.size_bytes() +
                                                 logits_rows_.size_bytes() + logits_.size_bytes() +
                                                 step_inputs_.size_bytes() + rope_table_.size_bytes() +
+                                                sampling_rows_.size_bytes() + sampling_workspace_.size_bytes() +
+                                                sampled_.size_bytes() + adjustments_.size_bytes() +
                                                 context_->workspace_bytes());
   // What the device lost beyond our tensors is the CUDA context's and the libraries' (cuBLASLt
   // kernels, allocator granularity): it is not free for the KV cache either.
@@ -197,10 +222,14 @@ void CudaModel::upload_batch(const ForwardBatch& batch) {
   stage(seq_lens_, batch.seq_lens.data(), batch.seq_lens.size() * 4);
   stage(block_tables_, batch.block_tables.data(), batch.block_tables.size() * 4);
   num_seqs_ = batch.num_seqs();
+  max_query_len_ = 0;
+  for (int q = 0; q < num_seqs_; ++q) {
+    max_query_len_ = std::max(max_query_len_, batch.query_start[q + 1] - batch.query_start[q]);
+  }
   max_blocks_per_seq_ = batch.max_blocks_per_seq;
 }
 
-void CudaModel::run_layers(int num_tokens, int max_seq_len, int max_query_len) {
+void CudaModel::run_layers(int num_tokens, int max_seq_len) {
   const ModelConfig& c = config_;
   cudaStream_t stream = context_->stream();
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -219,9 +248,10 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, int max_query_len) {
                               options_.block_size};
   meta.num_tokens = num_tokens;
   meta.max_seq_len = max_seq_len;
-  meta.max_query_len = max_query_len;
+  meta.max_query_len = max_query_len_;
 
   embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
+  profiler_.mark("embedding");
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const CudaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     bf16* layer_k = k_cache + 2 * static_cast<size_t>(l) * kv_layer_elements_;
@@ -231,25 +261,34 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, int max_query_len) {
     } else {
       add_rms_norm(residual, proj, w.input_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
     }
+    profiler_.mark("norm");
     linear_->run(normed, w.qkv_proj, w.qkv_bias, qkv, num_tokens, qkv_width, c.hidden_size);
+    profiler_.mark("qkv_proj");
     rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_,
                       num_tokens, shape, rope_table_.as<float>(), max_model_len_, layer_k, layer_v, stream,
                       qkv_width);
+    profiler_.mark("rope_kv_write");
     paged_attention(qkv, layer_k, layer_v, meta, shape, scale, attn,
                     attention_workspace_.data(), context_->info().num_sms, stream, qkv_width);
+    profiler_.mark("attention");
     linear_->run(attn, w.o_proj, nullptr, proj, num_tokens, c.hidden_size, c.q_size());
+    profiler_.mark("o_proj");
     add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
+    profiler_.mark("norm");
     linear_->run(normed, w.gate_up_proj, nullptr, gate_up, num_tokens, 2 * c.intermediate_size, c.hidden_size);
+    profiler_.mark("gate_up_proj");
     silu_and_mul(gate_up, gate_up + c.intermediate_size, num_tokens, c.intermediate_size,
                  2 * c.intermediate_size, act, stream);
+    profiler_.mark("silu_mul");
     linear_->run(act, w.down_proj, nullptr, proj, num_tokens, c.hidden_size, c.intermediate_size);
+    profiler_.mark("down_proj");
   }
   add_rms_norm(residual, proj, weights_.norm, num_tokens, c.hidden_size, eps, normed, stream);
+  profiler_.mark("norm");
 }
 
-Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
-  const ModelConfig& c = config_;
-  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, c.vocab_size, plan_.num_blocks, options_.block_size));
+Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len) const {
+  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, plan_.num_blocks, options_.block_size));
   if (batch.num_tokens() > options_.max_num_batched_tokens) {
     return Status::error("ForwardBatch: " + std::to_string(batch.num_tokens()) +
                          " tokens exceed --max-num-batched-tokens " + std::to_string(options_.max_num_batched_tokens));
@@ -258,28 +297,41 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
       batch.max_blocks_per_seq > (max_model_len_ + options_.block_size - 1) / options_.block_size) {
     return Status::error("ForwardBatch: more sequences or blocks per sequence than the model was sized for");
   }
-  int max_seq_len = 0, max_query_len = 0;
-  for (int len : batch.seq_lens) max_seq_len = std::max(max_seq_len, len);
-  for (int s = 0; s < batch.num_seqs(); ++s) {
-    max_query_len = std::max(max_query_len, batch.query_start[s + 1] - batch.query_start[s]);
-  }
-  if (max_seq_len > max_model_len_) {
-    return Status::error("ForwardBatch: a sequence of " + std::to_string(max_seq_len) +
+  *max_seq_len = 0;
+  for (int len : batch.seq_lens) *max_seq_len = std::max(*max_seq_len, len);
+  if (*max_seq_len > max_model_len_) {
+    return Status::error("ForwardBatch: a sequence of " + std::to_string(*max_seq_len) +
                          " tokens exceeds max_model_len " + std::to_string(max_model_len_));
   }
+  return ok_status();
+}
+
+void CudaModel::compute_logits(int num_tokens, int begin, int rows) {
+  const ModelConfig& c = config_;
+  // Gather the rows that need logits (an embedding lookup over the final hidden states).
+  embedding(normed_.as<bf16>(), num_tokens, logits_indices_ + begin, rows, c.hidden_size, logits_rows_.as<bf16>(),
+            context_->stream());
+  linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
+               c.hidden_size);
+  profiler_.mark("lm_head");
+}
+
+Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  int max_seq_len = 0;
+  KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len));
   cudaStream_t stream = context_->stream();
+  begin_step();
+  profiler_.begin(stream);
   upload_batch(batch);
-  run_layers(batch.num_tokens(), max_seq_len, max_query_len);
+  profiler_.mark("upload");
+  run_layers(batch.num_tokens(), max_seq_len);
 
   const int num_logits = static_cast<int>(batch.logits_indices.size());
   logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
   for (int begin = 0; begin < num_logits; begin += max_logit_rows_) {
     const int rows = std::min(max_logit_rows_, num_logits - begin);
-    // Gather the rows that need logits (an embedding lookup over the final hidden states).
-    embedding(normed_.as<bf16>(), batch.num_tokens(), logits_indices_ + begin, rows, c.hidden_size,
-              logits_rows_.as<bf16>(), stream);
-    linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
-                 c.hidden_size);
+    compute_logits(batch.num_tokens(), begin, rows);
     const size_t count = static_cast<size_t>(rows) * c.vocab_size;
     KILN_CUDA_CHECK(cudaMemcpyAsync(logits_host_, logits_.data(), count * 2, cudaMemcpyDeviceToHost, stream));
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -287,7 +339,19 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
     for (size_t i = 0; i < count; ++i) out[i] = bf16_to_f32(logits_host_[i]);
   }
   if (num_logits == 0) KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  profiler_.end(batch.num_tokens(), batch.num_seqs());
+  end_step();
   return ok_status();
+}
+
+void CudaModel::begin_step() { KILN_CUDA_CHECK(cudaEventRecord(step_begin_, context_->stream())); }
+
+void CudaModel::end_step() {
+  KILN_CUDA_CHECK(cudaEventRecord(step_end_, context_->stream()));
+  KILN_CUDA_CHECK(cudaEventSynchronize(step_end_));
+  float milliseconds = 0;
+  KILN_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, step_begin_, step_end_));
+  busy_nanoseconds_ += static_cast<int64_t>(static_cast<double>(milliseconds) * 1e6);
 }
 
 }  // namespace kiln::cuda

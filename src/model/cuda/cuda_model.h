@@ -7,14 +7,20 @@
 
 #include <cuda_bf16.h>
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
 #include "kernels/cuda/cuda_context.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/sampling.h"
 #include "model/cuda/cuda_weights.h"
+#include "model/cuda/step_profiler.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
@@ -31,6 +37,8 @@ struct CudaModelOptions {
   double gpu_memory_utilization = 0.9;
   std::optional<int64_t> gpu_memory_limit_bytes;  // test-only cap on the device's memory
   std::optional<int> num_blocks;                  // overrides the plan's KV cache size
+  bool enforce_eager = false;  // no CUDA graphs: every step launches its kernels one by one
+  int profile_every_n_steps = 0;  // log an operator breakdown of every Nth step (0: never)
 };
 
 struct MemoryPlan {
@@ -56,6 +64,18 @@ class CudaModel {
   // computes them before .float()). Refuses an inconsistent batch before touching the cache.
   Status forward(const ForwardBatch& batch, std::vector<float>* logits);
 
+  // As forward(), with the rows of `rows` sampled on the device (kernels/sampling.h; logits_row
+  // indexes batch.logits_indices, ascending): `sampled` gets one SampledRow per entry and
+  // `other_logits` the logits of the remaining rows, in order. A decode-only step whose every row
+  // samples replays a CUDA graph captured for its batch-size bucket (unless enforce_eager).
+  Status forward_sampled(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
+                         std::span<const LogitAdjustment> adjustments, std::vector<float>* other_logits,
+                         std::vector<SampledRow>* sampled);
+  int num_captured_graphs() const { return static_cast<int>(graphs_.size()); }
+  // GPU time of all steps so far (CUDA events around each step); safe to read from any thread.
+  double busy_seconds() const { return static_cast<double>(busy_nanoseconds_.load()) * 1e-9; }
+  int64_t num_graph_steps() const { return num_graph_steps_; }
+
   const ModelConfig& config() const { return config_; }
   const MemoryPlan& memory_plan() const { return plan_; }
   const DeviceInfo& device_info() const { return context_->info(); }
@@ -64,8 +84,24 @@ class CudaModel {
   CudaModel() = default;
   Status allocate_activations();
   Status plan_and_allocate_kv_cache(int64_t free_before_weights, int64_t weights_bytes);
-  void run_layers(int num_tokens, int max_seq_len, int max_query_len);
+  void run_layers(int num_tokens, int max_seq_len);
   void upload_batch(const ForwardBatch& batch);
+  // Refuses a batch the model was not sized for; sets the longest sequence's length.
+  Status check_batch(const ForwardBatch& batch, int* max_seq_len) const;
+  Status check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
+                        std::span<const LogitAdjustment> adjustments) const;
+  Status stage_sampling(std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
+                        int padded_rows);
+  // lm_head over logits rows [begin, begin + rows) of the step into logits_.
+  void compute_logits(int num_tokens, int begin, int rows);
+  bool graph_eligible(const ForwardBatch& batch, size_t num_sampled) const;
+  int graph_padded_batch(int num_seqs) const;
+  int graph_block_stride(int max_blocks_per_seq) const;
+  void run_graph_step(const ForwardBatch& batch, int num_sampled);
+  void release_graphs();
+  // Events around one step's device work; end_step adds the span once the stream is synchronized.
+  void begin_step();
+  void end_step();
 
   ModelConfig config_;
   CudaModelOptions options_;
@@ -95,6 +131,25 @@ class CudaModel {
           *block_tables_ = nullptr, *logits_indices_ = nullptr;
   int64_t* slot_mapping_ = nullptr;
   int num_seqs_ = 0, max_blocks_per_seq_ = 0;
+  int max_query_len_ = 0;  // most new tokens of a sequence in the uploaded batch (attention's kernel choice)
+
+  // Device sampling: rows and adjustments staged through pinned mirrors, f32 scratch per row.
+  DeviceBuffer sampling_rows_;  // [max_num_seqs] SamplingRowParams
+  SamplingRowParams* sampling_rows_host_ = nullptr;
+  DeviceBuffer adjustments_;  // grows with the step's needs; graphs hold its address
+  LogitAdjustment* adjustments_host_ = nullptr;
+  size_t adjustments_capacity_ = 0;
+  DeviceBuffer sampling_workspace_;  // [max_num_seqs, vocab] f32
+  DeviceBuffer sampled_;             // [max_num_seqs] SampledRow
+  SampledRow* sampled_host_ = nullptr;
+
+  // Decode graphs by (padded batch size, block-table stride).
+  std::map<std::pair<int, int>, cudaGraphExec_t> graphs_;
+  int64_t num_graph_steps_ = 0;
+
+  cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;
+  StepProfiler profiler_;
+  std::atomic<int64_t> busy_nanoseconds_{0};
 };
 
 }  // namespace kiln::cuda

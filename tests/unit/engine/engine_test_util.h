@@ -39,6 +39,40 @@ struct EngineOptions {
   bool enable_prefix_caching = true;
   GenerationDefaults defaults;
   int step_delay_ms = 0;  // slows every step, for tests that must act while a request runs
+  bool device_sampling = false;  // sample through DeviceSamplingExecutor instead of the engine
+};
+
+// Samples "on the device" with the sampling operator's CPU twin, as a device backend does: the
+// engine's execute_and_sample path with the fake model's logits.
+class DeviceSamplingExecutor : public ModelExecutor {
+ public:
+  explicit DeviceSamplingExecutor(std::unique_ptr<ModelExecutor> inner) : inner_(std::move(inner)) {}
+  int vocab_size() const override { return inner_->vocab_size(); }
+  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
+    return inner_->execute(batch, logits);
+  }
+  bool samples_on_device() const override { return true; }
+  Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
+                            std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
+    std::vector<float> logits;
+    KILN_RETURN_IF_ERROR(inner_->execute(batch, &logits));
+    const size_t vocab = static_cast<size_t>(vocab_size());
+    sampled->resize(sampling.rows.size());
+    cpu::sample_rows(logits.data(), vocab_size(), sampling.rows, sampling.adjustments, sampled->data());
+    std::vector<bool> is_sampled(batch.logits_indices.size(), false);
+    for (const SamplingRowParams& row : sampling.rows) is_sampled[static_cast<size_t>(row.logits_row)] = true;
+    other_logits->clear();
+    for (size_t r = 0; r < is_sampled.size(); ++r) {
+      if (!is_sampled[r]) other_logits->insert(other_logits->end(), logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
+    }
+    ++num_sampling_steps_;
+    return ok_status();
+  }
+  int64_t num_sampling_steps() const { return num_sampling_steps_; }
+
+ private:
+  std::unique_ptr<ModelExecutor> inner_;
+  int64_t num_sampling_steps_ = 0;
 };
 
 // Delays each step of the wrapped executor.
@@ -68,6 +102,7 @@ inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
   std::unique_ptr<ModelExecutor> executor =
       std::make_unique<FakeModelExecutor>(kVocab, o.num_blocks, o.block_size);
   if (o.step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), o.step_delay_ms);
+  if (o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
   return std::make_unique<Engine>(
       config, std::move(executor),
       [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });

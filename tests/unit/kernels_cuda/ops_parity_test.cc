@@ -201,6 +201,8 @@ TEST_P(AttentionParity, MatchesCpuTwin) {
                                      tables_dev.as<int32_t>(), num_seqs, max_blocks, block_size};
   device_meta.num_tokens = num_tokens;
   device_meta.max_seq_len = max_seq_len;
+  // The true value, so decode-only cases take the decode kernel (0 would run the prefill path).
+  device_meta.max_query_len = *std::max_element(c.new_tokens.begin(), c.new_tokens.end());
   paged_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
                   out_dev.as<bf16>(), workspace.data(),
                   context_->info().num_sms, stream());
@@ -224,7 +226,15 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionCase{"prefill_over_prefix", {32, 8, 128}, {37, 1, 20}, {37, 64, 90}},
         AttentionCase{"mqa_head64", {8, 1, 64}, {5, 1}, {5, 700}},
         AttentionCase{"group12_chunked", {12, 1, 128}, {3, 1}, {40, 33}},
-        AttentionCase{"qwen_group6", {12, 2, 128}, {1, 1}, {2048, 3}}),
+        AttentionCase{"qwen_group6", {12, 2, 128}, {1, 1}, {2048, 3}},
+        AttentionCase{"decode_group2_hd64", {8, 4, 64}, {1, 1, 1}, {33, 1000, 2}},
+        AttentionCase{"decode_mha_long", {16, 16, 128}, {1, 1}, {250, 4097}},
+        AttentionCase{"decode_batch40", {32, 8, 128},
+                      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                       1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                      {1, 7, 31, 32, 33, 64, 100, 127, 128, 129, 200, 255, 256, 257, 300, 400, 500, 511,
+                       512, 513, 600, 700, 800, 900, 1000, 1023, 1024, 1025, 1100, 1200, 1300, 1400, 1500,
+                       1600, 1700, 1800, 1900, 2000, 2047, 2049}}),
     [](const ::testing::TestParamInfo<AttentionCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -1,0 +1,281 @@
+// Decode attention, flash-decoding style. Grid (query token, KV head, split): a block of four
+// warps takes one token, all query heads of one KV group (K and V are read once for the group)
+// and one split of the key range. Each warp walks tiles of 32 keys: lane j loads key j's whole K
+// row (16-byte loads, all in flight at once) and scores it against every head of the group, the
+// warp updates its online softmax with shuffles, then P.V reads the tile's V rows coalesced,
+// each lane owning head_dim / 32 dimensions. The four warps' states merge in shared memory; with
+// one split the block writes bf16 output, with several it writes (unnormalised output, max,
+// sum) records that a combine kernel merges.
+//
+// The first kernel (paged_attention.cu) read V one key at a time per thread: at batch 1 and
+// 1k context it took 54 us per layer for 4 MB of cache.
+#include "kernels/cuda/decode_attention.h"
+
+#include <algorithm>
+#include <cfloat>
+
+#include "kernels/cuda/cuda_check.h"
+
+namespace kiln::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kKeysPerPass = kWarps * 32;
+constexpr int kMaxSplits = 64;
+
+__device__ __forceinline__ int find_sequence(const int32_t* query_start, int num_seqs, int token) {
+  int low = 0, high = num_seqs - 1;
+  while (low < high) {
+    const int mid = (low + high + 1) / 2;
+    if (query_start[mid] <= token) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+template <int kHeadDim, int kGroup>
+__global__ void __launch_bounds__(kThreads)
+    decode_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                            const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
+                            const int32_t* __restrict__ seq_lens, const int32_t* __restrict__ block_tables,
+                            int num_seqs, int max_blocks_per_seq, int block_size, int num_kv_heads, float scale,
+                            int keys_per_split, int q_stride, bf16* __restrict__ out, float* __restrict__ partial) {
+  constexpr int kChunks = kHeadDim / 8;         // 16-byte pieces of a K row
+  constexpr int kDimsPerLane = kHeadDim / 32;   // P.V: dimensions per lane
+  __shared__ float q_shared[kGroup][kHeadDim];
+  __shared__ float warp_max_shared[kWarps][kGroup];
+  __shared__ float warp_sum_shared[kWarps][kGroup];
+  __shared__ float warp_acc_shared[kWarps][kGroup][kHeadDim];
+
+  const int token = blockIdx.x;
+  const int kv_head = blockIdx.y;
+  const int split = blockIdx.z;
+  const int num_heads = num_kv_heads * kGroup;
+  const int head0 = kv_head * kGroup;
+  const int seq = find_sequence(query_start, num_seqs, token);
+  const int num_new = query_start[seq + 1] - query_start[seq];
+  const int position = seq_lens[seq] - num_new + (token - query_start[seq]);
+  const int key_begin = split * keys_per_split;
+  const int key_end = min(key_begin + keys_per_split, position + 1);
+  const int32_t* block_table = block_tables + static_cast<size_t>(seq) * max_blocks_per_seq;
+  const size_t kv_row_stride = static_cast<size_t>(num_kv_heads) * kHeadDim;
+  const bf16* k_head = k_cache + kv_head * kHeadDim;
+  const bf16* v_head = v_cache + kv_head * kHeadDim;
+
+  for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
+    const int h = i / kHeadDim, d = i % kHeadDim;
+    q_shared[h][d] = __bfloat162float(q[static_cast<size_t>(token) * q_stride + (head0 + h) * kHeadDim + d]) * scale;
+  }
+  __syncthreads();
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float running_max[kGroup], running_sum[kGroup], acc[kGroup][kDimsPerLane];
+#pragma unroll
+  for (int h = 0; h < kGroup; ++h) {
+    running_max[h] = -INFINITY;
+    running_sum[h] = 0.0f;
+#pragma unroll
+    for (int d = 0; d < kDimsPerLane; ++d) acc[h][d] = 0.0f;
+  }
+
+  for (int tile = key_begin + warp * 32; tile < key_end; tile += kKeysPerPass) {
+    const int key = tile + lane;
+    const bool valid = key < key_end;
+    int row = 0;
+    float score[kGroup];
+    if (valid) {
+      row = block_table[key / block_size] * block_size + key % block_size;
+      const uint4* k_row = reinterpret_cast<const uint4*>(k_head + static_cast<size_t>(row) * kv_row_stride);
+      uint4 k_chunks[kChunks];
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) k_chunks[c] = k_row[c];
+#pragma unroll
+      for (int h = 0; h < kGroup; ++h) score[h] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) {
+        const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&k_chunks[c]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float2 k2 = __bfloat1622float2(pairs[i]);
+#pragma unroll
+          for (int h = 0; h < kGroup; ++h) {
+            score[h] = fmaf(q_shared[h][c * 8 + 2 * i], k2.x, score[h]);
+            score[h] = fmaf(q_shared[h][c * 8 + 2 * i + 1], k2.y, score[h]);
+          }
+        }
+      }
+    } else {
+#pragma unroll
+      for (int h = 0; h < kGroup; ++h) score[h] = -INFINITY;
+    }
+    float p[kGroup];
+#pragma unroll
+    for (int h = 0; h < kGroup; ++h) {
+      const float new_max = fmaxf(running_max[h], warp_max(score[h]));
+      const float correction = __expf(running_max[h] - new_max);
+      p[h] = valid ? __expf(score[h] - new_max) : 0.0f;
+      running_sum[h] = running_sum[h] * correction + warp_sum(p[h]);
+#pragma unroll
+      for (int d = 0; d < kDimsPerLane; ++d) acc[h][d] *= correction;
+      running_max[h] = new_max;
+    }
+    const int tile_keys = min(32, key_end - tile);
+#pragma unroll 8
+    for (int j = 0; j < 32; ++j) {
+      if (j >= tile_keys) break;
+      const int row_j = __shfl_sync(0xffffffffu, row, j);
+      const bf16* v_row = v_head + static_cast<size_t>(row_j) * kv_row_stride + lane * kDimsPerLane;
+      float v[kDimsPerLane];
+      if constexpr (kDimsPerLane == 4) {
+        const uint2 packed = *reinterpret_cast<const uint2*>(v_row);
+        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.x));
+        const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.y));
+        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+      } else {
+        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(v_row));
+        v[0] = a.x, v[1] = a.y;
+      }
+#pragma unroll
+      for (int h = 0; h < kGroup; ++h) {
+        const float weight = __shfl_sync(0xffffffffu, p[h], j);
+#pragma unroll
+        for (int d = 0; d < kDimsPerLane; ++d) acc[h][d] = fmaf(weight, v[d], acc[h][d]);
+      }
+    }
+  }
+
+  // Merge the warps: each holds (max, sum, acc) over its own keys.
+#pragma unroll
+  for (int h = 0; h < kGroup; ++h) {
+    if (lane == 0) {
+      warp_max_shared[warp][h] = running_max[h];
+      warp_sum_shared[warp][h] = running_sum[h];
+    }
+#pragma unroll
+    for (int d = 0; d < kDimsPerLane; ++d) warp_acc_shared[warp][h][lane * kDimsPerLane + d] = acc[h][d];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
+    const int h = i / kHeadDim, d = i % kHeadDim;
+    float block_max = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) block_max = fmaxf(block_max, warp_max_shared[w][h]);
+    float sum = 0.0f, value = 0.0f;
+    if (block_max != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float weight = __expf(warp_max_shared[w][h] - block_max);
+        sum += warp_sum_shared[w][h] * weight;
+        value += warp_acc_shared[w][h][d] * weight;
+      }
+    }
+    const size_t token_head = static_cast<size_t>(token) * num_heads + head0 + h;
+    if (gridDim.z == 1) {
+      out[token_head * kHeadDim + d] = __float2bfloat16(sum > 0 ? value / sum : 0.0f);
+    } else {
+      float* record = partial + (token_head * gridDim.z + split) * (kHeadDim + 2);
+      record[d] = value;
+      if (d == 0) {
+        record[kHeadDim] = block_max == -INFINITY ? -FLT_MAX : block_max;
+        record[kHeadDim + 1] = sum;
+      }
+    }
+  }
+}
+
+// Merges the splits' records of one (token, head) into its output.
+__global__ void combine_splits_kernel(const float* __restrict__ partial, int num_splits, int head_dim,
+                                      bf16* __restrict__ out) {
+  const size_t token_head = blockIdx.x;
+  const float* records = partial + token_head * num_splits * (head_dim + 2);
+  float global_max = -FLT_MAX;
+  for (int s = 0; s < num_splits; ++s) global_max = fmaxf(global_max, records[s * (head_dim + 2) + head_dim]);
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float numerator = 0.0f, denominator = 0.0f;
+    for (int s = 0; s < num_splits; ++s) {
+      const float* record = records + s * (head_dim + 2);
+      const float sum = record[head_dim + 1];
+      if (sum == 0.0f) continue;
+      const float weight = __expf(record[head_dim] - global_max);
+      numerator += weight * record[d];
+      denominator += weight * sum;
+    }
+    out[token_head * head_dim + d] = __float2bfloat16(denominator > 0 ? numerator / denominator : 0.0f);
+  }
+}
+
+template <int kHeadDim, int kGroup>
+void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
+            const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride, bf16* out,
+            float* partial, cudaStream_t stream) {
+  const dim3 grid(meta.num_tokens, shape.num_kv_heads, splits);
+  decode_attention_kernel<kHeadDim, kGroup><<<grid, kThreads, 0, stream>>>(
+      q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
+      meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split, q_stride, out, partial);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
+template <int kHeadDim>
+void dispatch_group(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
+                    const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride,
+                    bf16* out, float* partial, cudaStream_t stream) {
+  switch (shape.num_heads / shape.num_kv_heads) {
+    case 1: return launch<kHeadDim, 1>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+    case 2: return launch<kHeadDim, 2>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+    case 4: return launch<kHeadDim, 4>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+    default: return launch<kHeadDim, 8>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+  }
+}
+
+}  // namespace
+
+bool decode_attention_supports(const AttentionShape& shape) {
+  if (shape.head_dim != 64 && shape.head_dim != 128) return false;
+  if (shape.num_kv_heads <= 0 || shape.num_heads % shape.num_kv_heads != 0) return false;
+  const int group = shape.num_heads / shape.num_kv_heads;
+  return group == 1 || group == 2 || group == 4 || group == 8;
+}
+
+void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
+                      const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                      cudaStream_t stream, int q_token_stride) {
+  if (meta.num_tokens == 0) return;
+  const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
+  // Split the key range until the grid covers the GPU twice, with at least one full pass of the
+  // block (128 keys) per split, within the records the workspace holds (paged_attention's:
+  // 4 x num_sms x 8 (token, head) pairs' worth of splits).
+  const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
+  int splits = 1;
+  if (blocks_without_split < 2 * num_sms) {
+    const int wanted = (2 * num_sms + blocks_without_split - 1) / blocks_without_split;
+    const int useful = (meta.max_seq_len + kKeysPerPass - 1) / kKeysPerPass;
+    const int records = 4 * num_sms * 8 / std::max(1, meta.num_tokens * shape.num_heads);
+    splits = std::max(1, std::min({wanted, useful, kMaxSplits, records}));
+  }
+  const int keys_per_split = (std::max(1, meta.max_seq_len) + splits - 1) / splits;
+  float* partial = static_cast<float*>(workspace);
+  if (shape.head_dim == 64) {
+    dispatch_group<64>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+  } else {
+    dispatch_group<128>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+  }
+  if (splits > 1) {
+    combine_splits_kernel<<<meta.num_tokens * shape.num_heads, 128, 0, stream>>>(partial, splits, shape.head_dim, out);
+    KILN_CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,93 @@
+// Sampling of next tokens from a step's logits rows, as one operator with a CPU twin
+// (cpu::sample_rows here, reference) and a CUDA launcher (kernels/cuda/sampling_cuda.h) that take
+// the same plain arguments, so that a device backend returns token ids instead of 128k logits
+// per sequence.
+//
+// The semantics are the engine's sampler (engine/sampler.h, vLLM v1's order): per-token
+// adjustments (min_tokens blocking, logit_bias, repetition / frequency / presence penalties),
+// then greedy argmax, or temperature -> min_p -> top_k -> top_p and a draw from
+// sampling_uniform(seed, counter). What differs is how the cut-offs are found: instead of sorting
+// the vocabulary, each cut-off is the largest probability threshold whose kept set still holds
+// k tokens (top_k) or top_p of the mass (top_p), found by bisection on the float's bits. The kept
+// sets are the same except where probabilities tie exactly at the cut-off (the sorted sampler
+// breaks such ties by lower id, the threshold keeps all tied tokens).
+//
+// Arithmetic both twins share so that they draw the same token: probabilities are f32 expf of
+// (x - max) / temperature; masses are summed in f64; the draw walks ids in ascending order in
+// kSamplingChunks contiguous chunks, comparing u x total mass with an f64 running sum.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace kiln {
+
+inline constexpr int kMaxSampledTopLogprobs = 20;  // vLLM's max_logprobs default
+inline constexpr int kSamplingChunks = 1024;       // the CUDA kernel's threads per row
+
+struct SamplingRowParams {
+  int32_t logits_row = 0;  // row of the logits matrix this row samples from
+  int32_t greedy = 1;      // argmax of the adjusted logits; the fields below are then unused
+  float temperature = 1.0f;
+  int32_t top_k = 0;  // <= 0 or >= vocab: off
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  uint64_t seed = 0;
+  uint64_t counter = 0;  // the sequence's output position: (seed, counter) keys the draw
+  // Top logprobs of the raw logits to return with the sampled token's; -1: no logprobs at all.
+  int32_t num_top_logprobs = -1;
+  // This row's entries of the adjustments array: [adjustments_begin, + num_adjustments).
+  int32_t adjustments_begin = 0;
+  int32_t num_adjustments = 0;
+};
+
+// One token's change to its logit, applied in the sampler's order: blocked (-inf), + bias,
+// repetition penalty (divide a positive logit, multiply a negative one), - subtract (frequency x
+// count + presence). A token appears at most once per row.
+struct LogitAdjustment {
+  int32_t token_id = 0;
+  int32_t blocked = 0;
+  float bias = 0.0f;
+  float repetition_penalty = 1.0f;
+  float subtract = 0.0f;
+};
+
+struct SampledRow {
+  int32_t token_id = 0;
+  // When num_top_logprobs >= 0: log_softmax of the raw logits at token_id, its rank (1 + the
+  // number of tokens with a strictly greater logit), and the best num_top ids (ties by lower id).
+  float logprob = 0.0f;
+  int32_t rank = 0;
+  int32_t num_top = 0;
+  int32_t top_ids[kMaxSampledTopLogprobs] = {};
+  float top_logprobs[kMaxSampledTopLogprobs] = {};
+};
+
+// The uniform double in [0, 1) the draw uses; identical on host and device.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline uint64_t sampling_splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline double sampling_draw_uniform(uint64_t seed, uint64_t counter) {
+  const uint64_t bits = sampling_splitmix64(sampling_splitmix64(seed) ^
+                                            sampling_splitmix64(counter + 0x5851f42d4c957f2dULL));
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+namespace cpu {
+
+// logits: [num_logits_rows, vocab] f32 (the model's raw logits); one SampledRow per params row.
+void sample_rows(const float* logits, int vocab, std::span<const SamplingRowParams> params,
+                 std::span<const LogitAdjustment> adjustments, SampledRow* out);
+
+}  // namespace cpu
+}  // namespace kiln

@@ -1,0 +1,241 @@
+// CudaModel's steps that sample on the device, and the CUDA graphs of decode steps.
+//
+// A decode step of B sequences launches ~10 kernels per layer; at batch 1 on the 8B model the
+// kernels themselves take ~5 ms and the launches' gaps add up. A graph per (padded batch size,
+// block-table stride) replays the whole step — layers, lm_head and sampling — in one launch. The
+// step's inputs go to the same device addresses every time (upload_batch's fixed layout), padded
+// rows have no KV slot (-1), no keys (seq_len 0) and a greedy sampling row whose token is ignored.
+#include <algorithm>
+#include <cstring>
+
+#include "base/byte_size.h"
+#include "base/log.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/sampling_cuda.h"
+#include "model/cuda/cuda_model.h"
+
+namespace kiln::cuda {
+namespace {
+
+// Batch sizes graphs are captured for: 1, 2, 4, 8, then multiples of 16.
+int graph_batch_bucket(int num_seqs) {
+  if (num_seqs <= 8) {
+    int bucket = 1;
+    while (bucket < num_seqs) bucket *= 2;
+    return bucket;
+  }
+  return (num_seqs + 15) / 16 * 16;
+}
+
+// Block-table strides: powers of two from 16 blocks.
+int graph_stride_bucket(int max_blocks_per_seq) {
+  int stride = 16;
+  while (stride < max_blocks_per_seq) stride *= 2;
+  return stride;
+}
+
+}  // namespace
+
+void CudaModel::release_graphs() {
+  for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+  graphs_.clear();
+}
+
+Status CudaModel::check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
+                                 std::span<const LogitAdjustment> adjustments) const {
+  if (static_cast<int>(rows.size()) > options_.max_num_seqs) {
+    return Status::error("sampling: " + std::to_string(rows.size()) + " rows exceed max_num_seqs " +
+                         std::to_string(options_.max_num_seqs));
+  }
+  const int num_logits = static_cast<int>(batch.logits_indices.size());
+  int previous = -1;
+  for (const SamplingRowParams& row : rows) {
+    if (row.logits_row <= previous || row.logits_row >= num_logits) {
+      return Status::error("sampling: logits_row " + std::to_string(row.logits_row) +
+                           " is out of order or outside the step's " + std::to_string(num_logits) + " logits rows");
+    }
+    previous = row.logits_row;
+    if (row.adjustments_begin < 0 || row.num_adjustments < 0 ||
+        static_cast<size_t>(row.adjustments_begin) + static_cast<size_t>(row.num_adjustments) > adjustments.size()) {
+      return Status::error("sampling: a row's adjustments lie outside the adjustments array");
+    }
+    if (!row.greedy && !(row.temperature > 0.0f)) {
+      return Status::error("sampling: a non-greedy row needs a positive temperature");
+    }
+  }
+  return ok_status();
+}
+
+Status CudaModel::stage_sampling(std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
+                                 int padded_rows) {
+  cudaStream_t stream = context_->stream();
+  if (adjustments.size() > adjustments_capacity_) {
+    // The previous step's copies may still read the old buffers.
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+    size_t capacity = adjustments_capacity_;
+    while (capacity < adjustments.size()) capacity *= 2;
+    KILN_ASSIGN_OR_RETURN(DeviceBuffer grown, DeviceBuffer::try_allocate(capacity * sizeof(LogitAdjustment)));
+    LogitAdjustment* grown_host = nullptr;
+    if (cudaMallocHost(&grown_host, capacity * sizeof(LogitAdjustment)) != cudaSuccess) {
+      return Status::error("sampling: no pinned host memory for " + std::to_string(capacity) + " logit adjustments");
+    }
+    cudaFreeHost(adjustments_host_);
+    adjustments_host_ = grown_host;
+    adjustments_ = std::move(grown);
+    adjustments_capacity_ = capacity;
+    release_graphs();  // they captured the old address
+    KILN_LOG(Debug) << "sampling: room for " << capacity << " logit adjustments";
+  }
+  std::copy(rows.begin(), rows.end(), sampling_rows_host_);
+  for (int r = static_cast<int>(rows.size()); r < padded_rows; ++r) {
+    SamplingRowParams pad;
+    pad.logits_row = r;
+    sampling_rows_host_[r] = pad;
+  }
+  const int staged_rows = std::max<int>(padded_rows, static_cast<int>(rows.size()));
+  if (staged_rows > 0) {
+    KILN_CUDA_CHECK(cudaMemcpyAsync(sampling_rows_.data(), sampling_rows_host_, staged_rows * sizeof(SamplingRowParams),
+                                    cudaMemcpyHostToDevice, stream));
+  }
+  if (!adjustments.empty()) {
+    std::copy(adjustments.begin(), adjustments.end(), adjustments_host_);
+    KILN_CUDA_CHECK(cudaMemcpyAsync(adjustments_.data(), adjustments_host_, adjustments.size() * sizeof(LogitAdjustment),
+                                    cudaMemcpyHostToDevice, stream));
+  }
+  return ok_status();
+}
+
+bool CudaModel::graph_eligible(const ForwardBatch& batch, size_t num_sampled) const {
+  // Decode only: one new token per sequence, each sampling, no prompt logprobs.
+  const int n = batch.num_seqs();
+  return !options_.enforce_eager && n > 0 && batch.num_tokens() == n && static_cast<int>(num_sampled) == n &&
+         static_cast<int>(batch.logits_indices.size()) == n;
+}
+
+int CudaModel::graph_padded_batch(int num_seqs) const {
+  // The step-input arrays hold max_num_seqs sequences and max_num_batched_tokens tokens.
+  return std::min(graph_batch_bucket(num_seqs), std::min(options_.max_num_seqs, options_.max_num_batched_tokens));
+}
+
+int CudaModel::graph_block_stride(int max_blocks_per_seq) const {
+  const int capacity = (max_model_len_ + options_.block_size - 1) / options_.block_size;
+  return std::min(graph_stride_bucket(max_blocks_per_seq), capacity);
+}
+
+void CudaModel::run_graph_step(const ForwardBatch& batch, int num_sampled) {
+  const ModelConfig& c = config_;
+  cudaStream_t stream = context_->stream();
+  const int n = batch.num_seqs();
+  const int padded = graph_padded_batch(n);
+  const int stride = graph_block_stride(batch.max_blocks_per_seq);
+
+  // The step's inputs, padded to the bucket, at upload_batch's fixed addresses.
+  ForwardBatch padded_batch;
+  padded_batch.token_ids = batch.token_ids;
+  padded_batch.positions = batch.positions;
+  padded_batch.slot_mapping = batch.slot_mapping;
+  padded_batch.seq_lens = batch.seq_lens;
+  padded_batch.token_ids.resize(padded, 0);
+  padded_batch.positions.resize(padded, 0);
+  padded_batch.slot_mapping.resize(padded, -1);
+  padded_batch.seq_lens.resize(padded, 0);
+  padded_batch.query_start.resize(padded + 1);
+  padded_batch.logits_indices.resize(padded);
+  for (int i = 0; i <= padded; ++i) padded_batch.query_start[i] = i;
+  for (int i = 0; i < padded; ++i) padded_batch.logits_indices[i] = i;
+  padded_batch.max_blocks_per_seq = stride;
+  padded_batch.block_tables.assign(static_cast<size_t>(padded) * stride, -1);
+  for (int s = 0; s < n; ++s) {
+    std::copy_n(batch.block_tables.begin() + static_cast<size_t>(s) * batch.max_blocks_per_seq,
+                batch.max_blocks_per_seq, padded_batch.block_tables.begin() + static_cast<size_t>(s) * stride);
+  }
+  upload_batch(padded_batch);
+
+  const auto key = std::make_pair(padded, stride);
+  auto found = graphs_.find(key);
+  if (found == graphs_.end()) {
+    const int max_seq_len = std::min(stride * options_.block_size, max_model_len_);
+    cudaGraph_t graph = nullptr;
+    KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+    run_layers(padded, max_seq_len);
+    compute_logits(padded, 0, padded);
+    sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
+                adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream);
+    KILN_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    cudaGraphExec_t exec = nullptr;
+    KILN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    KILN_CUDA_CHECK(cudaGraphDestroy(graph));
+    found = graphs_.emplace(key, exec).first;
+    KILN_LOG(Debug) << "captured the decode graph for batch " << padded << ", block-table stride " << stride;
+  }
+  KILN_CUDA_CHECK(cudaGraphLaunch(found->second, stream));
+  ++num_graph_steps_;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(sampled_host_, sampled_.data(), num_sampled * sizeof(SampledRow),
+                                  cudaMemcpyDeviceToHost, stream));
+}
+
+Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
+                                  std::span<const LogitAdjustment> adjustments, std::vector<float>* other_logits,
+                                  std::vector<SampledRow>* sampled) {
+  const ModelConfig& c = config_;
+  int max_seq_len = 0;
+  KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len));
+  KILN_RETURN_IF_ERROR(check_sampling(batch, rows, adjustments));
+  cudaStream_t stream = context_->stream();
+  const int num_sampled = static_cast<int>(rows.size());
+  const int num_logits = static_cast<int>(batch.logits_indices.size());
+  other_logits->clear();
+  begin_step();
+  const bool profiled = profiler_.begin(stream);
+
+  if (!profiled && graph_eligible(batch, rows.size())) {
+    KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs())));
+    run_graph_step(batch, num_sampled);
+  } else {
+    KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, 0));
+    upload_batch(batch);
+    profiler_.mark("upload");
+    run_layers(batch.num_tokens(), max_seq_len);
+    std::vector<bool> is_sampled(static_cast<size_t>(num_logits), false);
+    for (const SamplingRowParams& row : rows) is_sampled[static_cast<size_t>(row.logits_row)] = true;
+    int next_sampled = 0;
+    for (int begin = 0; begin < num_logits; begin += max_logit_rows_) {
+      const int count = std::min(max_logit_rows_, num_logits - begin);
+      compute_logits(batch.num_tokens(), begin, count);
+      const int first_sampled = next_sampled;
+      while (next_sampled < num_sampled && rows[static_cast<size_t>(next_sampled)].logits_row < begin + count) {
+        ++next_sampled;
+      }
+      sample_rows(logits_.as<bf16>(), c.vocab_size, begin, sampling_rows_.as<SamplingRowParams>() + first_sampled,
+                  next_sampled - first_sampled, adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(),
+                  sampled_.as<SampledRow>() + first_sampled, stream);
+      profiler_.mark("sampling");
+      // The rows that do not sample (prompt logprobs) come back whole.
+      int host_rows = 0;
+      for (int r = begin; r < begin + count; ++r) {
+        if (is_sampled[static_cast<size_t>(r)]) continue;
+        KILN_CUDA_CHECK(cudaMemcpyAsync(logits_host_ + static_cast<size_t>(host_rows) * c.vocab_size,
+                                        logits_.as<bf16>() + static_cast<size_t>(r - begin) * c.vocab_size,
+                                        static_cast<size_t>(c.vocab_size) * 2, cudaMemcpyDeviceToHost, stream));
+        ++host_rows;
+      }
+      if (host_rows == 0) continue;
+      KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+      const size_t values = static_cast<size_t>(host_rows) * c.vocab_size;
+      const size_t offset = other_logits->size();
+      other_logits->resize(offset + values);
+      for (size_t i = 0; i < values; ++i) (*other_logits)[offset + i] = bf16_to_f32(logits_host_[i]);
+    }
+    if (num_sampled > 0) {
+      KILN_CUDA_CHECK(cudaMemcpyAsync(sampled_host_, sampled_.data(), num_sampled * sizeof(SampledRow),
+                                      cudaMemcpyDeviceToHost, stream));
+    }
+  }
+  profiler_.end(batch.num_tokens(), batch.num_seqs());
+  end_step();
+  sampled->assign(sampled_host_, sampled_host_ + num_sampled);
+  return ok_status();
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,124 @@
+// Parity of the CUDA sampling kernel with its CPU twin (kernels/sampling.h): the same bf16
+// logits, settings and adjustments to both. Greedy tokens, ranks and top ids must be equal; the
+// draws may differ only where f32 expf rounding moves a cut-off or the draw across a boundary,
+// which happens for a handful of rows in thousands.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "cuda_test_util.h"
+#include "kernels/cuda/sampling_cuda.h"
+#include "kernels/sampling.h"
+
+namespace kiln::cuda {
+namespace {
+
+using testing::upload;
+
+template <typename T>
+DeviceBuffer upload_plain(const std::vector<T>& host) {
+  DeviceBuffer buffer = std::move(DeviceBuffer::try_allocate(std::max<size_t>(1, host.size() * sizeof(T))).value());
+  if (!host.empty()) {
+    KILN_CUDA_CHECK(cudaMemcpy(buffer.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  return buffer;
+}
+
+struct Case {
+  int vocab;
+  int num_rows;
+  float logit_scale;
+};
+
+class SamplingParity : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override { KILN_SKIP_WITHOUT_GPU(); }
+};
+
+TEST_P(SamplingParity, MatchesTheCpuTwin) {
+  const Case c = GetParam();
+  std::mt19937 rng(static_cast<uint32_t>(c.vocab * 31 + c.num_rows));
+  // Normal logits (peaked like a language model's), stored as bf16.
+  std::normal_distribution<float> normal(0.0f, c.logit_scale);
+  std::vector<uint16_t> logits_bf16(static_cast<size_t>(c.num_rows) * c.vocab);
+  std::vector<float> logits(logits_bf16.size());
+  for (size_t i = 0; i < logits.size(); ++i) {
+    logits_bf16[i] = f32_to_bf16(normal(rng));
+    logits[i] = bf16_to_f32(logits_bf16[i]);
+  }
+  std::vector<SamplingRowParams> rows(static_cast<size_t>(c.num_rows));
+  std::vector<LogitAdjustment> adjustments;
+  std::uniform_int_distribution<int> token(0, c.vocab - 1);
+  for (int r = 0; r < c.num_rows; ++r) {
+    SamplingRowParams& p = rows[static_cast<size_t>(r)];
+    p.logits_row = r;
+    p.greedy = r % 5 == 0;
+    p.temperature = 0.3f + 0.2f * static_cast<float>(r % 7);
+    p.top_k = r % 3 == 0 ? 1 + r % 50 : 0;
+    p.top_p = r % 4 == 1 ? 0.5f + 0.05f * static_cast<float>(r % 10) : 1.0f;
+    p.min_p = r % 6 == 2 ? 0.05f : 0.0f;
+    p.seed = 1234 + static_cast<uint64_t>(r);
+    p.counter = static_cast<uint64_t>(r * 3);
+    p.num_top_logprobs = r % 4 == 0 ? r % 21 : -1;
+    p.adjustments_begin = static_cast<int32_t>(adjustments.size());
+    if (r % 2 == 0) {
+      for (int j = 0; j < 1 + r % 40; ++j) {
+        LogitAdjustment a;
+        a.token_id = (token(rng) + j) % c.vocab;  // distinct within the row up to collisions
+        bool duplicate = false;
+        for (size_t k = static_cast<size_t>(p.adjustments_begin); k < adjustments.size(); ++k) {
+          duplicate |= adjustments[k].token_id == a.token_id;
+        }
+        if (duplicate) continue;
+        a.blocked = j % 9 == 0;
+        a.bias = j % 3 == 0 ? 2.0f : 0.0f;
+        a.repetition_penalty = j % 2 ? 1.3f : 1.0f;
+        a.subtract = j % 4 == 0 ? 0.7f : 0.0f;
+        adjustments.push_back(a);
+      }
+    }
+    p.num_adjustments = static_cast<int32_t>(adjustments.size()) - p.adjustments_begin;
+  }
+
+  std::vector<SampledRow> expected(rows.size());
+  cpu::sample_rows(logits.data(), c.vocab, rows, adjustments, expected.data());
+
+  DeviceBuffer device_logits = upload(logits_bf16);
+  DeviceBuffer device_rows = upload_plain(rows);
+  DeviceBuffer device_adjustments = upload_plain(adjustments);
+  DeviceBuffer workspace = std::move(DeviceBuffer::try_allocate(sampling_workspace_bytes(c.num_rows, c.vocab)).value());
+  DeviceBuffer device_out = std::move(DeviceBuffer::try_allocate(rows.size() * sizeof(SampledRow)).value());
+  sample_rows(device_logits.as<__nv_bfloat16>(), c.vocab, 0, device_rows.as<SamplingRowParams>(), c.num_rows,
+              device_adjustments.as<LogitAdjustment>(), workspace.as<float>(), device_out.as<SampledRow>(), nullptr);
+  KILN_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<SampledRow> actual(rows.size());
+  KILN_CUDA_CHECK(cudaMemcpy(actual.data(), device_out.data(), actual.size() * sizeof(SampledRow), cudaMemcpyDeviceToHost));
+
+  int draws = 0, draw_mismatches = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    if (rows[r].greedy) {
+      EXPECT_EQ(actual[r].token_id, expected[r].token_id);
+    } else {
+      ++draws;
+      draw_mismatches += actual[r].token_id != expected[r].token_id;
+    }
+    if (rows[r].num_top_logprobs < 0 || actual[r].token_id != expected[r].token_id) continue;
+    EXPECT_NEAR(actual[r].logprob, expected[r].logprob, 1e-4);
+    EXPECT_EQ(actual[r].rank, expected[r].rank);
+    ASSERT_EQ(actual[r].num_top, expected[r].num_top);
+    for (int k = 0; k < expected[r].num_top; ++k) {
+      EXPECT_EQ(actual[r].top_ids[k], expected[r].top_ids[k]) << "top " << k;
+      EXPECT_NEAR(actual[r].top_logprobs[k], expected[r].top_logprobs[k], 1e-4) << "top " << k;
+    }
+  }
+  EXPECT_LE(draw_mismatches, std::max(1, draws / 100)) << draw_mismatches << " of " << draws << " draws differ";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, SamplingParity,
+                         ::testing::Values(Case{1000, 300, 2.0f}, Case{128256, 64, 3.0f}, Case{32000, 256, 1.0f},
+                                           Case{7, 50, 1.0f}));
+
+}  // namespace
+}  // namespace kiln::cuda

@@ -1,12 +1,12 @@
-// kernel_lab: ceilings and linear-layer speed on the GPU, timed with CUDA events.
+// kernel_lab: ceilings, linear-layer and attention speed on the GPU, timed with CUDA events.
 //
-//   kernel_lab [--quick]
+//   kernel_lab [--quick] [--attention]   (--attention: the attention cases alone)
 //
 // Prints the device-to-device copy bandwidth (bytes read + written), the cuBLASLt bf16 GEMM rate
 // at 8192^3 on random data, then for each linear layer of DeepSeek-R1-Distill-Llama-8B the time
 // of the skinny kernel and of cuBLASLt at m = 1, 2, 4, 8 and the weight bandwidth each reaches
 // as a fraction of the copy bandwidth. Weights rotate among enough copies to exceed the L2 cache,
-// so every timing reads HBM as a real decode step does.
+// so every timing reads HBM as a real decode step does. Then the attention cases (attention_lab.h).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -17,47 +17,16 @@
 #include <string>
 #include <vector>
 
+#include "attention_lab.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_context.h"
 #include "kernels/cuda/linear.h"
-#include "tensor/dtype.h"
+#include "lab_util.h"
 
 namespace kiln::cuda {
 namespace {
 
-// Median milliseconds of `repeats` timed runs of `body` after `warmup` untimed ones.
-float time_ms(cudaStream_t stream, int warmup, int repeats, const std::function<void(int)>& body) {
-  for (int i = 0; i < warmup; ++i) body(i);
-  std::vector<float> times;
-  cudaEvent_t start, stop;
-  KILN_CUDA_CHECK(cudaEventCreate(&start));
-  KILN_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < repeats; ++i) {
-    KILN_CUDA_CHECK(cudaEventRecord(start, stream));
-    body(i);
-    KILN_CUDA_CHECK(cudaEventRecord(stop, stream));
-    KILN_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-DeviceBuffer random_device_bf16(size_t count, uint32_t seed) {
-  std::vector<uint16_t> host(count);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-0.05f, 0.05f);
-  for (auto& value : host) value = f32_to_bf16(dist(rng));
-  DeviceBuffer buffer = std::move(DeviceBuffer::try_allocate(count * 2).value());
-  KILN_CUDA_CHECK(cudaMemcpy(buffer.data(), host.data(), count * 2, cudaMemcpyHostToDevice));
-  return buffer;
-}
-
-int run(bool quick) {
+int run(bool quick, bool attention_only) {
   auto context_or = CudaContext::create(0);
   if (!context_or.ok()) {
     std::fprintf(stderr, "kernel_lab: %s\n", context_or.message().c_str());
@@ -69,6 +38,7 @@ int run(bool quick) {
               info.compute_capability, info.num_sms, info.total_memory_bytes / 1073741824.0,
               info.l2_cache_bytes / 1048576.0);
   cudaStream_t stream = context.stream();
+  if (attention_only) return run_attention_lab(context, quick);
 
   // Copy ceiling: 4 GiB device-to-device, counting bytes read plus bytes written.
   const size_t copy_bytes = size_t{2} << 30;
@@ -132,13 +102,23 @@ int run(bool quick) {
                   cublas_gbps, 100 * cublas_gbps / copy_gbps);
     }
   }
-  return 0;
+  return run_attention_lab(context, quick);
 }
 
 }  // namespace
 }  // namespace kiln::cuda
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  return kiln::cuda::run(quick);
+  bool quick = false, attention_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--attention") == 0) {
+      attention_only = true;
+    } else {
+      std::fprintf(stderr, "kernel_lab: unknown argument '%s' (usage: kernel_lab [--quick] [--attention])\n", argv[i]);
+      return 2;
+    }
+  }
+  return kiln::cuda::run(quick, attention_only);
 }

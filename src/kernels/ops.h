@@ -33,6 +33,9 @@ struct PagedAttentionMetadata {
   // arrays above (device memory on CUDA).
   int num_tokens = 0;   // query_start[num_seqs]
   int max_seq_len = 0;  // max of seq_lens
+  // Most new tokens of any sequence (1 = every sequence decodes one token). 0 = unknown, read
+  // as possibly more than 1. Lets the CUDA launcher pick its decode and prefill kernels.
+  int max_query_len = 0;
 };
 
 struct AttentionShape {

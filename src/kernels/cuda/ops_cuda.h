@@ -55,12 +55,50 @@ namespace kiln::cuda {
 size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape);
 
 // As cpu::paged_attention, with bf16 q/caches/out (f32 softmax and accumulation). Metadata
-// arrays are device pointers; its host-side max_seq_len decides how many splits of the KV range
-// run in parallel (flash-decoding) so that small batches of long sequences still fill the GPU. workspace: paged_attention_workspace_bytes(num_sms, shape).
+// arrays are device pointers. Dispatch on the host-side meta.max_query_len: a step of decodes
+// only (1) runs decode_attention (decode_attention.h) over every token, or split_kv_attention
+// for group sizes it lacks; otherwise prefill_attention runs the sequences with several new
+// tokens and split_kv_attention (decode_only) the single-token ones.
+// workspace: paged_attention_workspace_bytes(num_sms, shape).
 void paged_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const bf16* k_cache,
                      const bf16* v_cache, const PagedAttentionMetadata& meta,
                      const AttentionShape& shape, float scale,
                      bf16* out /*[num_tokens, num_heads, head_dim]*/, void* workspace,
                      int num_sms, cudaStream_t stream, int q_token_stride = 0);
+
+// The first split-KV (flash-decoding) kernel: one block per query token and KV head (group), no
+// tensor cores; its host-side max_seq_len decides how many splits of the KV range run in
+// parallel so that small batches of long sequences still fill the GPU. Correct for any query
+// lengths; paged_attention uses it for the decode tokens of mixed steps. decode_only: compute only the sequences with exactly one new token (one block row
+// per sequence) and leave the other tokens' outputs untouched.
+void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                        const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                        bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                        int q_token_stride, bool decode_only);
+
+// Tile shapes of prefill_attention for head_dim 128 (rows = query token x head-in-group pairs
+// per block, keys per K/V tile); kernel_lab times each, kDefault is the fastest measured.
+enum class PrefillTiling {
+  kDefault,
+  kWarps4Rows64Keys64,
+  kWarps4Rows128Keys32,
+  kWarps4Rows128Keys64,
+  kWarps8Rows128Keys64,
+  kWarps4Rows128Keys32QRegs,  // Q's fragments kept in registers instead of re-read per tile
+};
+
+// Whether prefill_attention runs this shape: head_dim 64 or 128 and a GQA group no larger than
+// the tiling's rows per block.
+bool prefill_attention_supports(const AttentionShape& shape, PrefillTiling tiling = PrefillTiling::kDefault);
+
+// Causal attention of the sequences with more than one new token (prefill, chunked prefill over
+// a cached prefix) on tensor cores, FlashAttention-2 style; sequences with one new token are
+// skipped (their outputs untouched). The grid is sized by meta.max_query_len (num_tokens when
+// 0). Same arguments and layouts as paged_attention.
+void prefill_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, const bf16* k_cache,
+                       const bf16* v_cache, const PagedAttentionMetadata& meta,
+                       const AttentionShape& shape, float scale,
+                       bf16* out /*[num_tokens, num_heads, head_dim]*/, cudaStream_t stream,
+                       int q_token_stride = 0, PrefillTiling tiling = PrefillTiling::kDefault);
 
 }  // namespace kiln::cuda

@@ -7,8 +7,12 @@
 // one thread per head dimension. With one split the block writes the bf16 output; with several,
 // f32 partials (unnormalised output, running max, running sum) that combine_kernel merges.
 //
-// This is the correctness-first kernel for both decode and prefill; prefill re-reads the
-// prefix per query token (a tensor-core FlashAttention-2 prefill kernel is the next step).
+// It is correct for any query lengths but re-reads the prefix per query token without tensor
+// cores, so paged_attention() sends sequences with several new tokens to prefill_attention
+// (prefill_attention.cu), decode steps to decode_attention (decode_attention.cu), and keeps
+// this kernel for the decode tokens of mixed steps and the group sizes decode_attention lacks.
+// In decode_only mode the grid runs over sequences instead of tokens and skips those with more
+// than one new token.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -63,7 +67,7 @@ __global__ void __launch_bounds__(kThreads)
                            const int32_t* __restrict__ block_tables, int num_seqs,
                            int max_blocks_per_seq, int block_size, int num_heads, int num_kv_heads,
                            int head_chunks, float scale, int keys_per_split, int q_stride,
-                           bf16* __restrict__ out, float* __restrict__ partial) {
+                           bool decode_only, bf16* __restrict__ out, float* __restrict__ partial) {
   constexpr int kLanesPerKey = kHeadDim / kDimsPerLane;
   constexpr int kKeysPerPass = kThreads / kLanesPerKey;
   static_assert(kHeadDim <= kThreads, "one thread per head dimension in P.V");
@@ -73,11 +77,20 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float head_stats[kHeads][2];  // running max, running sum
   __shared__ float chunk_scale[kHeads];
 
-  const int token = blockIdx.x;
+  // slot: the grid row, a token or (decode_only) a sequence; partials are indexed by it.
+  const int slot = blockIdx.x;
+  int token, seq;
+  if (decode_only) {
+    seq = slot;
+    token = query_start[seq];
+    if (query_start[seq + 1] - token != 1) return;
+  } else {
+    token = slot;
+    seq = find_sequence(query_start, num_seqs, token);
+  }
   const int kv_head = blockIdx.y / head_chunks;
   const int head0 = kv_head * (num_heads / num_kv_heads) + (blockIdx.y % head_chunks) * kHeads;
   const int split = blockIdx.z;
-  const int seq = find_sequence(query_start, num_seqs, token);
   const int num_new = query_start[seq + 1] - query_start[seq];
   const int position = seq_lens[seq] - num_new + (token - query_start[seq]);
   const int key_begin = split * keys_per_split;
@@ -190,10 +203,10 @@ __global__ void __launch_bounds__(kThreads)
     }
     return;
   }
-  // Partials: [token][head][split] records of kHeadDim outputs, then max and sum.
+  // Partials: [slot][head][split] records of kHeadDim outputs, then max and sum.
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
-    float* record = partial + ((static_cast<size_t>(token) * num_heads + head0 + h) * gridDim.z + split) * (kHeadDim + 2);
+    float* record = partial + ((static_cast<size_t>(slot) * num_heads + head0 + h) * gridDim.z + split) * (kHeadDim + 2);
     record[dim] = acc[h];
     if (dim == 0) {
       record[kHeadDim] = key_begin < key_end ? head_stats[h][0] : -FLT_MAX;
@@ -202,10 +215,19 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Grid: slots x heads. decode_query_start: null when slots are tokens; in decode_only mode the
+// sequences' query_start, so that slots (sequences) map to their token and multi-token ones skip.
 __global__ void combine_kernel(const float* __restrict__ partial, int num_splits, int head_dim,
+                               int num_heads, const int32_t* __restrict__ decode_query_start,
                                bf16* __restrict__ out) {
-  const size_t token_head = blockIdx.x;  // token * num_heads + head
-  const float* records = partial + token_head * num_splits * (head_dim + 2);
+  const int slot = blockIdx.x / num_heads, head = blockIdx.x % num_heads;
+  int token = slot;
+  if (decode_query_start != nullptr) {
+    token = decode_query_start[slot];
+    if (decode_query_start[slot + 1] - token != 1) return;
+  }
+  const size_t token_head = static_cast<size_t>(token) * num_heads + head;
+  const float* records = partial + static_cast<size_t>(blockIdx.x) * num_splits * (head_dim + 2);
   float global_max = -FLT_MAX;
   for (int s = 0; s < num_splits; ++s) global_max = fmaxf(global_max, records[s * (head_dim + 2) + head_dim]);
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
@@ -231,25 +253,26 @@ int heads_per_block(int group_size) {
 
 template <int kHeadDim, int kHeads>
 void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
-            int num_tokens, const AttentionShape& shape, int head_chunks, float scale, int splits,
-            int keys_per_split, int q_stride, bf16* out, float* partial, cudaStream_t stream) {
-  const dim3 grid(num_tokens, shape.num_kv_heads * head_chunks, splits);
+            int rows, const AttentionShape& shape, int head_chunks, float scale, int splits,
+            int keys_per_split, int q_stride, bool decode_only, bf16* out, float* partial,
+            cudaStream_t stream) {
+  const dim3 grid(rows, shape.num_kv_heads * head_chunks, splits);
   paged_attention_kernel<kHeadDim, kHeads><<<grid, kThreads, 0, stream>>>(
       q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
       meta.max_blocks_per_seq, meta.block_size, shape.num_heads, shape.num_kv_heads, head_chunks,
-      scale, keys_per_split, q_stride, out, partial);
+      scale, keys_per_split, q_stride, decode_only, out, partial);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
 template <int kHeadDim>
 void dispatch_heads(int heads, const bf16* q, const bf16* k_cache, const bf16* v_cache,
-                    const PagedAttentionMetadata& meta, int num_tokens, const AttentionShape& shape,
+                    const PagedAttentionMetadata& meta, int rows, const AttentionShape& shape,
                     int head_chunks, float scale, int splits, int keys_per_split, int q_stride,
-                    bf16* out, float* partial, cudaStream_t stream) {
+                    bool decode_only, bf16* out, float* partial, cudaStream_t stream) {
 #define KILN_ATTENTION_CASE(n)                                                                   \
   case n:                                                                                       \
-    return launch<kHeadDim, n>(q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale, \
-                               splits, keys_per_split, q_stride, out, partial, stream);
+    return launch<kHeadDim, n>(q, k_cache, v_cache, meta, rows, shape, head_chunks, scale, \
+                               splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   switch (heads) {
     KILN_ATTENTION_CASE(1)
     KILN_ATTENTION_CASE(2)
@@ -271,25 +294,20 @@ size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape)
   return static_cast<size_t>(4) * num_sms * kMaxHeadsPerBlock * (shape.head_dim + 2) * sizeof(float);
 }
 
-void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
-                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
-                     bf16* out, void* workspace, int num_sms, cudaStream_t stream,
-                     int q_token_stride) {
+void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                        const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                        bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                        int q_token_stride, bool decode_only) {
   const int num_tokens = meta.num_tokens, max_seq_len = meta.max_seq_len;
   if (num_tokens == 0) return;
-  // The warp-per-key-tile kernel (decode_attention.cu) for the group sizes it has; this file's
-  // kernel stays for the others (3, 5, 6, 7, 12, ... query heads per KV head).
-  if (decode_attention_supports(shape)) {
-    decode_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride);
-    return;
-  }
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   KILN_CHECK(shape.head_dim == 64 || shape.head_dim == 128)
       << "paged_attention supports head_dim 64 and 128, got " << shape.head_dim;
+  const int rows = decode_only ? meta.num_seqs : num_tokens;
   const int group_size = shape.num_heads / shape.num_kv_heads;
   const int heads = heads_per_block(group_size);
   const int head_chunks = group_size / heads;
-  const int blocks_without_split = num_tokens * shape.num_kv_heads * head_chunks;
+  const int blocks_without_split = rows * shape.num_kv_heads * head_chunks;
   int splits = 1;
   if (blocks_without_split < 4 * num_sms) {
     const int wanted = (4 * num_sms) / blocks_without_split;
@@ -299,16 +317,43 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   const int keys_per_split = (max_seq_len + splits - 1) / splits;
   float* partial = static_cast<float*>(workspace);
   if (shape.head_dim == 64) {
-    dispatch_heads<64>(heads, q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale,
-                       splits, keys_per_split, q_stride, out, partial, stream);
+    dispatch_heads<64>(heads, q, k_cache, v_cache, meta, rows, shape, head_chunks, scale, splits,
+                       keys_per_split, q_stride, decode_only, out, partial, stream);
   } else {
-    dispatch_heads<128>(heads, q, k_cache, v_cache, meta, num_tokens, shape, head_chunks, scale,
-                        splits, keys_per_split, q_stride, out, partial, stream);
+    dispatch_heads<128>(heads, q, k_cache, v_cache, meta, rows, shape, head_chunks, scale, splits,
+                        keys_per_split, q_stride, decode_only, out, partial, stream);
   }
   if (splits > 1) {
-    combine_kernel<<<num_tokens * shape.num_heads, 128, 0, stream>>>(partial, splits, shape.head_dim, out);
+    combine_kernel<<<rows * shape.num_heads, 128, 0, stream>>>(
+        partial, splits, shape.head_dim, shape.num_heads, decode_only ? meta.query_start : nullptr, out);
     KILN_CUDA_CHECK_LAUNCH();
   }
+}
+
+void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                     bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                     int q_token_stride) {
+  if (meta.num_tokens == 0) return;
+  if (meta.max_query_len != 1 && prefill_attention_supports(shape)) {
+    prefill_attention(q, k_cache, v_cache, meta, shape, scale, out, stream, q_token_stride);
+    // One sequence with several tokens has no decode token; otherwise some sequence may have one.
+    // (decode_attention has no decode-only mode yet, so mixed steps use this file's kernel.)
+    if (meta.num_seqs > 1 || meta.num_tokens == 1) {
+      split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
+                         q_token_stride, /*decode_only=*/true);
+    }
+    return;
+  }
+  // Decode steps (and shapes the prefill kernel lacks): the warp-per-key-tile kernel
+  // (decode_attention.cu) for the group sizes it has; this file's kernel for the others (3, 5,
+  // 6, 7, 12, ... query heads per KV head).
+  if (decode_attention_supports(shape)) {
+    decode_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride);
+    return;
+  }
+  split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
+                     q_token_stride, /*decode_only=*/false);
 }
 
 }  // namespace kiln::cuda

@@ -222,6 +222,10 @@ void CudaModel::upload_batch(const ForwardBatch& batch) {
   stage(seq_lens_, batch.seq_lens.data(), batch.seq_lens.size() * 4);
   stage(block_tables_, batch.block_tables.data(), batch.block_tables.size() * 4);
   num_seqs_ = batch.num_seqs();
+  max_query_len_ = 0;
+  for (int q = 0; q < num_seqs_; ++q) {
+    max_query_len_ = std::max(max_query_len_, batch.query_start[q + 1] - batch.query_start[q]);
+  }
   max_blocks_per_seq_ = batch.max_blocks_per_seq;
 }
 
@@ -244,6 +248,7 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
                               options_.block_size};
   meta.num_tokens = num_tokens;
   meta.max_seq_len = max_seq_len;
+  meta.max_query_len = max_query_len_;
 
   embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
   profiler_.mark("embedding");

@@ -131,6 +131,7 @@ class CudaModel {
           *block_tables_ = nullptr, *logits_indices_ = nullptr;
   int64_t* slot_mapping_ = nullptr;
   int num_seqs_ = 0, max_blocks_per_seq_ = 0;
+  int max_query_len_ = 0;  // most new tokens of a sequence in the uploaded batch (attention's kernel choice)
 
   // Device sampling: rows and adjustments staged through pinned mirrors, f32 scratch per row.
   DeviceBuffer sampling_rows_;  // [max_num_seqs] SamplingRowParams

@@ -201,6 +201,8 @@ TEST_P(AttentionParity, MatchesCpuTwin) {
                                      tables_dev.as<int32_t>(), num_seqs, max_blocks, block_size};
   device_meta.num_tokens = num_tokens;
   device_meta.max_seq_len = max_seq_len;
+  // The true value, so decode-only cases take the decode kernel (0 would run the prefill path).
+  device_meta.max_query_len = *std::max_element(c.new_tokens.begin(), c.new_tokens.end());
   paged_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
                   out_dev.as<bf16>(), workspace.data(),
                   context_->info().num_sms, stream());

@@ -52,7 +52,8 @@ __global__ void __launch_bounds__(kThreads)
                             const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
                             const int32_t* __restrict__ seq_lens, const int32_t* __restrict__ block_tables,
                             int num_seqs, int max_blocks_per_seq, int block_size, int num_kv_heads, float scale,
-                            int keys_per_split, int q_stride, bf16* __restrict__ out, float* __restrict__ partial) {
+                            int keys_per_split, int q_stride, bool decode_only, bf16* __restrict__ out,
+                            float* __restrict__ partial) {
   constexpr int kChunks = kHeadDim / 8;         // 16-byte pieces of a K row
   constexpr int kDimsPerLane = kHeadDim / 32;   // P.V: dimensions per lane
   __shared__ float q_shared[kGroup][kHeadDim];
@@ -67,6 +68,7 @@ __global__ void __launch_bounds__(kThreads)
   const int head0 = kv_head * kGroup;
   const int seq = find_sequence(query_start, num_seqs, token);
   const int num_new = query_start[seq + 1] - query_start[seq];
+  if (decode_only && num_new != 1) return;  // the prefill kernel's token
   const int position = seq_lens[seq] - num_new + (token - query_start[seq]);
   const int key_begin = split * keys_per_split;
   const int key_end = min(key_begin + keys_per_split, position + 1);
@@ -219,24 +221,25 @@ __global__ void combine_splits_kernel(const float* __restrict__ partial, int num
 
 template <int kHeadDim, int kGroup>
 void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
-            const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride, bf16* out,
-            float* partial, cudaStream_t stream) {
+            const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride, bool decode_only,
+            bf16* out, float* partial, cudaStream_t stream) {
   const dim3 grid(meta.num_tokens, shape.num_kv_heads, splits);
   decode_attention_kernel<kHeadDim, kGroup><<<grid, kThreads, 0, stream>>>(
       q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
-      meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split, q_stride, out, partial);
+      meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split, q_stride, decode_only,
+      out, partial);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
 template <int kHeadDim>
 void dispatch_group(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
                     const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride,
-                    bf16* out, float* partial, cudaStream_t stream) {
+                    bool decode_only, bf16* out, float* partial, cudaStream_t stream) {
   switch (shape.num_heads / shape.num_kv_heads) {
-    case 1: return launch<kHeadDim, 1>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
-    case 2: return launch<kHeadDim, 2>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
-    case 4: return launch<kHeadDim, 4>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
-    default: return launch<kHeadDim, 8>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+    case 1: return launch<kHeadDim, 1>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
+    case 2: return launch<kHeadDim, 2>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
+    case 4: return launch<kHeadDim, 4>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
+    default: return launch<kHeadDim, 8>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   }
 }
 
@@ -251,7 +254,7 @@ bool decode_attention_supports(const AttentionShape& shape) {
 
 void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
                       const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
-                      cudaStream_t stream, int q_token_stride) {
+                      cudaStream_t stream, int q_token_stride, bool decode_only) {
   if (meta.num_tokens == 0) return;
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   // Split the key range until the grid covers the GPU twice, with at least one full pass of the
@@ -259,7 +262,7 @@ void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, c
   // 4 x num_sms x 8 (token, head) pairs' worth of splits).
   const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
   int splits = 1;
-  if (blocks_without_split < 2 * num_sms) {
+  if (!decode_only && blocks_without_split < 2 * num_sms) {
     const int wanted = (2 * num_sms + blocks_without_split - 1) / blocks_without_split;
     const int useful = (meta.max_seq_len + kKeysPerPass - 1) / kKeysPerPass;
     const int records = 4 * num_sms * 8 / std::max(1, meta.num_tokens * shape.num_heads);
@@ -268,9 +271,9 @@ void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, c
   const int keys_per_split = (std::max(1, meta.max_seq_len) + splits - 1) / splits;
   float* partial = static_cast<float*>(workspace);
   if (shape.head_dim == 64) {
-    dispatch_group<64>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+    dispatch_group<64>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   } else {
-    dispatch_group<128>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, out, partial, stream);
+    dispatch_group<128>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   }
   if (splits > 1) {
     combine_splits_kernel<<<meta.num_tokens * shape.num_heads, 128, 0, stream>>>(partial, splits, shape.head_dim, out);

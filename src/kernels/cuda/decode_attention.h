@@ -14,9 +14,12 @@ namespace kiln::cuda {
 bool decode_attention_supports(const AttentionShape& shape);
 
 // As paged_attention (ops_cuda.h), same arguments and workspace. Correct for any query token
-// (each sees keys 0..its position), fast when each sequence has one new token.
+// (each sees keys 0..its position), fast when each sequence has one new token. decode_only:
+// only the tokens of sequences with one new token are computed (the others' outputs are left
+// alone, for the prefill kernel of a mixed step), without splitting the key range.
 void decode_attention(const __nv_bfloat16* q, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                       const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
-                      __nv_bfloat16* out, void* workspace, int num_sms, cudaStream_t stream, int q_token_stride);
+                      __nv_bfloat16* out, void* workspace, int num_sms, cudaStream_t stream, int q_token_stride,
+                      bool decode_only = false);
 
 }  // namespace kiln::cuda

@@ -338,10 +338,14 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   if (meta.max_query_len != 1 && prefill_attention_supports(shape)) {
     prefill_attention(q, k_cache, v_cache, meta, shape, scale, out, stream, q_token_stride);
     // One sequence with several tokens has no decode token; otherwise some sequence may have one.
-    // (decode_attention has no decode-only mode yet, so mixed steps use this file's kernel.)
     if (meta.num_seqs > 1 || meta.num_tokens == 1) {
-      split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
-                         q_token_stride, /*decode_only=*/true);
+      if (decode_attention_supports(shape)) {
+        decode_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
+                         /*decode_only=*/true);
+      } else {
+        split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
+                           q_token_stride, /*decode_only=*/true);
+      }
     }
     return;
   }

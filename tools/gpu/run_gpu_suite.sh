@@ -36,8 +36,8 @@ if has golden; then
   make_8b
   stamp "HF bf16 reference on the 8B shape"
   python3 tools/golden/make_large_bf16_reference.py --model-dir "$model" --out /tmp/r1-8b-ref.json \
-    > "$out/large_ref.log" 2>&1
-  tail -2 "$out/large_ref.log"
+    --fp32-baseline > "$out/large_ref.log" 2>&1
+  tail -3 "$out/large_ref.log"
   KILN_LARGE_GOLDEN_MODEL=$model KILN_LARGE_GOLDEN_REFERENCE=/tmp/r1-8b-ref.json \
     "$run" forward_cuda_tests --gtest_filter='LargeGolden*' > "$out/large_golden.log" 2>&1
   grep -E "large golden|PASSED|FAILED" "$out/large_golden.log"
@@ -69,6 +69,11 @@ if has bench; then
     --input-len 1024 --output-len 128 --max-num-seqs 256 --max-num-batched-tokens 8192 --json \
     > "$out/throughput.json" 2> "$out/throughput.log"
   cat "$out/throughput.json"
+  stamp "bench throughput 8B, the issue's shape: 1024 requests, 1024 in / 1024 out, 256 at a time"
+  timeout 300 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts 1024 \
+    --input-len 1024 --output-len 1024 --max-num-seqs 256 --max-num-batched-tokens 8192 --json \
+    > "$out/throughput_1024.json" 2> "$out/throughput_1024.log"
+  cat "$out/throughput_1024.json"
 fi
 
 if has tokenizer; then

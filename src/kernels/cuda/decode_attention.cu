@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 
@@ -135,32 +134,25 @@ __global__ void __launch_bounds__(kThreads)
       for (int d = 0; d < kDimsPerLane; ++d) acc[h][d] *= correction;
       running_max[h] = new_max;
     }
-    // P.V: the tile's V rows are all requested before the first use (8 KB in flight per warp,
-    // as many as the K rows above); keys past the tile's end read row 0 with weight 0.
     const int tile_keys = min(32, key_end - tile);
-    // Packed bf16 (2 registers a key at head_dim 128) to stay clear of spills.
-    using Packed = std::conditional_t<kDimsPerLane == 4, uint2, uint32_t>;
-    Packed v_packed[32];
-#pragma unroll
+#pragma unroll 8
     for (int j = 0; j < 32; ++j) {
+      if (j >= tile_keys) break;
       const int row_j = __shfl_sync(0xffffffffu, row, j);
-      const bf16* v_row = v_head + static_cast<size_t>(j < tile_keys ? row_j : 0) * kv_row_stride + lane * kDimsPerLane;
-      v_packed[j] = *reinterpret_cast<const Packed*>(v_row);
-    }
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
+      const bf16* v_row = v_head + static_cast<size_t>(row_j) * kv_row_stride + lane * kDimsPerLane;
       float v[kDimsPerLane];
       if constexpr (kDimsPerLane == 4) {
-        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v_packed[j].x));
-        const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v_packed[j].y));
+        const uint2 packed = *reinterpret_cast<const uint2*>(v_row);
+        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.x));
+        const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.y));
         v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
       } else {
-        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v_packed[j]));
+        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(v_row));
         v[0] = a.x, v[1] = a.y;
       }
 #pragma unroll
       for (int h = 0; h < kGroup; ++h) {
-        const float weight = __shfl_sync(0xffffffffu, p[h], j);  // 0 for keys past the tile's end
+        const float weight = __shfl_sync(0xffffffffu, p[h], j);
 #pragma unroll
         for (int d = 0; d < kDimsPerLane; ++d) acc[h][d] = fmaf(weight, v[d], acc[h][d]);
       }
@@ -265,13 +257,13 @@ void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, c
                       cudaStream_t stream, int q_token_stride, bool decode_only) {
   if (meta.num_tokens == 0) return;
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
-  // Split the key range until the grid covers the GPU three times, with at least one full pass of the
+  // Split the key range until the grid covers the GPU twice, with at least one full pass of the
   // block (128 keys) per split, within the records the workspace holds (paged_attention's:
   // 4 x num_sms x 8 (token, head) pairs' worth of splits).
   const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
   int splits = 1;
-  if (!decode_only && blocks_without_split < 3 * num_sms) {
-    const int wanted = (3 * num_sms + blocks_without_split - 1) / blocks_without_split;
+  if (!decode_only && blocks_without_split < 2 * num_sms) {
+    const int wanted = (2 * num_sms + blocks_without_split - 1) / blocks_without_split;
     const int useful = (meta.max_seq_len + kKeysPerPass - 1) / kKeysPerPass;
     const int records = 4 * num_sms * 8 / std::max(1, meta.num_tokens * shape.num_heads);
     splits = std::max(1, std::min({wanted, useful, kMaxSplits, records}));

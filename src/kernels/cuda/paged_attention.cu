@@ -19,6 +19,7 @@
 #include <cfloat>
 
 #include "base/check.h"
+#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
@@ -32,16 +33,6 @@ constexpr int kMaxHeadsPerBlock = 8;
 constexpr int kMaxSplits = 64;
 constexpr int kMinKeysPerSplit = 256;
 constexpr int kDimsPerLane = 16;
-
-__device__ __forceinline__ int find_sequence(const int32_t* query_start, int num_seqs, int token) {
-  int low = 0, high = num_seqs - 1;
-  while (low < high) {
-    const int mid = (low + high + 1) / 2;
-    if (query_start[mid] <= token) low = mid;
-    else high = mid - 1;
-  }
-  return low;
-}
 
 __device__ __forceinline__ void load16(const bf16* source, float* target) {
   const uint4 a = *reinterpret_cast<const uint4*>(source);
@@ -289,6 +280,14 @@ void dispatch_heads(int heads, const bf16* q, const bf16* k_cache, const bf16* v
 
 }  // namespace
 
+void combine_attention_splits(const float* partial, int num_splits, int head_dim, int num_heads, int num_slots,
+                              const int32_t* decode_query_start, bf16* out, cudaStream_t stream) {
+  if (num_slots == 0) return;
+  combine_kernel<<<num_slots * num_heads, 128, 0, stream>>>(partial, num_splits, head_dim, num_heads,
+                                                          decode_query_start, out);
+  KILN_CUDA_CHECK_LAUNCH();
+}
+
 size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape) {
   // Splits are only used while tokens x KV heads x splits stays within 4 blocks per SM.
   return static_cast<size_t>(4) * num_sms * kMaxHeadsPerBlock * (shape.head_dim + 2) * sizeof(float);
@@ -324,9 +323,8 @@ void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
                         keys_per_split, q_stride, decode_only, out, partial, stream);
   }
   if (splits > 1) {
-    combine_kernel<<<rows * shape.num_heads, 128, 0, stream>>>(
-        partial, splits, shape.head_dim, shape.num_heads, decode_only ? meta.query_start : nullptr, out);
-    KILN_CUDA_CHECK_LAUNCH();
+    combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, rows,
+                             decode_only ? meta.query_start : nullptr, out, stream);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -27,6 +28,23 @@ inline std::vector<uint16_t> random_bf16(size_t count, std::mt19937& rng, float 
   std::vector<uint16_t> values(count);
   for (auto& value : values) value = f32_to_bf16(dist(rng));
   return values;
+}
+
+// Any plain array to the device (at least one byte allocated, so empty arrays give a valid pointer).
+template <typename T>
+DeviceBuffer upload_raw(const std::vector<T>& host) {
+  DeviceBuffer buffer = std::move(DeviceBuffer::try_allocate(std::max<size_t>(1, host.size() * sizeof(T))).value());
+  if (!host.empty()) {
+    KILN_CUDA_CHECK(cudaMemcpy(buffer.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  return buffer;
+}
+
+// bf16 bit patterns widened to f32, for the CPU twins.
+inline std::vector<float> widen(const std::vector<uint16_t>& values) {
+  std::vector<float> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = bf16_to_f32(values[i]);
+  return out;
 }
 
 inline DeviceBuffer upload(const std::vector<uint16_t>& host) {

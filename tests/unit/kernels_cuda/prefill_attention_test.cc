@@ -21,19 +21,8 @@ using testing::download_bf16;
 using testing::poisoned_bf16;
 using testing::random_bf16;
 using testing::upload;
-
-template <typename T>
-DeviceBuffer upload_raw(const std::vector<T>& host) {
-  DeviceBuffer buffer = std::move(DeviceBuffer::try_allocate(host.size() * sizeof(T)).value());
-  KILN_CUDA_CHECK(cudaMemcpy(buffer.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return buffer;
-}
-
-std::vector<float> widen(const std::vector<uint16_t>& values) {
-  std::vector<float> out(values.size());
-  for (size_t i = 0; i < values.size(); ++i) out[i] = bf16_to_f32(values[i]);
-  return out;
-}
+using testing::upload_raw;
+using testing::widen;
 
 // Relative L2 error over the elements where `include` holds; NaN anywhere included: infinity.
 template <typename Include>

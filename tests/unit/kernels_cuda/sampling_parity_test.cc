@@ -15,15 +15,7 @@ namespace kiln::cuda {
 namespace {
 
 using testing::upload;
-
-template <typename T>
-DeviceBuffer upload_plain(const std::vector<T>& host) {
-  DeviceBuffer buffer = std::move(DeviceBuffer::try_allocate(std::max<size_t>(1, host.size() * sizeof(T))).value());
-  if (!host.empty()) {
-    KILN_CUDA_CHECK(cudaMemcpy(buffer.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  return buffer;
-}
+using testing::upload_raw;
 
 struct Case {
   int vocab;
@@ -85,8 +77,8 @@ TEST_P(SamplingParity, MatchesTheCpuTwin) {
   cpu::sample_rows(logits.data(), c.vocab, rows, adjustments, expected.data());
 
   DeviceBuffer device_logits = upload(logits_bf16);
-  DeviceBuffer device_rows = upload_plain(rows);
-  DeviceBuffer device_adjustments = upload_plain(adjustments);
+  DeviceBuffer device_rows = upload_raw(rows);
+  DeviceBuffer device_adjustments = upload_raw(adjustments);
   DeviceBuffer workspace = std::move(DeviceBuffer::try_allocate(sampling_workspace_bytes(c.num_rows, c.vocab)).value());
   DeviceBuffer device_out = std::move(DeviceBuffer::try_allocate(rows.size() * sizeof(SampledRow)).value());
   sample_rows(device_logits.as<__nv_bfloat16>(), c.vocab, 0, device_rows.as<SamplingRowParams>(), c.num_rows,

@@ -6,17 +6,12 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "kernels/sampling.h"
+
 namespace kiln {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 int32_t argmax(std::span<const float> v) {
   int32_t best = 0;
@@ -28,10 +23,8 @@ int32_t argmax(std::span<const float> v) {
 
 }  // namespace
 
-double sampling_uniform(uint64_t seed, uint64_t counter) {
-  const uint64_t bits = splitmix64(splitmix64(seed) ^ splitmix64(counter + 0x5851f42d4c957f2dULL));
-  return static_cast<double>(bits >> 11) * 0x1.0p-53;
-}
+// The device sampler draws with the same generator, so both backends sample alike.
+double sampling_uniform(uint64_t seed, uint64_t counter) { return sampling_draw_uniform(seed, counter); }
 
 std::vector<float> log_softmax(std::span<const float> logits) {
   std::vector<float> out(logits.begin(), logits.end());

@@ -139,6 +139,35 @@ Status RepoCache::write_ref(const std::string& revision, const std::string& comm
   return ok_status();
 }
 
+Status RepoCache::mark_cache_dir() const {
+  // The tag's signature line is fixed by the cache directory tagging specification; the comment
+  // lines are huggingface_hub's, byte for byte (tests/hub compares the cache with its).
+  static constexpr char kTag[] =
+      "Signature: 8a477f597d28d172789f06886806bc55\n"
+      "# This file is a cache directory tag created by huggingface_hub.\n"
+      "# For information about cache directory tags, see:\n"
+      "#\thttps://bford.info/cachedir/\n";
+  const fs::path path = cache_dir_ / "CACHEDIR.TAG";
+  std::error_code error;
+  if (fs::exists(path, error)) return ok_status();
+  fs::create_directories(cache_dir_, error);
+  if (error) return Status::error("cannot create " + cache_dir_.string() + ": " + error.message());
+  const fs::path temporary = path.string() + ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    file << kTag;
+    if (!file) return Status::error("cannot write " + temporary.string() + ": " + std::strerror(errno));
+  }
+  // link() fails when another process made the tag meanwhile: theirs stays.
+  const int linked = ::link(temporary.c_str(), path.c_str());
+  const int saved = errno;
+  fs::remove(temporary, error);
+  if (linked != 0 && saved != EEXIST) {
+    return Status::error("cannot write " + path.string() + ": " + std::strerror(saved));
+  }
+  return ok_status();
+}
+
 Status RepoCache::link_pointer(const std::string& commit, const std::string& file,
                                const std::string& etag) const {
   const fs::path pointer = pointer_path(commit, file);

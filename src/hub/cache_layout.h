@@ -4,6 +4,7 @@
 //   <cache>/models--org--name/refs/<revision>              the commit sha a branch/tag points to
 //   <cache>/models--org--name/snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag>
 //   <cache>/.locks/models--org--name/<etag>.lock           the lock that guards one blob
+//   <cache>/CACHEDIR.TAG                                   the backup-tool marker (bford.info/cachedir)
 #pragma once
 
 #include <filesystem>
@@ -50,6 +51,10 @@ class RepoCache {
   // Writes refs/<revision> = commit (no newline, like huggingface_hub) unless the revision is the
   // commit itself or the ref already says so.
   Status write_ref(const std::string& revision, const std::string& commit) const;
+
+  // Writes <cache>/CACHEDIR.TAG with huggingface_hub's exact text when the cache has none (an
+  // existing tag is never rewritten), so backup tools skip the cache whichever tool made it.
+  Status mark_cache_dir() const;
 
   // Makes snapshots/<commit>/<file> point at blobs/<etag> (replacing what was there).
   Status link_pointer(const std::string& commit, const std::string& file,

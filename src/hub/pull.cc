@@ -233,6 +233,7 @@ Result<PullResult> pull_model(const std::string& repo_id, const HubConfig& confi
     }
     return cached;
   }
+  KILN_RETURN_IF_ERROR(cache.mark_cache_dir());
   CurlScope curl;
   Result<PullResult> result = pull_online(repo_id, config, options, cache);
   if (!result.ok()) return Status::error(redact_token(result.message(), config));

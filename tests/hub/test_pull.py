@@ -67,6 +67,13 @@ def expect_error(result, *needles):
     return lines[0]
 
 
+# The backup-tool marker huggingface_hub writes at the cache root (bford.info/cachedir).
+CACHEDIR_TAG = (b"Signature: 8a477f597d28d172789f06886806bc55\n"
+                b"# This file is a cache directory tag created by huggingface_hub.\n"
+                b"# For information about cache directory tags, see:\n"
+                b"#\thttps://bford.info/cachedir/\n")
+
+
 def expected_tree(repo_id, files, refs):
     """The files huggingface_hub's snapshot_download leaves for `files` of `repo_id`."""
     repo = HUB.repos[repo_id]
@@ -80,6 +87,7 @@ def expected_tree(repo_id, files, refs):
         tree[".locks/" + folder + "/" + etag + ".lock"] = ("file", hashlib.sha256(b"").hexdigest())
     for ref in refs:
         tree[folder + "/refs/" + ref] = ("file", hashlib.sha256(repo.commit.encode()).hexdigest())
+    tree["CACHEDIR.TAG"] = ("file", hashlib.sha256(CACHEDIR_TAG).hexdigest())
     return tree
 
 
@@ -144,10 +152,10 @@ def test_matches_huggingface_hub_golden(env):
         return
     with open(golden_path) as f:
         golden = json.load(f)
-    # huggingface_hub 1.x also keeps bookkeeping that no reader of the cache needs to find a
-    # model: a CACHEDIR.TAG backup marker at the cache root and trees/<commit>.json, its cached
-    # listing of the repo. kiln does not write them (yet); everything else must be identical.
-    bookkeeping = re.compile(r"^(CACHEDIR\.TAG|models--[^/]+/trees/[^/]+\.json)$")
+    # huggingface_hub 1.x also keeps trees/<commit>.json, its cached listing of the repo, which no
+    # reader of the cache needs to find a model; kiln does not write it. Everything else,
+    # CACHEDIR.TAG included, must be identical.
+    bookkeeping = re.compile(r"^models--[^/]+/trees/[^/]+\.json$")
     golden["tree"] = {k: v for k, v in golden["tree"].items() if not bookkeeping.match(k)}
     out = expect_ok(env.pull(golden["repo"]))
     check(os.path.relpath(out, env.cache) == golden["snapshot"], out)

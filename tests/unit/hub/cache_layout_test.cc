@@ -74,5 +74,27 @@ TEST(CacheLayout, RefsAndPointersOnDisk) {
   fs::remove_all(root);
 }
 
+TEST(CacheLayout, CacheDirTagIsHuggingfaceHubsAndNeverRewritten) {
+  const fs::path root = fs::temp_directory_path() / ("kiln_cache_tag_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  RepoCache cache(root / "hub", "org/name");
+  ASSERT_TRUE(cache.mark_cache_dir().ok());
+  auto read = [&] {
+    std::ifstream file(root / "hub" / "CACHEDIR.TAG", std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  };
+  const std::string tag = read();
+  EXPECT_EQ(tag.rfind("Signature: 8a477f597d28d172789f06886806bc55\n", 0), 0u) << tag;
+  EXPECT_NE(tag.find("created by huggingface_hub.\n"), std::string::npos) << tag;
+  EXPECT_EQ(tag.back(), '\n');
+  std::ofstream(root / "hub" / "CACHEDIR.TAG", std::ios::trunc) << "Signature: 8a477f597d28d172789f06886806bc55\nmine\n";
+  ASSERT_TRUE(cache.mark_cache_dir().ok());
+  EXPECT_EQ(read(), "Signature: 8a477f597d28d172789f06886806bc55\nmine\n");
+  for (const auto& entry : fs::directory_iterator(root / "hub")) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+  fs::remove_all(root);
+}
+
 }  // namespace
 }  // namespace kiln

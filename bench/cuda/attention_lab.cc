@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "lab_util.h"
 
@@ -72,6 +73,7 @@ Batch make_batch(const std::vector<int>& new_tokens, const std::vector<int>& seq
 
 std::vector<float> download(const DeviceBuffer& buffer, size_t count) {
   std::vector<uint16_t> raw(count);
+  KILN_CUDA_CHECK(cudaDeviceSynchronize());  // the lab's stream does not block the legacy copy
   KILN_CUDA_CHECK(cudaMemcpy(raw.data(), buffer.data(), count * 2, cudaMemcpyDeviceToHost));
   std::vector<float> values(count);
   for (size_t i = 0; i < count; ++i) values[i] = bf16_to_f32(raw[i]);
@@ -101,7 +103,97 @@ const char* tiling_name(PrefillTiling tiling) {
   return "?";
 }
 
+// Decode attention (one new token per sequence) over sequences with their own pages, as a
+// server's cache holds them: each tuning of decode_attention at batch 1 (1k, 8k, 32k) and at
+// the throughput benchmark's batches, timed over `kCalls` back-to-back calls on disjoint pages
+// where the cache has room (32 layers' calls would read 32 layers' caches), and checked against
+// the production tuning's output.
 }  // namespace
+
+void run_decode_lab(CudaContext& context) {
+  cudaStream_t stream = context.stream();
+  const int num_sms = context.info().num_sms;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kShape.head_dim));
+  const size_t kv_row = static_cast<size_t>(kShape.num_kv_heads) * kShape.head_dim;
+  constexpr int kCacheTokens = 400 * 1024;
+  constexpr int kCalls = 8;
+  const int num_pages = kCacheTokens / kBlockSize;
+  DeviceBuffer k_cache = random_device_bf16(static_cast<size_t>(kCacheTokens) * kv_row, 201, 1.0f);
+  DeviceBuffer v_cache = random_device_bf16(static_cast<size_t>(kCacheTokens) * kv_row, 202, 1.0f);
+  DeviceBuffer q = random_device_bf16(static_cast<size_t>(256) * kShape.num_heads * kShape.head_dim, 203, 1.0f);
+  const size_t out_count = static_cast<size_t>(256) * kShape.num_heads * kShape.head_dim;
+  DeviceBuffer out = std::move(DeviceBuffer::try_allocate(out_count * 2).value());
+  DeviceBuffer reference = std::move(DeviceBuffer::try_allocate(out_count * 2).value());
+  DeviceBuffer workspace =
+      std::move(DeviceBuffer::try_allocate(paged_attention_workspace_bytes(num_sms, kShape)).value());
+  std::vector<int32_t> pages(num_pages);
+  std::iota(pages.begin(), pages.end(), 0);
+  std::shuffle(pages.begin(), pages.end(), std::mt19937(6));
+
+  struct Named {
+    const char* name;
+    DecodeAttentionTuning tuning;
+  };
+  using V = DecodeVPath;
+  const std::vector<Named> tunings = {
+      {"default", DecodeAttentionTuning{}},
+      {"reg 2/sm k128", {V::kRegisters, 0, 2, 128, 64}},
+      {"reg 8/sm k128", {V::kRegisters, 0, 8, 128, 128}},
+      {"reg 4wave k256", {V::kRegisters, 4, 0, 256, 128}},
+      {"smem 2/sm k128", {V::kShared, 0, 2, 128, 128}},
+      {"smem 4/sm k128", {V::kShared, 0, 4, 128, 128}},
+      {"smem 8/sm k128", {V::kShared, 0, 8, 128, 128}},
+      {"smem 16/sm k128", {V::kShared, 0, 16, 128, 256}},
+      {"smem 8/sm k256", {V::kShared, 0, 8, 256, 128}},
+      {"smem 2wave k128", {V::kShared, 2, 0, 128, 256}},
+  };
+  std::printf("\ndecode attention, 32 heads / 8 KV heads / head_dim 128, block_size %d, own pages per sequence\n",
+              kBlockSize);
+  std::printf("%-6s %-7s %-16s %10s %8s %7s %10s\n", "batch", "context", "tuning", "us/call", "GB/s", "%copy",
+              "rel_diff");
+  const double copy_gbps = 4220;  // H200 copy bandwidth measured by kernel_lab (NOTES.md)
+  for (const auto& [batch, context_len] : {std::make_pair(1, 1024), std::make_pair(1, 8192), std::make_pair(1, 32768),
+                                           std::make_pair(4, 4096), std::make_pair(88, 1600),
+                                           std::make_pair(256, 1536)}) {
+    const int pages_per_seq = (context_len + kBlockSize - 1) / kBlockSize;
+    const int pages_per_call = batch * pages_per_seq;
+    std::vector<Batch> calls;
+    for (int c = 0; c < kCalls; ++c) {
+      Batch b;
+      std::vector<int32_t> query_start(batch + 1), seq_lens(batch, context_len);
+      std::vector<int32_t> tables(static_cast<size_t>(batch) * pages_per_seq);
+      for (int s = 0; s <= batch; ++s) query_start[s] = s;
+      for (size_t i = 0; i < tables.size(); ++i) {
+        tables[i] = pages[(static_cast<size_t>(c) * pages_per_call + i) % num_pages];
+      }
+      b.query_start = upload_raw(query_start);
+      b.seq_lens = upload_raw(seq_lens);
+      b.block_tables = upload_raw(tables);
+      b.meta = PagedAttentionMetadata{b.query_start.as<int32_t>(), b.seq_lens.as<int32_t>(),
+                                      b.block_tables.as<int32_t>(), batch, pages_per_seq, kBlockSize};
+      b.meta.num_tokens = batch;
+      b.meta.max_seq_len = context_len;
+      b.meta.max_query_len = 1;
+      calls.push_back(std::move(b));
+    }
+    const double bytes = 2.0 * batch * context_len * kv_row * 2;
+    const size_t count = static_cast<size_t>(batch) * kShape.num_heads * kShape.head_dim;
+    for (const Named& named : tunings) {
+      auto call = [&](const Batch& b, DeviceBuffer& target) {
+        decode_attention_tuned(q.as<bf16>(), k_cache.as<bf16>(), v_cache.as<bf16>(), b.meta, kShape, scale,
+                               target.as<bf16>(), workspace.data(), num_sms, stream, 0, false, named.tuning);
+      };
+      const float ms = time_ms(stream, 2, 10, [&](int) {
+        for (const Batch& b : calls) call(b, out);
+      }) / kCalls;
+      call(calls[0], named.name == tunings[0].name ? reference : out);
+      if (named.name == tunings[0].name) call(calls[0], out);
+      const double gbps = bytes / (ms * 1e-3) / 1e9;
+      std::printf("%-6d %-7d %-16s %10.1f %8.0f %6.1f%% %10.2e\n", batch, context_len, named.name, ms * 1e3, gbps,
+                  100 * gbps / copy_gbps, relative_difference(download(out, count), download(reference, count)));
+    }
+  }
+}
 
 int run_attention_lab(CudaContext& context, bool quick) {
   cudaStream_t stream = context.stream();

@@ -12,4 +12,9 @@ namespace kiln::cuda {
 // dispatch against the split-KV kernel alone. Returns the process exit code.
 int run_attention_lab(CudaContext& context, bool quick);
 
+// Times decode attention (one new token per sequence, each sequence on its own pages) at batch
+// 1 with 1k, 8k and 32k context and at larger batches, for each DecodeAttentionTuning in the
+// list, in us per call and GB/s of K/V read, checked against the production tuning's output.
+void run_decode_lab(CudaContext& context);
+
 }  // namespace kiln::cuda

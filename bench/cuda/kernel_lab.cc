@@ -1,11 +1,11 @@
 // kernel_lab: ceilings, linear-layer and attention speed on the GPU, timed with CUDA events.
 //
-//   kernel_lab [--quick] [--attention]   (--attention: the attention cases alone)
+//   kernel_lab [--quick] [--attention | --linear | --decode]   (one group of cases alone)
 //
 // Prints the device-to-device copy bandwidth (bytes read + written), the cuBLASLt bf16 GEMM rate
 // at 8192^3 on random data, then for each linear layer of DeepSeek-R1-Distill-Llama-8B the time
-// of the skinny kernel and of cuBLASLt at m = 1, 2, 4, 8 and the weight bandwidth each reaches
-// as a fraction of the copy bandwidth. Weights rotate among enough copies to exceed the L2 cache,
+// of the skinny kernel (its default and each tiling) and of cuBLASLt at m = 1, 2, 4, 8 and the
+// weight bandwidth each reaches as a fraction of the copy bandwidth. Weights rotate among enough copies to exceed the L2 cache,
 // so every timing reads HBM as a real decode step does. Then the attention cases (attention_lab.h).
 #include <cuda_bf16.h>
 
@@ -26,7 +26,7 @@
 namespace kiln::cuda {
 namespace {
 
-int run(bool quick, bool attention_only) {
+int run(bool quick, bool attention_only, bool linear_only, bool decode_only) {
   auto context_or = CudaContext::create(0);
   if (!context_or.ok()) {
     std::fprintf(stderr, "kernel_lab: %s\n", context_or.message().c_str());
@@ -39,6 +39,10 @@ int run(bool quick, bool attention_only) {
               info.l2_cache_bytes / 1048576.0);
   cudaStream_t stream = context.stream();
   if (attention_only) return run_attention_lab(context, quick);
+  if (decode_only) {
+    run_decode_lab(context);
+    return 0;
+  }
 
   // Copy ceiling: 4 GiB device-to-device, counting bytes read plus bytes written.
   const size_t copy_bytes = size_t{2} << 30;
@@ -77,8 +81,14 @@ int run(bool quick, bool attention_only) {
                                      {"down_proj", 4096, 14336},
                                      {"lm_head", 128256, 4096}};
   const std::vector<int> rows = quick ? std::vector<int>{1, 8} : std::vector<int>{1, 2, 4, 8};
-  std::printf("\n%-13s %3s %10s %9s %7s %10s %9s %7s\n", "layer", "m", "skinny_us", "GB/s", "%copy",
-              "cublas_us", "GB/s", "%copy");
+  struct Tiling {
+    int rows_per_block, unroll;
+  };
+  const std::vector<Tiling> tilings = {{2, 4}, {4, 1}, {4, 2}, {8, 1}, {8, 2}};
+  // Each timing is kBackToBack launches in a row over rotating weight copies, as a decode step
+  // runs them, divided by kBackToBack: one launch alone would mostly time the launch.
+  constexpr int kBackToBack = 16;
+  std::printf("\n%-13s %3s %-16s %8s %7s %7s\n", "layer", "m", "kernel", "us", "GB/s", "%copy");
   for (const Shape& shape : shapes) {
     const size_t weight_bytes = size_t{2} * shape.n * shape.k;
     const int copies = static_cast<int>(std::max<size_t>(2, 4 * info.l2_cache_bytes / weight_bytes + 1));
@@ -86,22 +96,34 @@ int run(bool quick, bool attention_only) {
     for (int i = 0; i < copies; ++i) weights.push_back(random_device_bf16(static_cast<size_t>(shape.n) * shape.k, 10 + i));
     DeviceBuffer x = random_device_bf16(static_cast<size_t>(kSkinnyMaxRows) * shape.k, 3);
     DeviceBuffer y = std::move(DeviceBuffer::try_allocate(static_cast<size_t>(kSkinnyMaxRows) * shape.n * 2).value());
+    auto report = [&](int m, const std::string& kernel, const std::function<void(const __nv_bfloat16*)>& body) {
+      int next = 0;
+      const float ms = time_ms(stream, 2, 20, [&](int) {
+        for (int i = 0; i < kBackToBack; ++i) body(weights[next++ % copies].as<__nv_bfloat16>());
+      }) / kBackToBack;
+      const double gbps = weight_bytes / (ms * 1e-3) / 1e9;
+      std::printf("%-13s %3d %-16s %8.1f %7.0f %6.1f%%\n", shape.name, m, kernel.c_str(), ms * 1e3, gbps,
+                  100 * gbps / copy_gbps);
+    };
     for (int m : rows) {
-      const float skinny_ms = time_ms(stream, copies, 50, [&](int i) {
-        skinny_linear(x.as<__nv_bfloat16>(), weights[i % copies].as<__nv_bfloat16>(), nullptr,
-                      y.as<__nv_bfloat16>(), m, shape.n, shape.k, stream);
+      report(m, "skinny(default)", [&](const __nv_bfloat16* w) {
+        skinny_linear(x.as<__nv_bfloat16>(), w, nullptr, y.as<__nv_bfloat16>(), m, shape.n, shape.k, stream);
       });
-      const float cublas_ms = time_ms(stream, copies, 50, [&](int i) {
-        linear.cublaslt().run(x.as<__nv_bfloat16>(), weights[i % copies].as<__nv_bfloat16>(), nullptr,
-                              y.as<__nv_bfloat16>(), m, shape.n, shape.k);
+      for (const Tiling& tiling : tilings) {
+        if (quick && tiling.rows_per_block == 2) continue;
+        report(m, "skinny r" + std::to_string(tiling.rows_per_block) + " u" + std::to_string(tiling.unroll),
+               [&](const __nv_bfloat16* w) {
+                 skinny_linear_variant(x.as<__nv_bfloat16>(), w, y.as<__nv_bfloat16>(), m, shape.n, shape.k,
+                                       tiling.rows_per_block, tiling.unroll, stream);
+               });
+      }
+      report(m, "cublaslt", [&](const __nv_bfloat16* w) {
+        linear.cublaslt().run(x.as<__nv_bfloat16>(), w, nullptr, y.as<__nv_bfloat16>(), m, shape.n, shape.k);
       });
-      const double skinny_gbps = weight_bytes / (skinny_ms * 1e-3) / 1e9;
-      const double cublas_gbps = weight_bytes / (cublas_ms * 1e-3) / 1e9;
-      std::printf("%-13s %3d %10.1f %9.0f %6.1f%% %10.1f %9.0f %6.1f%%\n", shape.name, m,
-                  skinny_ms * 1e3, skinny_gbps, 100 * skinny_gbps / copy_gbps, cublas_ms * 1e3,
-                  cublas_gbps, 100 * cublas_gbps / copy_gbps);
     }
   }
+  if (linear_only) return 0;
+  run_decode_lab(context);
   return run_attention_lab(context, quick);
 }
 
@@ -109,16 +131,20 @@ int run(bool quick, bool attention_only) {
 }  // namespace kiln::cuda
 
 int main(int argc, char** argv) {
-  bool quick = false, attention_only = false;
+  bool quick = false, attention_only = false, linear_only = false, decode_only = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
     } else if (std::strcmp(argv[i], "--attention") == 0) {
       attention_only = true;
+    } else if (std::strcmp(argv[i], "--linear") == 0) {
+      linear_only = true;
+    } else if (std::strcmp(argv[i], "--decode") == 0) {
+      decode_only = true;
     } else {
-      std::fprintf(stderr, "kernel_lab: unknown argument '%s' (usage: kernel_lab [--quick] [--attention])\n", argv[i]);
+      std::fprintf(stderr, "kernel_lab: unknown argument '%s' (usage: kernel_lab [--quick] [--attention | --linear | --decode])\n", argv[i]);
       return 2;
     }
   }
-  return kiln::cuda::run(quick, attention_only);
+  return kiln::cuda::run(quick, attention_only, linear_only, decode_only);
 }

@@ -20,6 +20,10 @@ __device__ __forceinline__ int find_sequence(const int32_t* query_start, int num
   return low;
 }
 
+// Split-KV records (one per query token, head and split) the attention workspace holds: enough
+// for four waves of 16 resident blocks per SM, each with up to 8 query heads.
+inline size_t attention_split_records(int num_sms) { return static_cast<size_t>(4) * 16 * 8 * num_sms; }
+
 // Merges `num_splits` records per (slot, head) — head_dim unnormalised outputs, then the split's
 // max and sum — into bf16 out[token, head, :]. Slots are tokens when decode_query_start is null;
 // otherwise they are sequences (decode_query_start = query_start), each mapped to its one token,

@@ -2,8 +2,9 @@
 // warps takes one token, all query heads of one KV group (K and V are read once for the group)
 // and one split of the key range. Each warp walks tiles of 32 keys: lane j loads key j's whole K
 // row (16-byte loads, all in flight at once) and scores it against every head of the group, the
-// warp updates its online softmax with shuffles, then P.V reads the tile's V rows coalesced,
-// each lane owning head_dim / 32 dimensions. The four warps' states merge in shared memory; with
+// warp updates its online softmax with shuffles, then P.V reads the tile's V rows, each lane
+// owning head_dim / 32 dimensions. Lane j also copies key j's V row to shared memory with
+// cp.async before loading K, so the V bytes arrive while the scores are computed. The four warps' states merge in shared memory; with
 // one split the block writes bf16 output, with several it writes (unnormalised output, max,
 // sum) records that a combine kernel merges.
 //
@@ -16,6 +17,7 @@
 
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.cuh"
 
 namespace kiln::cuda {
 namespace {
@@ -25,7 +27,8 @@ using bf16 = __nv_bfloat16;
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kKeysPerPass = kWarps * 32;
-constexpr int kMaxSplits = 64;
+// Production tuning: see DecodeAttentionTuning in decode_attention.h and bench/cuda/NOTES.md.
+constexpr DecodeAttentionTuning kDefaultTuning{};
 
 __device__ __forceinline__ float warp_max(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
@@ -37,7 +40,7 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <int kHeadDim, int kGroup>
+template <int kHeadDim, int kGroup, bool kVInShared>
 __global__ void __launch_bounds__(kThreads)
     decode_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
                             const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
@@ -50,8 +53,16 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float q_shared[kGroup][kHeadDim];
   __shared__ float warp_max_shared[kWarps][kGroup];
   __shared__ float warp_sum_shared[kWarps][kGroup];
-  __shared__ float warp_acc_shared[kWarps][kGroup][kHeadDim];
+  // kVInShared: each warp's tile of 32 V rows, copied asynchronously while K is read and
+  // scored. After the key loop the same bytes hold the warps' accumulators for the merge.
+  constexpr int kMergeBytes = sizeof(float) * kWarps * kGroup * kHeadDim;
+  constexpr int kVTileBytes = kVInShared ? 2 * kWarps * 32 * kHeadDim : 0;
+  __shared__ __align__(16) char tile_bytes[kVTileBytes > kMergeBytes ? kVTileBytes : kMergeBytes];
+  auto& v_tiles = *reinterpret_cast<bf16 (*)[kWarps][32][kHeadDim]>(tile_bytes);
+  auto& warp_acc_shared = *reinterpret_cast<float (*)[kWarps][kGroup][kHeadDim]>(tile_bytes);
 
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   const int token = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int split = blockIdx.z;
@@ -91,6 +102,17 @@ __global__ void __launch_bounds__(kThreads)
     float score[kGroup];
     if (valid) {
       row = block_table[key / block_size] * block_size + key % block_size;
+      if constexpr (kVInShared) {
+        const char* v_row = reinterpret_cast<const char*>(v_head + static_cast<size_t>(row) * kv_row_stride);
+        const uint32_t v_target = static_cast<uint32_t>(__cvta_generic_to_shared(&v_tiles[warp][lane][0]));
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          // Chunk c of row `lane` goes to chunk c ^ lane: eight lanes copying the same chunk
+          // then hit different banks, and a row read stays conflict-free.
+          const uint32_t target = v_target + 16 * (c ^ (lane & (kChunks - 1)));
+          asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(target), "l"(v_row + 16 * c));
+        }
+      }
       const uint4* k_row = reinterpret_cast<const uint4*>(k_head + static_cast<size_t>(row) * kv_row_stride);
       uint4 k_chunks[kChunks];
 #pragma unroll
@@ -114,6 +136,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int h = 0; h < kGroup; ++h) score[h] = -INFINITY;
     }
+    if constexpr (kVInShared) asm volatile("cp.async.commit_group;");
     float p[kGroup];
 #pragma unroll
     for (int h = 0; h < kGroup; ++h) {
@@ -126,11 +149,23 @@ __global__ void __launch_bounds__(kThreads)
       running_max[h] = new_max;
     }
     const int tile_keys = min(32, key_end - tile);
+    if constexpr (kVInShared) {
+      asm volatile("cp.async.wait_group 0;" ::: "memory");
+      __syncwarp();
+    }
 #pragma unroll 8
     for (int j = 0; j < 32; ++j) {
       if (j >= tile_keys) break;
-      const int row_j = __shfl_sync(0xffffffffu, row, j);
-      const bf16* v_row = v_head + static_cast<size_t>(row_j) * kv_row_stride + lane * kDimsPerLane;
+      const bf16* v_row;
+      if constexpr (kVInShared) {
+        constexpr int kLaneBytes = kDimsPerLane * 2;
+        const int chunk = (lane * kLaneBytes / 16) ^ (j & (kChunks - 1));
+        v_row = reinterpret_cast<const bf16*>(reinterpret_cast<const char*>(&v_tiles[warp][j][0]) + chunk * 16 +
+                                              lane * kLaneBytes % 16);
+      } else {
+        const int row_j = __shfl_sync(0xffffffffu, row, j);
+        v_row = v_head + static_cast<size_t>(row_j) * kv_row_stride + lane * kDimsPerLane;
+      }
       float v[kDimsPerLane];
       if constexpr (kDimsPerLane == 4) {
         const uint2 packed = *reinterpret_cast<const uint2*>(v_row);
@@ -148,9 +183,12 @@ __global__ void __launch_bounds__(kThreads)
         for (int d = 0; d < kDimsPerLane; ++d) acc[h][d] = fmaf(weight, v[d], acc[h][d]);
       }
     }
+    if constexpr (kVInShared) __syncwarp();  // the next tile's copies overwrite these rows
   }
 
-  // Merge the warps: each holds (max, sum, acc) over its own keys.
+  // Merge the warps: each holds (max, sum, acc) over its own keys. Every warp must be done with
+  // its V tile before the accumulators overwrite the space.
+  __syncthreads();
 #pragma unroll
   for (int h = 0; h < kGroup; ++h) {
     if (lane == 0) {
@@ -189,27 +227,74 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int kHeadDim, int kGroup>
+// Blocks of the kernel one SM holds at once (its registers and shared memory bound it), asked
+// once per kernel.
+template <int kHeadDim, int kGroup, bool kVInShared>
+int resident_blocks_per_sm() {
+  static const int blocks = [] {
+    int count = 0;
+    KILN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &count, decode_attention_kernel<kHeadDim, kGroup, kVInShared>, kThreads, 0));
+    return std::max(1, count);
+  }();
+  return blocks;
+}
+
+template <int kHeadDim, int kGroup, bool kVInShared>
 void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
-            const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride, bool decode_only,
-            bf16* out, float* partial, cudaStream_t stream) {
+            const AttentionShape& shape, float scale, int num_sms, int q_stride, bool decode_only,
+            const DecodeAttentionTuning& tuning, bf16* out, float* partial, cudaStream_t stream) {
+  // Split the key range until the grid has about target_waves waves of resident blocks (or
+  // target_blocks_per_sm blocks per SM), each split at least min_keys_per_split keys, within the
+  // records the workspace holds. Mixed steps (decode_only) do not split: their records would be
+  // indexed by sequence.
+  const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
+  int splits = 1;
+  if (!decode_only) {
+    const double per_sm = tuning.target_waves > 0
+                              ? tuning.target_waves * resident_blocks_per_sm<kHeadDim, kGroup, kVInShared>()
+                              : tuning.target_blocks_per_sm;
+    const int wanted = static_cast<int>(per_sm * num_sms / blocks_without_split + 0.5);
+    const int useful = (meta.max_seq_len + tuning.min_keys_per_split - 1) / tuning.min_keys_per_split;
+    const int records = static_cast<int>(attention_split_records(num_sms) /
+                                         (static_cast<size_t>(meta.num_tokens) * shape.num_heads));
+    splits = std::max(1, std::min({wanted, useful, tuning.max_splits, records}));
+  }
+  const int keys_per_split = (std::max(1, meta.max_seq_len) + splits - 1) / splits;
   const dim3 grid(meta.num_tokens, shape.num_kv_heads, splits);
-  decode_attention_kernel<kHeadDim, kGroup><<<grid, kThreads, 0, stream>>>(
-      q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
-      meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split, q_stride, decode_only,
-      out, partial);
-  KILN_CUDA_CHECK_LAUNCH();
+  launch_with_grid_dependency(decode_attention_kernel<kHeadDim, kGroup, kVInShared>, grid, dim3(kThreads), 0, stream,
+                              q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
+                              meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split,
+                              q_stride, decode_only, out, partial);
+  if (splits > 1) {
+    combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, meta.num_tokens, nullptr, out, stream);
+  }
+}
+
+template <int kHeadDim, int kGroup>
+void dispatch_v(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
+                const AttentionShape& shape, float scale, int num_sms, int q_stride, bool decode_only,
+                const DecodeAttentionTuning& tuning, bf16* out, float* partial, cudaStream_t stream) {
+  const bool v_in_shared = tuning.v_path == DecodeVPath::kShared ||
+                           (tuning.v_path == DecodeVPath::kAuto && meta.num_tokens * shape.num_kv_heads <= num_sms);
+  if (v_in_shared) {
+    launch<kHeadDim, kGroup, true>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning,
+                                   out, partial, stream);
+  } else {
+    launch<kHeadDim, kGroup, false>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning,
+                                    out, partial, stream);
+  }
 }
 
 template <int kHeadDim>
 void dispatch_group(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
-                    const AttentionShape& shape, float scale, int splits, int keys_per_split, int q_stride,
-                    bool decode_only, bf16* out, float* partial, cudaStream_t stream) {
+                    const AttentionShape& shape, float scale, int num_sms, int q_stride, bool decode_only,
+                    const DecodeAttentionTuning& tuning, bf16* out, float* partial, cudaStream_t stream) {
   switch (shape.num_heads / shape.num_kv_heads) {
-    case 1: return launch<kHeadDim, 1>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
-    case 2: return launch<kHeadDim, 2>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
-    case 4: return launch<kHeadDim, 4>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
-    default: return launch<kHeadDim, 8>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
+    case 1: return dispatch_v<kHeadDim, 1>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning, out, partial, stream);
+    case 2: return dispatch_v<kHeadDim, 2>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning, out, partial, stream);
+    case 4: return dispatch_v<kHeadDim, 4>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning, out, partial, stream);
+    default: return dispatch_v<kHeadDim, 8>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning, out, partial, stream);
   }
 }
 
@@ -225,28 +310,21 @@ bool decode_attention_supports(const AttentionShape& shape) {
 void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
                       const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
                       cudaStream_t stream, int q_token_stride, bool decode_only) {
+  decode_attention_tuned(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
+                         decode_only, kDefaultTuning);
+}
+
+void decode_attention_tuned(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
+                            const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                            cudaStream_t stream, int q_token_stride, bool decode_only,
+                            const DecodeAttentionTuning& tuning) {
   if (meta.num_tokens == 0) return;
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
-  // Split the key range until the grid covers the GPU twice, with at least one full pass of the
-  // block (128 keys) per split, within the records the workspace holds (paged_attention's:
-  // 4 x num_sms x 8 (token, head) pairs' worth of splits).
-  const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
-  int splits = 1;
-  if (!decode_only && blocks_without_split < 2 * num_sms) {
-    const int wanted = (2 * num_sms + blocks_without_split - 1) / blocks_without_split;
-    const int useful = (meta.max_seq_len + kKeysPerPass - 1) / kKeysPerPass;
-    const int records = 4 * num_sms * 8 / std::max(1, meta.num_tokens * shape.num_heads);
-    splits = std::max(1, std::min({wanted, useful, kMaxSplits, records}));
-  }
-  const int keys_per_split = (std::max(1, meta.max_seq_len) + splits - 1) / splits;
   float* partial = static_cast<float*>(workspace);
   if (shape.head_dim == 64) {
-    dispatch_group<64>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
+    dispatch_group<64>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning, out, partial, stream);
   } else {
-    dispatch_group<128>(q, k_cache, v_cache, meta, shape, scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
-  }
-  if (splits > 1) {
-    combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, meta.num_tokens, nullptr, out, stream);
+    dispatch_group<128>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning, out, partial, stream);
   }
 }
 

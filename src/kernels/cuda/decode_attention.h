@@ -13,6 +13,22 @@ namespace kiln::cuda {
 // head 1, 2, 4 or 8).
 bool decode_attention_supports(const AttentionShape& shape);
 
+// How decode_attention lays out its grid; the defaults are production's, other values are for
+// bench/cuda/kernel_lab to compare (bench/cuda/NOTES.md).
+enum class DecodeVPath {
+  kAuto,       // shared memory while the grid before splitting has at most one block per SM
+  kRegisters,  // each lane loads its dimensions of the tile's V rows before use
+  kShared,     // each tile's V rows are copied to shared memory with cp.async while K is scored
+};
+
+struct DecodeAttentionTuning {
+  DecodeVPath v_path = DecodeVPath::kAuto;
+  int target_waves = 0;         // > 0: split until the grid is this many waves of resident blocks
+  int target_blocks_per_sm = 2; // otherwise: until this many blocks per SM
+  int min_keys_per_split = 128;
+  int max_splits = 64;
+};
+
 // As paged_attention (ops_cuda.h), same arguments and workspace. Correct for any query token
 // (each sees keys 0..its position), fast when each sequence has one new token. decode_only:
 // only the tokens of sequences with one new token are computed (the others' outputs are left
@@ -21,5 +37,11 @@ void decode_attention(const __nv_bfloat16* q, const __nv_bfloat16* k_cache, cons
                       const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
                       __nv_bfloat16* out, void* workspace, int num_sms, cudaStream_t stream, int q_token_stride,
                       bool decode_only = false);
+
+// decode_attention with another tuning.
+void decode_attention_tuned(const __nv_bfloat16* q, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
+                            const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                            __nv_bfloat16* out, void* workspace, int num_sms, cudaStream_t stream, int q_token_stride,
+                            bool decode_only, const DecodeAttentionTuning& tuning);
 
 }  // namespace kiln::cuda

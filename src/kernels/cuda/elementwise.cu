@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
 namespace kiln::cuda {
@@ -35,6 +36,8 @@ __device__ float block_sum(float value, float* scratch /*[32]*/) {
 __global__ void embedding_kernel(const bf16* __restrict__ table, int vocab,
                                  const int32_t* __restrict__ token_ids, int hidden,
                                  bf16* __restrict__ out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   const int token = blockIdx.x;
   int id = token_ids[token];
   if (id < 0 || id >= vocab) id = 0;
@@ -46,6 +49,8 @@ __global__ void embedding_kernel(const bf16* __restrict__ table, int vocab,
 // One block per row. With `residual`, first residual = bf16(residual + x) and the norm reads it.
 __global__ void rms_norm_kernel(bf16* __restrict__ residual, const bf16* x,
                                 const bf16* __restrict__ weight, int hidden, float eps, bf16* out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   __shared__ float scratch[32];
   const size_t row = blockIdx.x;
   const bf16* x_row = x + row * hidden;
@@ -96,6 +101,8 @@ template <int kChunks>
 __global__ void __launch_bounds__(kVecNormThreads)
     rms_norm_vec_kernel(bf16* __restrict__ residual, const bf16* x, const bf16* __restrict__ weight, int hidden,
                         float eps, bf16* out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   __shared__ float scratch[32];
   const size_t row = blockIdx.x;
   const int num_chunks = hidden / 8;
@@ -138,16 +145,16 @@ void launch_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_
   const int chunks_per_thread = (hidden / 8 + kVecNormThreads - 1) / kVecNormThreads;
   if (hidden % 8 == 0 && chunks_per_thread <= 8) {
     if (chunks_per_thread <= 1) {
-      rms_norm_vec_kernel<1><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+      launch_with_grid_dependency(rms_norm_vec_kernel<1>, dim3(num_rows), dim3(kVecNormThreads), 0, stream, residual, x, weight, hidden, eps, out);
     } else if (chunks_per_thread <= 2) {
-      rms_norm_vec_kernel<2><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+      launch_with_grid_dependency(rms_norm_vec_kernel<2>, dim3(num_rows), dim3(kVecNormThreads), 0, stream, residual, x, weight, hidden, eps, out);
     } else if (chunks_per_thread <= 4) {
-      rms_norm_vec_kernel<4><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+      launch_with_grid_dependency(rms_norm_vec_kernel<4>, dim3(num_rows), dim3(kVecNormThreads), 0, stream, residual, x, weight, hidden, eps, out);
     } else {
-      rms_norm_vec_kernel<8><<<num_rows, kVecNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+      launch_with_grid_dependency(rms_norm_vec_kernel<8>, dim3(num_rows), dim3(kVecNormThreads), 0, stream, residual, x, weight, hidden, eps, out);
     }
   } else {
-    rms_norm_kernel<<<num_rows, kNormThreads, 0, stream>>>(residual, x, weight, hidden, eps, out);
+    launch_with_grid_dependency(rms_norm_kernel, dim3(num_rows), dim3(kNormThreads), 0, stream, residual, x, weight, hidden, eps, out);
   }
   KILN_CUDA_CHECK_LAUNCH();
 }
@@ -161,6 +168,8 @@ __global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __res
                                          const float* __restrict__ cos_sin,
                                          bf16* __restrict__ k_cache, bf16* __restrict__ v_cache,
                                          int q_stride, int kv_stride) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   const int token = blockIdx.x;
   const int half = head_dim / 2;
   const float* row = cos_sin + static_cast<size_t>(positions[token]) * head_dim;
@@ -201,6 +210,8 @@ __global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __res
 
 __global__ void silu_and_mul_kernel(const bf16* __restrict__ gate, const bf16* __restrict__ up,
                                     int inter, int stride, bf16* __restrict__ out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   const size_t row = blockIdx.y;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x) {
     const float g = __bfloat162float(gate[row * stride + i]);
@@ -214,7 +225,7 @@ __global__ void silu_and_mul_kernel(const bf16* __restrict__ gate, const bf16* _
 void embedding(const bf16* table, int vocab, const int32_t* token_ids, int num_tokens, int hidden,
                bf16* out, cudaStream_t stream) {
   if (num_tokens == 0) return;
-  embedding_kernel<<<num_tokens, 128, 0, stream>>>(table, vocab, token_ids, hidden, out);
+  launch_with_grid_dependency(embedding_kernel, dim3(num_tokens), dim3(128), 0, stream, table, vocab, token_ids, hidden, out);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
@@ -237,7 +248,7 @@ void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* pos
   if (num_tokens == 0) return;
   const int q_stride = token_stride ? token_stride : shape.num_heads * shape.head_dim;
   const int kv_stride = token_stride ? token_stride : shape.num_kv_heads * shape.head_dim;
-  rope_and_cache_kv_kernel<<<num_tokens, 256, 0, stream>>>(
+  launch_with_grid_dependency(rope_and_cache_kv_kernel, dim3(num_tokens), dim3(256), 0, stream, 
       q, k, v, positions, slot_mapping, shape.num_heads, shape.num_kv_heads, shape.head_dim,
       cos_sin, k_cache, v_cache, q_stride, kv_stride);
   KILN_CUDA_CHECK_LAUNCH();
@@ -247,7 +258,7 @@ void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride
                   cudaStream_t stream) {
   if (m == 0) return;
   const dim3 grid((inter + 255) / 256 < 64 ? (inter + 255) / 256 : 64, m);
-  silu_and_mul_kernel<<<grid, 256, 0, stream>>>(gate, up, inter, stride, out);
+  launch_with_grid_dependency(silu_and_mul_kernel, grid, dim3(256), 0, stream, gate, up, inter, stride, out);
   KILN_CUDA_CHECK_LAUNCH();
 }
 

@@ -21,6 +21,7 @@
 #include "base/check.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.cuh"
 #include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
 
@@ -31,6 +32,10 @@ constexpr int kThreads = 128;
 constexpr int kChunkKeys = 256;
 constexpr int kMaxHeadsPerBlock = 8;
 constexpr int kMaxSplits = 64;
+// The combine's block: head_dim x (512 / head_dim) threads, so that at batch 1 the 32 blocks
+// still have many records in flight.
+constexpr int kCombineThreads = 512;
+constexpr int kMaxCombineSplits = 256;
 constexpr int kMinKeysPerSplit = 256;
 constexpr int kDimsPerLane = 16;
 
@@ -208,9 +213,19 @@ __global__ void __launch_bounds__(kThreads)
 
 // Grid: slots x heads. decode_query_start: null when slots are tokens; in decode_only mode the
 // sequences' query_start, so that slots (sequences) map to their token and multi-token ones skip.
-__global__ void combine_kernel(const float* __restrict__ partial, int num_splits, int head_dim,
-                               int num_heads, const int32_t* __restrict__ decode_query_start,
-                               bf16* __restrict__ out) {
+// The block first reads every split's (max, sum) in parallel into shared memory, then
+// 512 / head_dim threads share each dimension's pass over the splits: with one thread walking
+// a dimension's records serially, 128 splits at batch 1 took longer than the attention itself.
+__global__ void __launch_bounds__(kCombineThreads)
+    combine_kernel(const float* __restrict__ partial, int num_splits, int head_dim, int num_heads,
+                   const int32_t* __restrict__ decode_query_start, bf16* __restrict__ out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
+  __shared__ float split_max[kMaxCombineSplits];
+  __shared__ float split_weight[kMaxCombineSplits];
+  __shared__ float split_sum[kMaxCombineSplits];
+  __shared__ float warp_max[kCombineThreads / 32];
+  __shared__ float part_numerator[kCombineThreads];
   const int slot = blockIdx.x / num_heads, head = blockIdx.x % num_heads;
   int token = slot;
   if (decode_query_start != nullptr) {
@@ -219,20 +234,42 @@ __global__ void combine_kernel(const float* __restrict__ partial, int num_splits
   }
   const size_t token_head = static_cast<size_t>(token) * num_heads + head;
   const float* records = partial + static_cast<size_t>(blockIdx.x) * num_splits * (head_dim + 2);
-  float global_max = -FLT_MAX;
-  for (int s = 0; s < num_splits; ++s) global_max = fmaxf(global_max, records[s * (head_dim + 2) + head_dim]);
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float numerator = 0.0f, denominator = 0.0f;
-    for (int s = 0; s < num_splits; ++s) {
-      const float* record = records + s * (head_dim + 2);
-      const float sum = record[head_dim + 1];
-      if (sum == 0.0f) continue;
-      const float weight = __expf(record[head_dim] - global_max);
-      numerator += weight * record[d];
-      denominator += weight * sum;
-    }
-    out[token_head * head_dim + d] = __float2bfloat16(denominator > 0 ? numerator / denominator : 0.0f);
+  float local_max = -FLT_MAX;
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    const float* record = records + static_cast<size_t>(s) * (head_dim + 2);
+    split_max[s] = record[head_dim];
+    split_sum[s] = record[head_dim + 1];
+    local_max = fmaxf(local_max, split_max[s]);
   }
+  for (int offset = 16; offset > 0; offset /= 2) {
+    local_max = fmaxf(local_max, __shfl_xor_sync(0xffffffffu, local_max, offset));
+  }
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = local_max;
+  __syncthreads();
+  float global_max = -FLT_MAX;
+  for (int w = 0; w < kCombineThreads / 32; ++w) global_max = fmaxf(global_max, warp_max[w]);
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    split_weight[s] = split_sum[s] == 0.0f ? 0.0f : __expf(split_max[s] - global_max);
+  }
+  __syncthreads();
+  // Thread t sums split s = t / head_dim, + parts, ... of dimension t % head_dim; the parts are
+  // then added in a fixed order.
+  const int parts = blockDim.x / head_dim;
+  const int d = threadIdx.x % head_dim, part = threadIdx.x / head_dim;
+  float numerator = 0.0f;
+  if (part < parts) {
+#pragma unroll 8
+    for (int s = part; s < num_splits; s += parts) {
+      numerator += split_weight[s] * records[static_cast<size_t>(s) * (head_dim + 2) + d];
+    }
+  }
+  if (part < parts) part_numerator[part * head_dim + d] = numerator;
+  __syncthreads();
+  if (part != 0) return;
+  float total = 0.0f, denominator = 0.0f;
+  for (int p = 0; p < parts; ++p) total += part_numerator[p * head_dim + d];
+  for (int s = 0; s < num_splits; ++s) denominator += split_weight[s] * split_sum[s];
+  out[token_head * head_dim + d] = __float2bfloat16(denominator > 0 ? total / denominator : 0.0f);
 }
 
 int heads_per_block(int group_size) {
@@ -283,14 +320,20 @@ void dispatch_heads(int heads, const bf16* q, const bf16* k_cache, const bf16* v
 void combine_attention_splits(const float* partial, int num_splits, int head_dim, int num_heads, int num_slots,
                               const int32_t* decode_query_start, bf16* out, cudaStream_t stream) {
   if (num_slots == 0) return;
-  combine_kernel<<<num_slots * num_heads, 128, 0, stream>>>(partial, num_splits, head_dim, num_heads,
-                                                          decode_query_start, out);
+  KILN_CHECK(head_dim <= kCombineThreads && kCombineThreads % head_dim == 0)
+      << "combine_attention_splits: unsupported head_dim " << head_dim;
+  KILN_CHECK(num_splits <= kMaxCombineSplits) << "combine_attention_splits takes at most " << kMaxCombineSplits
+                                              << " splits, got " << num_splits;
+  launch_with_grid_dependency(combine_kernel, dim3(num_slots * num_heads), dim3(kCombineThreads), 0, stream, partial,
+                              num_splits, head_dim, num_heads, decode_query_start, out);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
 size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape) {
-  // Splits are only used while tokens x KV heads x splits stays within 4 blocks per SM.
-  return static_cast<size_t>(4) * num_sms * kMaxHeadsPerBlock * (shape.head_dim + 2) * sizeof(float);
+  // This file's kernel splits only while tokens x KV heads x splits stays within 4 blocks per
+  // SM (4 x num_sms x kMaxHeadsPerBlock records); decode_attention needs more.
+  const size_t records = std::max(static_cast<size_t>(4) * num_sms * kMaxHeadsPerBlock, attention_split_records(num_sms));
+  return records * (shape.head_dim + 2) * sizeof(float);
 }
 
 void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.cuh"
 #include "kernels/cuda/sampling_cuda.h"
 
 namespace kiln::cuda {
@@ -236,6 +237,8 @@ __global__ void __launch_bounds__(kThreads)
     sample_rows_kernel(const __nv_bfloat16* __restrict__ logits, int vocab, int row_offset,
                        const SamplingRowParams* __restrict__ params, const LogitAdjustment* __restrict__ adjustments,
                        float* __restrict__ workspace, SampledRow* __restrict__ out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
   __shared__ BlockShared shared;
   const SamplingRowParams p = params[blockIdx.x];
   const __nv_bfloat16* raw = logits + static_cast<size_t>(p.logits_row - row_offset) * vocab;
@@ -282,7 +285,7 @@ void sample_rows(const __nv_bfloat16* logits, int vocab, int row_offset, const S
                  int num_rows, const LogitAdjustment* adjustments, float* workspace, SampledRow* out,
                  cudaStream_t stream) {
   if (num_rows <= 0) return;
-  sample_rows_kernel<<<num_rows, kThreads, 0, stream>>>(logits, vocab, row_offset, params, adjustments, workspace,
+  launch_with_grid_dependency(sample_rows_kernel, dim3(num_rows), dim3(kThreads), 0, stream, logits, vocab, row_offset, params, adjustments, workspace,
                                                         out);
   KILN_CUDA_CHECK_LAUNCH();
 }

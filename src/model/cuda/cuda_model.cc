@@ -275,11 +275,17 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
     profiler_.mark("o_proj");
     add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
     profiler_.mark("norm");
-    linear_->run(normed, w.gate_up_proj, nullptr, gate_up, num_tokens, 2 * c.intermediate_size, c.hidden_size);
-    profiler_.mark("gate_up_proj");
-    silu_and_mul(gate_up, gate_up + c.intermediate_size, num_tokens, c.intermediate_size,
-                 2 * c.intermediate_size, act, stream);
-    profiler_.mark("silu_mul");
+    if (Linear::uses_skinny(num_tokens, c.hidden_size)) {
+      // Decode at small batch: SwiGLU in the GEMV's epilogue, one kernel less per layer.
+      skinny_linear_silu_mul(normed, w.gate_up_proj, act, num_tokens, c.intermediate_size, c.hidden_size, stream);
+      profiler_.mark("gate_up_proj+silu_mul");
+    } else {
+      linear_->run(normed, w.gate_up_proj, nullptr, gate_up, num_tokens, 2 * c.intermediate_size, c.hidden_size);
+      profiler_.mark("gate_up_proj");
+      silu_and_mul(gate_up, gate_up + c.intermediate_size, num_tokens, c.intermediate_size,
+                   2 * c.intermediate_size, act, stream);
+      profiler_.mark("silu_mul");
+    }
     linear_->run(act, w.down_proj, nullptr, proj, num_tokens, c.hidden_size, c.intermediate_size);
     profiler_.mark("down_proj");
   }

@@ -8,6 +8,7 @@
 
 #include "cuda_test_util.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/ops.h"
 
@@ -205,6 +206,24 @@ TEST_P(AttentionParity, MatchesCpuTwin) {
   cpu::paged_attention(cpu(), widen(q).data(), widen(k_cache).data(), widen(v_cache).data(),
                        host_meta, shape, scale, expected.data());
   EXPECT_LT(relative_error(download_bf16(out_dev, q_size), expected), 1e-2) << c.name;
+
+  // Decode steps: both V paths of the decode kernel and split counts up to the combine's limit.
+  const bool decode_step = std::all_of(c.new_tokens.begin(), c.new_tokens.end(), [](int n) { return n == 1; });
+  if (!decode_step || !decode_attention_supports(shape)) return;
+  for (const DecodeAttentionTuning& tuning :
+       {DecodeAttentionTuning{DecodeVPath::kRegisters, 0, 2, 128, 64},
+        DecodeAttentionTuning{DecodeVPath::kShared, 0, 2, 128, 64},
+        DecodeAttentionTuning{DecodeVPath::kShared, 0, 64, 32, 256},
+        DecodeAttentionTuning{DecodeVPath::kRegisters, 4, 0, 256, 128}}) {
+    DeviceBuffer tuned_out = poisoned_bf16(q_size);
+    decode_attention_tuned(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
+                           tuned_out.as<bf16>(), workspace.data(), context_->info().num_sms, stream(), 0, false,
+                           tuning);
+    context_->synchronize();
+    EXPECT_LT(relative_error(download_bf16(tuned_out, q_size), expected), 1e-2)
+        << c.name << " v_path " << static_cast<int>(tuning.v_path) << ", " << tuning.target_blocks_per_sm
+        << " blocks per SM, splits of >= " << tuning.min_keys_per_split << " keys";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

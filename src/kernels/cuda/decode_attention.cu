@@ -27,8 +27,19 @@ using bf16 = __nv_bfloat16;
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kKeysPerPass = kWarps * 32;
-// Production tuning: see DecodeAttentionTuning in decode_attention.h and bench/cuda/NOTES.md.
+// Production tuning: see DecodeAttentionTuning in decode_attention.h and bench/cuda/NOTES.md
+// ("Decode attention, afternoon"). A small grid (at most one block per SM before splitting:
+// batch <= 16 on the 8B shape) is latency-bound: its keys split into more blocks (8 per SM), and
+// at short context its V rows go through shared memory. Larger grids are bandwidth-bound, and
+// occupancy wins there: registers, 2 blocks per SM (no split from 33 sequences on).
 constexpr DecodeAttentionTuning kDefaultTuning{};
+constexpr int kSmallGridBlocksPerSm = 8;
+constexpr int kLargeGridBlocksPerSm = 2;
+constexpr int kSharedVMaxContext = 2048;
+
+bool small_decode_grid(const PagedAttentionMetadata& meta, const AttentionShape& shape, int num_sms) {
+  return meta.num_tokens * shape.num_kv_heads <= num_sms;
+}
 
 __device__ __forceinline__ float warp_max(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
@@ -251,9 +262,12 @@ void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Paged
   const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
   int splits = 1;
   if (!decode_only) {
+    const int blocks_per_sm = tuning.target_blocks_per_sm > 0                        ? tuning.target_blocks_per_sm
+                              : small_decode_grid(meta, shape, num_sms) ? kSmallGridBlocksPerSm
+                                                                        : kLargeGridBlocksPerSm;
     const double per_sm = tuning.target_waves > 0
                               ? tuning.target_waves * resident_blocks_per_sm<kHeadDim, kGroup, kVInShared>()
-                              : tuning.target_blocks_per_sm;
+                              : blocks_per_sm;
     const int wanted = static_cast<int>(per_sm * num_sms / blocks_without_split + 0.5);
     const int useful = (meta.max_seq_len + tuning.min_keys_per_split - 1) / tuning.min_keys_per_split;
     const int records = static_cast<int>(attention_split_records(num_sms) /
@@ -276,7 +290,8 @@ void dispatch_v(const bf16* q, const bf16* k_cache, const bf16* v_cache, const P
                 const AttentionShape& shape, float scale, int num_sms, int q_stride, bool decode_only,
                 const DecodeAttentionTuning& tuning, bf16* out, float* partial, cudaStream_t stream) {
   const bool v_in_shared = tuning.v_path == DecodeVPath::kShared ||
-                           (tuning.v_path == DecodeVPath::kAuto && meta.num_tokens * shape.num_kv_heads <= num_sms);
+                           (tuning.v_path == DecodeVPath::kAuto && small_decode_grid(meta, shape, num_sms) &&
+                            meta.max_seq_len <= kSharedVMaxContext);
   if (v_in_shared) {
     launch<kHeadDim, kGroup, true>(q, k_cache, v_cache, meta, shape, scale, num_sms, q_stride, decode_only, tuning,
                                    out, partial, stream);

@@ -16,17 +16,17 @@ bool decode_attention_supports(const AttentionShape& shape);
 // How decode_attention lays out its grid; the defaults are production's, other values are for
 // bench/cuda/kernel_lab to compare (bench/cuda/NOTES.md).
 enum class DecodeVPath {
-  kAuto,       // shared memory while the grid before splitting has at most one block per SM
+  kAuto,       // shared memory for a small grid (tokens x KV heads <= SMs) at context <= 2048
   kRegisters,  // each lane loads its dimensions of the tile's V rows before use
   kShared,     // each tile's V rows are copied to shared memory with cp.async while K is scored
 };
 
 struct DecodeAttentionTuning {
   DecodeVPath v_path = DecodeVPath::kAuto;
-  int target_waves = 0;         // > 0: split until the grid is this many waves of resident blocks
-  int target_blocks_per_sm = 2; // otherwise: until this many blocks per SM
+  int target_waves = 0;          // > 0: split until the grid is this many waves of resident blocks
+  int target_blocks_per_sm = 0;  // otherwise until this many blocks per SM; 0: 8 for a small grid, else 2
   int min_keys_per_split = 128;
-  int max_splits = 64;
+  int max_splits = 128;
 };
 
 // As paged_attention (ops_cuda.h), same arguments and workspace. Correct for any query token

@@ -3,8 +3,10 @@
 // and one split of the key range. Each warp walks tiles of 32 keys: lane j loads key j's whole K
 // row (16-byte loads, all in flight at once) and scores it against every head of the group, the
 // warp updates its online softmax with shuffles, then P.V reads the tile's V rows, each lane
-// owning head_dim / 32 dimensions. Lane j also copies key j's V row to shared memory with
-// cp.async before loading K, so the V bytes arrive while the scores are computed. The four warps' states merge in shared memory; with
+// owning head_dim / 32 dimensions. On the shared-memory V path (kVInShared, for small grids at
+// short context) lane j first copies key j's V row to shared memory with cp.async, so the V
+// bytes arrive while the scores are computed; otherwise each lane loads its V dimensions from
+// global memory, which keeps shared memory, and so occupancy, for the bandwidth-bound grids. The four warps' states merge in shared memory; with
 // one split the block writes bf16 output, with several it writes (unnormalised output, max,
 // sum) records that a combine kernel merges.
 //

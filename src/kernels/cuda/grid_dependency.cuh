@@ -5,7 +5,7 @@
 // visible. Each such kernel calls grid_dependency_launch_dependents() once it is past its wait,
 // so the next kernel's blocks can be scheduled into the SMs this one frees.
 //
-// At batch 1 a decode step is ~290 dependent kernels; without this each boundary leaves the GPU
+// At batch 1 a decode step is ~280 dependent kernels; without this each boundary leaves the GPU
 // draining and refilling. Every kernel launched this way must call grid_dependency_wait()
 // before it reads anything an earlier kernel writes, or writes anything an earlier kernel reads.
 // Before sm_90 both device calls compile to nothing and launches carry no attribute.

@@ -6,9 +6,9 @@
 // owning head_dim / 32 dimensions. On the shared-memory V path (kVInShared, for small grids at
 // short context) lane j first copies key j's V row to shared memory with cp.async, so the V
 // bytes arrive while the scores are computed; otherwise each lane loads its V dimensions from
-// global memory, which keeps shared memory, and so occupancy, for the bandwidth-bound grids. The four warps' states merge in shared memory; with
-// one split the block writes bf16 output, with several it writes (unnormalised output, max,
-// sum) records that a combine kernel merges.
+// global memory, which leaves shared memory, and so occupancy, to the bandwidth-bound grids.
+// The four warps' states merge in shared memory; with one split the block writes bf16 output,
+// with several it writes (unnormalised output, max, sum) records that a combine kernel merges.
 //
 // The first kernel (paged_attention.cu) read V one key at a time per thread: at batch 1 and
 // 1k context it took 54 us per layer for 4 MB of cache.
@@ -264,12 +264,14 @@ void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Paged
   const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
   int splits = 1;
   if (!decode_only) {
-    const int blocks_per_sm = tuning.target_blocks_per_sm > 0                        ? tuning.target_blocks_per_sm
-                              : small_decode_grid(meta, shape, num_sms) ? kSmallGridBlocksPerSm
-                                                                        : kLargeGridBlocksPerSm;
-    const double per_sm = tuning.target_waves > 0
-                              ? tuning.target_waves * resident_blocks_per_sm<kHeadDim, kGroup, kVInShared>()
-                              : blocks_per_sm;
+    double per_sm = kLargeGridBlocksPerSm;
+    if (tuning.target_waves > 0) {
+      per_sm = tuning.target_waves * resident_blocks_per_sm<kHeadDim, kGroup, kVInShared>();
+    } else if (tuning.target_blocks_per_sm > 0) {
+      per_sm = tuning.target_blocks_per_sm;
+    } else if (small_decode_grid(meta, shape, num_sms)) {
+      per_sm = kSmallGridBlocksPerSm;
+    }
     const int wanted = static_cast<int>(per_sm * num_sms / blocks_without_split + 0.5);
     const int useful = (meta.max_seq_len + tuning.min_keys_per_split - 1) / tuning.min_keys_per_split;
     const int records = static_cast<int>(attention_split_records(num_sms) /

@@ -57,6 +57,20 @@ class ServerTest : public ::testing::Test {
     engine_.shutdown();  // drops callbacks that hold connections before the server goes
   }
 
+  // Sends a streamed completion on a raw socket, reads until the stream has started, then
+  // closes the connection as a client that goes away would.
+  void start_stream_then_disconnect() {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
+    const std::string body = R"({"prompt":"Hold","max_tokens":100,"stream":true})";
+    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    net::write(socket, net::buffer(head + body));
+    char data[256];
+    socket.read_some(net::buffer(data));
+  }
+
   Reply request(const std::string& method, const std::string& target, const std::string& body = "",
                 std::vector<std::pair<std::string, std::string>> headers = {}) {
     net::io_context ioc;
@@ -291,17 +305,7 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
 
 TEST_F(ServerTest, ClientDisconnectAbortsTheEngineRequest) {
   start();
-  {
-    net::io_context ioc;
-    tcp::socket socket(ioc);
-    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
-    const std::string body = R"({"prompt":"Hold","max_tokens":100,"stream":true})";
-    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    net::write(socket, net::buffer(head + body));
-    char data[256];
-    socket.read_some(net::buffer(data));  // the stream has started
-  }  // closed
+  start_stream_then_disconnect();
   for (int i = 0; i < 200 && engine_.num_aborted() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(engine_.submitted().size(), 1u);
   EXPECT_TRUE(engine_.was_aborted(engine_.submitted()[0]));
@@ -364,17 +368,7 @@ TEST_F(ServerTest, QueueTimeObservedPerFinishedRequestAbortsNotCounted) {
   start();
   for (int i = 0; i < 3; ++i) ASSERT_EQ(request("POST", "/v1/chat/completions", kChat).status, 200);
   ASSERT_EQ(request("POST", "/v1/completions", R"({"prompt":["a","b"],"max_tokens":2})").status, 200);
-  {
-    net::io_context ioc;
-    tcp::socket socket(ioc);
-    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)));
-    const std::string body = R"({"prompt":"Hold","max_tokens":100,"stream":true})";
-    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    net::write(socket, net::buffer(head + body));
-    char data[256];
-    socket.read_some(net::buffer(data));
-  }
+  start_stream_then_disconnect();
   for (int i = 0; i < 200 && engine_.num_aborted() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(engine_.num_aborted(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -220,6 +220,27 @@ __global__ void silu_and_mul_kernel(const bf16* __restrict__ gate, const bf16* _
   }
 }
 
+// 16 bytes (8 values) per thread when rows allow: a prefill step of 8192 tokens spent 8% of its
+// time in the scalar kernel (2-byte accesses, ~1.2 TB/s). The same arithmetic per value.
+__global__ void silu_and_mul_vec_kernel(const bf16* __restrict__ gate, const bf16* __restrict__ up, int inter,
+                                        int stride, bf16* __restrict__ out) {
+  grid_dependency_wait();
+  grid_dependency_launch_dependents();
+  const size_t row = blockIdx.y;
+  const int chunks = inter / 8;
+  const uint4* gate_row = reinterpret_cast<const uint4*>(gate + row * stride);
+  const uint4* up_row = reinterpret_cast<const uint4*>(up + row * stride);
+  uint4* out_row = reinterpret_cast<uint4*>(out + row * inter);
+  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < chunks; c += gridDim.x * blockDim.x) {
+    float g[8], u[8], product[8];
+    unpack8(gate_row[c], g);
+    unpack8(up_row[c], u);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) product[i] = round_bf16(g[i] / (1.0f + __expf(-g[i]))) * u[i];
+    out_row[c] = pack8(product);
+  }
+}
+
 }  // namespace
 
 void embedding(const bf16* table, int vocab, const int32_t* token_ids, int num_tokens, int hidden,
@@ -257,8 +278,15 @@ void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* pos
 void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride, bf16* out,
                   cudaStream_t stream) {
   if (m == 0) return;
-  const dim3 grid((inter + 255) / 256 < 64 ? (inter + 255) / 256 : 64, m);
-  launch_with_grid_dependency(silu_and_mul_kernel, grid, dim3(256), 0, stream, gate, up, inter, stride, out);
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (inter % 8 == 0 && stride % 8 == 0 && aligned(gate) && aligned(up) && aligned(out)) {
+    const int chunks = inter / 8;
+    const dim3 grid((chunks + 255) / 256 < 64 ? (chunks + 255) / 256 : 64, m);
+    launch_with_grid_dependency(silu_and_mul_vec_kernel, grid, dim3(256), 0, stream, gate, up, inter, stride, out);
+  } else {
+    const dim3 grid((inter + 255) / 256 < 64 ? (inter + 255) / 256 : 64, m);
+    launch_with_grid_dependency(silu_and_mul_kernel, grid, dim3(256), 0, stream, gate, up, inter, stride, out);
+  }
   KILN_CUDA_CHECK_LAUNCH();
 }
 

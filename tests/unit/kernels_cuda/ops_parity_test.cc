@@ -101,7 +101,25 @@ TEST_F(OpsParity, SiluAndMulOverFusedGateUp) {
   const std::vector<float> wide = widen(gate_up);
   std::vector<float> expected(static_cast<size_t>(m) * inter);
   cpu::silu_and_mul(cpu(), wide.data(), wide.data() + inter, m, inter, 2 * inter, expected.data());
-  EXPECT_LT(relative_error(download_bf16(out_dev, expected.size()), expected), 8e-3);
+  const std::vector<float> vectorized = download_bf16(out_dev, expected.size());
+  EXPECT_LT(relative_error(vectorized, expected), 8e-3);
+
+  // An output one element off 16-byte alignment takes the scalar kernel: the same bits.
+  DeviceBuffer shifted_dev = poisoned_bf16(static_cast<size_t>(m) * inter + 1);
+  silu_and_mul(gate_up_dev.as<bf16>(), gate_up_dev.as<bf16>() + inter, m, inter, 2 * inter,
+               shifted_dev.as<bf16>() + 1, stream());
+  context_->synchronize();
+  const std::vector<float> scalar = download_bf16(shifted_dev, expected.size() + 1);
+  EXPECT_EQ(std::vector<float>(scalar.begin() + 1, scalar.end()), vectorized);
+
+  // A width that is not a multiple of 8 takes the scalar kernel too.
+  const int odd = 333;
+  DeviceBuffer odd_out = poisoned_bf16(static_cast<size_t>(m) * odd);
+  silu_and_mul(gate_up_dev.as<bf16>(), gate_up_dev.as<bf16>() + odd, m, odd, 2 * odd, odd_out.as<bf16>(), stream());
+  context_->synchronize();
+  std::vector<float> odd_expected(static_cast<size_t>(m) * odd);
+  cpu::silu_and_mul(cpu(), wide.data(), wide.data() + odd, m, odd, 2 * odd, odd_expected.data());
+  EXPECT_LT(relative_error(download_bf16(odd_out, odd_expected.size()), odd_expected), 8e-3);
 }
 
 TEST_F(OpsParity, RopeRotatesQueriesAndWritesPagedCache) {

@@ -134,18 +134,15 @@ void run_decode_lab(CudaContext& context) {
     const char* name;
     DecodeAttentionTuning tuning;
   };
-  using V = DecodeVPath;
   const std::vector<Named> tunings = {
       {"default", DecodeAttentionTuning{}},
-      {"reg 2/sm k128", {V::kRegisters, 0, 2, 128, 64}},
-      {"reg 8/sm k128", {V::kRegisters, 0, 8, 128, 128}},
-      {"reg 4wave k256", {V::kRegisters, 4, 0, 256, 128}},
-      {"smem 2/sm k128", {V::kShared, 0, 2, 128, 128}},
-      {"smem 4/sm k128", {V::kShared, 0, 4, 128, 128}},
-      {"smem 8/sm k128", {V::kShared, 0, 8, 128, 128}},
-      {"smem 16/sm k128", {V::kShared, 0, 16, 128, 256}},
-      {"smem 8/sm k256", {V::kShared, 0, 8, 256, 128}},
-      {"smem 2wave k128", {V::kShared, 2, 0, 128, 256}},
+      {"3st 2/sm k256", {3, 0, 2, 256, 128, 128}},
+      {"3st 4/sm k128", {3, 0, 4, 128, 128, 128}},
+      {"3st 1wave k128", {3, 1, 0, 128, 128, 128}},
+      {"3st 1wave k512", {3, 1, 0, 512, 128, 128}},
+      {"3st 2wave k256", {3, 2, 0, 256, 128, 256}},
+      {"3st 1wave short k64", {3, 1, 0, 256, 64, 128}},
+      {"4st 1wave k256", {4, 1, 0, 256, 128, 128}},
   };
   std::printf("\ndecode attention, 32 heads / 8 KV heads / head_dim 128, block_size %d, own pages per sequence\n",
               kBlockSize);

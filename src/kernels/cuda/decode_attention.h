@@ -13,19 +13,17 @@ namespace kiln::cuda {
 // head 1, 2, 4 or 8).
 bool decode_attention_supports(const AttentionShape& shape);
 
-// How decode_attention lays out its grid; the defaults are production's, other values are for
-// bench/cuda/kernel_lab to compare (bench/cuda/NOTES.md).
-enum class DecodeVPath {
-  kAuto,       // shared memory for a small grid (tokens x KV heads <= SMs) at context <= 2048
-  kRegisters,  // each lane loads its dimensions of the tile's V rows before use
-  kShared,     // each tile's V rows are copied to shared memory with cp.async while K is scored
-};
-
+// How decode_attention splits the key range and pipelines its tiles. The defaults are
+// production's (bench/cuda/NOTES.md, "Streamed decode attention"); other values are for
+// bench/cuda/kernel_lab to compare.
 struct DecodeAttentionTuning {
-  DecodeVPath v_path = DecodeVPath::kAuto;
-  int target_waves = 0;          // > 0: split until the grid is this many waves of resident blocks
-  int target_blocks_per_sm = 0;  // otherwise until this many blocks per SM; 0: 8 for a small grid, else 2
-  int min_keys_per_split = 128;
+  int stages = 3;                // tiles in shared memory, all but one in flight: 3 or 4
+  int target_waves = 1;          // split while the grid fits this many waves of resident blocks
+  int target_blocks_per_sm = 0;  // > 0: instead, split up to this many blocks per SM
+  int min_keys_per_split = 256;
+  // Used instead of min_keys_per_split where that would leave fewer blocks than half the SMs
+  // (short context at batch 1).
+  int short_context_min_keys_per_split = 128;
   int max_splits = 128;
 };
 

@@ -8,6 +8,10 @@
 // At batch 1 a decode step is ~280 dependent kernels; without this each boundary leaves the GPU
 // draining and refilling. Every kernel launched this way must call grid_dependency_wait()
 // before it reads anything an earlier kernel writes, or writes anything an earlier kernel reads.
+// Step inputs — the arrays CudaModel::upload_batch copies from the host before a step's first
+// kernel (token ids, positions, slots, query starts, sequence lengths, block tables), which no
+// kernel writes — may be read before the wait: the copies complete before the step's first
+// kernel starts, and every later kernel starts after it.
 // Before sm_90 both device calls compile to nothing and launches carry no attribute.
 #pragma once
 

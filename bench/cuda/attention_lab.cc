@@ -141,7 +141,7 @@ void run_decode_lab(CudaContext& context) {
       {"3st 1wave k128", {3, 1, 0, 128, 128, 128}},
       {"3st 1wave k512", {3, 1, 0, 512, 128, 128}},
       {"3st 2wave k256", {3, 2, 0, 256, 128, 256}},
-      {"3st 1wave short k64", {3, 1, 0, 256, 64, 128}},
+      {"3st 1wave short k128", {3, 1, 0, 256, 128, 128}},
       {"4st 1wave k256", {4, 1, 0, 256, 128, 128}},
   };
   std::printf("\ndecode attention, 32 heads / 8 KV heads / head_dim 128, block_size %d, own pages per sequence\n",

@@ -22,8 +22,8 @@ struct DecodeAttentionTuning {
   int target_blocks_per_sm = 0;  // > 0: instead, split up to this many blocks per SM
   int min_keys_per_split = 256;
   // Used instead of min_keys_per_split where that would leave fewer blocks than half the SMs
-  // (short context at batch 1).
-  int short_context_min_keys_per_split = 128;
+  // (short context at batch 1: 1k takes 9.5 us per layer with 64, 10.2 with 128).
+  int short_context_min_keys_per_split = 64;
   int max_splits = 128;
 };
 

@@ -1,4 +1,5 @@
 #include <string>
+#include <vector>
 
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
@@ -13,6 +14,7 @@ struct CublasLtLinear::Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  std::vector<cublasLtMatmulAlgo_t> candidates;  // the heuristic's list, best first (algo = [0])
 };
 
 CublasLtLinear::~CublasLtLinear() {
@@ -53,16 +55,35 @@ CublasLtLinear::Plan& CublasLtLinear::plan_for(int m, int n, int k, bool has_bia
   const size_t workspace_bytes = context_.workspace_bytes();
   KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes, sizeof(workspace_bytes)));
-  cublasLtMatmulHeuristicResult_t heuristic{};
+  constexpr int kMaxCandidates = 16;
+  cublasLtMatmulHeuristicResult_t heuristics[kMaxCandidates] = {};
   int found = 0;
-  KILN_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(context_.cublaslt(), plan->desc, plan->a, plan->b,
-                                                   plan->c, plan->c, preference, 1, &heuristic, &found));
+  KILN_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(context_.cublaslt(), plan->desc, plan->a, plan->b, plan->c,
+                                                   plan->c, preference, kMaxCandidates, heuristics, &found));
   cublasLtMatmulPreferenceDestroy(preference);
   KILN_CHECK(found > 0) << "cuBLASLt has no algorithm for a bf16 GEMM of m=" << m << " n=" << n
                         << " k=" << k;
-  plan->algo = heuristic.algo;
+  for (int i = 0; i < found; ++i) {
+    if (heuristics[i].state == CUBLAS_STATUS_SUCCESS) plan->candidates.push_back(heuristics[i].algo);
+  }
+  KILN_CHECK(!plan->candidates.empty()) << "cuBLASLt offers no usable algorithm for m=" << m << " n=" << n;
+  plan->algo = plan->candidates.front();
   plans_.emplace(key, plan);
   return *plan;
+}
+
+int CublasLtLinear::algorithm_count(int m, int n, int k) {
+  return static_cast<int>(plan_for(m, n, k, false).candidates.size());
+}
+
+void CublasLtLinear::run_with_algorithm(int index, const __nv_bfloat16* x, const __nv_bfloat16* w,
+                                        __nv_bfloat16* y, int m, int n, int k) {
+  Plan& plan = plan_for(m, n, k, false);
+  KILN_CHECK(index >= 0 && index < static_cast<int>(plan.candidates.size())) << "no algorithm " << index;
+  const float alpha = 1.0f, beta = 0.0f;
+  KILN_CUBLAS_CHECK(cublasLtMatmul(context_.cublaslt(), plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y,
+                                   plan.c, &plan.candidates[index], context_.workspace(), context_.workspace_bytes(),
+                                   context_.stream()));
 }
 
 void CublasLtLinear::run(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* bias,

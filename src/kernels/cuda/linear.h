@@ -54,6 +54,12 @@ class CublasLtLinear {
   void run(const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* bias,
            __nv_bfloat16* y, int m, int n, int k);
 
+  // For bench/cuda/kernel_lab: the algorithms cuBLASLt's heuristic offers for a shape without
+  // bias (run uses the first), and a run with the index-th.
+  int algorithm_count(int m, int n, int k);
+  void run_with_algorithm(int index, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n,
+                          int k);
+
  private:
   struct Plan;
   Plan& plan_for(int m, int n, int k, bool has_bias);

@@ -390,9 +390,9 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
     }
     return;
   }
-  // Decode steps (and shapes the prefill kernel lacks): the warp-per-key-tile kernel
-  // (decode_attention.cu) for the group sizes it has; this file's kernel for the others (3, 5,
-  // 6, 7, 12, ... query heads per KV head).
+  // Decode steps (and shapes the prefill kernel lacks): the streamed kernel (decode_attention.cu)
+  // for the group sizes it has; this file's kernel for the others (3, 5, 6, 7, 12, ... query
+  // heads per KV head).
   if (decode_attention_supports(shape)) {
     decode_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride);
     return;

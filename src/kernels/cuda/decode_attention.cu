@@ -23,6 +23,7 @@
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/grid_dependency.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 
 namespace kiln::cuda {
 namespace {
@@ -32,11 +33,6 @@ using bf16 = __nv_bfloat16;
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr DecodeAttentionTuning kDefaultTuning{};
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // What one block works on: its query token's sequence, position and key range.
 struct DecodeBlockKeys {

@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/grid_dependency.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/sampling_cuda.h"
 
 namespace kiln::cuda {
@@ -25,17 +26,6 @@ struct BlockShared {
   long long counts[kWarps];
   int chosen;
 };
-
-template <typename T>
-__device__ T warp_sum(T v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-__device__ float warp_max(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
-}
 
 template <typename T>
 __device__ T block_sum(T v, T* shared) {

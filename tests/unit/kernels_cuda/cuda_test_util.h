@@ -67,15 +67,25 @@ inline std::vector<float> download_bf16(const DeviceBuffer& buffer, size_t count
   return values;
 }
 
-// ||out - ref|| / ||ref||; NaN anywhere gives infinity.
-inline double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
+// ||out - ref|| / ||ref|| over the elements where include(i) holds; a NaN or infinity among them
+// gives infinity.
+template <typename Ref, typename Include>
+double relative_error(const std::vector<float>& out, const std::vector<Ref>& ref, Include include) {
   double diff = 0, norm = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
+    if (!include(i)) continue;
     if (!std::isfinite(out[i])) return INFINITY;
-    diff += (out[i] - ref[i]) * (out[i] - ref[i]);
-    norm += ref[i] * ref[i];
+    const double delta = static_cast<double>(out[i]) - static_cast<double>(ref[i]);
+    diff += delta * delta;
+    norm += static_cast<double>(ref[i]) * static_cast<double>(ref[i]);
   }
   return std::sqrt(diff / std::max(norm, 1e-30));
+}
+
+// The same over every element.
+template <typename Ref>
+double relative_error(const std::vector<float>& out, const std::vector<Ref>& ref) {
+  return relative_error(out, ref, [](size_t) { return true; });
 }
 
 }  // namespace kiln::cuda::testing

@@ -18,19 +18,10 @@ namespace {
 using testing::download_bf16;
 using testing::poisoned_bf16;
 using testing::random_bf16;
+using testing::relative_error;
 using testing::upload;
 using testing::upload_raw;
 using testing::widen;
-
-double relative_error(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (!std::isfinite(out[i])) return INFINITY;
-    diff += double(out[i] - ref[i]) * (out[i] - ref[i]);
-    norm += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-30));
-}
 
 TensorView view_bf16(const std::vector<uint16_t>& values, std::vector<int64_t> shape) {
   return TensorView{values.data(), DType::kBF16, std::move(shape)};

@@ -57,8 +57,9 @@ TEST(EngineBatchingTest, TooSmallKvCacheStillCompletesEverythingWithPreemptions)
   // 8 requests of 20 + 30 tokens need 4 blocks each; the cache has 10.
   std::vector<EngineRequest> requests;
   for (int i = 0; i < 8; ++i) requests.push_back(make_request("r" + std::to_string(i), make_prompt(20, 40 + i), 30));
-  auto engine = make_engine({.num_blocks = 10, .max_num_batched_tokens = 64});
-  const auto results = run_all(engine.get(), requests);
+  auto gate = std::make_shared<StepGate>();  // all 8 wait together, however threads are scheduled
+  auto engine = make_engine({.num_blocks = 10, .max_num_batched_tokens = 64, .gate = gate});
+  const auto results = run_all(engine.get(), requests, gate.get());
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(results[i].choices.at(0).finish_reason, FinishReason::kLength);
     EXPECT_EQ(results[i].choices.at(0).tokens, reference_greedy(requests[i].prompt_token_ids, 30)) << i;

@@ -42,7 +42,8 @@ class EngineCpuModelTest : public ::testing::Test {
     delete dir_;
   }
 
-  static std::unique_ptr<Engine> engine(int num_blocks, int max_batched_tokens) {
+  static std::unique_ptr<Engine> engine(int num_blocks, int max_batched_tokens,
+                                        std::shared_ptr<StepGate> gate = nullptr) {
     CpuModelOptions options;
     options.num_blocks = num_blocks;
     options.block_size = 16;
@@ -53,8 +54,9 @@ class EngineCpuModelTest : public ::testing::Test {
     config.scheduler = {max_batched_tokens, 64, 256};
     config.num_blocks = num_blocks;
     config.stats_log_interval_s = 0;
-    return std::make_unique<Engine>(config, std::make_unique<CpuModelExecutor>(std::move(cpu).value()),
-                                    nullptr);
+    std::unique_ptr<ModelExecutor> executor = std::make_unique<CpuModelExecutor>(std::move(cpu).value());
+    if (gate) executor = std::make_unique<GatedExecutor>(std::move(executor), std::move(gate));
+    return std::make_unique<Engine>(config, std::move(executor), nullptr);
   }
 
   static std::vector<int32_t> prompt(int length, int salt) {
@@ -89,8 +91,9 @@ TEST_F(EngineCpuModelTest, BatchedPrefixCachedAndPreemptedRunsMatchRunningAlone)
   for (int i = 0; i < 6; ++i) EXPECT_EQ(together[i].choices.at(0).tokens, alone[i]) << i;
   EXPECT_GT(batched->stats().prefix_cache_hits_tokens_total, 0);
 
-  auto tight = engine(8, 64);  // 8 blocks for 6 requests of up to 4 blocks: preemption
-  auto preempted = run_all(tight.get(), requests);
+  auto gate = std::make_shared<StepGate>();  // all 6 wait together: preemption whatever the timing
+  auto tight = engine(8, 64, gate);  // 8 blocks for 6 requests of up to 4 blocks: preemption
+  auto preempted = run_all(tight.get(), requests, gate.get());
   for (int i = 0; i < 6; ++i) EXPECT_EQ(preempted[i].choices.at(0).tokens, alone[i]) << i;
   EXPECT_GT(tight->stats().num_preemptions_total, 0);
 }

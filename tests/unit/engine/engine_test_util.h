@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
-#include <thread>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,44 @@ class FakeDetokenizer : public IncrementalDetokenizer {
   std::string add(int32_t token_id) override { return piece(token_id); }
 };
 
+// Holds every step until released. A test that needs its requests scheduled together (to force
+// preemption, say) submits them all behind a closed gate: otherwise a busy CI machine may let the
+// engine finish the first requests before the test thread has submitted the last ones.
+class StepGate {
+ public:
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      open_ = true;
+    }
+    opened_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+class GatedExecutor : public ModelExecutor {
+ public:
+  GatedExecutor(std::unique_ptr<ModelExecutor> inner, std::shared_ptr<StepGate> gate)
+      : inner_(std::move(inner)), gate_(std::move(gate)) {}
+  int vocab_size() const override { return inner_->vocab_size(); }
+  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
+    gate_->wait();
+    return inner_->execute(batch, logits);
+  }
+
+ private:
+  std::unique_ptr<ModelExecutor> inner_;
+  std::shared_ptr<StepGate> gate_;
+};
+
 struct EngineOptions {
   int num_blocks = 256;
   int block_size = 16;
@@ -40,6 +80,7 @@ struct EngineOptions {
   GenerationDefaults defaults;
   int step_delay_ms = 0;  // slows every step, for tests that must act while a request runs
   bool device_sampling = false;  // sample through DeviceSamplingExecutor instead of the engine
+  std::shared_ptr<StepGate> gate;  // when set, no step runs until the gate is released
 };
 
 // Samples "on the device" with the sampling operator's CPU twin, as a device backend does: the
@@ -103,6 +144,7 @@ inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
       std::make_unique<FakeModelExecutor>(kVocab, o.num_blocks, o.block_size);
   if (o.step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), o.step_delay_ms);
   if (o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
+  if (o.gate) executor = std::make_unique<GatedExecutor>(std::move(executor), o.gate);
   return std::make_unique<Engine>(
       config, std::move(executor),
       [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });
@@ -160,13 +202,16 @@ inline void accumulate(RequestResult* result, RequestOutput out) {
 }
 
 // Submits all requests (so they run concurrently), then reads every stream to its end.
-inline std::vector<RequestResult> run_all(Engine* engine, std::vector<EngineRequest> requests) {
+// Submits every request, releases `gate` (if any) once all are in, and collects the outputs.
+inline std::vector<RequestResult> run_all(Engine* engine, std::vector<EngineRequest> requests,
+                                          StepGate* gate = nullptr) {
   std::vector<std::unique_ptr<RequestStream>> streams;
   for (EngineRequest& r : requests) {
     auto stream = RequestStream::open(engine, std::move(r));
     EXPECT_TRUE(stream.ok()) << stream.message();
     streams.push_back(std::move(stream).value());
   }
+  if (gate != nullptr) gate->release();
   std::vector<RequestResult> results(streams.size());
   for (size_t i = 0; i < streams.size(); ++i) {
     while (auto out = streams[i]->next()) accumulate(&results[i], std::move(*out));

@@ -45,6 +45,19 @@ struct Engine::RequestState {
   bool queue_time_sent = false;
 };
 
+// A step handed to the backend and not yet collected, with what collect_step() needs to read
+// its results.
+struct Engine::LaunchedStep {
+  SchedulerOutput out;
+  PreparedStep prepared;
+  std::vector<int> host_row;        // per logits row: its row in logits_, -1 when sampled on the device
+  std::vector<int> device_sampled;  // per scheduled sequence: its row in sampled_, or -1
+  size_t num_host_rows = 0;
+  size_t num_sampled_rows = 0;
+  Status status;                    // of the launch, or of the whole step when it ran synchronously
+  bool awaiting_collect = false;    // launched asynchronously: collect_sampled() is still owed
+};
+
 Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> executor,
                DetokenizerFactory detokenizer)
     : config_(config),
@@ -128,7 +141,7 @@ void Engine::loop() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       auto has_input = [&] { return stopping_ || !inbox_.empty() || !abort_inbox_.empty(); };
-      if (!scheduler_.has_work()) {
+      if (!scheduler_.has_work() && !launched_) {
         if (busy_since_log_ && config_.stats_log_interval_s > 0) {
           // Idle after work: wake once more to log the interval that saw it.
           const double wait_s = std::max(0.0, last_log_s_ + config_.stats_log_interval_s -
@@ -145,13 +158,20 @@ void Engine::loop() {
     for (auto& [request, callback] : inbox) admit(std::move(request), std::move(callback));
     for (const std::string& id : aborts) handle_abort(id);
     if (stopping) {
+      if (launched_ && launched_->awaiting_collect) {
+        // The device may still write into the backend's buffers: wait for it, drop the result.
+        std::vector<float> unused_logits;
+        std::vector<SampledRow> unused_rows;
+        (void)executor_->collect_sampled(&unused_logits, &unused_rows);
+      }
+      launched_.reset();
       std::vector<std::string> ids;
       for (const auto& [id, state] : requests_) ids.push_back(id);
       for (const std::string& id : ids) handle_abort(id);
       update_stats();
       return;
     }
-    if (scheduler_.has_work()) step();
+    if (scheduler_.has_work() || launched_) step();
     update_stats();
     maybe_log_stats(false);
   }
@@ -231,8 +251,8 @@ void Engine::fail_request(RequestState& req, const std::string& message) {
   }
 }
 
-void Engine::process_token(RequestState& req, Choice& choice, int32_t token_id,
-                           std::optional<TokenLogprob> logprob) {
+Engine::TokenText Engine::apply_token(RequestState& req, Choice& choice, int32_t token_id,
+                                      std::optional<TokenLogprob> logprob) {
   const ResolvedSampling& s = choice.sampling;
   const int n = ++choice.num_output_tokens;
   choice.changed = true;
@@ -240,92 +260,136 @@ void Engine::process_token(RequestState& req, Choice& choice, int32_t token_id,
   if (logprob) choice.pending.logprobs.push_back(std::move(*logprob));
   choice.pending.num_output_tokens = n;
 
-  const bool past_min = n >= s.min_tokens;
-  bool stop_token = false;
-  if (past_min) {
+  TokenText text{&req, choice.index, token_id, n >= s.min_tokens, false};
+  if (text.past_min_tokens) {
     if (!s.ignore_eos &&
         std::find(s.eos_token_ids.begin(), s.eos_token_ids.end(), token_id) != s.eos_token_ids.end()) {
-      stop_token = true;
+      text.is_stop_token = true;
     } else if (std::find(s.stop_token_ids.begin(), s.stop_token_ids.end(), token_id) !=
                s.stop_token_ids.end()) {
-      stop_token = true;
+      text.is_stop_token = true;
       choice.pending.stop_reason = token_id;
     }
   }
-  // A stop token's own text is left out unless include_stop_str_in_output (as vLLM).
-  if (choice.detokenizer && (!stop_token || req.params.include_stop_str_in_output)) {
-    choice.pending.text_delta += choice.stopper.append(choice.detokenizer->add(token_id), past_min);
-  }
-  FinishReason reason = FinishReason::kNone;
-  if (choice.stopper.matched()) {
-    reason = FinishReason::kStop;
-    choice.pending.stop_reason = *choice.stopper.matched();
-  } else if (stop_token) {
-    reason = FinishReason::kStop;
+  if (text.is_stop_token) {
+    finish_choice(req, choice, FinishReason::kStop);
   } else if (n >= s.max_tokens ||
              static_cast<int>(req.prompt.size()) + n >= config_.scheduler.max_model_len) {
-    reason = FinishReason::kLength;
+    finish_choice(req, choice, FinishReason::kLength);
   }
-  if (reason != FinishReason::kNone) {
-    if (!choice.stopper.matched()) {
-      if (choice.detokenizer) {
-        choice.pending.text_delta += choice.stopper.append(choice.detokenizer->flush(), false);
-      }
-      choice.pending.text_delta += choice.stopper.flush();
+  return text;
+}
+
+void Engine::make_text(const TokenText& text) {
+  RequestState& req = *text.req;
+  Choice& choice = req.choices[static_cast<size_t>(text.choice_index)];
+  // A stop token's own text is left out unless include_stop_str_in_output (as vLLM).
+  if (choice.detokenizer && (!text.is_stop_token || req.params.include_stop_str_in_output)) {
+    choice.pending.text_delta +=
+        choice.stopper.append(choice.detokenizer->add(text.token_id), text.past_min_tokens);
+  }
+  if (choice.stopper.matched()) {
+    choice.pending.stop_reason = *choice.stopper.matched();
+    if (choice.finished) {
+      choice.pending.finish_reason = FinishReason::kStop;  // the string wins over token or length
+    } else {
+      // Found after the next step was launched: that step computes one more token for this
+      // choice, which collect_step() drops since the sequence is gone by then.
+      finish_choice(req, choice, FinishReason::kStop);
     }
-    finish_choice(req, choice, reason);
+  } else if (choice.finished) {
+    if (choice.detokenizer) {
+      choice.pending.text_delta += choice.stopper.append(choice.detokenizer->flush(), false);
+    }
+    choice.pending.text_delta += choice.stopper.flush();
   }
 }
 
 void Engine::step() {
-  const SchedulerOutput out = scheduler_.schedule();
+  std::vector<TokenText> texts;
+  std::vector<RequestState*> touched;
+  if (launched_) {
+    collect_step(&texts, &touched);
+    launched_.reset();
+  }
+  // A backend that runs steps asynchronously computes the next step while the host makes this
+  // one's text (detokenizing, stop strings) and hands out its outputs. Any other backend runs
+  // the next step inside launch_step(), so it goes last: outputs are never held back a step.
+  const bool overlap = executor_->launches_async();
+  if (overlap) launch_step();
+  for (const TokenText& text : texts) make_text(text);
+  update_stats();  // before the outputs, so a consumer that saw its last output sees its blocks freed
+  for (RequestState* req : touched) emit(*req);
+  retire_finished();
+  if (!overlap) launch_step();
+}
+
+void Engine::launch_step() {
+  if (!scheduler_.has_work()) return;
+  SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) return;  // only after a step that preempted everything it had; retried next
   busy_since_log_ = true;
   record_first_scheduled(out);
-  const PreparedStep prepared = prepare_step(out, scheduler_);
-  const int vocab = executor_->vocab_size();
-  const size_t num_logits = prepared.batch.logits_indices.size();
+  auto step = std::make_unique<LaunchedStep>();
+  step->prepared = prepare_step(out, scheduler_);
+  const size_t num_logits = step->prepared.batch.logits_indices.size();
   // Where each logits row's values are in logits_: every row with host sampling; with device
   // sampling only the rows that do not sample (prompt logprobs), compacted.
-  std::vector<int> host_row(num_logits);
-  std::vector<int> device_sampled(out.sequences.size(), -1);  // index into sampled_
+  step->host_row.resize(num_logits);
+  step->device_sampled.assign(out.sequences.size(), -1);
   DeviceSamplingBatch sampling;
   if (executor_->samples_on_device()) {
     std::vector<bool> is_sampled(num_logits, false);
     for (size_t i = 0; i < out.sequences.size(); ++i) {
-      const SequenceRows& rows = prepared.rows[i];
+      const SequenceRows& rows = step->prepared.rows[i];
       auto owner = seq_owner_.find(out.sequences[i].seq_id);
       const Sequence* seq = scheduler_.find(out.sequences[i].seq_id);
       if (rows.sample_row < 0 || owner == seq_owner_.end() || seq == nullptr) continue;
       const Choice& choice = owner->second.first->choices[owner->second.second];
       const std::span<const int32_t> tokens(seq->token_ids);
-      device_sampled[i] = static_cast<int>(sampling.rows.size());
+      step->device_sampled[i] = static_cast<int>(sampling.rows.size());
       sampling.rows.push_back(make_sampling_row(choice.sampling, rows.sample_row,
                                                 tokens.first(seq->num_prompt_tokens),
                                                 tokens.subspan(seq->num_prompt_tokens), &sampling.adjustments));
       is_sampled[static_cast<size_t>(rows.sample_row)] = true;
     }
     int next = 0;
-    for (size_t r = 0; r < num_logits; ++r) host_row[r] = is_sampled[r] ? -1 : next++;
+    for (size_t r = 0; r < num_logits; ++r) step->host_row[r] = is_sampled[r] ? -1 : next++;
   } else {
-    for (size_t r = 0; r < num_logits; ++r) host_row[r] = static_cast<int>(r);
+    for (size_t r = 0; r < num_logits; ++r) step->host_row[r] = static_cast<int>(r);
   }
-  const size_t num_host_rows =
-      static_cast<size_t>(std::count_if(host_row.begin(), host_row.end(), [](int r) { return r >= 0; }));
+  step->num_host_rows = static_cast<size_t>(
+      std::count_if(step->host_row.begin(), step->host_row.end(), [](int r) { return r >= 0; }));
+  step->num_sampled_rows = sampling.rows.size();
   logits_.clear();
   sampled_.clear();
-  const Status status = executor_->samples_on_device()
-                            ? executor_->execute_and_sample(prepared.batch, sampling, &logits_, &sampled_)
-                            : executor_->execute(prepared.batch, &logits_);
-  std::vector<RequestState*> touched;
+  if (!executor_->samples_on_device()) {
+    step->status = executor_->execute(step->prepared.batch, &logits_);
+  } else if (executor_->launches_async()) {
+    step->status = executor_->launch_and_sample(step->prepared.batch, sampling);
+    step->awaiting_collect = step->status.ok();
+  } else {
+    step->status = executor_->execute_and_sample(step->prepared.batch, sampling, &logits_, &sampled_);
+  }
+  step->out = std::move(out);
+  launched_ = std::move(step);
+}
+
+void Engine::collect_step(std::vector<TokenText>* texts, std::vector<RequestState*>* touched) {
+  LaunchedStep& step = *launched_;
+  const SchedulerOutput& out = step.out;
+  Status status = step.status;
+  if (step.awaiting_collect) status = executor_->collect_sampled(&logits_, &sampled_);
+  const int vocab = executor_->vocab_size();
   auto touch = [&](RequestState* r) {
-    if (std::find(touched.begin(), touched.end(), r) == touched.end()) touched.push_back(r);
+    if (std::find(touched->begin(), touched->end(), r) == touched->end()) touched->push_back(r);
   };
-  const bool sizes_ok = logits_.size() == num_host_rows * vocab && sampled_.size() == sampling.rows.size();
+  const bool sizes_ok =
+      logits_.size() == step.num_host_rows * vocab && sampled_.size() == step.num_sampled_rows;
   if (status.ok() && !sizes_ok) {
     KILN_LOG(Error) << "model executor returned " << logits_.size() << " logits and " << sampled_.size()
-                    << " sampled rows, expected " << num_host_rows << " x " << vocab << " and "
-                    << sampling.rows.size();
+                    << " sampled rows, expected " << step.num_host_rows << " x " << vocab << " and "
+                    << step.num_sampled_rows;
   }
   if (!status.ok() || !sizes_ok) {
     const std::string message =
@@ -338,55 +402,53 @@ void Engine::step() {
       fail_request(*req, message);
       touch(req);
     }
-  } else {
-    scheduler_.on_step_done(out);
-    for (size_t i = 0; i < out.sequences.size(); ++i) {
-      const ScheduledSequence& s = out.sequences[i];
-      const SequenceRows& rows = prepared.rows[i];
-      auto owner = seq_owner_.find(s.seq_id);
-      if (owner == seq_owner_.end()) continue;
-      RequestState& req = *owner->second.first;
-      Choice& choice = req.choices[owner->second.second];
-      Sequence* seq = scheduler_.find(s.seq_id);
-      KILN_CHECK(seq != nullptr);
-      const int prompt_len = seq->num_prompt_tokens;
-      if (choice.index == 0) req.num_cached_tokens = seq->num_cached_tokens;
-      prompt_tokens_total_ += std::max(
-          0, std::min(s.num_computed_tokens + s.num_new_tokens, prompt_len) - s.num_computed_tokens);
-      for (int j = 0; j < rows.num_prompt_rows; ++j) {
-        const int logits_row = host_row[static_cast<size_t>(rows.prompt_row_begin + j)];
-        KILN_CHECK_LE(0, logits_row);
-        const std::span<const float> row(logits_.data() + static_cast<size_t>(logits_row) * vocab, vocab);
-        const int pos = rows.first_prompt_position + j;
-        auto& slot = (*req.prompt_logprobs)[pos];
-        if (!slot) ++req.num_prompt_logprobs_filled;
-        slot = make_token_logprob(log_softmax(row), req.prompt[pos], *req.params.prompt_logprobs);
-      }
-      if (req.prompt_logprobs && req.num_prompt_logprobs_filled >= prompt_len - 1) {
-        seq->wants_prompt_logprobs = false;
-      }
-      if (rows.sample_row < 0) continue;
-      SampledToken sampled;
-      if (device_sampled[i] >= 0) {
-        const SampledRow& device_row = sampled_[static_cast<size_t>(device_sampled[i])];
-        sampled.token_id = device_row.token_id;
-        if (choice.sampling.logprobs >= 0) sampled.logprob = to_token_logprob(device_row);
-      } else {
-        const int logits_row = host_row[static_cast<size_t>(rows.sample_row)];
-        KILN_CHECK_LE(0, logits_row);
-        const std::span<const float> row(logits_.data() + static_cast<size_t>(logits_row) * vocab, vocab);
-        const std::span<const int32_t> tokens(seq->token_ids);
-        sampled = sample_token(choice.sampling, row, tokens.first(prompt_len), tokens.subspan(prompt_len));
-      }
-      scheduler_.append_token(s.seq_id, sampled.token_id);
-      ++generation_tokens_total_;
-      process_token(req, choice, sampled.token_id, std::move(sampled.logprob));
-      touch(&req);
-    }
+    return;
   }
-  update_stats();  // before the outputs, so a consumer that saw its last output sees its blocks freed
-  for (RequestState* req : touched) emit(*req);
-  retire_finished();
+  scheduler_.on_step_done(out);
+  for (size_t i = 0; i < out.sequences.size(); ++i) {
+    const ScheduledSequence& s = out.sequences[i];
+    const SequenceRows& rows = step.prepared.rows[i];
+    // Gone when it finished (abort, or a stop string found after this step was launched).
+    auto owner = seq_owner_.find(s.seq_id);
+    if (owner == seq_owner_.end()) continue;
+    RequestState& req = *owner->second.first;
+    Choice& choice = req.choices[owner->second.second];
+    Sequence* seq = scheduler_.find(s.seq_id);
+    KILN_CHECK(seq != nullptr);
+    const int prompt_len = seq->num_prompt_tokens;
+    if (choice.index == 0) req.num_cached_tokens = seq->num_cached_tokens;
+    prompt_tokens_total_ += std::max(
+        0, std::min(s.num_computed_tokens + s.num_new_tokens, prompt_len) - s.num_computed_tokens);
+    for (int j = 0; j < rows.num_prompt_rows; ++j) {
+      const int logits_row = step.host_row[static_cast<size_t>(rows.prompt_row_begin + j)];
+      KILN_CHECK_LE(0, logits_row);
+      const std::span<const float> row(logits_.data() + static_cast<size_t>(logits_row) * vocab, vocab);
+      const int pos = rows.first_prompt_position + j;
+      auto& slot = (*req.prompt_logprobs)[pos];
+      if (!slot) ++req.num_prompt_logprobs_filled;
+      slot = make_token_logprob(log_softmax(row), req.prompt[pos], *req.params.prompt_logprobs);
+    }
+    if (req.prompt_logprobs && req.num_prompt_logprobs_filled >= prompt_len - 1) {
+      seq->wants_prompt_logprobs = false;
+    }
+    if (rows.sample_row < 0) continue;
+    SampledToken sampled;
+    if (step.device_sampled[i] >= 0) {
+      const SampledRow& device_row = sampled_[static_cast<size_t>(step.device_sampled[i])];
+      sampled.token_id = device_row.token_id;
+      if (choice.sampling.logprobs >= 0) sampled.logprob = to_token_logprob(device_row);
+    } else {
+      const int logits_row = step.host_row[static_cast<size_t>(rows.sample_row)];
+      KILN_CHECK_LE(0, logits_row);
+      const std::span<const float> row(logits_.data() + static_cast<size_t>(logits_row) * vocab, vocab);
+      const std::span<const int32_t> tokens(seq->token_ids);
+      sampled = sample_token(choice.sampling, row, tokens.first(prompt_len), tokens.subspan(prompt_len));
+    }
+    scheduler_.append_token(s.seq_id, sampled.token_id);
+    ++generation_tokens_total_;
+    texts->push_back(apply_token(req, choice, sampled.token_id, std::move(sampled.logprob)));
+    touch(&req);
+  }
 }
 
 void Engine::record_first_scheduled(const SchedulerOutput& out) {

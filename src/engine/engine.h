@@ -60,15 +60,32 @@ class Engine : public EngineClient {
  private:
   struct Choice;
   struct RequestState;
+  struct LaunchedStep;
+  // A generated token whose text (detokenizing, stop strings) is still to be made.
+  struct TokenText {
+    RequestState* req = nullptr;
+    int choice_index = 0;
+    int32_t token_id = 0;
+    bool past_min_tokens = false;
+    bool is_stop_token = false;  // EOS or one of stop_token_ids, past min_tokens
+  };
 
   void loop();
   void admit(EngineRequest request, OutputCallback on_output);
   void handle_abort(const std::string& request_id);
+  // Collects the step in flight, launches the next and makes the collected tokens' text.
   void step();
+  // Schedules and hands the next step to the backend (which may run it right away).
+  void launch_step();
+  // Waits for the launched step and applies its tokens: everything the next schedule depends on
+  // (token ids, stop tokens, lengths), leaving the text for make_text().
+  void collect_step(std::vector<TokenText>* texts, std::vector<RequestState*>* touched);
   // Notes the first scheduling of newly admitted requests (their queue time).
   void record_first_scheduled(const SchedulerOutput& out);
-  void process_token(RequestState& req, Choice& choice, int32_t token_id,
-                     std::optional<TokenLogprob> logprob);
+  TokenText apply_token(RequestState& req, Choice& choice, int32_t token_id,
+                        std::optional<TokenLogprob> logprob);
+  // Detokenizes and checks stop strings; a match finishes the choice, perhaps one step late.
+  void make_text(const TokenText& text);
   void finish_choice(RequestState& req, Choice& choice, FinishReason reason);
   void fail_request(RequestState& req, const std::string& message);
   void emit(RequestState& req);
@@ -90,6 +107,7 @@ class Engine : public EngineClient {
   std::mt19937_64 seed_source_{std::random_device{}()};  // seeds of requests without one
   std::vector<float> logits_;
   std::vector<SampledRow> sampled_;  // rows sampled by the backend (device sampling)
+  std::unique_ptr<LaunchedStep> launched_;
   int64_t prompt_tokens_total_ = 0;
   int64_t generation_tokens_total_ = 0;
   double last_log_s_ = 0;

@@ -6,6 +6,11 @@
 // backend also offers execute_and_sample(): the rows that sample are drawn on the device by the
 // sampling operator (kernels/sampling.h) and only their token ids and requested logprobs come
 // back; the logits of the other rows (prompt logprobs) still come back whole.
+//
+// A backend whose steps run on an asynchronous device queue may split execute_and_sample() in
+// two (launches_async): launch_and_sample() queues the step and returns, collect_sampled() waits
+// for it. The engine then detokenizes and emits the previous step's tokens while the device
+// computes, instead of leaving the device idle meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +48,22 @@ class ModelExecutor {
                                     std::vector<float>* other_logits, std::vector<SampledRow>* sampled) {
     (void)batch, (void)sampling, (void)other_logits, (void)sampled;
     return Status::error("this backend does not sample on its device");
+  }
+
+  // True when the backend implements launch_and_sample() and collect_sampled(); only for a
+  // backend that samples on its device.
+  virtual bool launches_async() const { return false; }
+  // Queues the step of execute_and_sample() and returns before it completes. The engine calls
+  // collect_sampled() exactly once after each launch that returned ok, and launches nothing
+  // else before it: blocks the engine frees meanwhile are reused only by later steps.
+  virtual Status launch_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling) {
+    (void)batch, (void)sampling;
+    return Status::error("this backend does not launch steps asynchronously");
+  }
+  // Waits for the launched step and returns what execute_and_sample() would have.
+  virtual Status collect_sampled(std::vector<float>* other_logits, std::vector<SampledRow>* sampled) {
+    (void)other_logits, (void)sampled;
+    return Status::error("this backend does not launch steps asynchronously");
   }
 };
 

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,6 +72,55 @@ class GatedExecutor : public ModelExecutor {
   std::shared_ptr<StepGate> gate_;
 };
 
+// Runs each step on a worker thread between launch_and_sample() and collect_sampled(), as a
+// device queue does, so the engine's overlapped order (the next step computing while the host
+// makes the last one's text) runs for real.
+class AsyncSamplingExecutor : public ModelExecutor {
+ public:
+  AsyncSamplingExecutor(std::unique_ptr<ModelExecutor> inner, std::function<void()> on_launch)
+      : inner_(std::move(inner)), on_launch_(std::move(on_launch)) {}
+  ~AsyncSamplingExecutor() override {
+    if (in_flight_.valid()) in_flight_.wait();
+  }
+  int vocab_size() const override { return inner_->vocab_size(); }
+  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
+    return inner_->execute(batch, logits);
+  }
+  bool samples_on_device() const override { return true; }
+  bool launches_async() const override { return true; }
+  Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
+                            std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
+    return Status::error("the engine must launch and collect an asynchronous backend's steps");
+  }
+  Status launch_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling) override {
+    if (in_flight_.valid()) return Status::error("launched while a step is in flight");
+    if (on_launch_) on_launch_();
+    in_flight_ = std::async(std::launch::async, [this, batch, sampling] {
+      StepResult r;
+      r.status = inner_->execute_and_sample(batch, sampling, &r.other_logits, &r.sampled);
+      return r;
+    });
+    return ok_status();
+  }
+  Status collect_sampled(std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
+    if (!in_flight_.valid()) return Status::error("collected with no step in flight");
+    StepResult r = in_flight_.get();
+    *other_logits = std::move(r.other_logits);
+    *sampled = std::move(r.sampled);
+    return r.status;
+  }
+
+ private:
+  struct StepResult {
+    Status status;
+    std::vector<float> other_logits;
+    std::vector<SampledRow> sampled;
+  };
+  std::unique_ptr<ModelExecutor> inner_;
+  std::function<void()> on_launch_;
+  std::future<StepResult> in_flight_;
+};
+
 struct EngineOptions {
   int num_blocks = 256;
   int block_size = 16;
@@ -81,6 +132,8 @@ struct EngineOptions {
   int step_delay_ms = 0;  // slows every step, for tests that must act while a request runs
   bool device_sampling = false;  // sample through DeviceSamplingExecutor instead of the engine
   std::shared_ptr<StepGate> gate;  // when set, no step runs until the gate is released
+  bool async_steps = false;  // device sampling through AsyncSamplingExecutor: overlapped steps
+  std::function<void()> on_launch;  // with async_steps: called on the engine thread at each launch
 };
 
 // Samples "on the device" with the sampling operator's CPU twin, as a device backend does: the
@@ -143,8 +196,12 @@ inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
   std::unique_ptr<ModelExecutor> executor =
       std::make_unique<FakeModelExecutor>(kVocab, o.num_blocks, o.block_size);
   if (o.step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), o.step_delay_ms);
-  if (o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
   if (o.gate) executor = std::make_unique<GatedExecutor>(std::move(executor), o.gate);
+  if (o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
+  if (o.async_steps) {
+    if (!o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
+    executor = std::make_unique<AsyncSamplingExecutor>(std::move(executor), o.on_launch);
+  }
   return std::make_unique<Engine>(
       config, std::move(executor),
       [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });

@@ -31,7 +31,7 @@ Collected drain(RequestStream& stream) {
 }
 
 std::unique_ptr<Engine> make_seeded_engine(std::optional<uint64_t> seed, int max_num_seqs = 256,
-                                           int step_delay_ms = 0) {
+                                           int step_delay_ms = 0, std::shared_ptr<StepGate> gate = nullptr) {
   EngineConfig config;
   config.scheduler = {64, max_num_seqs, 1024};
   config.block_size = 16;
@@ -40,6 +40,7 @@ std::unique_ptr<Engine> make_seeded_engine(std::optional<uint64_t> seed, int max
   config.seed = seed;
   std::unique_ptr<ModelExecutor> executor = std::make_unique<FakeModelExecutor>(kVocab, 256, 16);
   if (step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), step_delay_ms);
+  if (gate) executor = std::make_unique<GatedExecutor>(std::move(executor), std::move(gate));
   return std::make_unique<Engine>(config, std::move(executor), nullptr);
 }
 
@@ -73,10 +74,13 @@ TEST(EngineObservabilityTest, PromptAndSampleLogprobsCarryTheRank) {
 // The first output after the first scheduling carries the queue time, once; a request that waits
 // for a free sequence slot shows the wait.
 TEST(EngineObservabilityTest, QueueTimeIsSentOnceAndShowsTheWait) {
-  auto engine = make_seeded_engine(std::nullopt, /*max_num_seqs=*/1, /*step_delay_ms=*/20);
+  // The gate holds the first step until both are in, however the threads are scheduled.
+  auto gate = std::make_shared<StepGate>();
+  auto engine = make_seeded_engine(std::nullopt, /*max_num_seqs=*/1, /*step_delay_ms=*/20, gate);
   auto first = RequestStream::open(engine.get(), make_request("first", make_prompt(8, 1), 4));
   auto second = RequestStream::open(engine.get(), make_request("second", make_prompt(8, 2), 2));
   ASSERT_TRUE(first.ok() && second.ok());
+  gate->release();
   const Collected a = drain(**first);
   const Collected b = drain(**second);
   for (const Collected* c : {&a, &b}) {
@@ -93,11 +97,15 @@ TEST(EngineObservabilityTest, QueueTimeIsSentOnceAndShowsTheWait) {
 }
 
 TEST(EngineObservabilityTest, ARequestAbortedWhileWaitingHasNoQueueTime) {
-  auto engine = make_seeded_engine(std::nullopt, /*max_num_seqs=*/1, /*step_delay_ms=*/10);
+  // The gate holds "running"'s first step until the abort is queued: the engine takes the abort
+  // before it next schedules, so "waiting" never runs.
+  auto gate = std::make_shared<StepGate>();
+  auto engine = make_seeded_engine(std::nullopt, /*max_num_seqs=*/1, /*step_delay_ms=*/10, gate);
   auto running = RequestStream::open(engine.get(), make_request("running", make_prompt(8, 1), 30));
   auto waiting = RequestStream::open(engine.get(), make_request("waiting", make_prompt(8, 2), 2));
   ASSERT_TRUE(running.ok() && waiting.ok());
   engine->abort("waiting");
+  gate->release();
   const Collected w = drain(**waiting);
   EXPECT_EQ(w.finish, FinishReason::kAbort);
   EXPECT_TRUE(w.tokens.empty());

@@ -13,7 +13,8 @@
 #   throughput  256 requests of 1024 in / 1024 out at 256 at a time (one wave; reports the GPU
 #               idle fraction): base, candidate
 # The 8B model (kiln synth of models/deepseek-r1-distill-llama-8b/config.json) is made once in
-# /tmp/r1-8b. Each stage prints one line per run; the logs go to OUT. For a dry run of the script
+# /tmp/r1-8b. Each stage prints one line per run; the logs go to OUT. AB_CANDIDATE_ARGS adds flags
+# to the candidate's runs only (e.g. "--kv-cache-dtype fp8"). For a dry run of the script
 # off the GPU: AB_DEVICE=cpu AB_CONFIG=tests/data/configs/tiny-llama.json AB_MODEL=/tmp/ab-tiny.
 set -uo pipefail
 bundle=${1:?usage: ab_candidate.sh BUNDLE OUT [STAGES]}
@@ -23,6 +24,9 @@ run="$bundle/run"
 model=${AB_MODEL:-/tmp/r1-8b}
 config=${AB_CONFIG:-models/deepseek-r1-distill-llama-8b/config.json}
 device=${AB_DEVICE:-cuda}
+read -r -a candidate_args <<< "${AB_CANDIDATE_ARGS:-}"
+# The flags of one executable's runs: the candidate's extra ones, none for the base.
+extra_args() { [ "$1" = kiln ] && [ ${#candidate_args[@]} -gt 0 ] && printf '%s\n' "${candidate_args[@]}"; }
 mkdir -p "$out"
 has() { [[ " $stages " == *" $1 "* ]]; }
 stamp() { echo "== $(date -u +%T) $*"; }
@@ -31,7 +35,7 @@ for exe in kiln kiln-base; do
 done
 
 make_8b() {
-  [ -f "$model/model.safetensors.index.json" ] && return 0
+  [ -f "$model/model.safetensors.index.json" ] || [ -f "$model/model.safetensors" ] && return 0
   stamp "synth $config"
   "$run" kiln synth --config "$config" --out "$model" \
     --seed 8 --dtype bf16 > "$out/synth_8b.log" 2>&1 || { echo "synth failed"; tail -5 "$out/synth_8b.log"; exit 1; }
@@ -65,8 +69,9 @@ if has latency; then
     for round in 1 2; do
       for exe in kiln-base kiln; do
         name="latency_${ctx}_${exe}_${round}"
+        mapfile -t extra < <(extra_args "$exe")
         timeout 240 "$run" "$exe" bench latency --model "$model" --device "$device" --input-len "$ctx" \
-          --output-len 128 --num-iters "$iters" --json > "$out/$name.json" 2> "$out/$name.log"
+          --output-len 128 --num-iters "$iters" --json "${extra[@]}" > "$out/$name.json" 2> "$out/$name.log"
         echo "$name: $(summary "$out/$name.json")"
       done
     done
@@ -77,9 +82,10 @@ if has throughput; then
   make_8b
   for exe in kiln-base kiln; do
     name="throughput_256x1024_${exe}"
+    mapfile -t extra < <(extra_args "$exe")
     timeout 280 "$run" "$exe" bench throughput --model "$model" --device "$device" --num-prompts 256 \
       --input-len 1024 --output-len 1024 --max-num-seqs 256 --max-num-batched-tokens 8192 --json \
-      > "$out/$name.json" 2> "$out/$name.log"
+      "${extra[@]}" > "$out/$name.json" 2> "$out/$name.log"
     echo "$name: $(summary "$out/$name.json")"
   done
 fi

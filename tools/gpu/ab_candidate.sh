@@ -56,9 +56,7 @@ print(" ".join(f"{k}={get(k):.4g}" for k in keys if k in d))' "$1" 2>/dev/null |
 }
 
 if has tests; then
-  stamp "CUDA tests (candidate)"
-  ("$run" kernels_cuda_tests; "$run" forward_cuda_tests) > "$out/cuda_tests.log" 2>&1
-  grep -E "^\[  PASSED|^\[  FAILED|CUDA bf16 vs HF" "$out/cuda_tests.log"
+  "$(dirname "$0")/run_gpu_suite.sh" "$bundle" "$out" tests  # the candidate's test binaries
 fi
 
 if has latency; then

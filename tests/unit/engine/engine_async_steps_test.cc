@@ -12,13 +12,6 @@
 namespace kiln::testing {
 namespace {
 
-// The text the fake detokenizer gives for `tokens`.
-std::string text_of(const std::vector<int32_t>& tokens) {
-  std::string text;
-  for (int32_t t : tokens) text += piece(t);
-  return text;
-}
-
 // A workload that touches every per-token decision: chunked prefills mixed with decodes, greedy
 // and seeded sampling, n > 1, stop strings (kept or cut), stop tokens, min_tokens, logprobs and
 // prompt logprobs. Stop strings are taken from a first run's text so that they do match.

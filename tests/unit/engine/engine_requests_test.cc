@@ -10,12 +10,6 @@
 namespace kiln::testing {
 namespace {
 
-std::string text_of(const std::vector<int32_t>& tokens) {
-  std::string s;
-  for (int32_t t : tokens) s += piece(t);
-  return s;
-}
-
 TEST(EngineRequestsTest, StopStringSpanningTokensCutsTheTextAndHoldsBackPartialMatches) {
   const std::vector<int32_t> prompt = make_prompt(12, 2);
   const std::vector<int32_t> tokens = reference_greedy(prompt, 20);

@@ -29,6 +29,13 @@ inline std::string piece(int32_t t) {
   return std::string(1, static_cast<char>('a' + t % 26)) + (t % 5 == 0 ? " " : "");
 }
 
+// The text the fake detokenizer gives for `tokens`.
+inline std::string text_of(const std::vector<int32_t>& tokens) {
+  std::string text;
+  for (int32_t t : tokens) text += piece(t);
+  return text;
+}
+
 class FakeDetokenizer : public IncrementalDetokenizer {
  public:
   std::string add(int32_t token_id) override { return piece(token_id); }

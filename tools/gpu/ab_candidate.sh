@@ -30,6 +30,12 @@ extra_args() { [ "$1" = kiln ] && [ ${#candidate_args[@]} -gt 0 ] && printf '%s\
 mkdir -p "$out"
 has() { [[ " $stages " == *" $1 "* ]]; }
 stamp() { echo "== $(date -u +%T) $*"; }
+# Binaries and libraries may travel gzipped: a candidate, a base and two test binaries exceed the
+# device tool's 64 MiB carry limit unpacked (~85 MB), not packed (~27 MB).
+for packed in "$bundle"/bin/*.gz "$bundle"/lib/*.gz; do
+  [ -e "$packed" ] && gunzip -f "$packed"
+done
+chmod +x "$bundle"/bin/* 2>/dev/null
 for exe in kiln kiln-base; do
   [ -x "$bundle/bin/$exe" ] || { echo "ab_candidate.sh: $bundle/bin/$exe is missing" >&2; exit 2; }
 done

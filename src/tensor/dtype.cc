@@ -67,4 +67,27 @@ uint16_t f32_to_f16(float value) {
   return static_cast<uint16_t>(sign | (rebased >> 13));
 }
 
+uint8_t f32_to_fp8_e4m3(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  const uint8_t sign = static_cast<uint8_t>((bits >> 24) & 0x80u);
+  const uint32_t abs_bits = bits & 0x7fffffffu;
+  if (abs_bits > 0x7f800000u) return 0x7fu;            // NaN, canonical (sign dropped)
+  if (abs_bits >= 0x43e80000u) return sign | 0x7eu;    // >= 464 = 448 + half an ulp: saturate
+  if (abs_bits <= 0x3a800000u) return sign;            // <= 2^-10, half the smallest subnormal
+  if (abs_bits < 0x3c800000u) {
+    // Subnormal in E4M3 (below 2^-6): the code is |x| x 2^9 rounded to an integer, ties to even
+    // (the scaling is exact; nearbyint rounds to nearest even in the default rounding mode).
+    float abs_value;
+    std::memcpy(&abs_value, &abs_bits, sizeof(abs_value));
+    return sign | static_cast<uint8_t>(std::nearbyint(abs_value * 512.0f));
+  }
+  // Normal: keep 3 mantissa bits with round to nearest even, then rebias the exponent 127 -> 7.
+  // A carry out of the mantissa moves into the exponent, as it should; 448 < x < 464 rounds
+  // down to 448 (the saturation check above caught the rest).
+  const uint32_t rounding = 0x7ffffu + ((abs_bits >> 20) & 1u);
+  const uint32_t rounded = (abs_bits + rounding) >> 20;  // exponent and 3 mantissa bits
+  return sign | static_cast<uint8_t>(rounded - (120u << 3));
+}
+
 }  // namespace kiln

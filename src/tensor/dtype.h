@@ -38,4 +38,32 @@ inline uint16_t f32_to_bf16(float value) {
 float f16_to_f32(uint16_t bits);
 uint16_t f32_to_f16(float value);
 
+// FP8 E4M3 ("e4m3fn": no infinities, 0x7f/0xff are NaN, largest finite 448), as cuda_fp8.h's
+// __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3) and the hardware's cvt.rn.satfinite: round
+// to nearest even, magnitudes beyond 448 saturate to +-448, every NaN becomes 0x7f.
+// Bit for bit the same as the device (tests/unit/tensor/fp8_test.cc checks it against the CUDA
+// header's host implementation), so the CPU backend and the kernels quantize identically.
+uint8_t f32_to_fp8_e4m3(float value);
+inline float fp8_e4m3_to_f32(uint8_t bits) {
+  // Every E4M3 value is exact in f32: place exponent and mantissa, rebias 7 -> 127.
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x80u) << 24;
+  const uint32_t exponent = (bits >> 3) & 0xfu;
+  const uint32_t mantissa = bits & 0x7u;
+  uint32_t out;
+  if (exponent == 0xfu && mantissa == 0x7u) {
+    out = sign | 0x7fc00000u;  // NaN
+  } else if (exponent == 0) {
+    // Subnormal: mantissa x 2^-9.
+    const float magnitude = static_cast<float>(mantissa) * 0x1.0p-9f;
+    std::memcpy(&out, &magnitude, sizeof(out));
+    out |= sign;
+  } else {
+    out = sign | ((exponent + 120u) << 23) | (mantissa << 20);
+  }
+  float value;
+  std::memcpy(&value, &out, sizeof(value));
+  return value;
+}
+inline constexpr float kFp8E4M3Max = 448.0f;
+
 }  // namespace kiln

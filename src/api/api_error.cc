@@ -17,9 +17,11 @@ const char* error_type_for_status(int status) {
     case 403: return "PermissionDeniedError";
     case 404: return "NotFoundError";
     case 405: return "MethodNotAllowedError";
+    case 408: return "RequestTimeoutError";
     case 413: return "RequestEntityTooLargeError";
     case 422: return "UnprocessableEntityError";
     case 429: return "RateLimitError";
+    case 431: return "RequestHeaderFieldsTooLargeError";
     case 503: return "ServiceUnavailableError";
     default: return status >= 500 ? "InternalServerError" : "BadRequestError";
   }

@@ -60,6 +60,14 @@ class Flight : public std::enable_shared_from_this<Flight> {
   void submit_all(std::vector<EngineRequest> requests) {
     auto self = shared_from_this();
     writer_->on_disconnect([self] { self->abort_all("client disconnected"); });
+    if (deps_.in_flight) {
+      std::weak_ptr<Flight> weak = self;
+      registration_ = deps_.in_flight->add([weak, writer = writer_](const std::string& reason) {
+        writer->post([weak, reason] {
+          if (auto flight = weak.lock()) flight->fail(api::ApiError{503, reason, std::nullopt});
+        });
+      });
+    }
     for (size_t i = 0; i < requests.size(); ++i) {
       engine_ids.push_back(requests[i].request_id);
       std::weak_ptr<Flight> weak = self;
@@ -142,6 +150,24 @@ class Flight : public std::enable_shared_from_this<Flight> {
     }
   }
 
+  // Ends the request with `error`: an SSE error event and [DONE] once the stream has begun,
+  // else the error as the response; its engine requests are aborted.
+  void fail(const api::ApiError& error) {
+    if (done_) return;
+    done_ = true;
+    report_unfinished("error");
+    for (size_t i = 0; i < engine_ids.size(); ++i) {
+      if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
+    }
+    if (stream_started_) {
+      write(api::sse_error(error));
+      writer_->end_stream();
+    } else {
+      writer_->send(error_response(error));
+    }
+    finish_once();
+  }
+
  private:
   void write(std::string data) {
     if (!data.empty()) writer_->write_stream(std::move(data));
@@ -209,22 +235,6 @@ class Flight : public std::enable_shared_from_this<Flight> {
     finish_once();
   }
 
-  void fail(const api::ApiError& error) {
-    if (done_) return;
-    done_ = true;
-    report_unfinished("error");
-    for (size_t i = 0; i < engine_ids.size(); ++i) {
-      if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
-    }
-    if (stream_started_) {
-      write(api::sse_error(error));
-      writer_->end_stream();
-    } else {
-      writer_->send(error_response(error));
-    }
-    finish_once();
-  }
-
   // The client went away: vLLM records nothing for such a request in its per-request metrics
   // (see metrics::FinishedRequest); the stats window still lists it as "abort".
   void abort_all(const char* why) {
@@ -240,6 +250,10 @@ class Flight : public std::enable_shared_from_this<Flight> {
   }
 
   void finish_once() {
+    if (registration_) {
+      deps_.in_flight->remove(registration_);
+      registration_ = 0;
+    }
     if (deps_.on_finished) {
       auto callback = std::move(deps_.on_finished);
       deps_.on_finished = nullptr;
@@ -262,6 +276,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::vector<int> num_cached_tokens_;        // per prompt: prefix cache hits
   std::vector<std::optional<double>> queue_time_s_;  // per prompt: the engine's queue time
   bool aborted_ = false;                      // the client disconnected
+  uint64_t registration_ = 0;                 // in deps_.in_flight while running
   double arrival_;
 };
 

@@ -12,6 +12,7 @@
 #include "engine/engine_client.h"
 #include "metrics/vllm_metrics.h"
 #include "server/http_types.h"
+#include "server/in_flight_registry.h"
 #include "web/dashboard_stats.h"
 
 namespace kiln::server {
@@ -27,6 +28,8 @@ struct GenerationDeps {
   // Called once per engine request when it finishes, is aborted (client gone) or fails, with
   // the gaps between its token outputs in ms: GET /v1/stats' latencies and recent requests.
   std::function<void(const web::RecentRequest&, std::span<const double> itl_ms)> on_request_done;
+  // Where the request registers while it runs, so that the drain timeout can end it (optional).
+  InFlightRegistry* in_flight = nullptr;
 };
 
 void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,

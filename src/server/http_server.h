@@ -1,7 +1,9 @@
 // The HTTP/1.1 server: a Boost.Asio acceptor and a few threads; each connection is an
-// HttpSession (keep-alive, body limit, SSE, disconnect detection) that hands requests to the
-// OpenAiService. run() returns after SIGTERM/SIGINT once in-flight requests finished (or the
-// drain timeout passed), or after stop().
+// HTTP session (server/http_session.h: keep-alive, limits and deadlines, SSE, disconnect
+// detection) that hands requests to the OpenAiService. run() returns after SIGTERM/SIGINT once
+// in-flight requests finished (or the drain timeout passed and they were ended with an error),
+// at a second signal, or after stop(). Accept failures for lack of descriptors back off instead
+// of spinning, and an exception escaping a connection's handler closes that connection only.
 #pragma once
 
 #include <memory>
@@ -29,6 +31,8 @@ class HttpServer {
   void drain();
   // Stops at once from any thread.
   void stop();
+  // Connections open now (accepted and not yet closed and released).
+  int num_open_connections() const;
 
  private:
   struct Impl;

@@ -215,7 +215,8 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
     in_flight_.fetch_add(1);
     GenerationDeps deps{backend_.engine, backend_.codec, backend_.renderer, &serving_, metrics_.get(),
                         [this] { in_flight_.fetch_sub(1); },
-                        [this](const web::RecentRequest& r, std::span<const double> itl) { record_request(r, itl); }};
+                        [this](const web::RecentRequest& r, std::span<const double> itl) { record_request(r, itl); },
+                        &in_flight_requests_};
     if (path == "/v1/chat/completions") handle_chat_completion(request, std::move(writer), std::move(deps));
     else handle_completion(request, std::move(writer), std::move(deps));
     return;

@@ -17,6 +17,7 @@
 #include "metrics/registry.h"
 #include "metrics/vllm_metrics.h"
 #include "server/http_types.h"
+#include "server/in_flight_registry.h"
 #include "server/server_config.h"
 #include "web/dashboard_stats.h"
 
@@ -46,6 +47,9 @@ class OpenAiService {
   void begin_drain();
   ServerPhase phase() const { return phase_.load(); }
   int num_in_flight() const { return in_flight_.load(); }
+  // Ends every generation request still running with a 503 `reason` (an SSE error event and
+  // [DONE] for streams): the drain timeout passed.
+  void cancel_in_flight(const std::string& reason) { in_flight_requests_.cancel_all(reason); }
 
   void handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 
@@ -76,6 +80,7 @@ class OpenAiService {
   double started_ = 0;                         // monotonic seconds, for uptime_s
   std::atomic<ServerPhase> phase_{ServerPhase::kLoading};
   std::atomic<int> in_flight_{0};
+  InFlightRegistry in_flight_requests_;
   int64_t created_ = 0;
 };
 

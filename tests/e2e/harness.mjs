@@ -44,12 +44,14 @@ export async function waitForStatus(url, status, timeoutMs = 60000) {
 }
 
 // A running `kiln serve`. extraArgs are appended to the defaults; later flags win.
-export async function startServer({ extraArgs = [], env = {}, servedName = MODEL } = {}) {
+// maxNumBatchedTokens: null leaves --max-num-batched-tokens to its default.
+export async function startServer({ extraArgs = [], env = {}, servedName = MODEL, maxNumBatchedTokens = 512 } = {}) {
   const port = await freePort();
   const args = [
     'serve', demoModel, '--host', '127.0.0.1', '--port', String(port),
     '--served-model-name', servedName, '--max-model-len', '8192',
-    '--kv-cache-memory', '64MiB', '--device', 'cpu', '--max-num-batched-tokens', '512', ...extraArgs,
+    '--kv-cache-memory', '64MiB', '--device', 'cpu',
+    ...(maxNumBatchedTokens === null ? [] : ['--max-num-batched-tokens', String(maxNumBatchedTokens)]), ...extraArgs,
   ];
   const childEnv = { ...process.env, ...env };
   delete childEnv.KILN_API_KEY;

@@ -2,6 +2,7 @@
 // (the same requests in the same order give the same tokens on two servers); without it they
 // are random. --dtype takes vLLM's spellings; the CPU backend computes in float32 and says so,
 // CUDA refuses float16/float32, an unknown dtype is a usage error naming --dtype.
+// --max-num-batched-tokens' default follows the device --device auto chose.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,15 +11,17 @@ import { startServer, post, kilnBinary, demoModel, MODEL } from './harness.mjs';
 let seededA;
 let seededB;
 let unseeded;
+let autoDevice;
 before(async () => {
-  [seededA, seededB, unseeded] = await Promise.all([
+  [seededA, seededB, unseeded, autoDevice] = await Promise.all([
     startServer({ extraArgs: ['--seed', '1234', '--dtype', 'half'] }),
     startServer({ extraArgs: ['--seed', '1234', '--dtype', 'bf16'] }),
     startServer(),
+    startServer({ extraArgs: ['--device', 'auto'], maxNumBatchedTokens: null }),
   ]);
 });
 after(async () => {
-  await Promise.all([seededA?.stop(), seededB?.stop(), unseeded?.stop()]);
+  await Promise.all([seededA?.stop(), seededB?.stop(), unseeded?.stop(), autoDevice?.stop()]);
 });
 
 // Sampled token ids of one request (temperature 1, no seed in the request).
@@ -67,4 +70,13 @@ test('--dtype float16 and float32 are refused on CUDA, unknown values everywhere
     assert.equal(run.status, 2, `${dtype} on ${device}: ${run.stderr}`);
     assert.match(run.stderr, pattern);
   }
+});
+
+test('--device auto: --max-num-batched-tokens defaults by the device it chose (2048 on the CPU, 8192 on a GPU)', async () => {
+  const stats = await (await fetch(`${autoDevice.url}/v1/stats`)).json();
+  const device = stats.device.kind;
+  assert.ok(device === 'cpu' || device === 'cuda', JSON.stringify(stats.device));
+  assert.equal(stats.config.device, device);
+  // --max-model-len 8192 (the harness's): the default is min(max-model-len, 2048 on CPU, 8192 on GPU).
+  assert.equal(stats.config.max_num_batched_tokens, device === 'cpu' ? 2048 : 8192);
 });

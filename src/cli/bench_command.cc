@@ -1,17 +1,21 @@
 // `kiln bench throughput`: vLLM's offline throughput benchmark (random prompts, ignore_eos)
-// through the engine, without HTTP, on the CPU backend.
+// through the engine, without HTTP, on either backend.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "base/byte_size.h"
 #include "base/log.h"
 #include "cli/commands.h"
-#include "cli/engine_setup.h"
+#include "cli/engine_flags.h"
+#include "cli/engine_start.h"
 #include "cli/flag_parser.h"
+#include "cli/process_environment.h"
+#include "engine/engine_args.h"
+#include "engine/model_backend.h"
 #include "engine/engine.h"
 #include "engine/throughput_benchmark.h"
 
@@ -37,19 +41,11 @@ int run_throughput(const CommandArgs& args) {
   int num_prompts = 100;
   int input_len = 128;
   int output_len = 128;
-  int max_num_seqs = 256;
-  int max_num_batched_tokens = 2048;
-  std::optional<int> max_model_len;
-  int block_size = 16;
-  std::string kv_cache_memory = "2GiB";
-  std::string device = "auto";
-  double gpu_memory_utilization = 0.9;
-  bool enforce_eager = false;
-  int profile_steps = 0;
-  bool enable_prefix_caching = true;
-  int num_threads = 0;
   int64_t seed = 0;
   bool json = false;
+  EngineArgs engine_args;
+  engine_args.max_num_batched_tokens = 2048;
+  engine_args.generation_config = "vllm";  // random prompts: vLLM's neutral sampling
   FlagParser parser("bench throughput",
                     "Offline throughput: NUM_PROMPTS random prompts of INPUT_LEN tokens, each "
                     "generating OUTPUT_LEN tokens (ignore_eos), through the engine");
@@ -57,19 +53,11 @@ int run_throughput(const CommandArgs& args) {
   parser.add_int("num-prompts", &num_prompts, "number of requests");
   parser.add_int("input-len", &input_len, "prompt tokens per request");
   parser.add_int("output-len", &output_len, "generated tokens per request");
-  parser.add_int("max-num-seqs", &max_num_seqs, "maximum sequences per step");
-  parser.add_int("max-num-batched-tokens", &max_num_batched_tokens, "token budget per step");
-  parser.add_optional_int("max-model-len", &max_model_len,
-                          "tokens per sequence (default: input-len + output-len)");
-  parser.add_int("block-size", &block_size, "tokens per KV cache block");
-  parser.add_string("kv-cache-memory", &kv_cache_memory,
-                    "bytes for the KV cache, e.g. 2GiB (the CPU's budget; on a GPU it overrides the plan)");
-  parser.add_bool("enable-prefix-caching", &enable_prefix_caching, "automatic prefix caching");
-  parser.add_int("num-threads", &num_threads, "CPU threads for the forward (0: all cores)");
-  parser.add_string("device", &device, "auto (cuda when a GPU is visible), cuda or cpu");
-  parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
-  parser.add_bool("enforce-eager", &enforce_eager, "no CUDA graphs for decode steps");
-  parser.add_int("profile-steps", &profile_steps, "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
+  add_engine_flags(parser, &engine_args);
+  parser.set_help("max-model-len", "tokens per sequence (default: input-len + output-len)");
+  parser.set_help("max-num-batched-tokens", "maximum tokens in one engine step");
+  parser.set_help("kv-cache-memory",
+                  "bytes for the KV cache, e.g. 2GiB (the CPU's budget; on a GPU it overrides the plan)", "2GiB");
   parser.add_int64("seed", &seed, "seed of the random prompts and sampling");
   parser.add_bool("json", &json, "print the result as one JSON object");
   const Status parsed = parser.parse(args);
@@ -86,31 +74,19 @@ int run_throughput(const CommandArgs& args) {
   if (num_prompts < 1 || input_len < 1 || output_len < 1) {
     return usage_error("--num-prompts, --input-len and --output-len must be at least 1");
   }
-  if (max_num_seqs < 1 || max_num_batched_tokens < 1 || block_size < 1 || num_threads < 0) {
-    return usage_error("--max-num-seqs, --max-num-batched-tokens and --block-size must be positive");
-  }
-  const Result<int64_t> kv_bytes = parse_byte_size(kv_cache_memory);
-  if (!kv_bytes.ok()) return usage_error("--kv-cache-memory: " + kv_bytes.message());
-  BackendOptions backend_options;
-  backend_options.device = device;
-  backend_options.block_size = block_size;
-  backend_options.max_model_len = max_model_len.value_or(input_len + output_len);
-  backend_options.max_num_seqs = max_num_seqs;
-  backend_options.max_num_batched_tokens = max_num_batched_tokens;
-  if (parser.was_set("kv-cache-memory") || device == "cpu") backend_options.kv_cache_memory_bytes = *kv_bytes;
-  backend_options.gpu_memory_utilization = gpu_memory_utilization;
-  backend_options.enforce_eager = enforce_eager;
-  backend_options.profile_every_n_steps = profile_steps;
-  backend_options.num_threads = num_threads;
-  backend_options.show_progress = !json;
-  if (input_len + output_len > backend_options.max_model_len) {
+  if (!engine_args.max_model_len) engine_args.max_model_len = input_len + output_len;
+  if (input_len + output_len > *engine_args.max_model_len) {
     return usage_error("--input-len + --output-len exceeds --max-model-len");
   }
-  EngineSetupOptions setup;
-  setup.backend = backend_options;
-  setup.enable_prefix_caching = enable_prefix_caching;
-  setup.generation_config = "vllm";
-  Result<RunningEngine> running = start_engine(model_dir, setup, nullptr);
+  engine_args.show_progress = !json;
+  if (const Status env = read_engine_environment(process_environment(), &engine_args); !env.ok()) {
+    return usage_error(env.message());
+  }
+  const Result<ModelConfig> model_config = load_model_config(std::filesystem::path(model_dir) / "config.json");
+  if (!model_config.ok()) return usage_error(model_config.message());
+  const Result<ResolvedEngineArgs> resolved = resolve_engine_args(engine_args, *model_config, detect_devices());
+  if (!resolved.ok()) return usage_error(resolved.message());
+  Result<RunningEngine> running = start_engine(model_dir, *model_config, *resolved, nullptr);
   if (!running.ok()) return usage_error(running.message());
   Engine& engine = *running->engine;
   const ModelConfig& config = running->config;

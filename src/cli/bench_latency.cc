@@ -5,6 +5,7 @@
 // a decode step must read (all weights, plus every sequence's K/V so far) over that bandwidth.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <algorithm>
 #include <optional>
@@ -12,10 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/byte_size.h"
 #include "cli/commands.h"
-#include "cli/engine_setup.h"
+#include "cli/engine_flags.h"
+#include "cli/engine_start.h"
 #include "cli/flag_parser.h"
+#include "cli/process_environment.h"
+#include "engine/engine_args.h"
+#include "engine/model_backend.h"
 #include "engine/throughput_benchmark.h"
 
 #ifdef KILN_HAVE_CUDA
@@ -26,38 +30,28 @@ namespace kiln {
 
 int run_bench_latency(const CommandArgs& args) {
   std::string model_dir;
-  std::string device = "auto";
   int input_len = 128;
   int output_len = 128;
   int batch_size = 1;
   int num_iters = 3;
-  std::optional<int> max_model_len;
-  int max_num_batched_tokens = 8192;
-  double gpu_memory_utilization = 0.9;
-  bool enforce_eager = false;
-  int profile_steps = 0;
-  std::optional<std::string> kv_cache_memory;
-  std::optional<std::string> gpu_memory_limit;
-  int num_threads = 0;
   bool json = false;
+  EngineArgs engine_args;
+  engine_args.max_num_batched_tokens = 8192;
+  engine_args.enable_prefix_caching = false;  // every iteration's prompt must be computed
+  engine_args.generation_config = "vllm";
   FlagParser parser("bench latency",
                     "Latency: BATCH_SIZE requests of INPUT_LEN random tokens generating OUTPUT_LEN tokens "
                     "(ignore_eos, greedy), NUM_ITERS times after one warm-up");
   parser.add_string("model", &model_dir, "model directory (required)");
-  parser.add_string("device", &device, "auto (cuda when a GPU is visible), cuda or cpu");
   parser.add_int("input-len", &input_len, "prompt tokens per request (the decode context)");
   parser.add_int("output-len", &output_len, "generated tokens per request");
   parser.add_int("batch-size", &batch_size, "requests running together");
   parser.add_int("num-iters", &num_iters, "timed repetitions");
-  parser.add_optional_int("max-model-len", &max_model_len, "tokens per sequence (default: input + output)");
-  parser.add_int("max-num-batched-tokens", &max_num_batched_tokens, "token budget per step (prefill chunk)");
-  parser.add_double("gpu-memory-utilization", &gpu_memory_utilization, "fraction of GPU memory kiln may use");
-  parser.add_bool("enforce-eager", &enforce_eager, "no CUDA graphs for decode steps");
-  parser.add_int("profile-steps", &profile_steps, "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
-  parser.add_optional_string("kv-cache-memory", &kv_cache_memory, "KV cache bytes (CPU: default 2GiB)");
-  parser.add_int("num-threads", &num_threads, "CPU threads (0: all cores)");
-  parser.add_optional_string("gpu-memory-limit", &gpu_memory_limit,
-                             "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");
+  add_engine_flags(parser, &engine_args);
+  parser.set_help("max-model-len", "tokens per sequence (default: input + output)");
+  parser.set_help("max-num-seqs", "maximum sequences in one batch", "--batch-size");
+  parser.set_help("kv-cache-memory", "KV cache bytes (CPU: default 2GiB)");
+  parser.set_help("max-num-batched-tokens", "token budget per step (prefill chunk; at least --batch-size)");
   parser.add_bool("json", &json, "print one JSON object");
   const auto usage_error = [](const std::string& message) {
     std::fprintf(stderr, "kiln bench latency: %s\n", message.c_str());
@@ -73,29 +67,18 @@ int run_bench_latency(const CommandArgs& args) {
   if (input_len < 1 || output_len < 2 || batch_size < 1 || num_iters < 1) {
     return usage_error("--input-len, --batch-size and --num-iters must be at least 1, --output-len at least 2");
   }
-  EngineSetupOptions setup;
-  setup.backend.device = device;
-  setup.backend.max_model_len = max_model_len.value_or(input_len + output_len);
-  setup.backend.max_num_seqs = std::max(batch_size, 1);
-  setup.backend.max_num_batched_tokens = std::max(max_num_batched_tokens, batch_size);
-  setup.backend.gpu_memory_utilization = gpu_memory_utilization;
-  setup.backend.enforce_eager = enforce_eager;
-  setup.backend.profile_every_n_steps = profile_steps;
-  setup.backend.num_threads = num_threads;
-  setup.backend.show_progress = !json;
-  if (kv_cache_memory) {
-    auto bytes = parse_byte_size(*kv_cache_memory);
-    if (!bytes.ok()) return usage_error("--kv-cache-memory: " + bytes.message());
-    setup.backend.kv_cache_memory_bytes = *bytes;
+  if (!engine_args.max_model_len) engine_args.max_model_len = input_len + output_len;
+  if (!parser.was_set("max-num-seqs")) engine_args.max_num_seqs = batch_size;
+  engine_args.max_num_batched_tokens = std::max(*engine_args.max_num_batched_tokens, batch_size);
+  engine_args.show_progress = !json;
+  if (const Status env = read_engine_environment(process_environment(), &engine_args); !env.ok()) {
+    return usage_error(env.message());
   }
-  if (gpu_memory_limit) {
-    auto bytes = parse_byte_size(*gpu_memory_limit);
-    if (!bytes.ok()) return usage_error("--gpu-memory-limit: " + bytes.message());
-    setup.backend.gpu_memory_limit_bytes = *bytes;
-  }
-  setup.enable_prefix_caching = false;  // every iteration's prompt must be computed
-  setup.generation_config = "vllm";
-  auto running = start_engine(model_dir, setup, nullptr);
+  const Result<ModelConfig> model_config = load_model_config(std::filesystem::path(model_dir) / "config.json");
+  if (!model_config.ok()) return usage_error(model_config.message());
+  const Result<ResolvedEngineArgs> resolved = resolve_engine_args(engine_args, *model_config, detect_devices());
+  if (!resolved.ok()) return usage_error(resolved.message());
+  auto running = start_engine(model_dir, *model_config, *resolved, nullptr);
   if (!running.ok()) return usage_error(running.message());
 
   std::vector<double> ttft, itl;
@@ -134,8 +117,8 @@ int run_bench_latency(const CommandArgs& args) {
   const double decode_tokens_per_s = 1000.0 / itl_ms.mean;
 
   // Bytes one decode step reads at the mean context of the run, for the roofline.
-  const ModelConfig& c = running->config;
-  const double kv_bytes_per_token = 2.0 * c.num_hidden_layers * c.kv_size() * (running->device == "cuda" ? 2 : 4);
+  const double kv_bytes_per_token =
+      static_cast<double>(running->plan.bytes_per_block) / running->plan.block_size;  // the backend's KV dtype
   const double mean_context = input_len + output_len / 2.0;
   const double step_bytes = static_cast<double>(running->plan.weights_bytes) + batch_size * mean_context * kv_bytes_per_token;
   double copy_gbps = 0;

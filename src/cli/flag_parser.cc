@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "base/byte_size.h"
+#include "base/check.h"
+
 namespace kiln {
 namespace {
 
@@ -105,6 +108,31 @@ void FlagParser::add_optional_double(const std::string& name, std::optional<doub
          *target = *value;
          return ok_status();
        }});
+}
+
+void FlagParser::add_byte_size(const std::string& name, std::optional<int64_t>* target, const std::string& help) {
+  add({name, help, *target ? format_bytes(**target) : "", false, [name, target](const std::string& v) -> Status {
+         auto bytes = parse_byte_size(v);
+         if (!bytes.ok()) return Status::error("--" + name + ": " + bytes.message());
+         *target = *bytes;
+         return ok_status();
+       }});
+}
+
+void FlagParser::add_custom(const std::string& name, const std::string& default_text, const std::string& help,
+                            std::function<Status(const std::string&)> set) {
+  add({name, help, default_text, false, std::move(set)});
+}
+
+void FlagParser::set_help(const std::string& name, const std::string& help, std::optional<std::string> default_text) {
+  for (Flag& flag : flags_) {
+    if (flag.name == name) {
+      flag.help = help;
+      if (default_text) flag.default_text = *default_text;
+      return;
+    }
+  }
+  KILN_CHECK(false) << "set_help: no flag --" << name;
 }
 
 void FlagParser::add_bool(const std::string& name, bool* target, const std::string& help) {

@@ -27,8 +27,18 @@ class FlagParser {
   void add_double(const std::string& name, double* target, const std::string& help);
   void add_optional_double(const std::string& name, std::optional<double>* target,
                            const std::string& help);
+  // A byte size as users write it ("4GiB", "512MiB", "24GB", base/byte_size.h).
+  void add_byte_size(const std::string& name, std::optional<int64_t>* target, const std::string& help);
   // --name sets true; --no-name sets false.
   void add_bool(const std::string& name, bool* target, const std::string& help);
+  // A value checked or converted by `set`, which returns an error naming the flag; the help
+  // shows `default_text` (empty: no default shown).
+  void add_custom(const std::string& name, const std::string& default_text, const std::string& help,
+                  std::function<Status(const std::string&)> set);
+  // Replaces a declared flag's help text, for a command whose default means something else
+  // there; `default_text` replaces the default shown (the bound variable's), "" shows none.
+  void set_help(const std::string& name, const std::string& help,
+                std::optional<std::string> default_text = std::nullopt);
   // May be given several times; each value is appended.
   void add_repeated(const std::string& name, std::vector<std::string>* target, const std::string& help);
   // Positional arguments (after flags are removed) go here; `usage` names them in --help.

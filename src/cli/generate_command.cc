@@ -11,21 +11,20 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/byte_size.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "cli/commands.h"
-#include "cli/engine_setup.h"
-#include "cli/flag_parser.h"
+#include "cli/engine_start.h"
+#include "cli/generate_options.h"
+#include "cli/process_environment.h"
 #include "cli/prompt_input.h"
-#include "engine/memory_plan.h"
+#include "engine/engine_args.h"
+#include "engine/model_backend.h"
 #include "engine/request_stream.h"
 #include "model/model_config.h"
 
 namespace kiln {
 namespace {
-
-constexpr int kBlockSize = 16;
 
 int fail(std::string message, int code) {
   for (char& c : message) {
@@ -33,104 +32,6 @@ int fail(std::string message, int code) {
   }
   std::fprintf(stderr, "kiln generate: %s\n", message.c_str());
   return code;
-}
-
-struct GenerateOptions {
-  std::string model;
-  std::optional<std::string> prompt;
-  std::optional<std::string> prompt_ids;
-  std::optional<std::string> chat;
-  int max_tokens = 256;
-  std::optional<double> temperature;
-  std::optional<double> top_p;
-  std::optional<int> top_k;
-  int64_t seed = 0;
-  bool seed_set = false;
-  std::optional<int> top_logprobs;
-  bool prompt_logprobs = false;
-  bool json = false;
-  bool ignore_eos = false;
-  bool add_special_tokens = false;
-  std::string device = "auto";
-  std::optional<std::string> kv_cache_memory;
-  std::optional<int> max_model_len;
-  std::string generation_config = "auto";
-  int num_threads = 0;
-  std::string log_level = "info";
-};
-
-constexpr const char* kSummary =
-    "Generate from one prompt with the engine, offline.\n"
-    "\n"
-    "Give exactly one of --prompt (text encoded as it is: no BOS unless --add-special-tokens),\n"
-    "--prompt-ids (comma-separated token ids) or --chat (TEXT as one user message rendered by the\n"
-    "model's chat template with the generation prompt; the template writes BOS). Sampling flags left\n"
-    "unset take the model's generation_config.json (R1-Distill: temperature 0.6, top_p 0.95);\n"
-    "--temperature 0 is greedy. Without --seed the sampling seed is random.\n"
-    "\n"
-    "Without --json the text streams to stdout as it is generated, then a newline. With --json one\n"
-    "object is printed:\n"
-    "  {\"prompt_ids\": [...], \"prompt_logprobs\": [null, lp, ...] or null,\n"
-    "   \"tokens\": [{\"id\": n, \"text\": \"...\", \"logprob\": x, \"top_logprobs\": [[id, lp], ...]}, ...],\n"
-    "   \"text\": \"...\", \"finish_reason\": \"stop\" | \"length\"}\n"
-    "prompt_logprobs is null unless --prompt-logprobs; then entry i is the log-probability of prompt\n"
-    "token i given the tokens before it (null for the first). Logprobs are the model's raw\n"
-    "log-softmax (before temperature and top-p/top-k). top_logprobs holds the --top-logprobs best\n"
-    "tokens, best first ([] without the flag). A token's \"text\" is the lossy decode of that id\n"
-    "alone (special tokens written out; a byte that ends inside a UTF-8 character reads U+FFFD);\n"
-    "\"text\" is the streamed, detokenized output (special tokens skipped).\n"
-    "\n"
-    "Logs go to stderr, including the load time and the generation speed.";
-
-void add_flags(FlagParser* parser, GenerateOptions* o) {
-  parser->add_string("model", &o->model, "model folder: config.json, safetensors and tokenizer files (required)");
-  parser->add_optional_string("prompt", &o->prompt, "prompt text, encoded as it is");
-  parser->add_optional_string("prompt-ids", &o->prompt_ids, "prompt token ids, e.g. 128000,9906,0");
-  parser->add_optional_string("chat", &o->chat, "a user message, rendered by the model's chat template");
-  parser->add_int("max-tokens", &o->max_tokens, "tokens to generate at most");
-  parser->add_optional_double("temperature", &o->temperature, "sampling temperature; 0 = greedy (default: generation_config.json)");
-  parser->add_optional_double("top-p", &o->top_p, "nucleus sampling, in (0, 1] (default: generation_config.json)");
-  parser->add_optional_int("top-k", &o->top_k, "top-k sampling; 0 or -1 = off (default: generation_config.json)");
-  parser->add_int64("seed", &o->seed, "sampling seed, for reproducible sampling (default: random)");
-  parser->add_optional_int("top-logprobs", &o->top_logprobs, "with --json: the K most likely tokens at each step");
-  parser->add_bool("prompt-logprobs", &o->prompt_logprobs, "with --json: each prompt token's logprob");
-  parser->add_bool("json", &o->json, "print one JSON object (see above) instead of streaming text");
-  parser->add_bool("ignore-eos", &o->ignore_eos, "keep generating after EOS until --max-tokens");
-  parser->add_bool("add-special-tokens", &o->add_special_tokens,
-                   "with --prompt or --chat: add BOS first when the tokenizer config says so");
-  parser->add_string("device", &o->device, "auto (cuda when a GPU is there), cuda or cpu");
-  parser->add_optional_string("kv-cache-memory", &o->kv_cache_memory,
-                              "bytes for the KV cache, e.g. 1GiB (default: what max-model-len needs)");
-  parser->add_optional_int("max-model-len", &o->max_model_len,
-                           "tokens per sequence (default: prompt + max-tokens rounded up to 16, at most the "
-                           "model's max_position_embeddings)");
-  parser->add_string("generation-config", &o->generation_config,
-                     "auto: the model's generation_config.json; vllm: neutral defaults; or a folder");
-  parser->add_int("num-threads", &o->num_threads, "CPU threads for the forward (0: all cores)");
-  parser->add_string("log-level", &o->log_level, "debug, info, warning or error (stderr)");
-}
-
-Status validate(const GenerateOptions& o) {
-  if (o.model.empty()) return Status::error("--model is required");
-  const int inputs = o.prompt.has_value() + o.prompt_ids.has_value() + o.chat.has_value();
-  if (inputs != 1) return Status::error("give exactly one of --prompt, --prompt-ids and --chat");
-  if (o.add_special_tokens && o.prompt_ids) return Status::error("--add-special-tokens does not apply to --prompt-ids");
-  if (o.max_tokens < 1) return Status::error("--max-tokens must be at least 1, got " + std::to_string(o.max_tokens));
-  if (o.temperature && !(std::isfinite(*o.temperature) && *o.temperature >= 0)) {
-    return Status::error("--temperature must be >= 0");
-  }
-  if (o.top_p && !(*o.top_p > 0 && *o.top_p <= 1)) return Status::error("--top-p must be in (0, 1]");
-  if (o.top_k && *o.top_k < -1) return Status::error("--top-k must be -1, 0 (off) or positive");
-  if (o.seed_set && o.seed < 0) return Status::error("--seed must be >= 0");
-  if (o.top_logprobs && *o.top_logprobs < 0) return Status::error("--top-logprobs must be >= 0");
-  if (o.top_logprobs && !o.json) return Status::error("--top-logprobs needs --json");
-  if (o.prompt_logprobs && !o.json) return Status::error("--prompt-logprobs needs --json");
-  if (o.max_model_len && *o.max_model_len < 1) return Status::error("--max-model-len must be positive");
-  if (o.num_threads < 0) return Status::error("--num-threads must be >= 0");
-  if (o.device != "auto" && o.device != "cpu" && o.device != "cuda") {
-    return Status::error("--device must be auto, cuda or cpu, got '" + o.device + "'");
-  }
-  return ok_status();
 }
 
 Result<std::vector<int32_t>> prompt_token_ids(const GenerateOptions& o, const PromptTokenizer& prompt_tokenizer,
@@ -169,28 +70,19 @@ nlohmann::ordered_json token_json(const Tokenizer& tokenizer, int32_t id, const 
 }  // namespace
 
 int run_generate_command(const CommandArgs& args) {
-  GenerateOptions o;
-  FlagParser parser("generate", kSummary);
-  add_flags(&parser, &o);
-  const Status parsed = parser.parse(args);
+  std::string help;
+  auto parsed = parse_generate_options(args, process_environment(), &help);
   if (!parsed.ok()) return fail(parsed.message(), 2);
-  if (parser.help_requested()) {
-    std::printf("%s", parser.help_text().c_str());
+  if (!help.empty()) {
+    std::printf("%s", help.c_str());
     return 0;
   }
-  o.seed_set = parser.was_set("seed");
-  if (const Status valid = validate(o); !valid.ok()) return fail(valid.message(), 2);
+  const GenerateOptions& o = *parsed;
   LogLevel level;
   if (!parse_log_level(o.log_level, &level)) {
     return fail("--log-level must be debug, info, warning or error, got '" + o.log_level + "'", 2);
   }
   set_log_level(level);
-  std::optional<int64_t> kv_cache_bytes;
-  if (o.kv_cache_memory) {
-    auto bytes = parse_byte_size(*o.kv_cache_memory);
-    if (!bytes.ok()) return fail("--kv-cache-memory: " + bytes.message(), 2);
-    kv_cache_bytes = *bytes;
-  }
 
   const double load_start = monotonic_seconds();
   const std::filesystem::path dir = o.model;
@@ -205,17 +97,13 @@ int run_generate_command(const CommandArgs& args) {
   if (!prompt.ok()) return fail(prompt.message(), 2);
   const int prompt_len = static_cast<int>(prompt->size());
 
-  // The sequence needs prompt + max_tokens positions; size the KV cache for exactly that unless
+  // The sequence needs prompt + max_tokens positions; the engine is sized for exactly that unless
   // told otherwise, so that a short generation does not reserve the model's whole context.
-  const int max_positions = model_config->max_position_embeddings;
-  const int64_t wanted = static_cast<int64_t>(prompt_len) + o.max_tokens;
-  const int max_model_len = o.max_model_len.value_or(static_cast<int>(
-      std::min<int64_t>(max_positions, (wanted + kBlockSize - 1) / kBlockSize * kBlockSize)));
-  if (max_model_len > max_positions) {
-    return fail("--max-model-len " + std::to_string(max_model_len) + " exceeds the model's max_position_embeddings " +
-                    std::to_string(max_positions),
-                2);
-  }
+  EngineArgs engine_args = generate_engine_args(o, prompt_len, model_config->max_position_embeddings);
+  engine_args.show_progress = level <= LogLevel::kInfo;  // the load bar is an info-level display
+  auto resolved = resolve_engine_args(engine_args, *model_config, detect_devices());
+  if (!resolved.ok()) return fail(resolved.message(), 2);
+  const int max_model_len = resolved->max_model_len;
   if (prompt_len >= max_model_len) {
     return fail("the prompt has " + std::to_string(prompt_len) + " tokens; max-model-len " +
                     std::to_string(max_model_len) + " leaves no room to generate",
@@ -227,23 +115,10 @@ int run_generate_command(const CommandArgs& args) {
     KILN_LOG(Warning) << "--max-tokens " << o.max_tokens << " lowered to " << max_tokens << " to fit max-model-len "
                       << max_model_len;
   }
-  if (!kv_cache_bytes) {
-    const int64_t blocks = (max_model_len + kBlockSize - 1) / kBlockSize;
-    kv_cache_bytes = blocks * kv_bytes_per_block(*model_config, kBlockSize, DType::kF32);
+  if (resolved->device == "cpu" && o.engine.dtype != "auto") {
+    KILN_LOG(Info) << "--dtype " << o.engine.dtype << ": the CPU backend computes in float32";
   }
-
-  EngineSetupOptions setup;
-  setup.backend.device = o.device;
-  setup.backend.block_size = kBlockSize;
-  setup.backend.max_model_len = max_model_len;
-  setup.backend.max_num_seqs = 1;
-  setup.backend.max_num_batched_tokens = std::min(max_model_len, 2048);
-  setup.backend.kv_cache_memory_bytes = kv_cache_bytes;
-  setup.backend.num_threads = o.num_threads;
-  setup.backend.show_progress = level <= LogLevel::kInfo;  // the load bar is an info-level display
-  setup.enable_prefix_caching = false;  // one request: nothing to share
-  setup.generation_config = o.generation_config;
-  auto running = start_engine(dir, setup, prompt_tokenizer->tokenizer);
+  auto running = start_engine(dir, *model_config, *resolved, prompt_tokenizer->tokenizer);
   if (!running.ok()) return fail(running.message(), 2);
   const double load_s = monotonic_seconds() - load_start;
   char line[160];
@@ -257,7 +132,7 @@ int run_generate_command(const CommandArgs& args) {
   if (o.temperature) sampling.temperature = static_cast<float>(*o.temperature);
   if (o.top_p) sampling.top_p = static_cast<float>(*o.top_p);
   if (o.top_k) sampling.top_k = *o.top_k;
-  if (o.seed_set) sampling.seed = static_cast<uint64_t>(o.seed);
+  if (o.seed) sampling.seed = static_cast<uint64_t>(*o.seed);
   sampling.max_tokens = max_tokens;
   sampling.ignore_eos = o.ignore_eos;
   if (o.json) sampling.logprobs = o.top_logprobs.value_or(0);

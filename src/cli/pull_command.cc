@@ -1,25 +1,15 @@
 // kiln pull REPO_ID: downloads a model from the Hugging Face Hub into the huggingface_hub cache
 // and prints the snapshot folder on stdout (so `kiln serve $(kiln pull org/name)` works).
 #include <cstdio>
-#include <cstdlib>
 
 #include "base/byte_size.h"
 #include "cli/commands.h"
 #include "cli/flag_parser.h"
+#include "cli/process_environment.h"
 #include "hub/hub_config.h"
 #include "hub/pull.h"
 
 namespace kiln {
-namespace {
-
-std::optional<std::string> getenv_lookup(const std::string& name) {
-  const char* value = std::getenv(name.c_str());
-  if (!value) return std::nullopt;
-  return std::string(value);
-}
-
-}  // namespace
-
 int run_pull_command(const CommandArgs& args) {
   PullOptions options;
   std::optional<std::string> token;
@@ -57,12 +47,12 @@ int run_pull_command(const CommandArgs& args) {
     return 2;
   }
   options.show_progress = !quiet;
-  Result<HubConfig> config = make_hub_config(getenv_lookup, HubConfigOverrides{token, cache_dir});
+  Result<HubConfig> config = make_hub_config(process_environment(), HubConfigOverrides{token, cache_dir});
   if (!config.ok()) {
     std::fprintf(stderr, "kiln pull: %s\n", config.message().c_str());
     return 2;
   }
-  if (Status status = apply_hub_timeouts(getenv_lookup, &options); !status.ok()) {
+  if (Status status = apply_hub_timeouts(process_environment(), &options); !status.ok()) {
     std::fprintf(stderr, "kiln pull: %s\n", status.message().c_str());
     return 2;
   }

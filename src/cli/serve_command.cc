@@ -8,10 +8,10 @@
 #include <thread>
 
 #include "api/reasoning_parser.h"
-#include "base/byte_size.h"
-#include "base/env_lookup.h"
 #include "base/log.h"
-#include "cli/engine_setup.h"
+#include "cli/engine_start.h"
+#include "cli/process_environment.h"
+#include "engine/model_backend.h"
 #include "hub/hub_config.h"
 #include "hub/pull.h"
 #include "cli/commands.h"
@@ -32,13 +32,6 @@ namespace {
 int fail(const std::string& message, int code) {
   std::fprintf(stderr, "kiln serve: %s\n", message.c_str());
   return code;
-}
-
-EnvLookup process_environment() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
-    return value ? std::optional<std::string>(value) : std::nullopt;
-  };
 }
 
 // A repo id (org/name) is pulled into the Hugging Face cache, or found there; a directory is
@@ -64,23 +57,6 @@ int run_serve_command(const CommandArgs& args) {
     return 0;
   }
   const ServeOptions& options = *parsed;
-  std::optional<int64_t> kv_cache_bytes, gpu_memory_limit_bytes;
-  if (options.kv_cache_memory) {
-    auto bytes = parse_byte_size(*options.kv_cache_memory);
-    if (!bytes.ok()) return fail("--kv-cache-memory: " + bytes.message(), 2);
-    kv_cache_bytes = *bytes;
-  }
-  if (options.gpu_memory_limit) {
-    auto bytes = parse_byte_size(*options.gpu_memory_limit);
-    if (!bytes.ok()) return fail("--gpu-memory-limit: " + bytes.message(), 2);
-    gpu_memory_limit_bytes = *bytes;
-  }
-  // An explicit --device cuda is refused an unsupported --dtype before any weight loads; with
-  // --device auto the check waits for the backend's choice below.
-  if (options.device == "cuda") {
-    const Status dtype_ok = check_dtype_for_device(options.dtype, "cuda");
-    if (!dtype_ok.ok()) return fail(dtype_ok.message(), 2);
-  }
   auto resolved = resolve_model_dir(options.model, env);
   if (!resolved.ok()) return fail(resolved.message(), std::filesystem::exists(options.model) ? 2 : 1);
   const std::filesystem::path dir = *resolved;
@@ -105,12 +81,11 @@ int run_serve_command(const CommandArgs& args) {
   auto chat_template = ChatTemplate::compile(template_text);
   if (!chat_template.ok()) return fail(chat_template.message(), 2);
 
-  const int max_model_len = options.max_model_len.value_or(model_config->max_position_embeddings);
-  if (max_model_len > model_config->max_position_embeddings) {
-    return fail("--max-model-len " + std::to_string(max_model_len) + " exceeds the model's max_position_embeddings " +
-                    std::to_string(model_config->max_position_embeddings),
-                2);
-  }
+  // The device first, so that every default derived from it (the step's token budget) and every
+  // check against it (--dtype) sees the device that will run.
+  auto engine_args = resolve_engine_args(options.engine, *model_config, detect_devices());
+  if (!engine_args.ok()) return fail(engine_args.message(), 2);
+  const int max_model_len = engine_args->max_model_len;
 
   server::ServerConfig server_config;
   server_config.host = options.host;
@@ -126,8 +101,8 @@ int run_serve_command(const CommandArgs& args) {
   serving.served_model_name = options.served_model_name.value_or(options.model);
   serving.model_root = options.model;
   serving.max_model_len = max_model_len;
-  serving.reasoning_parser =
-      *api::parse_reasoning_parser_name(resolve_reasoning_parser(options.reasoning_parser, serving.served_model_name));
+  const std::string reasoning_parser = resolve_reasoning_parser(options.reasoning_parser, serving.served_model_name);
+  serving.reasoning_parser = *api::parse_reasoning_parser_name(reasoning_parser);
   serving.enable_prompt_tokens_details = options.enable_prompt_tokens_details;
   serving.limits.max_logprobs = options.max_logprobs;
   serving.limits.vocab_size = (*tokenizer)->vocab_size();
@@ -146,50 +121,26 @@ int run_serve_command(const CommandArgs& args) {
                  << " (loading " << options.model << ")";
   std::thread http_thread([&http] { http.run(/*handle_signals=*/true); });
 
-  EngineSetupOptions setup;
-  setup.backend.device = options.device;
-  setup.backend.block_size = options.block_size;
-  setup.backend.max_model_len = max_model_len;
-  setup.backend.max_num_seqs = options.max_num_seqs;
-  const bool on_cpu = options.device == "cpu";
-  setup.backend.max_num_batched_tokens =
-      options.max_num_batched_tokens.value_or(std::min(max_model_len, on_cpu ? 2048 : 8192));
-  setup.backend.kv_cache_memory_bytes = kv_cache_bytes;
-  setup.backend.gpu_memory_utilization = options.gpu_memory_utilization;
-  setup.backend.enforce_eager = options.enforce_eager;
-  setup.backend.gpu_memory_limit_bytes = gpu_memory_limit_bytes;
-  setup.backend.num_threads = options.num_threads;
-  setup.enable_prefix_caching = options.enable_prefix_caching;
-  setup.generation_config = options.generation_config;
-  if (options.seed) setup.seed = static_cast<uint64_t>(*options.seed);
-  setup.test_fail_at_position = options.test_fail_at_position;
-  auto running = start_engine(dir, setup, *tokenizer);
+  auto running = start_engine(dir, *model_config, *engine_args, *tokenizer);
   if (!running.ok()) {
     http.stop();
     http_thread.join();
     return fail(running.message(), 1);
   }
-  if (const Status dtype_ok = check_dtype_for_device(options.dtype, running->device); !dtype_ok.ok()) {
-    running->engine.reset();
-    http.stop();
-    http_thread.join();
-    return fail(dtype_ok.message(), 2);
-  }
   if (running->device == "cpu") {
-    KILN_LOG(Info) << "--dtype " << options.dtype << ": the CPU backend computes in float32";
+    KILN_LOG(Info) << "--dtype " << options.engine.dtype << ": the CPU backend computes in float32";
   }
-  if (options.seed) {
-    KILN_LOG(Info) << "--seed " << *options.seed << ": requests without a seed get seeds drawn from it";
+  if (options.engine.seed) {
+    KILN_LOG(Info) << "--seed " << static_cast<int64_t>(*options.engine.seed)
+                   << ": requests without a seed get seeds drawn from it";
   }
   metrics::CacheConfigInfo cache;
-  cache.block_size = options.block_size;
+  cache.block_size = options.engine.block_size;
   cache.num_gpu_blocks = running->plan.num_blocks;
-  cache.gpu_memory_utilization = options.gpu_memory_utilization;
-  cache.enable_prefix_caching = options.enable_prefix_caching;
-  EffectiveServeConfig effective{max_model_len, setup.backend.max_num_batched_tokens,
-                                 resolve_reasoning_parser(options.reasoning_parser, serving.served_model_name)};
+  cache.gpu_memory_utilization = options.engine.gpu_memory_utilization;
+  cache.enable_prefix_caching = options.engine.enable_prefix_caching;
   service.set_ready({running->engine.get(), &codec, &renderer}, cache,
-                    make_dashboard_info(options, effective, *running));
+                    make_dashboard_info(options.model, *engine_args, reasoning_parser, *running));
   KILN_LOG(Info) << "Serving " << serving.served_model_name << " on " << running->device
                  << ": http://" << options.host << ":" << http.port() << "/v1 (chat UI at /, dashboard at /dashboard)";
   http_thread.join();

@@ -4,35 +4,43 @@
 
 namespace kiln {
 
-server::DashboardInfo make_dashboard_info(const ServeOptions& options, const EffectiveServeConfig& effective,
-                                          const RunningEngine& running) {
+server::DashboardInfo make_dashboard_info(const std::string& model, const ResolvedEngineArgs& engine,
+                                          const std::string& reasoning_parser, const RunningEngine& running) {
   using web::StatValue;
+  const EngineArgs& args = engine.args;
   server::DashboardInfo info;
-  info.model = options.model;
+  info.model = model;
   info.config = {
-      {"max_model_len", StatValue(int64_t{effective.max_model_len})},
-      {"max_num_seqs", StatValue(int64_t{options.max_num_seqs})},
-      {"max_num_batched_tokens", StatValue(int64_t{effective.max_num_batched_tokens})},
-      {"block_size", StatValue(int64_t{options.block_size})},
-      {"gpu_memory_utilization", StatValue(options.gpu_memory_utilization)},
-      {"enable_prefix_caching", StatValue(options.enable_prefix_caching)},
-      {"enforce_eager", StatValue(options.enforce_eager)},
-      {"dtype", StatValue(options.dtype)},
-      {"tensor_parallel_size", StatValue(int64_t{options.tensor_parallel_size})},
-      {"reasoning_parser", StatValue(effective.reasoning_parser)},
+      {"max_model_len", StatValue(int64_t{engine.max_model_len})},
+      {"max_num_seqs", StatValue(int64_t{args.max_num_seqs})},
+      {"max_num_batched_tokens", StatValue(int64_t{engine.max_num_batched_tokens})},
+      {"block_size", StatValue(int64_t{args.block_size})},
+      {"gpu_memory_utilization", StatValue(args.gpu_memory_utilization)},
+      {"enable_prefix_caching", StatValue(args.enable_prefix_caching)},
+      {"enforce_eager", StatValue(args.enforce_eager)},
+      {"dtype", StatValue(args.dtype)},
+      {"tensor_parallel_size", StatValue(int64_t{args.tensor_parallel_size})},
+      {"reasoning_parser", StatValue(reasoning_parser)},
       {"device", StatValue(running.device)},
   };
-  if (options.kv_cache_memory) info.config.emplace_back("kv_cache_memory", StatValue(*options.kv_cache_memory));
+  if (args.kv_cache_memory_bytes) {
+    info.config.emplace_back("kv_cache_memory_bytes", StatValue(*args.kv_cache_memory_bytes));
+  }
   const MemoryPlan& plan = running.plan;
-  info.memory_plan = {
+  if (plan.total_bytes > 0) {  // the GPU's split (docs/dashboard-api.md)
+    info.memory_plan = {{"total_bytes", StatValue(plan.total_bytes)},
+                        {"budget_bytes", StatValue(plan.usable_bytes)},
+                        {"context_bytes", StatValue(plan.context_bytes)}};
+  }
+  info.memory_plan.insert(info.memory_plan.end(), {
       {"weights_bytes", StatValue(plan.weights_bytes)},
-      {"activation_bytes", StatValue(plan.activation_peak_bytes)},
+      {"activation_bytes", StatValue(plan.activation_bytes)},
       {"kv_cache_bytes", StatValue(plan.kv_cache_bytes)},
       {"kv_cache_bytes_per_block", StatValue(plan.bytes_per_block)},
       {"num_gpu_blocks", StatValue(plan.num_blocks)},
       {"block_size", StatValue(int64_t{plan.block_size})},
       {"max_concurrency", StatValue(plan.max_concurrency())},
-  };
+  });
   info.device = {{"kind", StatValue(running.device)}};
   if (!running.device_name.empty()) info.device.emplace_back("name", StatValue(running.device_name));
   if (running.device_memory_bytes > 0) {

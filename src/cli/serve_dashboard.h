@@ -4,19 +4,14 @@
 
 #include <string>
 
-#include "cli/engine_setup.h"
-#include "cli/serve_options.h"
+#include "engine/engine_args.h"
+#include "engine/engine_builder.h"
 #include "server/openai_service.h"
 
 namespace kiln {
 
-struct EffectiveServeConfig {
-  int max_model_len = 0;
-  int max_num_batched_tokens = 0;
-  std::string reasoning_parser;  // after "auto" is resolved
-};
-
-server::DashboardInfo make_dashboard_info(const ServeOptions& options, const EffectiveServeConfig& effective,
-                                          const RunningEngine& running);
+// `reasoning_parser` is the parser's name after "auto" is resolved.
+server::DashboardInfo make_dashboard_info(const std::string& model, const ResolvedEngineArgs& engine,
+                                          const std::string& reasoning_parser, const RunningEngine& running);
 
 }  // namespace kiln

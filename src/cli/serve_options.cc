@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/engine_flags.h"
 #include "cli/flag_parser.h"
 
 namespace kiln {
@@ -39,24 +40,6 @@ Result<std::vector<std::string>> parse_origins(const std::string& text) {
 }
 
 }  // namespace
-
-Result<std::string> normalize_dtype(const std::string& value) {
-  std::string lower = value;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (lower == "auto") return std::string("auto");
-  if (lower == "bfloat16" || lower == "bf16") return std::string("bfloat16");
-  if (lower == "float16" || lower == "half" || lower == "fp16") return std::string("float16");
-  if (lower == "float32" || lower == "float" || lower == "fp32") return std::string("float32");
-  return Status::error("--dtype " + value + ": expected auto, bfloat16 (bf16), float16 (half) or float32 (float)");
-}
-
-Status check_dtype_for_device(const std::string& dtype, const std::string& device) {
-  if (device == "cuda" && (dtype == "float16" || dtype == "float32")) {
-    return Status::error("--dtype " + dtype +
-                         ": the CUDA backend computes in bfloat16 only; use --dtype auto or bfloat16");
-  }
-  return ok_status();
-}
 
 std::string resolve_reasoning_parser(const std::string& flag, const std::string& model_name) {
   if (flag != "auto") return flag;
@@ -94,29 +77,12 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_int("port", &o.port, "port to listen on");
   parser.add_optional_string("served-model-name", &o.served_model_name,
                              "the model name in the API (default: MODEL as given)");
-  parser.add_optional_int("max-model-len", &o.max_model_len,
-                          "context length (default: config.json's max_position_embeddings)");
-  parser.add_int("max-num-seqs", &o.max_num_seqs, "maximum sequences in one batch");
-  parser.add_optional_int("max-num-batched-tokens", &o.max_num_batched_tokens,
-                          "maximum tokens in one engine step (default: chosen from max-model-len)");
-  parser.add_int("block-size", &o.block_size, "KV cache block size in tokens");
-  parser.add_double("gpu-memory-utilization", &o.gpu_memory_utilization,
-                    "fraction of GPU memory for weights, activations and KV cache");
-  parser.add_optional_string("kv-cache-memory", &o.kv_cache_memory,
-                             "KV cache size in bytes (e.g. 4GiB); overrides --gpu-memory-utilization");
-  parser.add_bool("enable-prefix-caching", &o.enable_prefix_caching, "reuse KV blocks of shared prompt prefixes");
-  parser.add_bool("enforce-eager", &o.enforce_eager, "no CUDA graphs: launch every decode step kernel by kernel");
-  parser.add_string("dtype", &o.dtype,
-                    "compute dtype: auto, bfloat16 (bf16), float16 (half), float32 (float); CUDA runs "
-                    "bfloat16 only, the CPU backend float32 only");
+  add_engine_flags(parser, &o.engine);
   std::optional<std::string> seed_text;  // a string so that the help shows no default: unset means random
   parser.add_optional_string("seed", &seed_text,
                              "global seed: requests without a seed get per-request seeds drawn from it, so the "
                              "same requests in the same order sample the same tokens (default: random)");
-  parser.add_string("generation-config", &o.generation_config,
-                    "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
   parser.add_optional_string("chat-template", &o.chat_template, "chat template file or inline template text");
-  parser.add_int("tensor-parallel-size", &o.tensor_parallel_size, "GPUs per model (only 1 for now)");
   parser.add_optional_string("api-key", &o.api_key,
                              "require this Bearer key on /v1/*, /tokenize, /detokenize (or KILN_API_KEY, VLLM_API_KEY)");
   parser.add_string("reasoning-parser", &o.reasoning_parser,
@@ -124,10 +90,6 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_optional_string("allowed-origins", &origins_text, "CORS origins, a JSON list (default: [\"*\"])");
   parser.add_int64("max-request-bytes", &o.max_request_bytes, "larger request bodies get 413");
   parser.add_double("drain-timeout", &o.drain_timeout_s, "seconds in-flight requests may finish after SIGTERM");
-  parser.add_string("device", &o.device, "auto (cuda when a GPU is visible), cuda or cpu");
-  parser.add_optional_string("gpu-memory-limit", &o.gpu_memory_limit,
-                             "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");
-  parser.add_int("num-threads", &o.num_threads, "CPU backend threads (0: all cores)");
   parser.add_int("max-logprobs", &o.max_logprobs, "most logprobs a request may ask for");
   parser.add_bool("enable-prompt-tokens-details", &o.enable_prompt_tokens_details,
                   "report usage.prompt_tokens_details.cached_tokens");
@@ -145,28 +107,16 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
     if (seed_text->empty() || *end != '\0' || errno == ERANGE) {
       return Status::error("--seed must be an integer, got '" + *seed_text + "'");
     }
-    o.seed = value;
+    o.engine.seed = static_cast<uint64_t>(value);
   }
-  KILN_ASSIGN_OR_RETURN(o.dtype, normalize_dtype(o.dtype));
   if (model_flag && !positionals.empty()) return Status::error("give the model once: as MODEL or as --model");
   if (positionals.size() > 1) return Status::error("unexpected argument '" + positionals[1] + "'");
   if (model_flag) o.model = *model_flag;
   else if (!positionals.empty()) o.model = positionals[0];
   else return Status::error("missing MODEL (see kiln serve --help)");
 
-  if (o.tensor_parallel_size != 1) {
-    return Status::error("--tensor-parallel-size " + std::to_string(o.tensor_parallel_size) +
-                         ": kiln runs a model on one GPU for now; only 1 is supported");
-  }
+  KILN_RETURN_IF_ERROR(validate_engine_args(o.engine));
   if (o.port < 0 || o.port > 65535) return Status::error("--port must be in [0, 65535]");
-  if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
-    return Status::error("--gpu-memory-utilization must be in (0, 1]");
-  }
-  if (o.block_size <= 0 || (o.block_size & (o.block_size - 1)) != 0) {
-    return Status::error("--block-size must be a power of two");
-  }
-  if (o.max_num_seqs < 1) return Status::error("--max-num-seqs must be at least 1");
-  if (o.max_model_len && *o.max_model_len < 1) return Status::error("--max-model-len must be at least 1");
   if (o.max_request_bytes < 1024) return Status::error("--max-request-bytes must be at least 1024");
   if (o.drain_timeout_s < 0) return Status::error("--drain-timeout must be >= 0");
   if (o.http_threads < 1) return Status::error("--http-threads must be at least 1");
@@ -174,21 +124,10 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   if (o.reasoning_parser != "auto" && o.reasoning_parser != "none" && o.reasoning_parser != "deepseek_r1") {
     return Status::error("--reasoning-parser " + o.reasoning_parser + ": expected deepseek_r1, none or auto");
   }
-  if (o.device != "auto" && o.device != "cuda" && o.device != "cpu") {
-    return Status::error("--device " + o.device + ": expected auto, cuda or cpu");
-  }
-  if (o.num_threads < 0) return Status::error("--num-threads must be >= 0");
   if (origins_text) {
     KILN_ASSIGN_OR_RETURN(o.allowed_origins, parse_origins(*origins_text));
   }
-  if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
-    char* end = nullptr;
-    const long value = std::strtol(text->c_str(), &end, 10);
-    if (*end != '\0' || value < 1 || value > INT32_MAX) {
-      return Status::error("KILN_TEST_FAIL_AT_POSITION must be a positive integer, got '" + *text + "'");
-    }
-    o.test_fail_at_position = static_cast<int>(value);
-  }
+  KILN_RETURN_IF_ERROR(read_engine_environment(env, &o.engine));
   if (!o.api_key) {
     for (const char* name : {"KILN_API_KEY", "VLLM_API_KEY"}) {
       if (auto value = env(name); value && !value->empty()) {

@@ -23,49 +23,52 @@ std::string with_commas(int64_t n) {
 
 }  // namespace
 
-double MemoryPlan::max_concurrency() const {
-  if (max_model_len <= 0) return 0;
-  return static_cast<double>(num_kv_tokens()) / static_cast<double>(max_model_len);
-}
-
-int64_t kv_bytes_per_block(const ModelConfig& config, int block_size, DType kv_dtype) {
-  return int64_t{2} * config.num_hidden_layers * block_size * config.num_key_value_heads *
-         config.head_dim * static_cast<int64_t>(dtype_size_bytes(kv_dtype));
+Status check_one_request_fits(const MemoryPlan& plan, const std::string& budget_flag) {
+  if (plan.bytes_per_block <= 0 || plan.block_size <= 0 || plan.max_model_len <= 0) {
+    return Status::error("KV cache plan: block size and max_model_len must be positive");
+  }
+  const int64_t blocks_needed = (plan.max_model_len + plan.block_size - 1) / plan.block_size;
+  if (plan.num_blocks >= blocks_needed) return ok_status();
+  return Status::error(budget_flag + ": to serve at least one request with the model's max seq len (" +
+                       std::to_string(plan.max_model_len) + "), " +
+                       format_gib(blocks_needed * plan.bytes_per_block) +
+                       " KV cache is needed, which is larger than the available KV cache memory (" +
+                       format_gib(plan.kv_cache_bytes) +
+                       "). Based on the available memory, the estimated maximum model length is " +
+                       std::to_string(plan.num_kv_tokens()) + ". Try increasing " + budget_flag +
+                       " or decreasing --max-model-len.");
 }
 
 Result<MemoryPlan> plan_kv_cache(int64_t kv_budget_bytes, int64_t bytes_per_block, int block_size,
                                  int max_model_len, int64_t weights_bytes,
-                                 int64_t activation_peak_bytes) {
-  if (bytes_per_block <= 0 || block_size <= 0 || max_model_len <= 0) {
-    return Status::error("KV cache plan: block size and max_model_len must be positive");
-  }
+                                 int64_t activation_bytes) {
   MemoryPlan plan;
   plan.weights_bytes = weights_bytes;
-  plan.activation_peak_bytes = activation_peak_bytes;
+  plan.activation_bytes = activation_bytes;
   plan.bytes_per_block = bytes_per_block;
   plan.block_size = block_size;
   plan.max_model_len = max_model_len;
-  plan.num_blocks = kv_budget_bytes > 0 ? kv_budget_bytes / bytes_per_block : 0;
+  plan.num_blocks = kv_budget_bytes > 0 && bytes_per_block > 0 ? kv_budget_bytes / bytes_per_block : 0;
   plan.kv_cache_bytes = plan.num_blocks * bytes_per_block;
-  const int64_t blocks_needed = (max_model_len + block_size - 1) / block_size;
-  if (plan.num_blocks < blocks_needed) {
-    const int64_t estimated_len = plan.num_blocks * block_size;
-    return Status::error(
-        "--kv-cache-memory: to serve at least one request with the model's max seq len (" +
-        std::to_string(max_model_len) + "), " + format_gib(blocks_needed * bytes_per_block) +
-        " KV cache is needed, which is larger than the available KV cache memory (" +
-        format_gib(kv_budget_bytes) + "). Based on the available memory, the estimated maximum "
-        "model length is " + std::to_string(estimated_len) +
-        ". Try increasing --kv-cache-memory or decreasing --max-model-len.");
-  }
+  KILN_RETURN_IF_ERROR(check_one_request_fits(plan, "--kv-cache-memory"));
   return plan;
 }
 
-void log_memory_plan(const MemoryPlan& plan) {
+void log_memory_plan(const MemoryPlan& plan, double gpu_memory_utilization) {
+  if (plan.total_bytes > 0) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "kiln instance can use total GPU memory (%s) x utilization (%.2f) = %s",
+                  format_gib(plan.total_bytes).c_str(), gpu_memory_utilization,
+                  format_gib(plan.usable_bytes).c_str());
+    KILN_LOG(Info) << line;
+    KILN_LOG(Info) << "Model weights: " << format_gib(plan.weights_bytes) << " | Activation memory: "
+                   << format_gib(plan.activation_bytes) << " | KV Cache: " << format_gib(plan.kv_cache_bytes)
+                   << " (CUDA context and libraries: " << format_gib(plan.context_bytes) << ")";
+  }
   char concurrency[64];
   std::snprintf(concurrency, sizeof(concurrency), "%.2fx", plan.max_concurrency());
   KILN_LOG(Info) << "Model weights take " << format_gib(plan.weights_bytes)
-                 << "; activation peak " << format_gib(plan.activation_peak_bytes);
+                 << "; activation peak " << format_gib(plan.activation_bytes);
   KILN_LOG(Info) << "Available KV cache memory: " << format_gib(plan.kv_cache_bytes);
   KILN_LOG(Info) << "KV cache size: " << with_commas(plan.num_kv_tokens()) << " tokens ("
                  << with_commas(plan.num_blocks) << " blocks of " << plan.block_size

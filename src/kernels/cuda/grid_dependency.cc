@@ -1,14 +1,14 @@
-#include <cstdlib>
-#include <cstring>
+#include <atomic>
 
 #include "kernels/cuda/grid_dependency.cuh"
 
 namespace kiln::cuda {
+namespace {
 
-bool grid_dependency_launches() {
-  static const bool enabled = [] {
-    const char* setting = std::getenv("KILN_CUDA_PDL");
-    if (setting && std::strcmp(setting, "0") == 0) return false;
+std::atomic<bool> launches_allowed{true};
+
+bool device_supports_grid_dependency() {
+  static const bool supported = [] {
     int device = 0, major = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
@@ -17,7 +17,15 @@ bool grid_dependency_launches() {
     }
     return major >= 9;
   }();
-  return enabled;
+  return supported;
+}
+
+}  // namespace
+
+void allow_grid_dependency_launches(bool allowed) { launches_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool grid_dependency_launches() {
+  return launches_allowed.load(std::memory_order_relaxed) && device_supports_grid_dependency();
 }
 
 }  // namespace kiln::cuda

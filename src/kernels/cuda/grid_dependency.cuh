@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.h"
 
 namespace kiln::cuda {
 
@@ -35,10 +36,6 @@ __device__ __forceinline__ void grid_dependency_launch_dependents() {
 #endif
 }
 
-// Whether launches carry the programmatic-serialization attribute: the current device is sm_90
-// or later and KILN_CUDA_PDL is not "0" (a switch for measuring the difference). Decided once
-// per process: kiln drives one device.
-bool grid_dependency_launches();
 
 template <typename... KernelParams, typename... Args>
 void launch_with_grid_dependency(void (*kernel)(KernelParams...), dim3 grid, dim3 block, size_t shared_bytes,

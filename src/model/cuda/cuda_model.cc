@@ -7,6 +7,7 @@
 #include "base/byte_size.h"
 #include "base/log.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
 #include "model/forward_batch_check.h"
@@ -42,6 +43,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   model->options_ = options;
   model->max_model_len_ = options.max_model_len > 0 ? options.max_model_len : config.max_position_embeddings;
   KILN_ASSIGN_OR_RETURN(model->context_, CudaContext::create(options.device));
+  allow_grid_dependency_launches(options.programmatic_dependent_launch);
   model->linear_ = std::make_unique<Linear>(*model->context_);
   const DeviceInfo& info = model->context_->info();
   KILN_LOG(Info) << "CUDA device " << info.device << ": " << info.name << " (sm_" << info.compute_capability
@@ -197,7 +199,8 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                          "; raise --gpu-memory-utilization or lower --max-num-batched-tokens");
   }
   plan_.kv_cache_bytes = block_bytes * plan_.num_blocks;
-  plan_.max_concurrency = static_cast<double>(plan_.num_blocks) * options_.block_size / max_model_len_;
+  plan_.bytes_per_block = block_bytes;
+  plan_.max_model_len = max_model_len_;
   kv_layer_elements_ = static_cast<size_t>(plan_.num_blocks) * options_.block_size * c.kv_size();
   KILN_ASSIGN_OR_RETURN(kv_cache_, DeviceBuffer::try_allocate(static_cast<size_t>(plan_.kv_cache_bytes)));
   return ok_status();

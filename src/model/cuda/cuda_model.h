@@ -22,6 +22,7 @@
 #include "model/cuda/cuda_weights.h"
 #include "model/cuda/step_profiler.h"
 #include "model/forward_batch.h"
+#include "model/memory_plan.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "model/rope.h"
@@ -39,18 +40,9 @@ struct CudaModelOptions {
   std::optional<int> num_blocks;                  // overrides the plan's KV cache size
   bool enforce_eager = false;  // no CUDA graphs: every step launches its kernels one by one
   int profile_every_n_steps = 0;  // log an operator breakdown of every Nth step (0: never)
-};
-
-struct MemoryPlan {
-  int64_t total_bytes = 0;       // the device's memory, or the cap
-  int64_t usable_bytes = 0;      // x gpu_memory_utilization
-  int64_t weights_bytes = 0;
-  int64_t activation_bytes = 0;  // peak of one forward at max_num_batched_tokens
-  int64_t context_bytes = 0;     // CUDA context, cuBLAS and other non-tensor memory
-  int64_t kv_cache_bytes = 0;
-  int num_blocks = 0;
-  int block_size = 0;
-  double max_concurrency = 0;  // num_blocks * block_size / max_model_len
+  // Programmatic dependent launch on sm_90 and later (kernels/cuda/grid_dependency.cuh); off
+  // only to measure the difference (the CLI's KILN_CUDA_PDL=0).
+  bool programmatic_dependent_launch = true;
 };
 
 class CudaModel {

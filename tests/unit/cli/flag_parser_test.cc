@@ -75,3 +75,40 @@ TEST(FlagParser, HelpListsFlagsWithDefaults) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(FlagParser, ByteSizesCustomValuesAndRewordedHelp) {
+  std::optional<int64_t> bytes;
+  std::string dtype = "auto";
+  int seqs = 256;
+  FlagParser parser("bench", "Bench");
+  parser.add_byte_size("kv-cache-memory", &bytes, "KV bytes");
+  parser.add_custom("dtype", dtype, "compute dtype", [&dtype](const std::string& value) -> Status {
+    if (value != "auto" && value != "bf16") return Status::error("--dtype " + value + ": no");
+    dtype = value;
+    return ok_status();
+  });
+  parser.add_int("max-num-seqs", &seqs, "sequences");
+  parser.set_help("max-num-seqs", "sequences in one batch", "--batch-size");
+  parser.set_help("kv-cache-memory", "KV bytes (CPU: 2GiB)");
+  ASSERT_TRUE(parser.parse({"--kv-cache-memory", "4GiB", "--dtype=bf16"}).ok());
+  EXPECT_EQ(bytes, int64_t{4} << 30);
+  EXPECT_EQ(dtype, "bf16");
+  const std::string help = parser.help_text();
+  EXPECT_NE(help.find("sequences in one batch (default: --batch-size)"), std::string::npos) << help;
+  EXPECT_EQ(help.find("(default: 256)"), std::string::npos) << help;
+  EXPECT_NE(help.find("KV bytes (CPU: 2GiB)\n"), std::string::npos) << help;
+  EXPECT_NE(help.find("compute dtype (default: auto)"), std::string::npos) << help;
+
+  const Status bad_size = parser.parse({"--kv-cache-memory", "lots"});
+  ASSERT_FALSE(bad_size.ok());
+  EXPECT_EQ(bad_size.message().rfind("--kv-cache-memory: ", 0), 0u) << bad_size.message();
+  const Status bad_dtype = parser.parse({"--dtype", "int8"});
+  ASSERT_FALSE(bad_dtype.ok());
+  EXPECT_NE(bad_dtype.message().find("--dtype int8"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln

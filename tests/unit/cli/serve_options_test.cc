@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/engine_flags.h"
+
 #include <map>
 
 namespace kiln {
@@ -21,10 +23,10 @@ TEST(ServeOptionsTest, VllmDefaults) {
   EXPECT_EQ(options->model, "deepseek-ai/DeepSeek-R1-Distill-Llama-8B");
   EXPECT_EQ(options->host, "0.0.0.0");
   EXPECT_EQ(options->port, 8000);
-  EXPECT_EQ(options->block_size, 16);
-  EXPECT_EQ(options->max_num_seqs, 256);
-  EXPECT_DOUBLE_EQ(options->gpu_memory_utilization, 0.9);
-  EXPECT_TRUE(options->enable_prefix_caching);
+  EXPECT_EQ(options->engine.block_size, 16);
+  EXPECT_EQ(options->engine.max_num_seqs, 256);
+  EXPECT_DOUBLE_EQ(options->engine.gpu_memory_utilization, 0.9);
+  EXPECT_TRUE(options->engine.enable_prefix_caching);
   EXPECT_EQ(options->allowed_origins, std::vector<std::string>{"*"});
   EXPECT_FALSE(options->api_key.has_value());
   EXPECT_TRUE(help.empty());
@@ -38,8 +40,8 @@ TEST(ServeOptionsTest, FlagsAndEnvironment) {
                                      env_of({{"VLLM_API_KEY", "v"}}), &help);
   ASSERT_TRUE(options.ok()) << options.message();
   EXPECT_EQ(options->port, 9000);
-  EXPECT_EQ(options->max_model_len, 4096);
-  EXPECT_FALSE(options->enable_prefix_caching);
+  EXPECT_EQ(options->engine.max_model_len, 4096);
+  EXPECT_FALSE(options->engine.enable_prefix_caching);
   EXPECT_EQ(options->allowed_origins, (std::vector<std::string>{"http://a", "http://b"}));
   EXPECT_EQ(options->api_key, "v");
   auto kiln_key = parse_serve_options({"m"}, env_of({{"KILN_API_KEY", "k"}, {"VLLM_API_KEY", "v"}}), &help);
@@ -106,13 +108,13 @@ TEST(ServeOptionsTest, SeedIsUnsetUnlessGiven) {
   std::string help;
   auto options = parse_serve_options({"m"}, env_of({}), &help);
   ASSERT_TRUE(options.ok()) << options.message();
-  EXPECT_FALSE(options->seed.has_value());
+  EXPECT_FALSE(options->engine.seed.has_value());
   options = parse_serve_options({"m", "--seed", "0"}, env_of({}), &help);
   ASSERT_TRUE(options.ok()) << options.message();
-  EXPECT_EQ(options->seed, 0);
+  EXPECT_EQ(options->engine.seed, 0u);
   options = parse_serve_options({"m", "--seed=-7"}, env_of({}), &help);
   ASSERT_TRUE(options.ok()) << options.message();
-  EXPECT_EQ(options->seed, -7);
+  EXPECT_EQ(options->engine.seed, static_cast<uint64_t>(-7));  // as vLLM: the bits are the seed
   for (const char* bad : {"x", "1.5", ""}) {
     auto refused = parse_serve_options({"m", "--seed", bad}, env_of({}), &help);
     ASSERT_FALSE(refused.ok()) << bad;
@@ -127,7 +129,7 @@ TEST(ServeOptionsTest, DtypeSpellingsAndDevices) {
     std::string help;
     auto options = parse_serve_options({"m", "--dtype", given}, env_of({}), &help);
     ASSERT_TRUE(options.ok()) << given << ": " << options.message();
-    EXPECT_EQ(options->dtype, normalized);
+    EXPECT_EQ(options->engine.dtype, normalized);
   }
   std::string help;
   auto bad = parse_serve_options({"m", "--dtype", "int8"}, env_of({}), &help);
@@ -147,10 +149,10 @@ TEST(ServeOptionsTest, TestFaultInjectionComesOnlyFromTheEnvironment) {
   std::string help;
   auto options = parse_serve_options({"m"}, env_of({}), &help);
   ASSERT_TRUE(options.ok());
-  EXPECT_FALSE(options->test_fail_at_position.has_value());
+  EXPECT_FALSE(options->engine.test_fail_at_position.has_value());
   options = parse_serve_options({"m"}, env_of({{"KILN_TEST_FAIL_AT_POSITION", "48"}}), &help);
   ASSERT_TRUE(options.ok()) << options.message();
-  EXPECT_EQ(options->test_fail_at_position, 48);
+  EXPECT_EQ(options->engine.test_fail_at_position, 48);
   for (const char* bad : {"0", "-3", "x", "12x"}) {
     auto refused = parse_serve_options({"m"}, env_of({{"KILN_TEST_FAIL_AT_POSITION", bad}}), &help);
     ASSERT_FALSE(refused.ok()) << bad;

@@ -1,0 +1,72 @@
+#include "cli/engine_flags.h"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdlib>
+
+namespace kiln {
+
+Result<std::string> normalize_dtype(const std::string& value) {
+  std::string lower = value;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower == "auto") return std::string("auto");
+  if (lower == "bfloat16" || lower == "bf16") return std::string("bfloat16");
+  if (lower == "float16" || lower == "half" || lower == "fp16") return std::string("float16");
+  if (lower == "float32" || lower == "float" || lower == "fp32") return std::string("float32");
+  return Status::error("--dtype " + value + ": expected auto, bfloat16 (bf16), float16 (half) or float32 (float)");
+}
+
+void add_engine_flags(FlagParser& parser, EngineArgs* a) {
+  parser.add_optional_int("max-model-len", &a->max_model_len,
+                          "context length (default: config.json's max_position_embeddings)");
+  parser.add_int("max-num-seqs", &a->max_num_seqs, "maximum sequences in one batch");
+  parser.add_optional_int("max-num-batched-tokens", &a->max_num_batched_tokens,
+                          "maximum tokens in one engine step (default: chosen from max-model-len)");
+  parser.add_int("block-size", &a->block_size, "KV cache block size in tokens");
+  parser.add_double("gpu-memory-utilization", &a->gpu_memory_utilization,
+                    "fraction of GPU memory for weights, activations and KV cache");
+  parser.add_byte_size("kv-cache-memory", &a->kv_cache_memory_bytes,
+                       "KV cache size in bytes (e.g. 4GiB); overrides --gpu-memory-utilization");
+  parser.add_bool("enable-prefix-caching", &a->enable_prefix_caching, "reuse KV blocks of shared prompt prefixes");
+  parser.add_bool("enforce-eager", &a->enforce_eager, "no CUDA graphs: launch every decode step kernel by kernel");
+  parser.add_custom("dtype", a->dtype,
+                    "compute dtype: auto, bfloat16 (bf16), float16 (half), float32 (float); CUDA runs "
+                    "bfloat16 only, the CPU backend float32 only",
+                    [a](const std::string& value) -> Status {
+                      KILN_ASSIGN_OR_RETURN(a->dtype, normalize_dtype(value));
+                      return ok_status();
+                    });
+  parser.add_string("generation-config", &a->generation_config,
+                    "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
+  parser.add_int("tensor-parallel-size", &a->tensor_parallel_size, "GPUs per model (only 1 for now)");
+  parser.add_string("device", &a->device, "auto (cuda when a GPU is visible), cuda or cpu");
+  parser.add_byte_size("gpu-memory-limit", &a->gpu_memory_limit_bytes,
+                       "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");
+  parser.add_int("num-threads", &a->num_threads, "CPU backend threads (0: all cores)");
+  parser.add_int("profile-steps", &a->profile_every_n_steps,
+                 "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
+}
+
+Status read_engine_environment(const EnvLookup& env, EngineArgs* args) {
+  if (auto text = env("KILN_CUDA_PDL"); text && !text->empty()) {
+    if (*text == "0" || *text == "false" || *text == "off") {
+      args->cuda_programmatic_dependent_launch = false;
+    } else if (*text == "1" || *text == "true" || *text == "on") {
+      args->cuda_programmatic_dependent_launch = true;
+    } else {
+      return Status::error("KILN_CUDA_PDL must be 0 or 1, got '" + *text + "'");
+    }
+  }
+  if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
+    char* end = nullptr;
+    const long value = std::strtol(text->c_str(), &end, 10);
+    if (*end != '\0' || value < 1 || value > INT32_MAX) {
+      return Status::error("KILN_TEST_FAIL_AT_POSITION must be a positive integer, got '" + *text + "'");
+    }
+    args->test_fail_at_position = static_cast<int>(value);
+  }
+  return ok_status();
+}
+
+}  // namespace kiln

@@ -1,0 +1,144 @@
+#include "engine/model_backend.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "base/log.h"
+#include "engine/cpu_model_executor.h"
+#include "engine/memory_plan.h"
+#include "model/cpu_model.h"
+
+#ifdef KILN_HAVE_CUDA
+#include "engine/cuda/cuda_model_executor.h"
+#include "kernels/cuda/cuda_context.h"
+#include "model/cuda/cuda_model.h"
+#endif
+
+namespace kiln {
+namespace {
+
+constexpr int64_t kDefaultCpuKvCacheBytes = int64_t{2} << 30;
+
+// Activations of one CPU step: CpuModel's per-layer buffers for max_num_batched_tokens rows
+// plus the logits rows; what the plan logs as the activation peak.
+int64_t cpu_activation_bytes(const ModelConfig& c, int max_tokens, int max_seqs) {
+  const int64_t per_token = 4LL * c.hidden_size + 2LL * c.q_size() + 2LL * c.kv_size() + 3LL * c.intermediate_size;
+  return (per_token * max_tokens + static_cast<int64_t>(max_seqs) * c.vocab_size) * 4;
+}
+
+// "model name" of /proc/cpuinfo (empty where there is none).
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      const size_t start = colon == std::string::npos ? colon : line.find_first_not_of(" \t", colon + 1);
+      return start == std::string::npos ? "" : line.substr(start);
+    }
+  }
+  return "";
+}
+
+int64_t host_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
+}
+
+Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, const ResolvedEngineArgs& resolved) {
+  const EngineArgs& args = resolved.args;
+  const ModelConfig& config = loaded->config;
+  const int64_t block_bytes = kv_bytes_per_block(config, args.block_size, DType::kF32);
+  const std::optional<int64_t> blocks = requested_kv_blocks(args, block_bytes);
+  const int64_t budget = blocks ? *blocks * block_bytes : kDefaultCpuKvCacheBytes;
+  KILN_ASSIGN_OR_RETURN(MemoryPlan plan,
+                        plan_kv_cache(budget, block_bytes, args.block_size, resolved.max_model_len,
+                                      loaded->weight_bytes,
+                                      cpu_activation_bytes(config, resolved.max_num_batched_tokens, args.max_num_seqs)));
+  log_memory_plan(plan);
+  CpuModelOptions cpu_options;
+  cpu_options.num_blocks = static_cast<int>(plan.num_blocks);
+  cpu_options.block_size = args.block_size;
+  cpu_options.num_threads = args.num_threads;
+  KILN_ASSIGN_OR_RETURN(auto model, CpuModel::create(config, loaded->weights, cpu_options));
+  KILN_LOG(Info) << "CPU backend: " << model->num_threads() << " threads, " << cpu::isa_name(model->isa());
+  ModelBackend backend;
+  backend.config = config;
+  backend.executor = std::make_unique<CpuModelExecutor>(std::move(model));
+  backend.plan = plan;
+  backend.device = "cpu";
+  backend.device_name = cpu_model_name();
+  backend.device_memory_bytes = host_memory_bytes();
+  backend.host_weights = std::move(loaded);
+  return backend;
+}
+
+#ifdef KILN_HAVE_CUDA
+Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, const ResolvedEngineArgs& resolved) {
+  const EngineArgs& args = resolved.args;
+  const ModelConfig& config = loaded->config;
+  const DType kv_dtype = DType::kBF16;
+  cuda::CudaModelOptions cuda_options;
+  cuda_options.block_size = args.block_size;
+  cuda_options.max_num_batched_tokens = resolved.max_num_batched_tokens;
+  cuda_options.max_num_seqs = args.max_num_seqs;
+  cuda_options.max_model_len = resolved.max_model_len;
+  cuda_options.gpu_memory_utilization = args.gpu_memory_utilization;
+  cuda_options.gpu_memory_limit_bytes = args.gpu_memory_limit_bytes;
+  cuda_options.enforce_eager = args.enforce_eager;
+  cuda_options.profile_every_n_steps = args.profile_every_n_steps;
+  cuda_options.programmatic_dependent_launch = args.cuda_programmatic_dependent_launch;
+  if (auto blocks = requested_kv_blocks(args, kv_bytes_per_block(config, args.block_size, kv_dtype))) {
+    cuda_options.num_blocks = static_cast<int>(*blocks);
+  }
+  KILN_ASSIGN_OR_RETURN(auto model, cuda::CudaModel::create(config, loaded->weights, cuda_options));
+  const MemoryPlan plan = model->memory_plan();
+  log_memory_plan(plan, args.gpu_memory_utilization);
+  KILN_RETURN_IF_ERROR(
+      check_one_request_fits(plan, args.kv_cache_memory_bytes ? "--kv-cache-memory" : "--gpu-memory-utilization"));
+  ModelBackend backend;
+  backend.config = config;
+  backend.device_name = model->device_info().name;
+  backend.device_memory_bytes = plan.total_bytes;
+  backend.executor = std::make_unique<CudaModelExecutor>(std::move(model));
+  backend.plan = plan;
+  backend.device = "cuda";
+  return backend;  // the host mapping is released: the weights live on the GPU now
+}
+#endif
+
+}  // namespace
+
+AvailableDevices detect_devices() {
+  AvailableDevices devices;
+#ifdef KILN_HAVE_CUDA
+  devices.cuda_built = true;
+  devices.num_cuda_devices = cuda::device_count();
+#endif
+  return devices;
+}
+
+std::optional<int64_t> requested_kv_blocks(const EngineArgs& args, int64_t bytes_per_block) {
+  if (args.num_kv_blocks_override) return *args.num_kv_blocks_override;
+  if (args.kv_cache_memory_bytes && bytes_per_block > 0) return *args.kv_cache_memory_bytes / bytes_per_block;
+  return std::nullopt;
+}
+
+Result<ModelBackend> create_model_backend(const std::filesystem::path& model_dir, const ResolvedEngineArgs& resolved) {
+  // max_model_len was checked against this folder's config.json by resolve_engine_args.
+  LoadOptions load_options;
+  load_options.show_progress = resolved.args.show_progress;
+  // The CUDA upload reads each page once through its pinned staging buffers (with its own
+  // progress bar): a prefault pass first would read the 16 GB twice (8 s of a 12 s start on the
+  // H200). The CPU backend computes from the mapping, so it prefaults.
+  load_options.prefault = resolved.device == "cpu";
+  KILN_ASSIGN_OR_RETURN(auto loaded, load_model(model_dir, load_options));
+#ifdef KILN_HAVE_CUDA
+  if (resolved.device == "cuda") return create_cuda_backend(std::move(loaded), resolved);
+#endif
+  if (resolved.device != "cpu") return Status::error("--device " + resolved.device + ": not available in this kiln");
+  return create_cpu_backend(std::move(loaded), resolved);
+}
+
+}  // namespace kiln

@@ -17,7 +17,7 @@
 
 #include "base/clock.h"
 #include "engine/engine.h"
-#include "engine/tokenizer_adapters.h"
+#include "cli/tokenizer_adapters.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln {

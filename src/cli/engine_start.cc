@@ -1,6 +1,6 @@
 #include "cli/engine_start.h"
 
-#include "engine/tokenizer_adapters.h"
+#include "cli/tokenizer_adapters.h"
 #include "tokenizer/generation_config.h"
 
 namespace kiln {

@@ -1,4 +1,4 @@
-#include "engine/tokenizer_adapters.h"
+#include "cli/tokenizer_adapters.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,7 @@
-// Glue between the tokenizer layer and the engine: the tokenizer's StreamingDetokenizer as the
-// engine's per-sequence detokenizer, and generation_config.json as the engine's sampling
-// defaults. The CLI and the server build an Engine with these:
-//
-//   EngineConfig config;
-//   config.generation_defaults = use_file ? generation_defaults_from(gen_config, model_config)
-//                                         : generation_defaults_from_model(model_config);
-//   Engine engine(config, std::make_unique<CpuModelExecutor>(std::move(cpu_model)),
-//                 make_detokenizer_factory(tokenizer));
+// Glue between the tokenizer layer and the engine, kept above both so that the engine links
+// neither the tokenizer nor Jinja nor PCRE2: the tokenizer's StreamingDetokenizer as the engine's
+// per-sequence detokenizer, and generation_config.json as the engine's sampling defaults.
+// cli/engine_start.h builds every command's Engine with these.
 #pragma once
 
 #include <memory>

@@ -347,6 +347,7 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
       config.dtype = *dtype;
     }
     KILN_RETURN_IF_ERROR(parse_token_ids(root, source, &config));
+    KILN_ASSIGN_OR_RETURN(config.quantization, parse_quantization_config(root, source));
     KILN_RETURN_IF_ERROR(validate(reader, config));
     return config;
   } catch (const Json::exception& e) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "model/quant/quantization_config.h"
 #include "tensor/dtype.h"
 
 namespace kiln {
@@ -52,6 +53,8 @@ struct ModelConfig {
   // it on is rejected by the parser.
   bool use_sliding_window = false;
   int sliding_window = 0;
+  // config.json's quantization_config (FP8 checkpoints), or online FP8 from --quantization fp8.
+  QuantizationConfig quantization;
 
   int q_size() const { return num_attention_heads * head_dim; }
   int kv_size() const { return num_key_value_heads * head_dim; }

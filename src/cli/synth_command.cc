@@ -19,6 +19,7 @@ int run_synth_command(const CommandArgs& args) {
   std::optional<std::string> tokenizer_dir;
   int64_t seed = 0;
   std::string dtype_text = "bf16";
+  std::string quantization_text;
   double stddev = 0.02;
   int64_t max_shard_bytes = static_cast<int64_t>(kDefaultMaxShardBytes);
   FlagParser parser("synth",
@@ -30,7 +31,11 @@ int run_synth_command(const CommandArgs& args) {
                              "directory to copy tokenizer.json, tokenizer_config.json, "
                              "generation_config.json, special_tokens_map.json from");
   parser.add_int64("seed", &seed, "random seed; same seed and config give identical bytes");
-  parser.add_string("dtype", &dtype_text, "weight dtype: bf16, f16 or f32");
+  parser.add_string("dtype", &dtype_text, "weight dtype: bf16, f16 or f32 (FP8 checkpoints: of the unquantized tensors)");
+  parser.add_string("quantization", &quantization_text,
+                    "write an FP8 checkpoint: fp8-dynamic (compressed-tensors, per-channel scales, dynamic per-token "
+                    "activations, as the *-FP8-dynamic models) or fp8-block (quant_method fp8, 128x128 blocks, as "
+                    "DeepSeek); none drops config.json's quantization_config (default: as config.json says)");
   parser.add_double("std", &stddev, "standard deviation of matrices and biases (norms: 1 + N(0, std))");
   parser.add_int64("max-shard-size", &max_shard_bytes, "split into HF-style shards above this many bytes");
 
@@ -54,6 +59,13 @@ int run_synth_command(const CommandArgs& args) {
     return usage_error("--dtype must be bf16, f16 or f32, got '" + dtype_text + "'");
   }
   if (!(stddev >= 0)) return usage_error("--std must be >= 0");
+  std::optional<SynthQuantization> quantization = SynthQuantization::kAsConfig;
+  if (!quantization_text.empty()) {
+    quantization = parse_synth_quantization(quantization_text);
+    if (!quantization) {
+      return usage_error("--quantization must be fp8-dynamic, fp8-block or none, got '" + quantization_text + "'");
+    }
+  }
   if (max_shard_bytes <= 0) return usage_error("--max-shard-size must be positive");
   // Config and tokenizer problems are the user's input: exit 2 before any work starts.
   const Result<ModelConfig> config = load_model_config(config_path);
@@ -69,6 +81,7 @@ int run_synth_command(const CommandArgs& args) {
   if (tokenizer_dir) options.tokenizer_dir = *tokenizer_dir;
   options.seed = static_cast<uint64_t>(seed);
   options.dtype = *dtype;
+  options.quantization = *quantization;
   options.stddev = stddev;
   options.max_shard_bytes = static_cast<uint64_t>(max_shard_bytes);
   const Result<SynthReport> report = synth_model(options);
@@ -81,7 +94,10 @@ int run_synth_command(const CommandArgs& args) {
                 static_cast<double>(report->weight_bytes) / 1e9 / std::max(report->seconds, 1e-9));
   KILN_LOG(Info) << "Wrote " << out_dir << ": " << config->architecture_name << ", "
                  << format_bytes(static_cast<int64_t>(report->weight_bytes)) << " of "
-                 << dtype_name(*dtype) << " weights in " << report->num_files << " file"
+                 << (options.quantization == SynthQuantization::kFp8Dynamic ? "fp8-dynamic"
+                     : options.quantization == SynthQuantization::kFp8Block ? "fp8-block"
+                                                                            : std::string(dtype_name(*dtype)))
+                 << " weights in " << report->num_files << " file"
                  << (report->num_files == 1 ? "" : "s") << ", " << timing;
   return 0;
 }

@@ -18,25 +18,32 @@ namespace {
 // Where each HF name goes in ModelWeights.
 std::map<std::string, TensorView*> weight_slots(const ModelConfig& config, ModelWeights* weights) {
   std::map<std::string, TensorView*> slots;
+  // A linear's weight and the scale tensors an FP8 checkpoint may keep next to it.
+  const auto linear = [&](const std::string& module, TensorView* weight, LinearScales* scales) {
+    slots[module + ".weight"] = weight;
+    slots[module + ".weight_scale"] = &scales->weight_scale;
+    slots[module + ".weight_scale_inv"] = &scales->weight_scale;
+    slots[module + ".input_scale"] = &scales->input_scale;
+  };
   slots["model.embed_tokens.weight"] = &weights->embed_tokens;
   slots["model.norm.weight"] = &weights->norm;
-  slots["lm_head.weight"] = &weights->lm_head;
+  linear("lm_head", &weights->lm_head, &weights->lm_head_scales);
   weights->layers.resize(static_cast<size_t>(config.num_hidden_layers));
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     LayerWeights& layer = weights->layers[static_cast<size_t>(i)];
     const std::string prefix = "model.layers." + std::to_string(i) + ".";
     slots[prefix + "input_layernorm.weight"] = &layer.input_layernorm;
-    slots[prefix + "self_attn.q_proj.weight"] = &layer.q_proj;
-    slots[prefix + "self_attn.k_proj.weight"] = &layer.k_proj;
-    slots[prefix + "self_attn.v_proj.weight"] = &layer.v_proj;
+    linear(prefix + "self_attn.q_proj", &layer.q_proj, &layer.q_proj_scales);
+    linear(prefix + "self_attn.k_proj", &layer.k_proj, &layer.k_proj_scales);
+    linear(prefix + "self_attn.v_proj", &layer.v_proj, &layer.v_proj_scales);
     slots[prefix + "self_attn.q_proj.bias"] = &layer.q_bias;
     slots[prefix + "self_attn.k_proj.bias"] = &layer.k_bias;
     slots[prefix + "self_attn.v_proj.bias"] = &layer.v_bias;
-    slots[prefix + "self_attn.o_proj.weight"] = &layer.o_proj;
+    linear(prefix + "self_attn.o_proj", &layer.o_proj, &layer.o_proj_scales);
     slots[prefix + "post_attention_layernorm.weight"] = &layer.post_attention_layernorm;
-    slots[prefix + "mlp.gate_proj.weight"] = &layer.gate_proj;
-    slots[prefix + "mlp.up_proj.weight"] = &layer.up_proj;
-    slots[prefix + "mlp.down_proj.weight"] = &layer.down_proj;
+    linear(prefix + "mlp.gate_proj", &layer.gate_proj, &layer.gate_proj_scales);
+    linear(prefix + "mlp.up_proj", &layer.up_proj, &layer.up_proj_scales);
+    linear(prefix + "mlp.down_proj", &layer.down_proj, &layer.down_proj_scales);
   }
   return slots;
 }
@@ -45,16 +52,44 @@ std::string and_more(size_t count) {
   return count > 1 ? " (and " + std::to_string(count - 1) + " more)" : "";
 }
 
-Result<TensorView> checked_view(const CheckpointTensor& location, const WeightSpec& spec) {
+bool is_float_dtype(const std::optional<DType>& dtype) {
+  return dtype && (*dtype == DType::kBF16 || *dtype == DType::kF16 || *dtype == DType::kF32);
+}
+
+// The shapes a scale tensor may have: checkpoints write per-channel scales as [out, 1] or [out]
+// and per-tensor ones as [], [1] or [1, 1].
+bool scale_shape_matches(const std::vector<int64_t>& shape, const WeightSpec& spec) {
+  if (shape == spec.shape) return true;
+  if (spec.shape == std::vector<int64_t>{1}) {
+    return shape.empty() || shape == std::vector<int64_t>{1, 1};
+  }
+  if (spec.kind == WeightKind::kWeightScale && spec.shape.size() == 2 && spec.shape[1] == 1) {
+    return shape == std::vector<int64_t>{spec.shape[0]};
+  }
+  return false;
+}
+
+Result<TensorView> checked_view(const CheckpointTensor& location, const WeightSpec& spec, const ModelConfig& config) {
   const SafetensorsTensor& tensor = *location.tensor;
   const std::string& file = location.file->name();
-  if (!tensor.dtype || *tensor.dtype == DType::kF8E4M3) {
-    return Status::error(file + ": tensor " + spec.name + " has dtype " + tensor.dtype_name +
-                         "; supported: BF16, F16, F32");
+  const std::string where = file + ": tensor " + spec.name + " ";
+  if (spec.kind == WeightKind::kFp8Matrix) {
+    if (tensor.dtype != DType::kF8E4M3) {
+      return Status::error(where + "has dtype " + tensor.dtype_name + "; config.json's quantization_config (" +
+                           config.quantization.describe() + ") needs F8_E4M3");
+    }
+  } else if (!is_float_dtype(tensor.dtype)) {
+    if (tensor.dtype == DType::kF8E4M3 && spec.kind == WeightKind::kMatrix) {
+      return Status::error(where + "has dtype F8_E4M3, but config.json's quantization_config " +
+                           (config.quantization.checkpoint_is_quantized() ? "leaves this linear out (ignore list)"
+                                                                          : "is missing") +
+                           "; an FP8 checkpoint needs its quantization_config");
+    }
+    return Status::error(where + "has dtype " + tensor.dtype_name + "; supported: BF16, F16, F32");
   }
-  if (tensor.shape != spec.shape) {
-    return Status::error(file + ": tensor " + spec.name + " has shape " +
-                         shape_to_string(tensor.shape) + ", config.json implies " +
+  const bool is_scale = spec.kind == WeightKind::kWeightScale || spec.kind == WeightKind::kInputScale;
+  if (is_scale ? !scale_shape_matches(tensor.shape, spec) : tensor.shape != spec.shape) {
+    return Status::error(where + "has shape " + shape_to_string(tensor.shape) + ", config.json implies " +
                          shape_to_string(spec.shape));
   }
   TensorView view;
@@ -101,7 +136,7 @@ Result<ModelWeights> map_model_weights(const ModelConfig& config, const Checkpoi
       missing.push_back(spec.name);
       continue;
     }
-    KILN_ASSIGN_OR_RETURN(*slots.at(spec.name), checked_view(*location, spec));
+    KILN_ASSIGN_OR_RETURN(*slots.at(spec.name), checked_view(*location, spec, config));
   }
   if (!missing.empty()) {
     return Status::error(checkpoint.source_name() + ": tensor " + missing.front() + " is missing" +
@@ -114,8 +149,8 @@ Result<ModelWeights> map_model_weights(const ModelConfig& config, const Checkpoi
     if (expected.count(name) || is_ignorable_tensor(name)) continue;
     if (name == "lm_head.weight" && config.tie_word_embeddings) {
       // Some exporters save the tied head too; HF ignores it and so do we, after a shape check.
-      const WeightSpec spec{name, {config.vocab_size, config.hidden_size}, WeightKind::kMatrix};
-      KILN_ASSIGN_OR_RETURN(const TensorView ignored, checked_view(location, spec));
+      const WeightSpec spec{name, {config.vocab_size, config.hidden_size}, WeightKind::kMatrix, std::nullopt, ""};
+      KILN_ASSIGN_OR_RETURN(const TensorView ignored, checked_view(location, spec, config));
       (void)ignored;
       continue;
     }
@@ -137,13 +172,21 @@ Result<std::unique_ptr<LoadedModel>> load_model(const std::filesystem::path& mod
   KILN_ASSIGN_OR_RETURN(model->config, load_model_config(model_dir / "config.json"));
   KILN_ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::open(model_dir));
   KILN_ASSIGN_OR_RETURN(model->weights, map_model_weights(model->config, *model->checkpoint));
+  KILN_ASSIGN_OR_RETURN(model->config.quantization,
+                        apply_quantization_flag(model->config.quantization, options.quantization));
+  if (model->config.quantization.enabled()) {
+    KILN_LOG(Info) << "Quantization: " << model->config.quantization.describe();
+  }
 
   // Mixed dtypes are legal (HF keeps some norms in f32); say so, since it costs speed.
   std::map<DType, int> dtype_counts;
   int64_t weight_bytes = 0;
   for (const WeightSpec& spec : model_weight_specs(model->config)) {
     const SafetensorsTensor& tensor = *model->checkpoint->find(spec.name)->tensor;
-    ++dtype_counts[*tensor.dtype];
+    // FP8 codes and their scales have the dtypes the format gives them.
+    if (spec.kind == WeightKind::kMatrix || spec.kind == WeightKind::kBias || spec.kind == WeightKind::kNorm) {
+      ++dtype_counts[*tensor.dtype];
+    }
     weight_bytes += static_cast<int64_t>(tensor.size_bytes());
   }
   model->weight_bytes = weight_bytes;

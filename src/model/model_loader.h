@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "base/status.h"
 #include "model/checkpoint.h"
@@ -21,10 +22,13 @@ struct LoadOptions {
   // page faults; off for tests and tools that read a few tensors.
   bool prefault = true;
   bool show_progress = true;
+  // --quantization: "fp8" quantizes a bf16/f16/f32 checkpoint's linears at load (the backend does
+  // it: model/quant/); empty or "none" runs the checkpoint as it is (FP8 checkpoints included).
+  std::string quantization;
 };
 
 struct LoadedModel {
-  ModelConfig config;
+  ModelConfig config;    // config.quantization: the checkpoint's, or online FP8 from --quantization
   ModelWeights weights;  // views into checkpoint's mappings
   std::unique_ptr<Checkpoint> checkpoint;  // owns the mappings; outlives nothing but this
   int64_t weight_bytes = 0;  // bytes of the tensors the weights view (lm_head counted once if tied)

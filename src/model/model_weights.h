@@ -9,6 +9,15 @@
 
 namespace kiln {
 
+// The scales of a linear whose weight is FP8 (F8_E4M3 codes) in the checkpoint; both empty for
+// bf16/f16/f32 weights. Their dtype is the checkpoint's (bf16, f16 or f32).
+struct LinearScales {
+  // [out, 1] or [out] per channel; [] or [1] per tensor; [ceil(out/128), ceil(in/128)] per block
+  // (the fp8 format's weight_scale_inv).
+  TensorView weight_scale;
+  TensorView input_scale;  // [] or [1]: the static activation scale; empty when dynamic
+};
+
 struct LayerWeights {
   TensorView input_layernorm;           // [hidden]
   TensorView q_proj;                    // [num_heads * head_dim, hidden]
@@ -22,6 +31,9 @@ struct LayerWeights {
   TensorView gate_proj;                 // [intermediate, hidden]
   TensorView up_proj;                   // [intermediate, hidden]
   TensorView down_proj;                 // [hidden, intermediate]
+  // FP8 checkpoints: each projection's scales (empty where the projection is not quantized).
+  LinearScales q_proj_scales, k_proj_scales, v_proj_scales, o_proj_scales;
+  LinearScales gate_proj_scales, up_proj_scales, down_proj_scales;
 };
 
 struct ModelWeights {
@@ -29,6 +41,7 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   TensorView norm;     // [hidden]
   TensorView lm_head;  // [vocab, hidden]; the same view as embed_tokens when tied
+  LinearScales lm_head_scales;  // when an FP8 checkpoint quantizes the head (rare: most ignore it)
 };
 
 }  // namespace kiln

@@ -8,11 +8,23 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "base/status.h"
 #include "tensor/dtype.h"
 
 namespace kiln {
+
+// The quantization_config synth writes (model/quant/quantization_config.h for the formats).
+enum class SynthQuantization {
+  kAsConfig,    // whatever the input config.json says (none, or an FP8 scheme kiln runs)
+  kNone,        // drop the input's quantization_config
+  kFp8Dynamic,  // compressed-tensors FP8-dynamic: per-channel bf16 scales, dynamic per-token activations
+  kFp8Block,    // quant_method fp8, weight_block_size [128, 128]: F32 weight_scale_inv per block
+};
+
+// "fp8-dynamic", "fp8-block" or "none" (--quantization); nullopt for anything else.
+std::optional<SynthQuantization> parse_synth_quantization(const std::string& name);
 
 // HF's save_pretrained default shard size.
 inline constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000;
@@ -22,7 +34,8 @@ struct SynthOptions {
   std::filesystem::path out_dir;
   std::optional<std::filesystem::path> tokenizer_dir;
   uint64_t seed = 0;
-  DType dtype = DType::kBF16;
+  DType dtype = DType::kBF16;  // of the unquantized tensors (and the values FP8 codes quantize)
+  SynthQuantization quantization = SynthQuantization::kAsConfig;
   double stddev = 0.02;
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;  // tests lower it to force sharding
   int num_threads = 0;  // generation threads; 0 = all cores

@@ -61,6 +61,11 @@ struct QuantizationConfig {
   std::vector<std::string> ignore;
 
   bool enabled() const { return method != QuantMethod::kNone; }
+  // Whether the checkpoint's files hold FP8 weights and scales (not so for online FP8, which
+  // quantizes a bf16/f16/f32 checkpoint as it loads).
+  bool checkpoint_is_quantized() const {
+    return method == QuantMethod::kCompressedTensors || method == QuantMethod::kFp8;
+  }
   // Whether the linear `module_name` (e.g. "model.layers.0.mlp.down_proj") holds FP8 weights.
   bool is_quantized(const std::string& module_name) const;
   // For logs and errors: "compressed-tensors FP8 (per-channel weights, dynamic per-token

@@ -48,6 +48,8 @@ TEST(SynthCommand, UsageErrorsExitTwoWithOneLine) {
   expect_usage_error(run_synth({"--config", "/nonexistent/config.json", "--out", out}), "/nonexistent/config.json");
   expect_usage_error(run_synth({"--config", config, "--out", out, "--dtype", "int4"}), "--dtype");
   expect_usage_error(run_synth({"--config", config, "--out", out, "--seed", "x"}), "--seed");
+  expect_usage_error(run_synth({"--config", config, "--out", out, "--quantization", "awq"}),
+                     "--quantization must be fp8-dynamic, fp8-block or none, got 'awq'");
   expect_usage_error(run_synth({"--config", config, "--out", out, "--tokenizer", "/nonexistent"}), "/nonexistent");
 
   testing_support::write_file(dir.path() / "mistral.json",

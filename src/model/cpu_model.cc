@@ -12,12 +12,13 @@ namespace kiln {
 namespace {
 
 Status check_tensor(const TensorView& view, const std::vector<int64_t>& shape,
-                    const std::string& name) {
+                    const std::string& name, bool fp8 = false) {
   if (view.empty()) return Status::error(name + " is missing");
   if (view.shape != shape) {
     return Status::error(name + " has shape " + shape_to_string(view.shape) + ", config implies " +
                          shape_to_string(shape));
   }
+  if (fp8 && view.dtype == DType::kF8E4M3) return ok_status();
   if (view.dtype != DType::kF32 && view.dtype != DType::kBF16 && view.dtype != DType::kF16) {
     return Status::error(name + " has dtype " + std::string(dtype_name(view.dtype)) +
                          "; the CPU backend reads bf16, f16 and f32");
@@ -26,6 +27,10 @@ Status check_tensor(const TensorView& view, const std::vector<int64_t>& shape,
 }
 
 Status check_weights(const ModelConfig& c, const ModelWeights& w) {
+  // FP8 codes are allowed where the checkpoint's quantization_config quantizes the linear.
+  const auto fp8 = [&](const std::string& module) {
+    return c.quantization.checkpoint_is_quantized() && c.quantization.is_quantized(module);
+  };
   if (c.hidden_size <= 0 || c.intermediate_size <= 0 || c.num_hidden_layers <= 0 ||
       c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 || c.vocab_size <= 0) {
     return Status::error("config.json: sizes must be positive");
@@ -44,7 +49,7 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
   KILN_RETURN_IF_ERROR(
       check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.norm, {h}, "model.norm.weight"));
-  KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight"));
+  KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight", fp8("lm_head")));
   if (static_cast<int>(w.layers.size()) != c.num_hidden_layers) {
     return Status::error("weights hold " + std::to_string(w.layers.size()) +
                          " layers, config has " + std::to_string(c.num_hidden_layers));
@@ -53,20 +58,20 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
     const LayerWeights& l = w.layers[i];
     const std::string p = "model.layers." + std::to_string(i) + ".";
     KILN_RETURN_IF_ERROR(check_tensor(l.input_layernorm, {h}, p + "input_layernorm.weight"));
-    KILN_RETURN_IF_ERROR(check_tensor(l.q_proj, {q, h}, p + "self_attn.q_proj.weight"));
-    KILN_RETURN_IF_ERROR(check_tensor(l.k_proj, {kv, h}, p + "self_attn.k_proj.weight"));
-    KILN_RETURN_IF_ERROR(check_tensor(l.v_proj, {kv, h}, p + "self_attn.v_proj.weight"));
+    KILN_RETURN_IF_ERROR(check_tensor(l.q_proj, {q, h}, p + "self_attn.q_proj.weight", fp8(p + "self_attn.q_proj")));
+    KILN_RETURN_IF_ERROR(check_tensor(l.k_proj, {kv, h}, p + "self_attn.k_proj.weight", fp8(p + "self_attn.k_proj")));
+    KILN_RETURN_IF_ERROR(check_tensor(l.v_proj, {kv, h}, p + "self_attn.v_proj.weight", fp8(p + "self_attn.v_proj")));
     if (c.attention_bias) {
       KILN_RETURN_IF_ERROR(check_tensor(l.q_bias, {q}, p + "self_attn.q_proj.bias"));
       KILN_RETURN_IF_ERROR(check_tensor(l.k_bias, {kv}, p + "self_attn.k_proj.bias"));
       KILN_RETURN_IF_ERROR(check_tensor(l.v_bias, {kv}, p + "self_attn.v_proj.bias"));
     }
-    KILN_RETURN_IF_ERROR(check_tensor(l.o_proj, {h, q}, p + "self_attn.o_proj.weight"));
+    KILN_RETURN_IF_ERROR(check_tensor(l.o_proj, {h, q}, p + "self_attn.o_proj.weight", fp8(p + "self_attn.o_proj")));
     KILN_RETURN_IF_ERROR(
         check_tensor(l.post_attention_layernorm, {h}, p + "post_attention_layernorm.weight"));
-    KILN_RETURN_IF_ERROR(check_tensor(l.gate_proj, {inter, h}, p + "mlp.gate_proj.weight"));
-    KILN_RETURN_IF_ERROR(check_tensor(l.up_proj, {inter, h}, p + "mlp.up_proj.weight"));
-    KILN_RETURN_IF_ERROR(check_tensor(l.down_proj, {h, inter}, p + "mlp.down_proj.weight"));
+    KILN_RETURN_IF_ERROR(check_tensor(l.gate_proj, {inter, h}, p + "mlp.gate_proj.weight", fp8(p + "mlp.gate_proj")));
+    KILN_RETURN_IF_ERROR(check_tensor(l.up_proj, {inter, h}, p + "mlp.up_proj.weight", fp8(p + "mlp.up_proj")));
+    KILN_RETURN_IF_ERROR(check_tensor(l.down_proj, {h, inter}, p + "mlp.down_proj.weight", fp8(p + "mlp.down_proj")));
   }
   return ok_status();
 }
@@ -87,7 +92,32 @@ Result<std::unique_ptr<CpuModel>> CpuModel::create(const ModelConfig& config,
                          ") must be positive");
   }
   KILN_ASSIGN_OR_RETURN(RopeParameters rope, compute_rope_parameters(config));
-  return std::unique_ptr<CpuModel>(new CpuModel(config, weights, options, std::move(rope)));
+  std::unique_ptr<CpuModel> model(new CpuModel(config, weights, options, std::move(rope)));
+  KILN_RETURN_IF_ERROR(model->create_linears());
+  return model;
+}
+
+Status CpuModel::create_linears() {
+  for (int i = 0; i < config_.num_hidden_layers; ++i) {
+    const LayerWeights& l = weights_.layers[static_cast<size_t>(i)];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerLinears layer;
+    KILN_ASSIGN_OR_RETURN(layer.q, CpuLinear::create(ctx_, config_, p + "self_attn.q_proj", l.q_proj, l.q_proj_scales));
+    KILN_ASSIGN_OR_RETURN(layer.k, CpuLinear::create(ctx_, config_, p + "self_attn.k_proj", l.k_proj, l.k_proj_scales));
+    KILN_ASSIGN_OR_RETURN(layer.v, CpuLinear::create(ctx_, config_, p + "self_attn.v_proj", l.v_proj, l.v_proj_scales));
+    KILN_ASSIGN_OR_RETURN(layer.o, CpuLinear::create(ctx_, config_, p + "self_attn.o_proj", l.o_proj, l.o_proj_scales));
+    KILN_ASSIGN_OR_RETURN(layer.gate, CpuLinear::create(ctx_, config_, p + "mlp.gate_proj", l.gate_proj, l.gate_proj_scales));
+    KILN_ASSIGN_OR_RETURN(layer.up, CpuLinear::create(ctx_, config_, p + "mlp.up_proj", l.up_proj, l.up_proj_scales));
+    KILN_ASSIGN_OR_RETURN(layer.down, CpuLinear::create(ctx_, config_, p + "mlp.down_proj", l.down_proj, l.down_proj_scales));
+    linears_.push_back(std::move(layer));
+  }
+  // A tied head is the embedding table, which stays in the checkpoint's dtype.
+  if (config_.tie_word_embeddings && config_.quantization.is_quantized("lm_head")) {
+    return Status::error("config.json: quantization_config quantizes lm_head, which is tied to embed_tokens; "
+                         "add lm_head to its ignore list");
+  }
+  KILN_ASSIGN_OR_RETURN(lm_head_, CpuLinear::create(ctx_, config_, "lm_head", weights_.lm_head, weights_.lm_head_scales));
+  return ok_status();
 }
 
 CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& weights,
@@ -144,21 +174,22 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
       cpu::add_rms_norm(ctx_, residual_.data(), proj_.data(), l.input_layernorm, n, h, eps,
                         normed_.data());
     }
-    cpu::matmul(ctx_, normed_.data(), n, h, l.q_proj, l.q_bias, q_.data());
-    cpu::matmul(ctx_, normed_.data(), n, h, l.k_proj, l.k_bias, k_.data());
-    cpu::matmul(ctx_, normed_.data(), n, h, l.v_proj, l.v_bias, v_.data());
+    const LayerLinears& linear = linears_[static_cast<size_t>(i)];
+    linear.q.run(ctx_, normed_.data(), n, l.q_bias, q_.data());
+    linear.k.run(ctx_, normed_.data(), n, l.k_bias, k_.data());
+    linear.v.run(ctx_, normed_.data(), n, l.v_bias, v_.data());
     cpu::rope_and_cache_kv(ctx_, q_.data(), k_.data(), v_.data(), batch.positions.data(),
                            batch.slot_mapping.data(), n, shape, rope_table_.data(),
                            rope_table_.num_positions(), kv_cache_.k(i), kv_cache_.v(i));
     cpu::paged_attention(ctx_, q_.data(), kv_cache_.k(i), kv_cache_.v(i), meta, shape, scale,
                          attn_.data());
-    cpu::matmul(ctx_, attn_.data(), n, c.q_size(), l.o_proj, TensorView{}, proj_.data());
+    linear.o.run(ctx_, attn_.data(), n, TensorView{}, proj_.data());
     cpu::add_rms_norm(ctx_, residual_.data(), proj_.data(), l.post_attention_layernorm, n, h, eps,
                       normed_.data());
-    cpu::matmul(ctx_, normed_.data(), n, h, l.gate_proj, TensorView{}, gate_.data());
-    cpu::matmul(ctx_, normed_.data(), n, h, l.up_proj, TensorView{}, up_.data());
+    linear.gate.run(ctx_, normed_.data(), n, TensorView{}, gate_.data());
+    linear.up.run(ctx_, normed_.data(), n, TensorView{}, up_.data());
     cpu::silu_and_mul(ctx_, gate_.data(), up_.data(), n, inter, inter, act_.data());
-    cpu::matmul(ctx_, act_.data(), n, inter, l.down_proj, TensorView{}, proj_.data());
+    linear.down.run(ctx_, act_.data(), n, TensorView{}, proj_.data());
   }
 
   // Only the rows that need logits go through the last residual add, norm and lm_head.
@@ -174,8 +205,7 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   cpu::add_rms_norm(ctx_, last_residual.data(), last_mlp.data(), weights_.norm, num_logits, h, eps,
                     final_normed.data());
   logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
-  cpu::matmul(ctx_, final_normed.data(), num_logits, h, weights_.lm_head, TensorView{},
-              logits->data());
+  lm_head_.run(ctx_, final_normed.data(), num_logits, TensorView{}, logits->data());
   return ok_status();
 }
 

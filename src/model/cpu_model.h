@@ -1,4 +1,5 @@
-// The Llama / Qwen2 forward pass on the CPU: f32 compute over bf16/f16/f32 weights, one call per
+// The Llama / Qwen2 forward pass on the CPU: f32 compute over bf16/f16/f32 weights (FP8 linears
+// through cpu::fp8_linear, activations quantized as the device quantizes them), one call per
 // engine step over a mixed batch of prefill chunks and decodes, K/V read and written through the
 // batch's block tables in a paged cache this object owns. Each token's result depends only on its
 // own sequence (batch invariance), so a request's logits are the same bits alone or in any batch.
@@ -11,6 +12,7 @@
 #include "base/status.h"
 #include "kernels/cpu/cpu_context.h"
 #include "kernels/cpu/thread_pool.h"
+#include "model/cpu_linear.h"
 #include "model/forward_batch.h"
 #include "model/kv_cache_storage.h"
 #include "model/model_config.h"
@@ -47,6 +49,12 @@ class CpuModel {
  private:
   CpuModel(const ModelConfig& config, const ModelWeights& weights, const CpuModelOptions& options,
            RopeParameters rope);
+  // The projections as CpuLinears (FP8 where config.quantization says; online FP8 quantizes here).
+  Status create_linears();
+
+  struct LayerLinears {
+    CpuLinear q, k, v, o, gate, up, down;
+  };
 
   ModelConfig config_;
   ModelWeights weights_;
@@ -54,6 +62,8 @@ class CpuModel {
   cpu::CpuContext ctx_;
   KvCacheStorage kv_cache_;
   RopeTable rope_table_;
+  std::vector<LayerLinears> linears_;
+  CpuLinear lm_head_;
 
   // Activations, resized per step; [num_tokens, width] each.
   std::vector<float> residual_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, act_;

@@ -139,7 +139,12 @@ std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec) {
   return model;
 }
 
-std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens) {
+std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens,
+                                     const LinearInputTransform& transform) {
+  const auto input = [&](std::vector<double> x, int cols, const char* linear) {
+    if (transform) transform(&x, static_cast<int>(tokens.size()), cols, linear);
+    return x;
+  };
   const ModelConfig& c = model.config;
   const ModelWeights& w = model.weights;
   const int n = static_cast<int>(tokens.size());
@@ -169,7 +174,7 @@ std::vector<double> reference_logits(const TestModel& model, const std::vector<i
     }
   };
   for (const LayerWeights& l : w.layers) {
-    const std::vector<double> normed = rms_norm(x, n, l.input_layernorm, c.rms_norm_eps);
+    const std::vector<double> normed = input(rms_norm(x, n, l.input_layernorm, c.rms_norm_eps), h, "qkv");
     std::vector<double> q = linear(normed, n, l.q_proj, l.q_bias);
     std::vector<double> k = linear(normed, n, l.k_proj, l.k_bias);
     const std::vector<double> v = linear(normed, n, l.v_proj, l.v_bias);
@@ -203,14 +208,15 @@ std::vector<double> reference_logits(const TestModel& model, const std::vector<i
         }
       }
     }
-    const std::vector<double> o = linear(attn, n, l.o_proj, TensorView{});
+    const std::vector<double> o = linear(input(attn, c.q_size(), "o_proj"), n, l.o_proj, TensorView{});
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-    const std::vector<double> normed2 = rms_norm(x, n, l.post_attention_layernorm, c.rms_norm_eps);
+    const std::vector<double> normed2 =
+        input(rms_norm(x, n, l.post_attention_layernorm, c.rms_norm_eps), h, "gate_up");
     const std::vector<double> gate = linear(normed2, n, l.gate_proj, TensorView{});
     const std::vector<double> up = linear(normed2, n, l.up_proj, TensorView{});
     std::vector<double> act(gate.size());
     for (size_t i = 0; i < act.size(); ++i) act[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
-    const std::vector<double> down = linear(act, n, l.down_proj, TensorView{});
+    const std::vector<double> down = linear(input(act, c.intermediate_size, "down_proj"), n, l.down_proj, TensorView{});
     for (size_t i = 0; i < x.size(); ++i) x[i] += down[i];
   }
   return linear(rms_norm(x, n, w.norm, c.rms_norm_eps), n, w.lm_head, TensorView{});

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/forward_batch.h"
@@ -38,9 +40,14 @@ struct TestModel {
 
 std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec);
 
+// Applied to the input x [rows, cols] of the layers' linears ("qkv", "o_proj", "gate_up",
+// "down_proj"; not lm_head) in reference_logits: the FP8 tests quantize activations there.
+using LinearInputTransform = std::function<void(std::vector<double>* x, int rows, int cols, const std::string& linear)>;
+
 // Log-softmax-free logits of every position of `tokens`, computed in double with contiguous
 // (unpaged) attention and HF's formulas: [tokens.size(), vocab].
-std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens);
+std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens,
+                                     const LinearInputTransform& transform = {});
 
 // One sequence's part of a step: `num_new` tokens ending at `seq_len`, in blocks `blocks`.
 struct SeqStep {

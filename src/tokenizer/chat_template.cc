@@ -1,6 +1,6 @@
 #include "tokenizer/chat_template.h"
 
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/utf8.h"
 
 namespace kiln {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
 namespace kiln {
 

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
 namespace kiln::jinja {
 namespace {

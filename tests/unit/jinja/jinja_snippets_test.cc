@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
 namespace kiln::jinja {
 namespace {

@@ -1,7 +1,7 @@
-#include "tokenizer/jinja/template.h"
+#include "jinja/template.h"
 
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/parser.h"
+#include "jinja/error.h"
+#include "jinja/parser.h"
 
 namespace kiln::jinja {
 

@@ -1,12 +1,12 @@
-#include "tokenizer/jinja/lexer.h"
+#include "jinja/lexer.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/error.h"
+#include "jinja/utf8.h"
 
 namespace kiln::jinja {
 namespace {

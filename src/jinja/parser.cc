@@ -1,9 +1,9 @@
-#include "tokenizer/jinja/parser.h"
+#include "jinja/parser.h"
 
 #include <algorithm>
 
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/expression_parser.h"
+#include "jinja/error.h"
+#include "jinja/expression_parser.h"
 
 namespace kiln::jinja {
 namespace {

@@ -1,9 +1,9 @@
-#include "tokenizer/jinja/evaluator.h"
+#include "jinja/evaluator.h"
 
 #include <unordered_map>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
 
 namespace kiln::jinja {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/value.h"
+#include "jinja/ast.h"
+#include "jinja/value.h"
 
 namespace kiln::jinja {
 

@@ -3,9 +3,9 @@
 #include <limits>
 #include <optional>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/utf8.h"
 
 namespace kiln::jinja {
 namespace {

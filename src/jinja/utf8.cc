@@ -1,4 +1,4 @@
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/utf8.h"
 
 namespace kiln::jinja {
 namespace {

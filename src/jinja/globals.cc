@@ -2,8 +2,8 @@
 // raise_exception and strftime_now.
 #include <ctime>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
 
 namespace kiln::jinja {
 namespace {

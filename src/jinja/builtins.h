@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tokenizer/jinja/value.h"
+#include "jinja/value.h"
 
 namespace kiln::jinja {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/lexer.h"
+#include "jinja/ast.h"
+#include "jinja/error.h"
+#include "jinja/lexer.h"
 
 namespace kiln::jinja {
 

@@ -6,10 +6,10 @@
 #include <string>
 
 #include "base/status.h"
-#include "tokenizer/jinja/ast.h"
-#include "tokenizer/jinja/evaluator.h"
-#include "tokenizer/jinja/lexer.h"
-#include "tokenizer/jinja/value.h"
+#include "jinja/ast.h"
+#include "jinja/evaluator.h"
+#include "jinja/lexer.h"
+#include "jinja/value.h"
 
 namespace kiln::jinja {
 

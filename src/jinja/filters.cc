@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <map>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/utf8.h"
 
 namespace kiln::jinja {
 namespace {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/utf8.h"
 
 namespace kiln::jinja {
 namespace {

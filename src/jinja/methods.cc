@@ -3,9 +3,9 @@
 // (append, pop, update, ...) are refused, as ImmutableSandboxedEnvironment refuses them.
 #include <set>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
-#include "tokenizer/jinja/utf8.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/utf8.h"
 
 namespace kiln::jinja {
 namespace {

@@ -1,9 +1,9 @@
-#include "tokenizer/jinja/expression_parser.h"
+#include "jinja/expression_parser.h"
 
 #include <algorithm>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
 
 namespace kiln::jinja {
 

@@ -1,8 +1,8 @@
 // jinja2's tests (`x is defined`, `x is string`, `x is equalto 1`, ...).
 #include <map>
 
-#include "tokenizer/jinja/builtins.h"
-#include "tokenizer/jinja/error.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
 
 namespace kiln::jinja {
 namespace {

@@ -1,10 +1,10 @@
-#include "tokenizer/jinja/value.h"
+#include "jinja/value.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja/error.h"
+#include "jinja/error.h"
 
 namespace kiln::jinja {
 

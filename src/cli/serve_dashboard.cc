@@ -6,7 +6,7 @@ namespace kiln {
 
 server::DashboardInfo make_dashboard_info(const std::string& model, const ResolvedEngineArgs& engine,
                                           const std::string& reasoning_parser, const RunningEngine& running) {
-  using web::StatValue;
+  using server::StatValue;
   const EngineArgs& args = engine.args;
   server::DashboardInfo info;
   info.model = model;

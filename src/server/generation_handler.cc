@@ -189,7 +189,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   // Hands prompt p's summary to the stats window (once per engine request).
   void report(size_t p, const std::string& reason, double now) {
     if (!deps_.on_request_done || p >= engine_ids.size()) return;
-    web::RecentRequest r;
+    RecentRequest r;
     r.id = engine_ids[p];
     r.prompt_tokens = num_prompt_tokens[p];
     r.completion_tokens = num_output_tokens_[p];

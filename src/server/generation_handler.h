@@ -13,7 +13,7 @@
 #include "metrics/vllm_metrics.h"
 #include "server/http_types.h"
 #include "server/in_flight_registry.h"
-#include "web/dashboard_stats.h"
+#include "server/dashboard_stats.h"
 
 namespace kiln::server {
 
@@ -27,7 +27,7 @@ struct GenerationDeps {
   std::function<void()> on_finished;
   // Called once per engine request when it finishes, is aborted (client gone) or fails, with
   // the gaps between its token outputs in ms: GET /v1/stats' latencies and recent requests.
-  std::function<void(const web::RecentRequest&, std::span<const double> itl_ms)> on_request_done;
+  std::function<void(const RecentRequest&, std::span<const double> itl_ms)> on_request_done;
   // Where the request registers while it runs, so that the drain timeout can end it (optional).
   InFlightRegistry* in_flight = nullptr;
 };

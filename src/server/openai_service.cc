@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "api/openai_request.h"
 #include "api/request_id.h"
@@ -9,38 +10,17 @@
 #include "base/clock.h"
 #include "metrics/process_metrics.h"
 #include "server/generation_handler.h"
-#include "web/embedded_file.h"
+#include "server/static_files.h"
 
 namespace kiln::server {
-namespace {
-
-bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
-
-// Equal-time comparison, so that the key cannot be guessed byte by byte from response times.
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<size_t>(b.size(), 1)]);
-  return diff == 0;
-}
-
-struct Route {
-  const char* path;
-  const char* method;
-};
-
-constexpr Route kRoutes[] = {
-    {"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"}, {"/v1/models", "GET"},
-    {"/health", "GET"},               {"/metrics", "GET"},         {"/tokenize", "POST"},
-    {"/detokenize", "POST"},          {"/version", "GET"},         {"/v1/stats", "GET"},
-};
-
-}  // namespace
-
 OpenAiService::OpenAiService(ServerConfig config, api::ServingConfig serving)
     : config_(std::move(config)),
       serving_(std::move(serving)),
       started_(monotonic_seconds()),
-      created_(unix_seconds()) {
+      created_(unix_seconds()),
+      cors_(config_.allowed_origins),
+      auth_(config_.api_key),
+      routes_(make_routes()) {
   metrics_ = std::make_unique<metrics::VllmMetrics>(&registry_, serving_.served_model_name,
                                                     std::max(serving_.max_model_len, 1));
   metrics::register_process_metrics(&registry_);
@@ -71,164 +51,90 @@ void OpenAiService::set_ready(ServingBackend backend, const metrics::CacheConfig
 
 void OpenAiService::begin_drain() { phase_.store(ServerPhase::kDraining); }
 
-bool OpenAiService::authorized(const HttpRequest& request) const {
-  if (!config_.api_key) return true;
-  const std::string header = request.header("authorization");
-  if (!starts_with(header, "Bearer ")) return false;
-  return constant_time_equal(header.substr(7), *config_.api_key);
-}
-
-bool OpenAiService::origin_allowed(const std::string& origin) const {
-  for (const std::string& allowed : config_.allowed_origins) {
-    if (allowed == "*" || allowed == origin) return true;
-  }
-  return false;
-}
-
-Headers OpenAiService::cors_headers(const std::string& origin) const {
-  if (origin.empty() || !origin_allowed(origin)) return {};
-  const bool any = std::find(config_.allowed_origins.begin(), config_.allowed_origins.end(), "*") !=
-                   config_.allowed_origins.end();
-  Headers headers = {{"access-control-allow-origin", any ? "*" : origin}};
-  if (!any) headers.emplace_back("vary", "Origin");
-  return headers;
+RouteTable OpenAiService::make_routes() {
+  // A handler that answers with one whole response.
+  auto whole = [](std::function<HttpResponse(const HttpRequest&)> respond) -> RouteHandler {
+    return [respond = std::move(respond)](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
+      writer->send(respond(request));
+    };
+  };
+  return RouteTable({
+      // method, path, needs_auth, needs_ready, handler
+      {"POST", "/v1/chat/completions", true, true,
+       [this](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
+         generate(std::move(request), std::move(writer), /*chat=*/true);
+       }},
+      {"POST", "/v1/completions", true, true,
+       [this](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
+         generate(std::move(request), std::move(writer), /*chat=*/false);
+       }},
+      {"GET", "/v1/models", true, true, whole([this](const HttpRequest&) { return models_response(); })},
+      {"GET", "/v1/stats", true, true, whole([this](const HttpRequest&) { return stats_response(); })},
+      {"POST", "/tokenize", true, true, whole([this](const HttpRequest& r) { return tokenize(r); })},
+      {"POST", "/detokenize", true, true, whole([this](const HttpRequest& r) { return detokenize(r); })},
+      // Probes and scrapers: open, and answering while the model loads.
+      {"GET", "/health", false, false, whole([this](const HttpRequest&) { return health_response(); })},
+      {"GET", "/metrics", false, false,
+       whole([this](const HttpRequest&) {
+         return HttpResponse{200, metrics::kPrometheusContentType, registry_.expose(), {}};
+       })},
+      {"GET", "/version", false, false, whole([this](const HttpRequest&) { return version_response(); })},
+  });
 }
 
 void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
-  const std::string path = request.path();
-  const std::string origin = request.header("origin");
-
-  // CORS preflight, as Starlette's CORSMiddleware answers it (before auth: browsers send no
-  // credentials on preflight).
-  if (request.method == "OPTIONS" && !origin.empty() &&
-      !request.header("access-control-request-method").empty()) {
-    HttpResponse response{200, "text/plain; charset=utf-8", "OK", {}};
-    if (!origin_allowed(origin)) {
-      response.status = 400;
-      response.body = "Disallowed CORS origin";
-    } else {
-      response.headers = cors_headers(origin);
-      response.headers.emplace_back("access-control-allow-methods",
-                                    "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT");
-      response.headers.emplace_back("access-control-max-age", "600");
-      const std::string asked = request.header("access-control-request-headers");
-      if (!asked.empty()) response.headers.emplace_back("access-control-allow-headers", asked);
-    }
+  if (std::optional<HttpResponse> preflight = cors_.preflight(request)) {
+    writer->send(std::move(*preflight));
+    return;
+  }
+  writer = cors_.wrap(request, std::move(writer));
+  const RouteTable::Match match = routes_.match(request.method, request.path());
+  if (!match.path_known) {
+    std::optional<HttpResponse> file = static_file_response(request);
+    writer->send(file ? std::move(*file) : error_response(api::ApiError{404, "Not Found", std::nullopt}));
+    return;
+  }
+  if (!match.route) {
+    HttpResponse response = error_response(api::ApiError{405, "Method Not Allowed", std::nullopt});
+    response.headers.emplace_back("allow", match.allow);
     writer->send(std::move(response));
     return;
   }
-
-  // Every response below carries the CORS headers; a wrapper adds them.
-  class CorsWriter : public ResponseWriter {
-   public:
-    CorsWriter(std::shared_ptr<ResponseWriter> inner, Headers cors) : inner_(std::move(inner)), cors_(std::move(cors)) {}
-    void send(HttpResponse response) override {
-      response.headers.insert(response.headers.end(), cors_.begin(), cors_.end());
-      inner_->send(std::move(response));
-    }
-    void start_stream(int status, Headers headers) override {
-      headers.insert(headers.end(), cors_.begin(), cors_.end());
-      inner_->start_stream(status, std::move(headers));
-    }
-    void write_stream(std::string data) override { inner_->write_stream(std::move(data)); }
-    void end_stream() override { inner_->end_stream(); }
-    void post(std::function<void()> task) override { inner_->post(std::move(task)); }
-    void on_disconnect(std::function<void()> handler) override { inner_->on_disconnect(std::move(handler)); }
-    void set_token_counts(int p, int c) override { inner_->set_token_counts(p, c); }
-
-   private:
-    std::shared_ptr<ResponseWriter> inner_;
-    Headers cors_;
-  };
-  Headers cors = cors_headers(origin);
-  if (!cors.empty()) writer = std::make_shared<CorsWriter>(std::move(writer), std::move(cors));
-
-  const Route* route = nullptr;
-  bool path_known = false;
-  for (const Route& r : kRoutes) {
-    if (path == r.path) {
-      path_known = true;
-      if (request.method == r.method || (request.method == "HEAD" && std::string(r.method) == "GET")) route = &r;
-    }
-  }
-  if (!path_known && (request.method == "GET" || request.method == "HEAD")) {
-    // The chat UI at /, the dashboard at /dashboard, their assets: open, like /health.
-    if (const auto file = web::find_embedded_file(path)) {
-      const bool fresh = request.header("if-none-match") == file->etag;
-      HttpResponse response{fresh ? 304 : 200, std::string(file->content_type),
-                            fresh ? std::string() : std::string(file->content), {}};
-      response.headers.emplace_back("etag", std::string(file->etag));
-      response.headers.emplace_back("cache-control",
-                                    file->immutable ? "public, max-age=31536000, immutable" : "no-cache");
-      writer->send(std::move(response));
-      return;
-    }
-  }
-  if (!path_known) {
-    writer->send(error_response(api::ApiError{404, "Not Found", std::nullopt}));
+  const Route& route = *match.route;
+  if (route.needs_auth && !auth_.allows(request)) {
+    writer->send(BearerAuth::unauthorized());
     return;
   }
-  if (!route) {
-    for (const Route& r : kRoutes) {
-      if (path == r.path) {
-        HttpResponse response = error_response(api::ApiError{405, "Method Not Allowed", std::nullopt});
-        response.headers.emplace_back("allow", r.method);
-        writer->send(std::move(response));
-        return;
-      }
-    }
-  }
-  const bool needs_auth = starts_with(path, "/v1/") || path == "/tokenize" || path == "/detokenize";
-  if (needs_auth && !authorized(request)) {
-    HttpResponse response = error_response(api::ApiError{401, "Unauthorized", std::nullopt});
-    response.headers.emplace_back("www-authenticate", "Bearer");
-    writer->send(std::move(response));
-    return;
-  }
-  const ServerPhase phase = phase_.load();
-  if (path == "/health") {
-    writer->send(phase == ServerPhase::kReady ? HttpResponse{200, "application/json", "", {}}
-                                              : error_response(api::ApiError{
-                                                    503,
-                                                    phase == ServerPhase::kLoading ? "The model is loading"
-                                                                                   : "The server is shutting down",
-                                                    std::nullopt}));
-    return;
-  }
-  if (path == "/metrics") {
-    writer->send(HttpResponse{200, metrics::kPrometheusContentType, registry_.expose(), {}});
-    return;
-  }
-  if (path == "/version") {
-    api::Json body;
-    body["version"] = config_.version;
-    writer->send(json_response(200, body));
-    return;
-  }
-  if (phase != ServerPhase::kReady) {
+  if (const ServerPhase phase = phase_.load(); route.needs_ready && phase != ServerPhase::kReady) {
     writer->send(error_response(api::ApiError{
         503, phase == ServerPhase::kLoading ? "The model is loading; try again shortly" : "The server is shutting down",
         std::nullopt}));
     return;
   }
-  if (path == "/v1/chat/completions" || path == "/v1/completions") {
-    in_flight_.fetch_add(1);
-    GenerationDeps deps{backend_.engine, backend_.codec, backend_.renderer, &serving_, metrics_.get(),
-                        [this] { in_flight_.fetch_sub(1); },
-                        [this](const web::RecentRequest& r, std::span<const double> itl) { record_request(r, itl); },
-                        &in_flight_requests_};
-    if (path == "/v1/chat/completions") handle_chat_completion(request, std::move(writer), std::move(deps));
-    else handle_completion(request, std::move(writer), std::move(deps));
-    return;
-  }
-  writer->send(handle_simple(request, path));
+  route.handler(std::move(request), std::move(writer));
 }
 
-HttpResponse OpenAiService::handle_simple(const HttpRequest& request, const std::string& path) {
-  if (path == "/v1/models") return models_response();
-  if (path == "/v1/stats") return stats_response();
-  if (path == "/tokenize") return tokenize(request);
-  return detokenize(request);
+void OpenAiService::generate(HttpRequest request, std::shared_ptr<ResponseWriter> writer, bool chat) {
+  in_flight_.fetch_add(1);
+  GenerationDeps deps{backend_.engine, backend_.codec, backend_.renderer, &serving_, metrics_.get(),
+                      [this] { in_flight_.fetch_sub(1); },
+                      [this](const RecentRequest& r, std::span<const double> itl) { record_request(r, itl); },
+                      &in_flight_requests_};
+  if (chat) handle_chat_completion(request, std::move(writer), std::move(deps));
+  else handle_completion(request, std::move(writer), std::move(deps));
+}
+
+HttpResponse OpenAiService::health_response() const {
+  const ServerPhase phase = phase_.load();
+  if (phase == ServerPhase::kReady) return HttpResponse{200, "application/json", "", {}};
+  return error_response(api::ApiError{
+      503, phase == ServerPhase::kLoading ? "The model is loading" : "The server is shutting down", std::nullopt});
+}
+
+HttpResponse OpenAiService::version_response() const {
+  api::Json body;
+  body["version"] = config_.version;
+  return json_response(200, body);
 }
 
 HttpResponse OpenAiService::models_response() const {
@@ -260,13 +166,13 @@ HttpResponse OpenAiService::models_response() const {
   return json_response(200, body);
 }
 
-void OpenAiService::record_request(const web::RecentRequest& request, std::span<const double> itl_ms) {
+void OpenAiService::record_request(const RecentRequest& request, std::span<const double> itl_ms) {
   request_window_.record(request, itl_ms);
   requests_finished_.fetch_add(1);
 }
 
 HttpResponse OpenAiService::stats_response() const {
-  web::DashboardStats s;
+  DashboardStats s;
   s.time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   s.uptime_s = monotonic_seconds() - started_;
   s.version = config_.version;
@@ -289,7 +195,7 @@ HttpResponse OpenAiService::stats_response() const {
   s.gauges.kv_cache_usage = engine.kv_cache_usage;
   s.latency = request_window_.latency(s.time);
   s.recent_requests = request_window_.recent(50);
-  HttpResponse response{200, "application/json", web::dashboard_stats_json(s), {}};
+  HttpResponse response{200, "application/json", dashboard_stats_json(s), {}};
   response.headers.emplace_back("cache-control", "no-store");
   return response;
 }

@@ -1,8 +1,10 @@
-// The routes of kiln's HTTP API, vLLM's: POST /v1/chat/completions, POST /v1/completions,
+// kiln's HTTP API, vLLM's routes: POST /v1/chat/completions, POST /v1/completions,
 // GET /v1/models, GET /health, GET /metrics, POST /tokenize, POST /detokenize, GET /version;
-// and kiln's GET /v1/stats for the dashboard (docs/dashboard-api.md).
-// Also Bearer auth, CORS (with preflight), 404/405, 503 while loading or draining, and the
-// in-flight count that graceful drain waits on. No sockets here: see http_session.h.
+// and kiln's GET /v1/stats for the dashboard (docs/dashboard-api.md). handle() answers CORS
+// preflights (cors_policy.h), looks the request up in the route table (route_table.h: 404, 405),
+// applies the row's Bearer auth (bearer_auth.h) and readiness (503 while loading or draining),
+// and falls back to the embedded web UI (static_files.h). It also keeps the in-flight count that
+// graceful drain waits on. No sockets here: see http_session.h.
 #pragma once
 
 #include <atomic>
@@ -16,10 +18,13 @@
 #include "engine/engine_client.h"
 #include "metrics/registry.h"
 #include "metrics/vllm_metrics.h"
+#include "server/bearer_auth.h"
+#include "server/cors_policy.h"
+#include "server/dashboard_stats.h"
 #include "server/http_types.h"
 #include "server/in_flight_registry.h"
+#include "server/route_table.h"
 #include "server/server_config.h"
-#include "web/dashboard_stats.h"
 
 namespace kiln::server {
 
@@ -34,7 +39,7 @@ enum class ServerPhase { kLoading, kReady, kDraining };
 // What GET /v1/stats reports besides the live counters, known once the model is loaded.
 struct DashboardInfo {
   std::string model;  // what --model named (path or Hub id)
-  web::StatTable config, memory_plan, device;
+  StatTable config, memory_plan, device;
 };
 
 class OpenAiService {
@@ -57,16 +62,16 @@ class OpenAiService {
   const ServerConfig& config() const { return config_; }
 
  private:
-  bool authorized(const HttpRequest& request) const;
-  // CORS headers for a request from `origin` (empty when the origin is not allowed).
-  Headers cors_headers(const std::string& origin) const;
-  bool origin_allowed(const std::string& origin) const;
-  HttpResponse handle_simple(const HttpRequest& request, const std::string& path);
+  RouteTable make_routes();
+  // The route handlers (the table's rows).
+  void generate(HttpRequest request, std::shared_ptr<ResponseWriter> writer, bool chat);
+  HttpResponse health_response() const;
+  HttpResponse version_response() const;
   HttpResponse models_response() const;
   HttpResponse stats_response() const;
-  void record_request(const web::RecentRequest& request, std::span<const double> itl_ms);
   HttpResponse tokenize(const HttpRequest& request) const;
   HttpResponse detokenize(const HttpRequest& request) const;
+  void record_request(const RecentRequest& request, std::span<const double> itl_ms);
 
   ServerConfig config_;
   api::ServingConfig serving_;
@@ -75,13 +80,16 @@ class OpenAiService {
   ServingBackend backend_;  // set once before phase_ becomes kReady
   DashboardInfo dashboard_;  // likewise
   // Finished requests of the last 5 minutes (at most 1000) for /v1/stats' latencies and table.
-  web::RequestStatsWindow request_window_{300, 1000, 200000};
+  RequestStatsWindow request_window_{300, 1000, 200000};
   std::atomic<int64_t> requests_finished_{0};  // every reason, aborts and errors included
   double started_ = 0;                         // monotonic seconds, for uptime_s
   std::atomic<ServerPhase> phase_{ServerPhase::kLoading};
   std::atomic<int> in_flight_{0};
   InFlightRegistry in_flight_requests_;
   int64_t created_ = 0;
+  CorsPolicy cors_;
+  BearerAuth auth_;
+  RouteTable routes_;  // last: its handlers use the members above
 };
 
 }  // namespace kiln::server

@@ -299,9 +299,9 @@ TEST_F(ServerTest, StatsEndpointReportsDashboardInfoCountersAndFinishedRequests)
   start(config, false);
   DashboardInfo info;
   info.model = "/models/tiny";
-  info.config = {{"max_model_len", web::StatValue(int64_t{200})}};
-  info.memory_plan = {{"num_gpu_blocks", web::StatValue(int64_t{64})}};
-  info.device = {{"kind", web::StatValue(std::string("cpu"))}};
+  info.config = {{"max_model_len", StatValue(int64_t{200})}};
+  info.memory_plan = {{"num_gpu_blocks", StatValue(int64_t{64})}};
+  info.device = {{"kind", StatValue(std::string("cpu"))}};
   service_->set_ready(ServingBackend{&engine_, &codec_, &renderer_}, metrics::CacheConfigInfo{}, info);
   const std::vector<std::pair<std::string, std::string>> key = {{"Authorization", "Bearer sekret"}};
   EXPECT_EQ(request("GET", "/v1/stats").status, 401);

@@ -12,7 +12,7 @@
 #include <variant>
 #include <vector>
 
-namespace kiln::web {
+namespace kiln::server {
 
 // One value of the config / memory_plan / device tables (kept in the caller's order).
 using StatValue = std::variant<bool, int64_t, double, std::string>;
@@ -102,4 +102,4 @@ class RequestStatsWindow {
   std::deque<ItlSample> itl_;           // oldest first
 };
 
-}  // namespace kiln::web
+}  // namespace kiln::server

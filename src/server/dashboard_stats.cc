@@ -1,10 +1,10 @@
-#include "web/dashboard_stats.h"
+#include "server/dashboard_stats.h"
 
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-namespace kiln::web {
+namespace kiln::server {
 namespace {
 
 using nlohmann::json;
@@ -143,4 +143,4 @@ std::vector<RecentRequest> RequestStatsWindow::recent(size_t limit) const {
   return out;
 }
 
-}  // namespace kiln::web
+}  // namespace kiln::server

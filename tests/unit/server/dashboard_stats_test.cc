@@ -1,11 +1,11 @@
-#include "web/dashboard_stats.h"
+#include "server/dashboard_stats.h"
 
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <nlohmann/json.hpp>
 
-namespace kiln::web {
+namespace kiln::server {
 namespace {
 
 using nlohmann::json;
@@ -118,4 +118,4 @@ TEST(RequestStatsWindow, RecentIsNewestFirstAndBounded) {
 }
 
 }  // namespace
-}  // namespace kiln::web
+}  // namespace kiln::server

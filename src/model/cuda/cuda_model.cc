@@ -51,8 +51,11 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
                  << ")";
 
   const int64_t free_before_weights = free_device_bytes();
-  KILN_ASSIGN_OR_RETURN(model->weights_, upload_weights(config, host_weights, model->context_->stream()));
+  WeightUploadOptions upload_options;
+  upload_options.fp8_weight_only = options.fp8_weight_only || info.compute_capability < 90;
+  KILN_ASSIGN_OR_RETURN(model->weights_, upload_weights(config, host_weights, model->context_->stream(), upload_options));
   model->context_->synchronize();
+  KILN_RETURN_IF_ERROR(model->linear_->reserve_fp8(model->weights_.fp8_linears(), options.max_num_batched_tokens));
 
   KILN_ASSIGN_OR_RETURN(RopeParameters rope, compute_rope_parameters(config));
   RopeTable table(std::move(rope), config.head_dim);
@@ -178,7 +181,7 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                                                 step_inputs_.size_bytes() + rope_table_.size_bytes() +
                                                 sampling_rows_.size_bytes() + sampling_workspace_.size_bytes() +
                                                 sampled_.size_bytes() + adjustments_.size_bytes() +
-                                                context_->workspace_bytes());
+                                                context_->workspace_bytes() + linear_->fp8_scratch_bytes());
   // What the device lost beyond our tensors is the CUDA context's and the libraries' (cuBLASLt
   // kernels, allocator granularity): it is not free for the KV cache either.
   plan_.context_bytes = std::max<int64_t>(0, used_after_profile - profile_kv_bytes - weights_bytes - plan_.activation_bytes);
@@ -278,9 +281,9 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
     profiler_.mark("o_proj");
     add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
     profiler_.mark("norm");
-    if (Linear::uses_skinny(num_tokens, c.hidden_size)) {
+    if (linear_->fuses_silu_mul(w.gate_up_proj, num_tokens, c.hidden_size)) {
       // Decode at small batch: SwiGLU in the GEMV's epilogue, one kernel less per layer.
-      skinny_linear_silu_mul(normed, w.gate_up_proj, act, num_tokens, c.intermediate_size, c.hidden_size, stream);
+      linear_->run_silu_mul(normed, w.gate_up_proj, act, num_tokens, c.intermediate_size, c.hidden_size);
       profiler_.mark("gate_up_proj+silu_mul");
     } else {
       linear_->run(normed, w.gate_up_proj, nullptr, gate_up, num_tokens, 2 * c.intermediate_size, c.hidden_size);

@@ -43,6 +43,9 @@ struct CudaModelOptions {
   // Programmatic dependent launch on sm_90 and later (kernels/cuda/grid_dependency.cuh); off
   // only to measure the difference (the CLI's KILN_CUDA_PDL=0).
   bool programmatic_dependent_launch = true;
+  // FP8 linears run weight-only (W8A16) even where the GPU has FP8 tensor cores; always so
+  // below sm_90 (cuBLASLt's per-channel and block FP8 scaling is Hopper's).
+  bool fp8_weight_only = false;
 };
 
 class CudaModel {

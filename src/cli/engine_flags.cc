@@ -43,6 +43,9 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
   parser.add_string("device", &a->device, "auto (cuda when a GPU is visible), cuda or cpu");
   parser.add_byte_size("gpu-memory-limit", &a->gpu_memory_limit_bytes,
                        "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");
+  parser.add_string("quantization", &a->quantization,
+                    "fp8: quantize a bf16/f16/f32 checkpoint's linear layers to FP8 at load (per-channel weights, "
+                    "dynamic per-token activations); FP8 checkpoints (compressed-tensors, fp8) need no flag");
   parser.add_int("num-threads", &a->num_threads, "CPU backend threads (0: all cores)");
   parser.add_int("profile-steps", &a->profile_every_n_steps,
                  "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");
@@ -57,6 +60,10 @@ Status read_engine_environment(const EnvLookup& env, EngineArgs* args) {
     } else {
       return Status::error("KILN_CUDA_PDL must be 0 or 1, got '" + *text + "'");
     }
+  }
+  if (auto text = env("KILN_FP8_WEIGHT_ONLY"); text && !text->empty()) {
+    if (*text != "0" && *text != "1") return Status::error("KILN_FP8_WEIGHT_ONLY must be 0 or 1, got '" + *text + "'");
+    args->fp8_weight_only = *text == "1";
   }
   if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
     char* end = nullptr;

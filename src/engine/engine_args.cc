@@ -40,6 +40,10 @@ Status validate_engine_args(const EngineArgs& a) {
   if (a.num_kv_blocks_override && *a.num_kv_blocks_override < 1) {
     return Status::error("the KV block count must be at least 1");
   }
+  if (!a.quantization.empty() && a.quantization != "none" && a.quantization != "fp8") {
+    return Status::error("--quantization " + a.quantization +
+                         ": not supported (supported: fp8; FP8 checkpoints are recognised from config.json)");
+  }
   if (a.num_threads < 0) return Status::error("--num-threads must be >= 0");
   if (a.profile_every_n_steps < 0) return Status::error("--profile-steps must be >= 0");
   if (a.dtype != "auto" && a.dtype != "bfloat16" && a.dtype != "float16" && a.dtype != "float32") {

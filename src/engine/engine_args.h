@@ -40,9 +40,16 @@ struct EngineArgs {
   std::string generation_config = "auto";
   std::optional<uint64_t> seed;           // global seed (EngineConfig::seed); unset: random
   bool show_progress = true;              // the weight-loading progress bar
+  // --quantization: "fp8" quantizes a bf16/f16/f32 checkpoint's linear layers to FP8 at load
+  // (per-channel E4M3 weights, dynamic per-token activations; lm_head stays); empty or "none" runs
+  // the checkpoint as it is. FP8 checkpoints are recognised from config.json without it.
+  std::string quantization;
 
   // From the environment, read by the CLI only:
   bool cuda_programmatic_dependent_launch = true;  // KILN_CUDA_PDL=0 turns it off
+  // KILN_FP8_WEIGHT_ONLY=1: FP8 linears run weight-only (W8A16, Ampere's path) on a GPU with FP8
+  // tensor cores too, to compare the two.
+  bool fp8_weight_only = false;
   // KILN_TEST_FAIL_AT_POSITION (test only): every step computing a token at or past this
   // position fails, as a device fault would.
   std::optional<int> test_fail_at_position;

@@ -89,6 +89,7 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.enforce_eager = args.enforce_eager;
   cuda_options.profile_every_n_steps = args.profile_every_n_steps;
   cuda_options.programmatic_dependent_launch = args.cuda_programmatic_dependent_launch;
+  cuda_options.fp8_weight_only = args.fp8_weight_only;
   if (auto blocks = requested_kv_blocks(args, kv_bytes_per_block(config, args.block_size, kv_dtype))) {
     cuda_options.num_blocks = static_cast<int>(*blocks);
   }
@@ -133,6 +134,7 @@ Result<ModelBackend> create_model_backend(const std::filesystem::path& model_dir
   // progress bar): a prefault pass first would read the 16 GB twice (8 s of a 12 s start on the
   // H200). The CPU backend computes from the mapping, so it prefaults.
   load_options.prefault = resolved.device == "cpu";
+  load_options.quantization = resolved.args.quantization;
   KILN_ASSIGN_OR_RETURN(auto loaded, load_model(model_dir, load_options));
 #ifdef KILN_HAVE_CUDA
   if (resolved.device == "cuda") return create_cuda_backend(std::move(loaded), resolved);

@@ -238,6 +238,56 @@ class GenerateTest(unittest.TestCase):
         self.assertEqual(out["finish_reason"], "length")
 
 
+class Fp8Test(unittest.TestCase):
+    """FP8 on the CPU backend: both checkpoint formats `kiln synth` writes and --quantization fp8."""
+
+    def synth(self, folder, quantization):
+        with open(os.path.join(MODEL, "config.json")) as f:
+            config = json.load(f)
+        config_path = os.path.join(folder, "input.json")
+        with open(config_path, "w") as f:
+            json.dump(config, f)
+        out = os.path.join(folder, quantization)
+        run("synth", "--config", config_path, "--out", out, "--tokenizer", MODEL, "--seed", "1",
+            "--quantization", quantization)
+        return out
+
+    def greedy(self, model, *args):
+        proc = run("generate", "--model", model, "--device", "cpu", "--json", "--prompt-ids", "128000,9906,0",
+                   "--max-tokens", "6", "--ignore-eos", "--temperature", "0", *args)
+        return json.loads(proc.stdout)
+
+    def test_fp8_checkpoints_generate(self):
+        with TempDir() as tmp:
+            for quantization in ("fp8-dynamic", "fp8-block"):
+                model = self.synth(tmp, quantization)
+                first, second = self.greedy(model), self.greedy(model)
+                self.assertEqual(first["tokens"], second["tokens"])
+                self.assertEqual(len(first["tokens"]), 6)
+                self.assertTrue(all(math.isfinite(t["logprob"]) and t["logprob"] <= 0 for t in first["tokens"]), first)
+
+    def test_quantization_flag(self):
+        out = self.greedy(MODEL, "--quantization", "fp8")
+        self.assertEqual(len(out["tokens"]), 6)
+        self.assertEqual(out["tokens"], self.greedy(MODEL, "--quantization", "fp8")["tokens"])
+
+    def test_unsupported_quantization(self):
+        with TempDir() as tmp:
+            for name in os.listdir(MODEL):
+                if name != "config.json":
+                    os.symlink(os.path.abspath(os.path.join(MODEL, name)), os.path.join(tmp, name))
+            with open(os.path.join(MODEL, "config.json")) as f:
+                config = json.load(f)
+            config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128}
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump(config, f)
+            UsageErrorTest.assert_usage_error(self, ["generate", "--model", tmp, "--prompt", "x", "--device", "cpu"],
+                                              "quantization_config.quant_method 'awq' is not supported")
+        UsageErrorTest.assert_usage_error(
+            self, ["generate", "--model", MODEL, "--prompt", "x", "--quantization", "gptq"],
+            "--quantization gptq: not supported (supported: fp8")
+
+
 class UsageErrorTest(unittest.TestCase):
     def assert_usage_error(self, args, needle):
         proc = run(*args, check=False)

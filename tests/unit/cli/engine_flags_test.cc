@@ -25,7 +25,7 @@ TEST(EngineFlagsTest, EveryEngineFlagFillsEngineArgs) {
                           "--block-size", "32", "--gpu-memory-utilization", "0.5", "--kv-cache-memory", "1GiB",
                           "--no-enable-prefix-caching", "--enforce-eager", "--dtype", "bf16", "--generation-config",
                           "vllm", "--tensor-parallel-size", "1", "--device", "cpu", "--gpu-memory-limit", "24GiB",
-                          "--num-threads", "3", "--profile-steps", "10"})
+                          "--num-threads", "3", "--profile-steps", "10", "--quantization", "fp8"})
                   .ok());
   EXPECT_EQ(args.max_model_len, 4096);
   EXPECT_EQ(args.max_num_seqs, 8);
@@ -41,6 +41,7 @@ TEST(EngineFlagsTest, EveryEngineFlagFillsEngineArgs) {
   EXPECT_EQ(args.gpu_memory_limit_bytes, int64_t{24} << 30);
   EXPECT_EQ(args.num_threads, 3);
   EXPECT_EQ(args.profile_every_n_steps, 10);
+  EXPECT_EQ(args.quantization, "fp8");
   EXPECT_TRUE(validate_engine_args(args).ok());
 }
 
@@ -68,6 +69,12 @@ TEST(EngineFlagsTest, EnvironmentReachesTheEngineOnlyThroughTheArgs) {
   EXPECT_EQ(args.test_fail_at_position, 7);
   ASSERT_TRUE(read_engine_environment(env_of({{"KILN_CUDA_PDL", "1"}}), &args).ok());
   EXPECT_TRUE(args.cuda_programmatic_dependent_launch);
+  EXPECT_FALSE(args.fp8_weight_only);
+  ASSERT_TRUE(read_engine_environment(env_of({{"KILN_FP8_WEIGHT_ONLY", "1"}}), &args).ok());
+  EXPECT_TRUE(args.fp8_weight_only);
+  const Status bad_fp8 = read_engine_environment(env_of({{"KILN_FP8_WEIGHT_ONLY", "yes"}}), &args);
+  ASSERT_FALSE(bad_fp8.ok());
+  EXPECT_NE(bad_fp8.message().find("KILN_FP8_WEIGHT_ONLY must be 0 or 1"), std::string::npos);
   const Status bad = read_engine_environment(env_of({{"KILN_CUDA_PDL", "maybe"}}), &args);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("KILN_CUDA_PDL"), std::string::npos);

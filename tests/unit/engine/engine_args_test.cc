@@ -73,6 +73,7 @@ TEST(EngineArgsTest, DevicesAndDtypesAreRefusedWithTheFlagNamed) {
   for (auto [mutate, flag] : std::vector<std::pair<void (*)(EngineArgs*), const char*>>{
            {[](EngineArgs* a) { a->device = "tpu"; }, "--device tpu"},
            {[](EngineArgs* a) { a->tensor_parallel_size = 2; }, "--tensor-parallel-size 2"},
+           {[](EngineArgs* a) { a->quantization = "awq"; }, "--quantization awq: not supported (supported: fp8"},
            {[](EngineArgs* a) { a->gpu_memory_utilization = 1.5; }, "--gpu-memory-utilization"},
            {[](EngineArgs* a) { a->block_size = 12; }, "--block-size"},
            {[](EngineArgs* a) { a->max_num_seqs = 0; }, "--max-num-seqs"},

@@ -1,7 +1,8 @@
 #include "api/chat_response.h"
 
+#include <algorithm>
+
 #include "api/logprobs_format.h"
-#include "api/sse.h"
 
 namespace kiln::api {
 namespace {
@@ -21,32 +22,17 @@ void ChatResponseAccumulator::add(const RequestOutput& output) {
   if (output.prompt_logprobs) prompt_logprobs_ = output.prompt_logprobs;
   for (const CompletionOutput& out : output.outputs) {
     if (out.index < 0 || out.index >= static_cast<int>(choices_.size())) continue;
-    Choice& choice = choices_[static_cast<size_t>(out.index)];
-    choice.text += out.text_delta;
-    choice.logprobs.insert(choice.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
-    choice.num_tokens = std::max(choice.num_tokens, out.num_output_tokens);
-    if (out.finish_reason != FinishReason::kNone) {
-      choice.finish_reason = out.finish_reason;
-      choice.stop_reason = out.stop_reason;
-    }
+    choices_[static_cast<size_t>(out.index)].add(out);
   }
 }
 
-int ChatResponseAccumulator::num_completion_tokens() const {
-  int total = 0;
-  for (const Choice& choice : choices_) total += choice.num_tokens;
-  return total;
-}
+int ChatResponseAccumulator::num_completion_tokens() const { return total_num_tokens(choices_); }
 
 Json ChatResponseAccumulator::build() const {
-  Json response;
-  response["id"] = context_.id;
-  response["object"] = "chat.completion";
-  response["created"] = context_.created;
-  response["model"] = context_.model;
+  Json response = response_envelope(context_, "chat.completion");
   Json choices = Json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
-    const Choice& choice = choices_[i];
+    const AccumulatedChoice& choice = choices_[i];
     Json message;
     message["role"] = "assistant";
     if (context_.reasoning_parser == ReasoningParserKind::kDeepSeekR1) {
@@ -70,8 +56,7 @@ Json ChatResponseAccumulator::build() const {
     } else {
       entry["logprobs"] = nullptr;
     }
-    entry["finish_reason"] = finish_reason_json(choice.finish_reason);
-    entry["stop_reason"] = stop_reason_json(choice.stop_reason);
+    choice.put_finish(&entry);
     choices.push_back(std::move(entry));
   }
   response["choices"] = std::move(choices);
@@ -83,26 +68,15 @@ Json ChatResponseAccumulator::build() const {
 }
 
 ChatStreamWriter::ChatStreamWriter(ResponseContext context, ChatOptions options)
-    : context_(std::move(context)), options_(options), choices_(static_cast<size_t>(options.n)) {}
+    : context_(std::move(context)),
+      options_(options),
+      stream_(context_, "chat.completion.chunk", options.stream_options),
+      choices_(static_cast<size_t>(options.n)) {}
 
-int ChatStreamWriter::num_completion_tokens() const {
-  int total = 0;
-  for (const Choice& choice : choices_) total += choice.num_tokens;
-  return total;
-}
+int ChatStreamWriter::num_completion_tokens() const { return total_num_tokens(choices_); }
 
-Json ChatStreamWriter::chunk(Json choices) const {
-  Json chunk;
-  chunk["id"] = context_.id;
-  chunk["object"] = "chat.completion.chunk";
-  chunk["created"] = context_.created;
-  chunk["model"] = context_.model;
-  chunk["choices"] = std::move(choices);
-  if (options_.stream_options.include_usage && options_.stream_options.continuous_usage_stats) {
-    chunk["usage"] = usage_json(num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_,
-                                context_.enable_prompt_tokens_details);
-  }
-  return chunk;
+UsageCounts ChatStreamWriter::usage() const {
+  return {num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_};
 }
 
 Json ChatStreamWriter::delta_json(const ReasoningSplit& parts, const std::string& text) const {
@@ -134,7 +108,7 @@ std::string ChatStreamWriter::on_output(const RequestOutput& output) {
       choice["delta"] = std::move(delta);
       choice["logprobs"] = nullptr;
       choice["finish_reason"] = nullptr;
-      events += sse_event(chunk(Json::array({std::move(choice)})));
+      events += stream_.event(Json::array({std::move(choice)}), usage());
     }
   }
   for (const CompletionOutput& out : output.outputs) {
@@ -171,26 +145,11 @@ std::string ChatStreamWriter::on_output(const RequestOutput& output) {
       choice["stop_reason"] = stop_reason_json(out.stop_reason);
       state.finished = true;
     }
-    events += sse_event(chunk(Json::array({std::move(choice)})));
+    events += stream_.event(Json::array({std::move(choice)}), usage());
   }
   return events;
 }
 
-std::string ChatStreamWriter::finish() {
-  std::string events;
-  if (options_.stream_options.include_usage) {
-    Json final_chunk;
-    final_chunk["id"] = context_.id;
-    final_chunk["object"] = "chat.completion.chunk";
-    final_chunk["created"] = context_.created;
-    final_chunk["model"] = context_.model;
-    final_chunk["choices"] = Json::array();
-    final_chunk["usage"] = usage_json(num_prompt_tokens_, num_completion_tokens(), num_cached_tokens_,
-                                      context_.enable_prompt_tokens_details);
-    events += sse_event(final_chunk);
-  }
-  events += kSseDone;
-  return events;
-}
+std::string ChatStreamWriter::finish() { return stream_.finish(usage()); }
 
 }  // namespace kiln::api

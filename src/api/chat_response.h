@@ -28,16 +28,9 @@ class ChatResponseAccumulator {
   int num_completion_tokens() const;
 
  private:
-  struct Choice {
-    std::string text;
-    std::vector<TokenLogprob> logprobs;
-    FinishReason finish_reason = FinishReason::kNone;
-    std::variant<std::monostate, std::string, int32_t> stop_reason;
-    int num_tokens = 0;
-  };
   ResponseContext context_;
   ChatOptions options_;
-  std::vector<Choice> choices_;
+  std::vector<AccumulatedChoice> choices_;
   int num_prompt_tokens_ = 0;
   int num_cached_tokens_ = 0;
   std::optional<std::vector<std::optional<TokenLogprob>>> prompt_logprobs_;  // when asked for
@@ -59,11 +52,12 @@ class ChatStreamWriter {
     int num_tokens = 0;
     bool finished = false;
   };
-  Json chunk(Json choices) const;
+  UsageCounts usage() const;
   Json delta_json(const ReasoningSplit& parts, const std::string& text) const;
 
   ResponseContext context_;
   ChatOptions options_;
+  ChunkStream stream_;
   std::vector<Choice> choices_;
   bool started_ = false;
   int num_prompt_tokens_ = 0;

@@ -1,7 +1,5 @@
 #include "api/completion_response.h"
 
-#include "api/sse.h"
-
 namespace kiln::api {
 namespace {
 
@@ -14,6 +12,12 @@ void add_prompt_logprobs(CompletionLogprobs& logprobs, const PreparedPrompt& pro
     if (prompt_lps && i < prompt_lps->size() && (*prompt_lps)[i]) lp = &*(*prompt_lps)[i];
     logprobs.add(prompt.token_ids[i], i == 0 ? nullptr : lp, num_top, codec);
   }
+}
+
+int total_prompt_tokens(const std::vector<PreparedPrompt>& prompts) {
+  int total = 0;
+  for (const PreparedPrompt& prompt : prompts) total += static_cast<int>(prompt.token_ids.size());
+  return total;
 }
 
 }  // namespace
@@ -33,39 +37,19 @@ void CompletionResponseAccumulator::add(int prompt_index, const RequestOutput& o
   num_cached_tokens_ += output.num_cached_tokens;
   for (const CompletionOutput& out : output.outputs) {
     if (out.index < 0 || out.index >= options_.n) continue;
-    Choice& choice = choices_[static_cast<size_t>(prompt_index * options_.n + out.index)];
-    choice.text += out.text_delta;
-    choice.token_ids.insert(choice.token_ids.end(), out.new_token_ids.begin(), out.new_token_ids.end());
-    choice.logprobs.insert(choice.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
-    choice.num_tokens = std::max(choice.num_tokens, out.num_output_tokens);
-    if (out.finish_reason != FinishReason::kNone) {
-      choice.finish_reason = out.finish_reason;
-      choice.stop_reason = out.stop_reason;
-    }
+    choices_[static_cast<size_t>(prompt_index * options_.n + out.index)].add(out);
   }
 }
 
-int CompletionResponseAccumulator::num_prompt_tokens() const {
-  int total = 0;
-  for (const PreparedPrompt& prompt : prompts_) total += static_cast<int>(prompt.token_ids.size());
-  return total;
-}
+int CompletionResponseAccumulator::num_prompt_tokens() const { return total_prompt_tokens(prompts_); }
 
-int CompletionResponseAccumulator::num_completion_tokens() const {
-  int total = 0;
-  for (const Choice& choice : choices_) total += choice.num_tokens;
-  return total;
-}
+int CompletionResponseAccumulator::num_completion_tokens() const { return total_num_tokens(choices_); }
 
 Json CompletionResponseAccumulator::build() const {
-  Json response;
-  response["id"] = context_.id;
-  response["object"] = "text_completion";
-  response["created"] = context_.created;
-  response["model"] = context_.model;
+  Json response = response_envelope(context_, "text_completion");
   Json choices = Json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
-    const Choice& choice = choices_[i];
+    const AccumulatedChoice& choice = choices_[i];
     const size_t prompt_index = i / static_cast<size_t>(options_.n);
     const PreparedPrompt& prompt = prompts_[prompt_index];
     Json entry;
@@ -85,8 +69,7 @@ Json CompletionResponseAccumulator::build() const {
     } else {
       entry["logprobs"] = nullptr;
     }
-    entry["finish_reason"] = finish_reason_json(choice.finish_reason);
-    entry["stop_reason"] = stop_reason_json(choice.stop_reason);
+    choice.put_finish(&entry);
     entry["prompt_logprobs"] = prompt_logprobs_json(prompt_logprobs_[prompt_index], *context_.codec);
     choices.push_back(std::move(entry));
   }
@@ -100,33 +83,16 @@ CompletionStreamWriter::CompletionStreamWriter(ResponseContext context, Completi
                                                std::vector<PreparedPrompt> prompts)
     : context_(std::move(context)),
       options_(options),
+      stream_(context_, "text_completion", options.stream_options),
       prompts_(std::move(prompts)),
       choices_(prompts_.size() * static_cast<size_t>(options.n)) {}
 
-int CompletionStreamWriter::num_prompt_tokens() const {
-  int total = 0;
-  for (const PreparedPrompt& prompt : prompts_) total += static_cast<int>(prompt.token_ids.size());
-  return total;
-}
+int CompletionStreamWriter::num_prompt_tokens() const { return total_prompt_tokens(prompts_); }
 
-int CompletionStreamWriter::num_completion_tokens() const {
-  int total = 0;
-  for (const Choice& choice : choices_) total += choice.num_tokens;
-  return total;
-}
+int CompletionStreamWriter::num_completion_tokens() const { return total_num_tokens(choices_); }
 
-Json CompletionStreamWriter::chunk(Json choices) const {
-  Json chunk;
-  chunk["id"] = context_.id;
-  chunk["object"] = "text_completion";
-  chunk["created"] = context_.created;
-  chunk["model"] = context_.model;
-  chunk["choices"] = std::move(choices);
-  if (options_.stream_options.include_usage && options_.stream_options.continuous_usage_stats) {
-    chunk["usage"] = usage_json(num_prompt_tokens(), num_completion_tokens(), num_cached_tokens_,
-                                context_.enable_prompt_tokens_details);
-  }
-  return chunk;
+UsageCounts CompletionStreamWriter::usage() const {
+  return {num_prompt_tokens(), num_completion_tokens(), num_cached_tokens_};
 }
 
 std::string CompletionStreamWriter::on_output(int prompt_index, const RequestOutput& output) {
@@ -167,26 +133,11 @@ std::string CompletionStreamWriter::on_output(int prompt_index, const RequestOut
     choice["finish_reason"] = finish_reason_json(out.finish_reason);
     choice["stop_reason"] = stop_reason_json(out.stop_reason);
     if (finished) state.finished = true;
-    events += sse_event(chunk(Json::array({std::move(choice)})));
+    events += stream_.event(Json::array({std::move(choice)}), usage());
   }
   return events;
 }
 
-std::string CompletionStreamWriter::finish() {
-  std::string events;
-  if (options_.stream_options.include_usage) {
-    Json final_chunk;
-    final_chunk["id"] = context_.id;
-    final_chunk["object"] = "text_completion";
-    final_chunk["created"] = context_.created;
-    final_chunk["model"] = context_.model;
-    final_chunk["choices"] = Json::array();
-    final_chunk["usage"] = usage_json(num_prompt_tokens(), num_completion_tokens(), num_cached_tokens_,
-                                      context_.enable_prompt_tokens_details);
-    events += sse_event(final_chunk);
-  }
-  events += kSseDone;
-  return events;
-}
+std::string CompletionStreamWriter::finish() { return stream_.finish(usage()); }
 
 }  // namespace kiln::api

@@ -30,19 +30,11 @@ class CompletionResponseAccumulator {
   int num_completion_tokens() const;
 
  private:
-  struct Choice {
-    std::string text;
-    std::vector<int32_t> token_ids;
-    std::vector<TokenLogprob> logprobs;
-    FinishReason finish_reason = FinishReason::kNone;
-    std::variant<std::monostate, std::string, int32_t> stop_reason;
-    int num_tokens = 0;
-  };
   ResponseContext context_;
   CompletionOptions options_;
   std::vector<PreparedPrompt> prompts_;
   std::vector<std::optional<std::vector<std::optional<TokenLogprob>>>> prompt_logprobs_;
-  std::vector<Choice> choices_;  // [num_prompts * n]
+  std::vector<AccumulatedChoice> choices_;  // [num_prompts * n]
   int num_cached_tokens_ = 0;
 };
 
@@ -62,10 +54,11 @@ class CompletionStreamWriter {
     int num_tokens = 0;
     std::optional<CompletionLogprobs> logprobs;
   };
-  Json chunk(Json choices) const;
+  UsageCounts usage() const;
 
   ResponseContext context_;
   CompletionOptions options_;
+  ChunkStream stream_;
   std::vector<PreparedPrompt> prompts_;
   std::vector<Choice> choices_;
   int num_cached_tokens_ = 0;

@@ -48,7 +48,7 @@ struct HttpResponse {
 };
 
 // Performs the request. Thread-safe (one curl handle per call); curl_global_init must have run,
-// which HubSession (hub_session.h) does.
+// as pull_model's CurlScope (hub/pull.cc) sees to.
 HttpResponse http_perform(const HttpRequest& request);
 
 const char* transport_error_name(TransportError error);

@@ -1,6 +1,6 @@
 // The HTTP request as the service sees it, and the writer it answers through. Keeping the
 // service behind these two types lets routes, auth, CORS and streaming be tested without
-// sockets, and keeps Beast inside http_session.cc.
+// sockets, and keeps Beast inside http_session.cc and http_server.cc.
 #pragma once
 
 #include <functional>

@@ -90,9 +90,10 @@ test("secrets from values, a PVC cache and the optional server flags", () => {
     assert.equal(c.env.find((e) => e.name === name).valueFrom.secretKeyRef.name, "kiln-hf-token");
   }
   assert.equal(c.env.find((e) => e.name === "KILN_API_KEY").valueFrom.secretKeyRef.name, "kiln-api-key");
-  for (const flag of ["--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--no-enable-prefix-caching", "--reasoning-parser", "--seed"]) {
+  for (const flag of ["--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--no-enable-prefix-caching", "--reasoning-parser", "--seed", "--quantization"]) {
     assert.ok(c.args.includes(flag), `${flag} missing from ${c.args.join(" ")}`);
   }
+  assert.equal(c.args[c.args.indexOf("--quantization") + 1], "fp8");
 });
 
 test("conflicting or unsafe values are refused with a clear message", () => {
@@ -105,6 +106,9 @@ test("conflicting or unsafe values are refused with a clear message", () => {
   const schema = helmTemplateRaw([], ["model.gpuMemoryUtilization=1.5"]);
   assert.notEqual(schema.status, 0);
   assert.match(schema.stderr, /gpuMemoryUtilization/);
+  const awq = helmTemplateRaw([], ["model.quantization=awq"]);
+  assert.notEqual(awq.status, 0);
+  assert.match(awq.stderr, /quantization/);
   const typo = helmTemplateRaw([], ["kedaa.enabled=true"]);
   assert.notEqual(typo.status, 0, "values.schema.json rejects unknown top-level keys");
 });

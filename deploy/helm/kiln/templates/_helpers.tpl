@@ -114,6 +114,10 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
 - {{ .Values.model.gpuMemoryUtilization | quote }}
 - --dtype
 - {{ .Values.model.dtype | quote }}
+{{- with .Values.model.quantization }}
+- --quantization
+- {{ . | quote }}
+{{- end }}
 - --tensor-parallel-size
 - {{ .Values.model.tensorParallelSize | quote }}
 {{- if .Values.model.enablePrefixCaching }}

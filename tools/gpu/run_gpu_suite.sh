@@ -5,9 +5,17 @@
 #
 #   tools/gpu/run_gpu_suite.sh BUNDLE OUT [STAGES]
 #
-# STAGES (default all): tests golden bench tokenizer lab. Writes one log per stage to OUT and
+# STAGES (default: tests golden bench tokenizer lab). Writes one log per stage to OUT and
 # prints a summary. The 8B model (kiln synth of models/deepseek-r1-distill-llama-8b/config.json,
 # 16 GB of bf16 random weights) is made once in /tmp/r1-8b.
+#
+# FP8 (issue 16), on request: `fp8` runs the FP8 parity tests and kiln's FP8 8B against PyTorch
+# references (tools/golden/make_fp8_reference.py: compressed-tensors FP8-dynamic and DeepSeek's
+# fp8 block checkpoints made by kiln synth from the same weights, and --quantization fp8 of the
+# bf16 one; the weight-only path and FP8 against HF bf16 reported), ~8 min; `fp8bench` runs
+# `kiln bench` FP8 against bf16 (batch-1 decode at 128/1k/8k, TTFT, load time, the 24 GiB plan,
+# 256 x 1024/1024 throughput) and fp8_lab (bring build/bench/cuda/fp8_lab in the bundle), ~8 min.
+# FP8_EXTRA_ARGS adds flags to the FP8 runs (e.g. "--kv-cache-dtype fp8").
 set -uo pipefail
 bundle=${1:?usage: run_gpu_suite.sh BUNDLE OUT [STAGES]}
 out=${2:?usage: run_gpu_suite.sh BUNDLE OUT [STAGES]}
@@ -74,6 +82,99 @@ if has bench; then
     --input-len 1024 --output-len 1024 --max-num-seqs 256 --max-num-batched-tokens 8192 --json \
     > "$out/throughput_1024.json" 2> "$out/throughput_1024.log"
   cat "$out/throughput_1024.json"
+fi
+
+# FP8 checkpoints of the same weights as /tmp/r1-8b (seed 8).
+make_fp8() {  # DIR fp8-dynamic|fp8-block
+  [ -f "$1/model.safetensors.index.json" ] && return 0
+  stamp "synth 8B $2"
+  "$run" kiln synth --config models/deepseek-r1-distill-llama-8b/config.json --out "$1" \
+    --tokenizer "$bundle/tok" --seed 8 --dtype bf16 --quantization "$2" > "$out/synth_8b_$2.log" 2>&1
+}
+read -r -a fp8_args <<< "${FP8_EXTRA_ARGS:-}"
+
+if has fp8; then
+  make_8b
+  make_fp8 /tmp/r1-8b-fp8 fp8-dynamic
+  make_fp8 /tmp/r1-8b-fp8-block fp8-block
+  stamp "FP8 CUDA tests"
+  ("$run" kernels_cuda_tests --gtest_filter='Fp8*'; "$run" forward_cuda_tests --gtest_filter='*Fp8*') \
+    > "$out/fp8_tests.log" 2>&1
+  grep -E "PASSED|FAILED|CUDA FP8 vs CPU FP8" "$out/fp8_tests.log"
+  stamp "PyTorch FP8 references (float8_e4m3fn emulation) and the HF bf16 one"
+  python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b-fp8 --out /tmp/r1-8b-fp8-ref.json \
+    > "$out/fp8_ref_dynamic.log" 2>&1
+  python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b-fp8-block --out /tmp/r1-8b-fp8-block-ref.json \
+    --hf-native > "$out/fp8_ref_block.log" 2>&1
+  python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b --online-fp8 --out /tmp/r1-8b-online-ref.json \
+    > "$out/fp8_ref_online.log" 2>&1
+  [ -f /tmp/r1-8b-ref.json ] || python3 tools/golden/make_large_bf16_reference.py --model-dir /tmp/r1-8b \
+    --out /tmp/r1-8b-ref.json > "$out/large_ref.log" 2>&1
+  tail -n 3 "$out"/fp8_ref_*.log
+  stamp "kiln FP8 8B against the references (4 prompts x 256 positions)"
+  golden() {  # LABEL MODEL REFERENCE [VAR=VALUE...]
+    local label=$1 model_dir=$2 reference=$3
+    shift 3
+    env KILN_LARGE_GOLDEN_MODEL="$model_dir" KILN_LARGE_GOLDEN_REFERENCE="$reference" KILN_LARGE_GOLDEN_LABEL="$label" \
+      "$@" "$run" forward_cuda_tests --gtest_filter='LargeGolden*' >> "$out/fp8_golden.log" 2>&1
+  }
+  : > "$out/fp8_golden.log"
+  golden fp8-dynamic /tmp/r1-8b-fp8 /tmp/r1-8b-fp8-ref.json
+  golden fp8-block /tmp/r1-8b-fp8-block /tmp/r1-8b-fp8-block-ref.json
+  golden online-fp8 /tmp/r1-8b /tmp/r1-8b-online-ref.json KILN_LARGE_GOLDEN_QUANTIZATION=fp8
+  # Reported, not required: W8A16 against the W8A8 reference, and FP8 against HF bf16.
+  golden weight-only-vs-w8a8-reference /tmp/r1-8b-fp8 /tmp/r1-8b-fp8-ref.json KILN_LARGE_GOLDEN_FP8_WEIGHT_ONLY=1 \
+    KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+  golden weight-only-block-vs-reference /tmp/r1-8b-fp8-block /tmp/r1-8b-fp8-block-ref.json \
+    KILN_LARGE_GOLDEN_FP8_WEIGHT_ONLY=1 KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+  golden online-fp8-vs-hf-bf16 /tmp/r1-8b /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_QUANTIZATION=fp8 \
+    KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+  golden fp8-dynamic-vs-hf-bf16 /tmp/r1-8b-fp8 /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+  grep -E "large golden|PASSED|FAILED" "$out/fp8_golden.log"
+fi
+
+if has fp8bench; then
+  make_8b
+  make_fp8 /tmp/r1-8b-fp8 fp8-dynamic
+  latency() {  # NAME MODEL CONTEXT [FLAGS...]
+    local name=$1 model_dir=$2 ctx=$3
+    shift 3
+    timeout 240 "$run" kiln bench latency --model "$model_dir" --device cuda --input-len "$ctx" --output-len 128 \
+      --num-iters 3 --json "$@" > "$out/fp8bench_$name.json" 2> "$out/fp8bench_$name.log"
+    echo "$name: $(cat "$out/fp8bench_$name.json")"
+    grep -h "Loading model weights took" "$out/fp8bench_$name.log" | tail -1
+  }
+  for ctx in 128 1024 8192; do
+    stamp "bench latency, context $ctx: bf16, FP8 checkpoint, --quantization fp8"
+    latency "bf16_$ctx" /tmp/r1-8b "$ctx"
+    latency "fp8_$ctx" /tmp/r1-8b-fp8 "$ctx" "${fp8_args[@]}"
+    [ "$ctx" = 128 ] && latency "online_$ctx" /tmp/r1-8b "$ctx" --quantization fp8 "${fp8_args[@]}"
+    if [ "$ctx" = 128 ]; then  # the weight-only path Ampere and Ada run, on this GPU
+      export KILN_FP8_WEIGHT_ONLY=1
+      latency "w8a16_$ctx" /tmp/r1-8b-fp8 "$ctx" "${fp8_args[@]}"
+      unset KILN_FP8_WEIGHT_ONLY
+    fi
+  done
+  stamp "memory plan with 24 GiB at 0.90, FP8 checkpoint (the KV cache must be >= 11 GiB)"
+  "$run" kiln bench latency --model /tmp/r1-8b-fp8 --device cuda --gpu-memory-limit 24GiB \
+    --gpu-memory-utilization 0.9 --max-model-len 8192 --input-len 128 --output-len 16 --num-iters 1 \
+    "${fp8_args[@]}" > "$out/fp8_plan_24g.log" 2>&1
+  grep -E "total GPU memory|Model weights:|Maximum concurrency" "$out/fp8_plan_24g.log"
+  for variant in bf16 fp8; do
+    stamp "bench throughput, 256 requests of 1024 in / 1024 out at 256 at a time: $variant"
+    model_dir=/tmp/r1-8b
+    extra=()
+    [ "$variant" = fp8 ] && model_dir=/tmp/r1-8b-fp8 && extra=("${fp8_args[@]}")
+    timeout 280 "$run" kiln bench throughput --model "$model_dir" --device cuda --num-prompts 256 \
+      --input-len 1024 --output-len 1024 --max-num-seqs 256 --max-num-batched-tokens 8192 --json "${extra[@]}" \
+      > "$out/fp8bench_throughput_$variant.json" 2> "$out/fp8bench_throughput_$variant.log"
+    cat "$out/fp8bench_throughput_$variant.json"
+  done
+  if [ -x "$bundle/bin/fp8_lab" ]; then
+    stamp "fp8_lab"
+    "$run" fp8_lab --quick > "$out/fp8_lab.log" 2>&1
+    cat "$out/fp8_lab.log"
+  fi
 fi
 
 if has tokenizer; then

@@ -56,8 +56,9 @@ def quantize(x, scale):
 class Fp8Linear(torch.nn.Module):
     """y = (quantized x) . (codes x scales)^T in f32, rounded to bf16."""
 
-    def __init__(self, codes, weight_scale, blocks, activation, input_scale, bias):
+    def __init__(self, codes, weight_scale, blocks, activation, input_scale, bias, out_dtype=torch.bfloat16):
         super().__init__()
+        self.out_dtype = out_dtype  # bf16 as kiln's GPU; f32 for the CPU golden fixtures
         self.codes = codes  # [n, k] float8_e4m3fn on the GPU
         self.weight_scale = weight_scale  # f32: [n, 1] or blocks [ceil(n/128), ceil(k/128)]
         self.blocks = blocks
@@ -93,7 +94,7 @@ class Fp8Linear(torch.nn.Module):
         y = x @ self.dequantized_weight().t()
         if self.bias is not None:
             y = y + self.bias.to(torch.float32)
-        return y.to(torch.bfloat16).view(*shape[:-1], -1)
+        return y.to(self.out_dtype).view(*shape[:-1], -1)
 
 
 def read_tensors(model_dir):
@@ -137,19 +138,20 @@ def scheme_of(quantization_config, online):
     return blocks, activation, quantized
 
 
-def build(model_dir, online):
+def build(model_dir, online, dtype=torch.bfloat16, device="cuda", attention="sdpa"):
+    """The model of model_dir in `dtype` on `device` with its FP8 linears emulated."""
     config_json = json.load(open(os.path.join(model_dir, "config.json")))
     quantization_config = config_json.pop("quantization_config", None)
     if quantization_config is None and not online:
         raise SystemExit(f"{model_dir} has no quantization_config: pass --online-fp8 for a bf16 checkpoint")
     blocks, activation, quantized = scheme_of(quantization_config, online)
     config = transformers.AutoConfig.for_model(**config_json)
-    config._attn_implementation = "sdpa"
-    with torch.device("cuda"):
+    with torch.device(device):
         try:
-            model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+            model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
         except TypeError:  # transformers 4.x spelling
-            model = transformers.AutoModelForCausalLM.from_config(config, torch_dtype=torch.bfloat16)
+            model = transformers.AutoModelForCausalLM.from_config(config, torch_dtype=dtype,
+                                                                  attn_implementation=attention)
     tensors = read_tensors(model_dir)
     state = {}
     modules = dict(model.named_modules())
@@ -164,27 +166,27 @@ def build(model_dir, online):
         if not is_fp8 and not (online and quantized(name)):
             continue
         bias = tensors.get(name + ".bias")
-        bias = bias.to("cuda") if bias is not None else None
+        bias = bias.to(device) if bias is not None else None
         if is_fp8:
             scale = tensors.get(name + ".weight_scale_inv", tensors.get(name + ".weight_scale")).to(torch.float32)
             if not blocks:
                 scale = scale.reshape(-1, 1) if scale.numel() > 1 else scale.reshape(1, 1)
-            codes = weight.to("cuda")
+            codes = weight.to(device)
             input_scale = tensors.get(name + ".input_scale")
-            input_scale = input_scale.to(torch.float32).reshape(()).to("cuda") if input_scale is not None else None
-        else:  # online: quantize the bf16 rows
-            w = weight.to("cuda", torch.float32)
+            input_scale = input_scale.to(torch.float32).reshape(()).to(device) if input_scale is not None else None
+        else:  # online: quantize the checkpoint's rows
+            w = weight.to(device, torch.float32)
             scale = scale_for(w.abs().amax(dim=1, keepdim=True))
             codes = (w / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
             input_scale = None
         parent_name, _, child = name.rpartition(".")
         setattr(modules[parent_name], child,
-                Fp8Linear(codes, scale.to("cuda"), blocks, activation, input_scale, bias))
+                Fp8Linear(codes, scale.to(device), blocks, activation, input_scale, bias, dtype))
         fp8_layers += 1
     for name, value in tensors.items():
         if value.dtype == torch.float8_e4m3fn or "weight_scale" in name or name.endswith("input_scale"):
             continue
-        state[name] = value.to(torch.bfloat16)
+        state[name] = value.to(dtype)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # The emulated linears hold their tensors as plain attributes: their checkpoint entries
     # (the bf16 weight of online FP8, Qwen2's biases) are expected to be left over.

@@ -131,6 +131,11 @@ if has fp8; then
     KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
   golden fp8-dynamic-vs-hf-bf16 /tmp/r1-8b-fp8 /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
   grep -E "large golden|PASSED|FAILED" "$out/fp8_golden.log"
+  stamp "tiny FP8 golden fixtures for CI (commit OUT/golden_fp8/*.json to tests/golden/model_fp8/)"
+  KILN="$run kiln" tools/golden/make_fp8_golden.sh build /tmp/kiln-fp8-golden > "$out/fp8_golden_fixtures.log" 2>&1
+  mkdir -p "$out/golden_fp8"
+  cp tests/golden/model_fp8/*.json "$out/golden_fp8/" 2>/dev/null
+  tail -n 4 "$out/fp8_golden_fixtures.log"
 fi
 
 if has fp8bench; then

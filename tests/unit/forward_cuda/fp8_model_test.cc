@@ -98,7 +98,10 @@ TEST_P(Fp8CudaModel, AgreesWithTheCpuBackend) {
   CpuModelOptions cpu_options;
   cpu_options.num_blocks = num_blocks;
   cpu_options.block_size = 16;
-  auto cpu_model = CpuModel::create(config, loaded->weights, cpu_options);
+  // The weight-only GPU path against the CPU backend without activation quantization.
+  ModelConfig cpu_config = config;
+  if (param.weight_only) cpu_config.quantization.activation = ActivationScheme::kNone;
+  auto cpu_model = CpuModel::create(cpu_config, loaded->weights, cpu_options);
   ASSERT_TRUE(cpu_model.ok()) << cpu_model.message();
   std::vector<float> reference;
   ASSERT_TRUE((*cpu_model)->forward(batch, &reference).ok());

@@ -16,6 +16,8 @@
 # `kiln bench` FP8 against bf16 (batch-1 decode at 128/1k/8k, TTFT, load time, the 24 GiB plan,
 # 256 x 1024/1024 throughput) and fp8_lab (bring build/bench/cuda/fp8_lab in the bundle), ~8 min.
 # FP8_EXTRA_ARGS adds flags to the FP8 runs (e.g. "--kv-cache-dtype fp8").
+# FP8_QUICK=1 keeps the required checks only (no transformers-native run, no reports against HF
+# bf16, no tiny fixtures, latency at 128 and 8k only): about 10 minutes for both stages.
 set -uo pipefail
 bundle=${1:?usage: run_gpu_suite.sh BUNDLE OUT [STAGES]}
 out=${2:?usage: run_gpu_suite.sh BUNDLE OUT [STAGES]}
@@ -53,7 +55,9 @@ fi
 
 if has bench; then
   make_8b
-  for ctx in 128 1024 8192; do
+  contexts=(128 1024 8192)
+  fp8_full || contexts=(128 8192)
+  for ctx in "${contexts[@]}"; do
     stamp "bench latency 8B, context $ctx"
     "$run" kiln bench latency --model "$model" --device cuda --input-len $ctx --output-len 128 \
       --num-iters 3 --json > "$out/latency_$ctx.json" 2> "$out/latency_$ctx.log"
@@ -92,6 +96,7 @@ make_fp8() {  # DIR fp8-dynamic|fp8-block
     --tokenizer "$bundle/tok" --seed 8 --dtype bf16 --quantization "$2" > "$out/synth_8b_$2.log" 2>&1
 }
 read -r -a fp8_args <<< "${FP8_EXTRA_ARGS:-}"
+fp8_full() { [ "${FP8_QUICK:-0}" != 1 ]; }
 
 if has fp8; then
   make_8b
@@ -104,12 +109,16 @@ if has fp8; then
   stamp "PyTorch FP8 references (float8_e4m3fn emulation) and the HF bf16 one"
   python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b-fp8 --out /tmp/r1-8b-fp8-ref.json \
     > "$out/fp8_ref_dynamic.log" 2>&1
+  native=()
+  fp8_full && native=(--hf-native)
   python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b-fp8-block --out /tmp/r1-8b-fp8-block-ref.json \
-    --hf-native > "$out/fp8_ref_block.log" 2>&1
+    "${native[@]}" > "$out/fp8_ref_block.log" 2>&1
   python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b --online-fp8 --out /tmp/r1-8b-online-ref.json \
     > "$out/fp8_ref_online.log" 2>&1
-  [ -f /tmp/r1-8b-ref.json ] || python3 tools/golden/make_large_bf16_reference.py --model-dir /tmp/r1-8b \
-    --out /tmp/r1-8b-ref.json > "$out/large_ref.log" 2>&1
+  if fp8_full && [ ! -f /tmp/r1-8b-ref.json ]; then
+    python3 tools/golden/make_large_bf16_reference.py --model-dir /tmp/r1-8b --out /tmp/r1-8b-ref.json \
+      > "$out/large_ref.log" 2>&1
+  fi
   tail -n 3 "$out"/fp8_ref_*.log
   stamp "kiln FP8 8B against the references (4 prompts x 256 positions)"
   golden() {  # LABEL MODEL REFERENCE [VAR=VALUE...]
@@ -125,17 +134,21 @@ if has fp8; then
   # Reported, not required: W8A16 against the W8A8 reference, and FP8 against HF bf16.
   golden weight-only-vs-w8a8-reference /tmp/r1-8b-fp8 /tmp/r1-8b-fp8-ref.json KILN_LARGE_GOLDEN_FP8_WEIGHT_ONLY=1 \
     KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
-  golden weight-only-block-vs-reference /tmp/r1-8b-fp8-block /tmp/r1-8b-fp8-block-ref.json \
-    KILN_LARGE_GOLDEN_FP8_WEIGHT_ONLY=1 KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
-  golden online-fp8-vs-hf-bf16 /tmp/r1-8b /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_QUANTIZATION=fp8 \
-    KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
-  golden fp8-dynamic-vs-hf-bf16 /tmp/r1-8b-fp8 /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+  if fp8_full; then
+    golden weight-only-block-vs-reference /tmp/r1-8b-fp8-block /tmp/r1-8b-fp8-block-ref.json \
+      KILN_LARGE_GOLDEN_FP8_WEIGHT_ONLY=1 KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+    golden online-fp8-vs-hf-bf16 /tmp/r1-8b /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_QUANTIZATION=fp8 \
+      KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+    golden fp8-dynamic-vs-hf-bf16 /tmp/r1-8b-fp8 /tmp/r1-8b-ref.json KILN_LARGE_GOLDEN_MIN_AGREEMENT=0
+  fi
   grep -E "large golden|PASSED|FAILED" "$out/fp8_golden.log"
-  stamp "tiny FP8 golden fixtures for CI (commit OUT/golden_fp8/*.json to tests/golden/model_fp8/)"
-  KILN="$run kiln" tools/golden/make_fp8_golden.sh build /tmp/kiln-fp8-golden > "$out/fp8_golden_fixtures.log" 2>&1
-  mkdir -p "$out/golden_fp8"
-  cp tests/golden/model_fp8/*.json "$out/golden_fp8/" 2>/dev/null
-  tail -n 4 "$out/fp8_golden_fixtures.log"
+  if fp8_full; then
+    stamp "tiny FP8 golden fixtures for CI (commit OUT/golden_fp8/*.json to tests/golden/model_fp8/)"
+    KILN="$run kiln" tools/golden/make_fp8_golden.sh build /tmp/kiln-fp8-golden > "$out/fp8_golden_fixtures.log" 2>&1
+    mkdir -p "$out/golden_fp8"
+    cp tests/golden/model_fp8/*.json "$out/golden_fp8/" 2>/dev/null
+    tail -n 4 "$out/fp8_golden_fixtures.log"
+  fi
 fi
 
 if has fp8bench; then
@@ -149,7 +162,9 @@ if has fp8bench; then
     echo "$name: $(cat "$out/fp8bench_$name.json")"
     grep -h "Loading model weights took" "$out/fp8bench_$name.log" | tail -1
   }
-  for ctx in 128 1024 8192; do
+  contexts=(128 1024 8192)
+  fp8_full || contexts=(128 8192)
+  for ctx in "${contexts[@]}"; do
     stamp "bench latency, context $ctx: bf16, FP8 checkpoint, --quantization fp8"
     latency "bf16_$ctx" /tmp/r1-8b "$ctx"
     latency "fp8_$ctx" /tmp/r1-8b-fp8 "$ctx" "${fp8_args[@]}"

@@ -3,7 +3,6 @@
 // NUM_ITERS times after a warm-up, through the engine. On a GPU it also measures the copy
 // bandwidth in the same run and reports decode speed against the bandwidth roofline: the bytes
 // a decode step must read (all weights, plus every sequence's K/V so far) over that bandwidth.
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -13,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "cli/engine_start.h"
@@ -94,10 +94,10 @@ int run_bench_latency(const CommandArgs& args) {
     options.seed = static_cast<uint64_t>(iter + 1000);
     options.show_progress = false;
     const double busy_before = running->executor->device_busy_seconds();
-    const auto wall_before = std::chrono::steady_clock::now();
+    const double wall_before = monotonic_seconds();
     auto result = run_throughput_benchmark(running->engine.get(), options);
     if (iter >= 0) {
-      wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+      wall_seconds += monotonic_seconds() - wall_before;
       busy_seconds += running->executor->device_busy_seconds() - busy_before;
     }
     if (!result.ok()) {

@@ -218,7 +218,7 @@ class EbnfParser {
   // One code point of a literal or class at pos_ (UTF-8 or an escape).
   uint32_t parse_char() {
     if (peek() == '\\') return parse_escape();
-    uint32_t c = 0;
+    char32_t c = 0;
     const std::string rest(text_.substr(pos_, 4));
     size_t used = 0;
     if (!decode_utf8(rest, &used, &c)) {

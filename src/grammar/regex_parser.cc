@@ -102,7 +102,7 @@ class RegexParser {
   }
 
   uint32_t next_codepoint() {
-    uint32_t c = 0;
+    char32_t c = 0;
     const std::string rest(p_.substr(pos_, 4));
     size_t used = 0;
     if (!decode_utf8(rest, &used, &c)) {

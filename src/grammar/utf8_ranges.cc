@@ -77,35 +77,4 @@ std::vector<Utf8Sequence> utf8_sequences(const std::vector<CodepointRange>& rang
   return out;
 }
 
-void append_utf8(uint32_t codepoint, std::string* out) {
-  uint8_t buffer[4];
-  const int n = encode(codepoint, buffer);
-  out->append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
-}
-
-bool decode_utf8(const std::string& text, size_t* pos, uint32_t* codepoint) {
-  const size_t i = *pos;
-  const auto byte = [&](size_t k) { return static_cast<uint8_t>(text[k]); };
-  const uint8_t b0 = byte(i);
-  int n;
-  uint32_t c;
-  if (b0 < 0x80) { n = 1; c = b0; }
-  else if (b0 >= 0xC2 && b0 < 0xE0) { n = 2; c = b0 & 0x1F; }
-  else if (b0 >= 0xE0 && b0 < 0xF0) { n = 3; c = b0 & 0x0F; }
-  else if (b0 >= 0xF0 && b0 < 0xF5) { n = 4; c = b0 & 0x07; }
-  else return false;
-  if (i + static_cast<size_t>(n) > text.size()) return false;
-  for (int k = 1; k < n; ++k) {
-    const uint8_t b = byte(i + static_cast<size_t>(k));
-    if ((b & 0xC0) != 0x80) return false;
-    c = (c << 6) | (b & 0x3F);
-  }
-  if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > kMaxCodepoint)) || (c >= 0xD800 && c <= 0xDFFF)) {
-    return false;
-  }
-  *codepoint = c;
-  *pos = i + static_cast<size_t>(n);
-  return true;
-}
-
 }  // namespace kiln::grammar

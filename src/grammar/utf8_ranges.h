@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/utf8.h"  // append_utf8, decode_utf8
 #include "grammar/grammar.h"
 
 namespace kiln::grammar {
@@ -23,11 +24,5 @@ struct Utf8Sequence {
 
 // The sequences whose union is exactly the UTF-8 encodings of `ranges` (surrogates excluded).
 std::vector<Utf8Sequence> utf8_sequences(const std::vector<CodepointRange>& ranges);
-
-// Appends the UTF-8 encoding of `codepoint` (a scalar value) to `out`.
-void append_utf8(uint32_t codepoint, std::string* out);
-
-// Decodes the code point at `text[*pos]`, advancing *pos; false on invalid UTF-8.
-bool decode_utf8(const std::string& text, size_t* pos, uint32_t* codepoint);
 
 }  // namespace kiln::grammar

@@ -9,7 +9,8 @@
 
 #include "jinja/builtins.h"
 #include "jinja/error.h"
-#include "jinja/utf8.h"
+#include "base/utf8.h"
+#include "jinja/python_text.h"
 
 namespace kiln::jinja {
 namespace {

@@ -6,7 +6,8 @@
 
 #include "jinja/builtins.h"
 #include "jinja/error.h"
-#include "jinja/utf8.h"
+#include "base/utf8.h"
+#include "jinja/python_text.h"
 
 namespace kiln::jinja {
 namespace {
@@ -23,7 +24,7 @@ void dump_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
   std::vector<size_t> offsets = code_point_offsets(s);
   for (size_t i = 0; i + 1 < offsets.size(); ++i) {
-    uint32_t cp = decode_at(s, offsets[i]);
+    uint32_t cp = code_point_at(s, offsets[i]);
     switch (cp) {
       case '"':
         out += "\\\"";

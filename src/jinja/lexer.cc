@@ -6,7 +6,8 @@
 #include <cstring>
 
 #include "jinja/error.h"
-#include "jinja/utf8.h"
+#include "base/utf8.h"
+#include "jinja/python_text.h"
 
 namespace kiln::jinja {
 namespace {
@@ -114,7 +115,7 @@ std::string unescape(const std::string& raw) {
             i += 6;
           }
         }
-        append_utf8(out, cp);
+        append_utf8(cp, &out);
         break;
       }
       default:
@@ -124,7 +125,7 @@ std::string unescape(const std::string& raw) {
                ++k) {
             cp = cp * 8 + (raw[++i] - '0');
           }
-          append_utf8(out, cp);
+          append_utf8(cp, &out);
         } else {
           out += '\\';
           out += e;

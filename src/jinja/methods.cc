@@ -5,7 +5,8 @@
 
 #include "jinja/builtins.h"
 #include "jinja/error.h"
-#include "jinja/utf8.h"
+#include "base/utf8.h"
+#include "jinja/python_text.h"
 
 namespace kiln::jinja {
 namespace {
@@ -61,10 +62,10 @@ ValueList split(const std::string& s, const Value& sep_v, int64_t maxsplit, bool
     std::vector<std::pair<size_t, size_t>> words;  // code point ranges
     size_t i = 0;
     while (i < n) {
-      while (i < n && is_python_space(decode_at(s, offsets[i]))) ++i;
+      while (i < n && is_python_space(code_point_at(s, offsets[i]))) ++i;
       if (i >= n) break;
       size_t b = i;
-      while (i < n && !is_python_space(decode_at(s, offsets[i]))) ++i;
+      while (i < n && !is_python_space(code_point_at(s, offsets[i]))) ++i;
       words.emplace_back(b, i);
     }
     if (maxsplit >= 0 && static_cast<int64_t>(words.size()) > maxsplit + 1) {

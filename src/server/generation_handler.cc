@@ -1,6 +1,5 @@
 #include "server/generation_handler.h"
 
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -26,10 +25,6 @@ HttpResponse error_response(const api::ApiError& error) {
 }
 
 namespace {
-
-double unix_time() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // The state of one HTTP generation request, touched only on its connection's strand.
 class Flight : public std::enable_shared_from_this<Flight> {
@@ -197,7 +192,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
     r.ttft_ms = ttft_ms_[p];
     r.e2e_ms = (now - arrival_) * 1000;
     r.finish_reason = reason;
-    r.finished_at = unix_time();
+    r.finished_at = unix_time_seconds();
     deps_.on_request_done(r, itl_ms_[p]);
   }
 

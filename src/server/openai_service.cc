@@ -1,7 +1,6 @@
 #include "server/openai_service.h"
 
 #include <algorithm>
-#include <chrono>
 #include <optional>
 
 #include "api/openai_request.h"
@@ -173,7 +172,7 @@ void OpenAiService::record_request(const RecentRequest& request, std::span<const
 
 HttpResponse OpenAiService::stats_response() const {
   DashboardStats s;
-  s.time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  s.time = unix_time_seconds();
   s.uptime_s = monotonic_seconds() - started_;
   s.version = config_.version;
   s.model = dashboard_.model.empty() ? serving_.model_root : dashboard_.model;

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "tokenizer/unicode_class.h"
-#include "tokenizer/utf8.h"
+#include "base/utf8.h"
 
 namespace kiln::tokenizer {
 namespace {
@@ -13,7 +13,7 @@ char32_t last_char(std::string_view text, size_t end, size_t* start) {
   size_t pos = end - 1;
   while (pos > 0 && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) --pos;
   *start = pos;
-  return decode_utf8(text, &pos);
+  return next_code_point(text, &pos);
 }
 
 // Start of the whitespace run that ends at `end`.
@@ -27,7 +27,7 @@ size_t whitespace_run_start(std::string_view text, size_t end) {
 size_t whitespace_run_end(std::string_view text, size_t pos) {
   while (pos < text.size()) {
     size_t next = pos;
-    if (!is_unicode_whitespace(decode_utf8(text, &next))) break;
+    if (!is_unicode_whitespace(next_code_point(text, &next))) break;
     pos = next;
   }
   return pos;
@@ -101,7 +101,7 @@ void AddedTokenMatcher::split(std::string_view text, std::vector<TextSegment>* s
       size_t char_start;
       const bool word_before = start > 0 && is_unicode_alphanumeric(last_char(text, start, &char_start));
       size_t next = stop;
-      const bool word_after = stop < text.size() && is_unicode_alphanumeric(decode_utf8(text, &next));
+      const bool word_after = stop < text.size() && is_unicode_alphanumeric(next_code_point(text, &next));
       if (word_before || word_after) {
         // Not a match here; the search goes on inside the token's text, as Aho-Corasick does
         // after a rejected match (HF skips the match and continues after it).

@@ -1,6 +1,6 @@
 #include "tokenizer/byte_level.h"
 
-#include "tokenizer/utf8.h"
+#include "base/utf8.h"
 
 namespace kiln::tokenizer {
 
@@ -23,7 +23,7 @@ std::optional<std::string> ByteLevelAlphabet::decode(std::string_view token) con
   while (pos < token.size()) {
     size_t prefix;
     if (utf8_sequence_length(token.substr(pos), &prefix) == 0) return std::nullopt;
-    const char32_t code_point = decode_utf8(token, &pos);
+    const char32_t code_point = next_code_point(token, &pos);
     if (code_point >= byte_of_char_.size() || byte_of_char_[code_point] < 0) return std::nullopt;
     bytes.push_back(static_cast<char>(byte_of_char_[code_point]));
   }

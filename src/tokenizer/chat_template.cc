@@ -1,6 +1,6 @@
 #include "tokenizer/chat_template.h"
 
-#include "jinja/utf8.h"
+#include "jinja/python_text.h"
 
 namespace kiln {
 namespace {

@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include "base/check.h"
+#include "base/utf8.h"
 
 namespace kiln::tokenizer {
 namespace {
@@ -58,10 +59,6 @@ class Matcher {
   std::unique_ptr<pcre2_jit_stack, JitStackDeleter> stack_;
   std::unique_ptr<pcre2_match_context, MatchContextDeleter> context_;
 };
-
-size_t utf8_char_length(unsigned char lead) {
-  return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-}
 
 }  // namespace
 
@@ -136,7 +133,8 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>* 
     if (end == start) {
       // An empty match cuts nothing; go on after the next character.
       if (start >= text.size()) break;
-      offset = start + utf8_char_length(static_cast<unsigned char>(text[start]));
+      offset = start;
+      next_code_point(text, &offset);
       continue;
     }
     if (start > gap_start) pieces->push_back(text.substr(gap_start, start - gap_start));

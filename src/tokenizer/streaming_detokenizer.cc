@@ -2,7 +2,7 @@
 
 #include <span>
 
-#include "tokenizer/utf8.h"
+#include "base/utf8.h"
 
 namespace kiln {
 
@@ -19,16 +19,16 @@ std::string StreamingDetokenizer::push(int32_t token_id) {
   pending_ += tokenizer_->token_bytes(token_id);
   // Everything but a trailing incomplete-yet-valid sequence is final: from_utf8_lossy decides
   // each byte from the bytes before it and, for an invalid subpart, the byte that ends it.
-  const size_t hold = tokenizer::utf8_incomplete_tail(pending_);
+  const size_t hold = utf8_incomplete_tail(pending_);
   const std::string_view ready(pending_.data(), pending_.size() - hold);
   std::string text;
-  tokenizer::append_utf8_lossy(ready, &text);
+  append_utf8_lossy(ready, &text);
   pending_.erase(0, ready.size());
   return text;
 }
 
 std::string StreamingDetokenizer::flush() {
-  std::string text = tokenizer::utf8_lossy(pending_);
+  std::string text = utf8_lossy(pending_);
   pending_.clear();
   return text;
 }

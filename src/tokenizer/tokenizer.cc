@@ -2,7 +2,7 @@
 
 #include "tokenizer/read_file.h"
 #include "tokenizer/tokenizer_parts.h"
-#include "tokenizer/utf8.h"
+#include "base/utf8.h"
 
 namespace kiln {
 
@@ -46,8 +46,8 @@ void Tokenizer::encode_text(std::string_view text, std::vector<std::string_view>
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   std::string valid;
-  if (!tokenizer::is_valid_utf8(text)) {
-    valid = tokenizer::utf8_lossy(text);
+  if (!is_valid_utf8(text)) {
+    valid = utf8_lossy(text);
     text = valid;
   }
   std::vector<int32_t> ids;
@@ -79,8 +79,8 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
     if (skip_special_tokens && parts_->is_special[id]) continue;
     bytes += parts_->token_bytes[id];
   }
-  if (tokenizer::is_valid_utf8(bytes)) return bytes;
-  return tokenizer::utf8_lossy(bytes);
+  if (is_valid_utf8(bytes)) return bytes;
+  return utf8_lossy(bytes);
 }
 
 std::string Tokenizer::token_bytes(int32_t id) const {

@@ -1,8 +1,8 @@
-#include "tokenizer/utf8.h"
+#include "base/utf8.h"
 
 #include <cstdint>
 
-namespace kiln::tokenizer {
+namespace kiln {
 namespace {
 
 bool is_continuation(uint8_t byte) { return (byte & 0xC0) == 0x80; }
@@ -100,18 +100,23 @@ size_t utf8_incomplete_tail(std::string_view bytes) {
   return 0;
 }
 
-char32_t decode_utf8(std::string_view bytes, size_t* pos) {
+bool decode_utf8(std::string_view bytes, size_t* pos, char32_t* code_point) {
+  if (*pos >= bytes.size()) return false;
+  size_t prefix = 0;
+  const size_t length = utf8_sequence_length(bytes.substr(*pos), &prefix);
+  if (length == 0) return false;
   const auto lead = static_cast<uint8_t>(bytes[*pos]);
-  const size_t length = expected_length(lead);
-  char32_t code_point = length == 1   ? lead
-                        : length == 2 ? (lead & 0x1F)
-                        : length == 3 ? (lead & 0x0F)
-                                      : (lead & 0x07);
-  for (size_t i = 1; i < length; ++i) {
-    code_point = (code_point << 6) | (static_cast<uint8_t>(bytes[*pos + i]) & 0x3F);
-  }
-  *pos += length == 0 ? 1 : length;
-  return code_point;
+  char32_t value = length == 1 ? lead : length == 2 ? (lead & 0x1F) : length == 3 ? (lead & 0x0F) : (lead & 0x07);
+  for (size_t i = 1; i < length; ++i) value = (value << 6) | (static_cast<uint8_t>(bytes[*pos + i]) & 0x3F);
+  *code_point = value;
+  *pos += length;
+  return true;
+}
+
+char32_t next_code_point(std::string_view bytes, size_t* pos) {
+  char32_t code_point = 0;
+  if (decode_utf8(bytes, pos, &code_point)) return code_point;
+  return static_cast<uint8_t>(bytes[(*pos)++]);
 }
 
 void append_utf8(char32_t code_point, std::string* out) {
@@ -132,4 +137,21 @@ void append_utf8(char32_t code_point, std::string* out) {
   }
 }
 
-}  // namespace kiln::tokenizer
+std::vector<size_t> code_point_offsets(std::string_view text) {
+  std::vector<size_t> offsets;
+  offsets.reserve(text.size() + 1);
+  for (size_t pos = 0; pos < text.size();) {
+    offsets.push_back(pos);
+    next_code_point(text, &pos);
+  }
+  offsets.push_back(text.size());
+  return offsets;
+}
+
+size_t code_point_count(std::string_view text) {
+  size_t count = 0;
+  for (size_t pos = 0; pos < text.size(); ++count) next_code_point(text, &pos);
+  return count;
+}
+
+}  // namespace kiln

@@ -28,6 +28,8 @@ class AutomatonBuilder {
 
   Result<Automaton> build(const Grammar& grammar) {
     make_intervals();
+    // DFAs rarely outgrow their NFAs: reserve once rather than grow row by row.
+    interval_next_.reserve(std::min<size_t>(nfa_.edges.size(), static_cast<size_t>(limits_.max_dfa_states)) * static_cast<size_t>(num_intervals_));
     single_rule_.assign(nfa_.edges.size(), -1);
     single_state_.assign(nfa_.edges.size(), -1);
     for (size_t r = 0; r < nfa_.rules.size(); ++r) {
@@ -43,6 +45,11 @@ class AutomatonBuilder {
     }
     compute_nullable();
     compute_follow();
+    compute_runs();
+    a_.rule_leaf_.assign(a_.rule_start_.size(), 1);
+    for (int32_t st = 0; st < a_.num_states(); ++st) {
+      if (!a_.refs(st).empty()) a_.rule_leaf_[static_cast<size_t>(state_rule_[static_cast<size_t>(st)])] = 0;
+    }
     return std::move(a_);
   }
 
@@ -168,25 +175,45 @@ class AutomatonBuilder {
     return ok_status();
   }
 
-  // Byte intervals whose columns are equal in every state become one class.
+  // Byte intervals whose columns are equal in every state become one class: columns are hashed
+  // row by row (the table is state-major), and equal hashes are confirmed column against column.
   void merge_classes() {
     const size_t n = state_rule_.size();
-    std::unordered_map<std::vector<int32_t>, int, VectorHash> class_of_column;
-    std::vector<int> interval_class(static_cast<size_t>(num_intervals_));
-    std::vector<int32_t> column(n);
-    for (int i = 0; i < num_intervals_; ++i) {
-      for (size_t s = 0; s < n; ++s) column[s] = interval_next_[s * static_cast<size_t>(num_intervals_) + static_cast<size_t>(i)];
-      auto [it, inserted] = class_of_column.emplace(column, static_cast<int>(class_of_column.size()));
-      interval_class[static_cast<size_t>(i)] = it->second;
-      if (inserted) representative_.push_back(i);
+    const size_t m = static_cast<size_t>(num_intervals_);
+    std::vector<uint64_t> hash(m, 1469598103934665603ULL);
+    for (size_t s = 0; s < n; ++s) {
+      const int32_t* row = interval_next_.data() + s * m;
+      for (size_t i = 0; i < m; ++i) hash[i] = (hash[i] ^ static_cast<uint32_t>(row[i])) * 1099511628211ULL;
+    }
+    auto same_column = [&](size_t x, size_t y) {
+      for (size_t s = 0; s < n; ++s) {
+        if (interval_next_[s * m + x] != interval_next_[s * m + y]) return false;
+      }
+      return true;
+    };
+    std::vector<int> interval_class(m, -1);
+    std::unordered_map<uint64_t, std::vector<size_t>> by_hash;
+    for (size_t i = 0; i < m; ++i) {
+      std::vector<size_t>& candidates = by_hash[hash[i]];
+      for (size_t j : candidates) {
+        if (same_column(i, j)) {
+          interval_class[i] = interval_class[j];
+          break;
+        }
+      }
+      if (interval_class[i] < 0) {
+        interval_class[i] = static_cast<int>(representative_.size());
+        representative_.push_back(static_cast<int>(i));
+        candidates.push_back(i);
+      }
     }
     a_.num_classes_ = static_cast<int>(representative_.size());
     for (int b = 0; b < 256; ++b) a_.byte_class_[b] = static_cast<uint8_t>(interval_class[interval_of_byte_[b]]);
-    a_.next_.assign(n * static_cast<size_t>(a_.num_classes_), -1);
+    a_.next_.resize(n * static_cast<size_t>(a_.num_classes_));
     for (size_t s = 0; s < n; ++s) {
       for (int c = 0; c < a_.num_classes_; ++c) {
         a_.next_[s * static_cast<size_t>(a_.num_classes_) + static_cast<size_t>(c)] =
-            interval_next_[s * static_cast<size_t>(num_intervals_) + static_cast<size_t>(representative_[static_cast<size_t>(c)])];
+            interval_next_[s * m + static_cast<size_t>(representative_[static_cast<size_t>(c)])];
       }
     }
     interval_next_.clear();
@@ -206,21 +233,30 @@ class AutomatonBuilder {
   void prune_dead_states() {
     const size_t n = state_rule_.size();
     const size_t classes = static_cast<size_t>(a_.num_classes_);
-    std::vector<std::vector<int32_t>> byte_preds(n);
-    std::vector<std::vector<int32_t>> ref_preds(n);       // by the ref edge's target
-    std::vector<std::vector<int32_t>> start_preds(n);     // by the referenced rule's start
-    for (size_t s = 0; s < n; ++s) {
-      for (size_t c = 0; c < classes; ++c) {
-        const int32_t t = a_.next_[s * classes + c];
-        if (t >= 0 && (byte_preds[static_cast<size_t>(t)].empty() || byte_preds[static_cast<size_t>(t)].back() != static_cast<int32_t>(s))) {
-          byte_preds[static_cast<size_t>(t)].push_back(static_cast<int32_t>(s));
+    // Predecessors in compressed rows: byte edges (one per distinct target), reference edges by
+    // their target, and by the referenced rule's start.
+    std::vector<int32_t> pred_begin(n + 1, 0), preds;
+    auto for_each_pred_edge = [&](auto&& emit) {
+      for (size_t s = 0; s < n; ++s) {
+        int32_t last = -1;
+        for (size_t c = 0; c < classes; ++c) {
+          const int32_t t = a_.next_[s * classes + c];
+          if (t >= 0 && t != last) {
+            emit(t, static_cast<int32_t>(s));
+            last = t;
+          }
+        }
+        for (const RefEdge& e : state_refs_[s]) {
+          emit(e.target, static_cast<int32_t>(s));
+          emit(a_.rule_start_[static_cast<size_t>(e.rule)], static_cast<int32_t>(s));
         }
       }
-      for (const RefEdge& e : state_refs_[s]) {
-        ref_preds[static_cast<size_t>(e.target)].push_back(static_cast<int32_t>(s));
-        start_preds[static_cast<size_t>(a_.rule_start_[static_cast<size_t>(e.rule)])].push_back(static_cast<int32_t>(s));
-      }
-    }
+    };
+    for_each_pred_edge([&](int32_t t, int32_t) { ++pred_begin[static_cast<size_t>(t) + 1]; });
+    for (size_t s = 0; s < n; ++s) pred_begin[s + 1] += pred_begin[s];
+    preds.resize(static_cast<size_t>(pred_begin[n]));
+    std::vector<int32_t> fill(pred_begin.begin(), pred_begin.end() - 1);
+    for_each_pred_edge([&](int32_t t, int32_t p) { preds[static_cast<size_t>(fill[static_cast<size_t>(t)]++)] = p; });
     live_.assign(n, 0);
     std::vector<int32_t> work;
     auto mark = [&](int32_t s) {
@@ -238,22 +274,27 @@ class AutomatonBuilder {
     for (size_t s = 0; s < n; ++s) {
       if (accepting_[s]) mark(static_cast<int32_t>(s));
     }
+    // A byte predecessor of a live state is live; a predecessor through a reference is live
+    // when some reference of it has both its target and its rule's start live.
+    auto has_live_byte_edge_to = [&](int32_t p, int32_t t) {
+      for (size_t c = 0; c < classes; ++c) {
+        if (a_.next_[static_cast<size_t>(p) * classes + c] == t) return true;
+      }
+      return false;
+    };
     while (!work.empty()) {
       const int32_t t = work.back();
       work.pop_back();
-      for (int32_t p : byte_preds[static_cast<size_t>(t)]) mark(p);
-      for (int32_t p : ref_preds[static_cast<size_t>(t)]) {
-        if (ref_live(p)) mark(p);
-      }
-      for (int32_t p : start_preds[static_cast<size_t>(t)]) {
-        if (ref_live(p)) mark(p);
+      for (int32_t k = pred_begin[static_cast<size_t>(t)]; k < pred_begin[static_cast<size_t>(t) + 1]; ++k) {
+        const int32_t p = preds[static_cast<size_t>(k)];
+        if (live_[static_cast<size_t>(p)]) continue;
+        if (ref_live(p) || has_live_byte_edge_to(p, t)) mark(p);
       }
     }
     std::vector<ByteSet> class_bytes(classes);
     for (int b = 0; b < 256; ++b) class_bytes[a_.byte_class_[b]].set(static_cast<uint8_t>(b));
     a_.ref_begin_.assign(n + 1, 0);
     a_.has_bytes_.assign(n, 0);
-    a_.self_loop_.assign(n, ByteSet());
     a_.byte_edges_.assign(n, ByteSet());
     for (size_t s = 0; s < n; ++s) {
       for (size_t c = 0; c < classes; ++c) {
@@ -262,7 +303,6 @@ class AutomatonBuilder {
         if (t < 0) continue;
         a_.has_bytes_[s] = 1;
         a_.byte_edges_[s] |= class_bytes[c];
-        if (t == static_cast<int32_t>(s)) a_.self_loop_[s] |= class_bytes[c];
       }
       a_.ref_begin_[s] = static_cast<int32_t>(a_.refs_.size());
       for (const RefEdge& e : state_refs_[s]) {
@@ -273,6 +313,73 @@ class AutomatonBuilder {
     }
     a_.ref_begin_[n] = static_cast<int32_t>(a_.refs_.size());
     state_refs_.clear();
+  }
+
+  // run_bytes(q): the largest byte class that leads from q to one state t; run_length(q): 1 +
+  // run_length(t) when t's run bytes include q's (then any string over q's bytes that fits t's
+  // run fits q's), unbounded on a loop, else 1.
+  void compute_runs() {
+    const size_t n = state_rule_.size();
+    const size_t classes = static_cast<size_t>(a_.num_classes_);
+    std::vector<ByteSet> class_bytes(classes);
+    std::vector<int> class_size(classes, 0);
+    for (int b = 0; b < 256; ++b) {
+      class_bytes[a_.byte_class_[b]].set(static_cast<uint8_t>(b));
+      ++class_size[a_.byte_class_[b]];
+    }
+    a_.run_bytes_.assign(n, ByteSet());
+    a_.run_length_.assign(n, 0);
+    std::vector<int32_t> run_target(n, -1);
+    std::vector<int> size_to(n, 0);
+    for (size_t s = 0; s < n; ++s) {
+      // The target that the most bytes lead to.
+      std::vector<std::pair<int32_t, int>> counts;
+      for (size_t c = 0; c < classes; ++c) {
+        const int32_t t = a_.next_[s * classes + c];
+        if (t < 0) continue;
+        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == t; });
+        if (it == counts.end()) counts.push_back({t, class_size[c]});
+        else it->second += class_size[c];
+      }
+      if (counts.empty()) continue;
+      const auto best = std::max_element(counts.begin(), counts.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+      run_target[s] = best->first;
+      for (size_t c = 0; c < classes; ++c) {
+        if (a_.next_[s * classes + c] == best->first) a_.run_bytes_[s] |= class_bytes[c];
+      }
+    }
+    // Lengths along the chains, iteratively: 0 = not yet known; a state met again while its
+    // chain is open closes a loop (each step checked the inclusion), so the run is unbounded.
+    std::vector<uint8_t> open(n, 0);
+    for (size_t s0 = 0; s0 < n; ++s0) {
+      if (a_.run_length_[s0] != 0 || run_target[s0] < 0) continue;
+      std::vector<size_t> chain;
+      size_t s = s0;
+      int32_t tail = 0;  // the run length after the chain's last state
+      for (;;) {
+        chain.push_back(s);
+        open[s] = 1;
+        const int32_t t = run_target[s];
+        if (t < 0 || !a_.run_bytes_[s].subset_of(a_.run_bytes_[static_cast<size_t>(t)])) {
+          tail = 0;
+          break;
+        }
+        if (open[static_cast<size_t>(t)]) {
+          tail = Automaton::kUnboundedRun;
+          break;
+        }
+        if (a_.run_length_[static_cast<size_t>(t)] != 0) {
+          tail = a_.run_length_[static_cast<size_t>(t)];
+          break;
+        }
+        s = static_cast<size_t>(t);
+      }
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        tail = tail == Automaton::kUnboundedRun ? tail : tail + 1;
+        a_.run_length_[*it] = tail;
+        open[*it] = 0;
+      }
+    }
   }
 
   // A rule is nullable when its start reaches an accepting state through nullable rules only.

@@ -10,6 +10,7 @@
 // offers can be completed to a full match.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -36,6 +37,7 @@ struct AutomatonLimits {
 // A set of byte values as four 64-bit words.
 struct ByteSet {
   uint64_t words[4] = {};
+  static ByteSet all() { return ByteSet{{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}}}; }
   void set(uint8_t b) { words[b >> 6] |= uint64_t{1} << (b & 63); }
   bool test(uint8_t b) const { return (words[b >> 6] >> (b & 63)) & 1; }
   bool any() const { return (words[0] | words[1] | words[2] | words[3]) != 0; }
@@ -68,6 +70,7 @@ class Automaton {
   int32_t next(int32_t state, uint8_t byte) const {
     return next_[static_cast<size_t>(state) * static_cast<size_t>(num_classes_) + byte_class_[byte]];
   }
+  uint8_t byte_class(uint8_t byte) const { return byte_class_[byte]; }
   bool accepting(int32_t state) const { return accepting_[static_cast<size_t>(state)] != 0; }
   bool has_byte_edges(int32_t state) const { return has_bytes_[static_cast<size_t>(state)] != 0; }
   std::span<const RefEdge> refs(int32_t state) const {
@@ -84,11 +87,18 @@ class Automaton {
   RuleId rule_of(int32_t state) const { return rule_of_[static_cast<size_t>(state)]; }
   int32_t rule_start(RuleId rule) const { return rule_start_[static_cast<size_t>(rule)]; }
   bool rule_nullable(RuleId rule) const { return rule_nullable_[static_cast<size_t>(rule)] != 0; }
+  // The rule refers to no other rule: its states' token classes depend on the rule alone.
+  bool rule_is_leaf(RuleId rule) const { return rule_leaf_[static_cast<size_t>(rule)] != 0; }
   const std::string& rule_name(RuleId rule) const { return rule_names_[static_cast<size_t>(rule)]; }
   // Bytes that can follow a complete `rule` in some context of the grammar (none for the root).
   const ByteSet& follow(RuleId rule) const { return follow_[static_cast<size_t>(rule)]; }
-  // Bytes that lead from `state` back to itself.
-  const ByteSet& self_loop(int32_t state) const { return self_loop_[static_cast<size_t>(state)]; }
+  // Runs: any string of at most run_length(state) bytes, each in run_bytes(state), is accepted
+  // from `state` (kUnboundedRun: any length). run_bytes is the largest set of bytes that all lead
+  // to one state (the state itself for a loop such as a string's content, the next count for a
+  // counted one such as maxLength); the classifier accepts whole vocabulary subtrees with it.
+  static constexpr int32_t kUnboundedRun = INT32_MAX;
+  const ByteSet& run_bytes(int32_t state) const { return run_bytes_[static_cast<size_t>(state)]; }
+  int32_t run_length(int32_t state) const { return run_length_[static_cast<size_t>(state)]; }
   // Bytes with an edge from `state`.
   const ByteSet& byte_edges(int32_t state) const { return byte_edges_[static_cast<size_t>(state)]; }
 
@@ -105,9 +115,11 @@ class Automaton {
   std::vector<RuleId> rule_of_;        // [num_states]
   std::vector<int32_t> rule_start_;    // [num_rules]
   std::vector<uint8_t> rule_nullable_; // [num_rules]
+  std::vector<uint8_t> rule_leaf_;     // [num_rules]
   std::vector<std::string> rule_names_;
   std::vector<ByteSet> follow_;        // [num_rules]
-  std::vector<ByteSet> self_loop_;     // [num_states]
+  std::vector<ByteSet> run_bytes_;     // [num_states]
+  std::vector<int32_t> run_length_;    // [num_states]
   std::vector<ByteSet> byte_edges_;    // [num_states]
 };
 

@@ -1,33 +1,49 @@
 #include "grammar/compiled_grammar.h"
 
+#include <optional>
+
 namespace kiln::grammar {
 
-CompiledGrammar::CompiledGrammar(Automaton automaton, std::shared_ptr<const Vocabulary> vocabulary)
-    : automaton_(std::move(automaton)), vocabulary_(std::move(vocabulary)) {
+CompiledGrammar::CompiledGrammar(Automaton automaton, std::shared_ptr<const Vocabulary> vocabulary,
+                                 std::shared_ptr<TokenClassCache> shared_classes)
+    : automaton_(std::move(automaton)), vocabulary_(std::move(vocabulary)), shared_classes_(std::move(shared_classes)) {
   const size_t n = static_cast<size_t>(automaton_.num_states());
   state_tokens_ = std::make_unique<std::atomic<const StateTokens*>[]>(n);
   for (size_t i = 0; i < n; ++i) state_tokens_[i].store(nullptr, std::memory_order_relaxed);
 }
 
-CompiledGrammar::~CompiledGrammar() {
-  const size_t n = static_cast<size_t>(automaton_.num_states());
-  for (size_t i = 0; i < n; ++i) delete state_tokens_[i].load(std::memory_order_relaxed);
-}
-
 const StateTokens& CompiledGrammar::state_tokens(int32_t state) const {
   std::atomic<const StateTokens*>& slot = state_tokens_[static_cast<size_t>(state)];
   if (const StateTokens* ready = slot.load(std::memory_order_acquire)) return *ready;
-  // Two threads may classify the same state at once; the first to publish wins.
-  TokenClassifier classifier(automaton_, *vocabulary_);
-  auto computed = std::make_unique<StateTokens>(classifier.classify(state));
-  const size_t bytes = computed->accepted.memory_bytes() + computed->uncertain.size() * sizeof(int32_t);
-  const StateTokens* expected = nullptr;
-  if (slot.compare_exchange_strong(expected, computed.get(), std::memory_order_acq_rel)) {
-    num_classified_.fetch_add(1, std::memory_order_relaxed);
-    cache_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    return *computed.release();
+  std::shared_ptr<const StateTokens> computed;
+  std::optional<StateFingerprint> key;
+  if (shared_classes_) {
+    key = shared_key(state);
+    if (key) computed = shared_classes_->find(*key);
   }
-  return *expected;
+  if (!computed) {
+    TokenClassifier classifier(automaton_, *vocabulary_);
+    computed = std::make_shared<const StateTokens>(classifier.classify(state));
+    if (key) computed = shared_classes_->insert(*key, computed);
+  }
+  // Two threads may classify the same state at once; the first to publish wins.
+  std::lock_guard<std::mutex> lock(owned_mutex_);
+  if (const StateTokens* ready = slot.load(std::memory_order_acquire)) return *ready;
+  owned_.push_back(computed);
+  slot.store(computed.get(), std::memory_order_release);
+  num_classified_.fetch_add(1, std::memory_order_relaxed);
+  cache_bytes_.fetch_add(state_tokens_bytes(*computed), std::memory_order_relaxed);
+  return *computed;
+}
+
+std::optional<StateFingerprint> CompiledGrammar::shared_key(int32_t state) const {
+  const RuleId rule = automaton_.rule_of(state);
+  if (!automaton_.rule_is_leaf(rule)) return std::nullopt;
+  std::lock_guard<std::mutex> lock(fingerprint_mutex_);
+  auto it = rule_fingerprints_.find(rule);
+  if (it == rule_fingerprints_.end()) it = rule_fingerprints_.emplace(rule, leaf_rule_fingerprint(automaton_, rule)).first;
+  if (!it->second) return std::nullopt;
+  return it->second->state_key(state);
 }
 
 const CallerTokens& CompiledGrammar::caller_tokens(int32_t state, int32_t caller_state) const {

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "grammar/automaton.h"
+#include "grammar/token_class_cache.h"
 #include "grammar/token_classifier.h"
 #include "grammar/vocabulary.h"
 
@@ -18,8 +20,9 @@ namespace kiln::grammar {
 
 class CompiledGrammar {
  public:
-  CompiledGrammar(Automaton automaton, std::shared_ptr<const Vocabulary> vocabulary);
-  ~CompiledGrammar();
+  // `shared_classes` (optional) holds the classes of leaf-rule states across grammars.
+  CompiledGrammar(Automaton automaton, std::shared_ptr<const Vocabulary> vocabulary,
+                  std::shared_ptr<TokenClassCache> shared_classes = nullptr);
   CompiledGrammar(const CompiledGrammar&) = delete;
   CompiledGrammar& operator=(const CompiledGrammar&) = delete;
 
@@ -40,7 +43,15 @@ class CompiledGrammar {
  private:
   Automaton automaton_;
   std::shared_ptr<const Vocabulary> vocabulary_;
+  // The key of `state` in shared_classes_, when its rule is a leaf (fingerprinted once per rule).
+  std::optional<StateFingerprint> shared_key(int32_t state) const;
+
+  std::shared_ptr<TokenClassCache> shared_classes_;
+  mutable std::mutex fingerprint_mutex_;
+  mutable std::unordered_map<RuleId, std::optional<RuleFingerprint>> rule_fingerprints_;
   std::unique_ptr<std::atomic<const StateTokens*>[]> state_tokens_;
+  mutable std::mutex owned_mutex_;
+  mutable std::vector<std::shared_ptr<const StateTokens>> owned_;  // what state_tokens_ points to
   mutable std::mutex caller_mutex_;
   mutable std::unordered_map<uint64_t, std::unique_ptr<const CallerTokens>> caller_tokens_;
   mutable std::atomic<int> num_classified_{0};

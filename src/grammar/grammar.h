@@ -57,6 +57,9 @@ struct Expr {
 struct Rule {
   std::string name;
   ExprId body = -1;  // -1 until set
+  // Compile as a rule of its own even where inlining would do (automaton.h): its states are
+  // then shared by every place that uses it, and across grammars when it refers to no rule.
+  bool keep = false;
 };
 
 // Sorts and merges ranges; drops the surrogates (U+D800..U+DFFF, never valid UTF-8) from
@@ -82,6 +85,7 @@ class Grammar {
   // A new rule with no body yet; names are made unique by suffixes ("value", "value_2", ...).
   RuleId add_rule(std::string_view name);
   void set_body(RuleId rule, ExprId body);
+  void set_keep(RuleId rule) { rules_[static_cast<size_t>(rule)].keep = true; }
   // -1 when no rule has this name.
   RuleId find_rule(std::string_view name) const;
   void set_root(RuleId rule) { root_ = rule; }

@@ -5,8 +5,17 @@
 namespace kiln::grammar {
 
 GrammarCompiler::GrammarCompiler(std::shared_ptr<const Vocabulary> vocabulary, GrammarCompilerConfig config)
-    : vocabulary_(std::move(vocabulary)), config_(std::move(config)) {
+    : vocabulary_(std::move(vocabulary)),
+      config_(std::move(config)),
+      shared_classes_(std::make_shared<TokenClassCache>(config_.max_shared_class_bytes)) {
   for (int i = 0; i < std::max(1, config_.num_threads); ++i) workers_.emplace_back([this] { worker(); });
+  if (config_.warm_up) {
+    GrammarSpec any_object;
+    any_object.kind = GrammarKind::kJsonObject;
+    compile_async(any_object, [](const CompileResult& result) {
+      if (result.ok()) (*result)->classify_all_states();
+    });
+  }
 }
 
 GrammarCompiler::~GrammarCompiler() {
@@ -37,7 +46,7 @@ CompileResult GrammarCompiler::compile_now(const GrammarSpec& spec) {
   CompileResult result = [&]() -> CompileResult {
     KILN_ASSIGN_OR_RETURN(Grammar grammar, build_grammar(spec, config_.json));
     KILN_ASSIGN_OR_RETURN(Automaton automaton, Automaton::build(grammar, config_.limits));
-    auto compiled = std::make_shared<const CompiledGrammar>(std::move(automaton), vocabulary_);
+    auto compiled = std::make_shared<const CompiledGrammar>(std::move(automaton), vocabulary_, shared_classes_);
     // The first mask needs the start state's classes: have them ready before the first step.
     const Automaton& a = compiled->automaton();
     const int32_t start_state = a.rule_start(a.root());

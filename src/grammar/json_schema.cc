@@ -93,6 +93,7 @@ class Converter {
     const auto key = std::make_pair(min_length, max_length);
     if (auto it = string_rules_.find(key); it != string_rules_.end()) return g_.ref(it->second);
     const RuleId rule = g_.add_rule(min_length == 0 && max_length == kUnbounded ? "string" : "string_with_length");
+    g_.set_keep(rule);
     string_rules_[key] = rule;
     g_.set_body(rule, g_.sequence({g_.bytes("\""), g_.repeat(string_char(), min_length, max_length), g_.bytes("\"")}));
     return g_.ref(rule);
@@ -394,12 +395,19 @@ class Converter {
     return static_cast<int32_t>(v.get<int64_t>());
   }
 
+  // A string matching `pattern`: a rule of its own, so that its states are classified once for
+  // every field and every grammar that uses the same pattern.
   ExprId regex_string(const std::string& pattern, const std::string& path, const char* keyword) {
+    if (auto it = pattern_rules_.find(pattern); it != pattern_rules_.end()) return g_.ref(it->second);
     RegexOptions options;
     options.json_string = true;
     auto content = parse_regex(pattern, &g_, options);
     if (!content.ok()) return fail(path + "/" + keyword, content.message());
-    return g_.sequence({g_.bytes("\""), *content, g_.bytes("\"")});
+    const RuleId rule = g_.add_rule(keyword);
+    g_.set_keep(rule);
+    g_.set_body(rule, g_.sequence({g_.bytes("\""), *content, g_.bytes("\"")}));
+    pattern_rules_[pattern] = rule;
+    return g_.ref(rule);
   }
 
   ExprId string(const Json& schema, const std::string& path) {
@@ -585,6 +593,7 @@ class Converter {
   int depth_ = 0;
   std::map<std::string, RuleId> ref_rules_;
   std::map<std::pair<int32_t, int32_t>, RuleId> string_rules_;
+  std::map<std::string, RuleId> pattern_rules_;
   RuleId any_value_rule_ = -1;
 };
 

@@ -166,7 +166,7 @@ class NfaBuilder {
   // its states accept most of the vocabulary, so they are worth classifying once for every
   // place the rule is used rather than once per inlined copy.
   bool stays_rule(RuleId r) {
-    if (r == g_.root() || recursive_[static_cast<size_t>(r)]) return true;
+    if (r == g_.root() || recursive_[static_cast<size_t>(r)] || g_.rule(r).keep) return true;
     if (rule_loops_over_wide_class(r)) return true;
     return references_[static_cast<size_t>(r)] > 1 && inline_size(r) > limits_.max_inline_nfa_states;
   }

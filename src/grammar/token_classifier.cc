@@ -90,12 +90,16 @@ void walk_tokens(EarleyRunner& runner, const Vocabulary& vocab, std::span<const 
 }
 
 StateTokens TokenClassifier::classify(int32_t state) {
-  const ByteSet& follow = a_.follow(a_.rule_of(state));
+  // A leaf rule's classes ignore where it is used (any byte may follow its end), so that they are
+  // the same in every grammar (token_class_cache.h); its callers narrow the uncertain ones.
+  const RuleId rule = a_.rule_of(state);
+  const ByteSet follow = a_.rule_is_leaf(rule) ? ByteSet::all() : a_.follow(rule);
   const std::vector<TrieNode>& trie = vocab_.trie();
   const std::vector<int32_t>& sorted = vocab_.sorted_ids();
   std::vector<int32_t> accepted;
   StateTokens out;
   out.exit_begin.push_back(0);
+  std::vector<uint16_t> exit_depths;
   // Depths where the rule may end on the current path (each < the node's depth), and how many
   // of them lie above each depth.
   std::vector<uint16_t> path_exits;
@@ -110,11 +114,12 @@ StateTokens TokenClassifier::classify(int32_t state) {
     const int depth = node.depth;
     runner_.pop(runner_.num_sets() - depth);  // back to the set after depth - 1 bytes
     const std::span<const EarleyItem> items = runner_.last_set();
-    // A state that loops on every byte of this subtree accepts all of it without walking.
+    // A state whose run covers every byte and the depth of this subtree accepts all of it
+    // without walking.
     bool loops = false;
     for (const EarleyItem& item : items) {
-      const ByteSet& self = a_.self_loop(item.state);
-      if (self.test(node.byte) && vocab_.subtree_bytes_within(n, self)) {
+      const ByteSet& run = a_.run_bytes(item.state);
+      if (run.test(node.byte) && node.height < a_.run_length(item.state) && vocab_.subtree_bytes_within(n, run)) {
         loops = true;
         break;
       }
@@ -133,8 +138,8 @@ StateTokens TokenClassifier::classify(int32_t state) {
       if (!path_exits.empty()) {
         for (int32_t k = node.token_begin; k < node.token_end; ++k) {
           out.uncertain.push_back(sorted[static_cast<size_t>(k)]);
-          out.exit_depths.insert(out.exit_depths.end(), path_exits.begin(), path_exits.end());
-          out.exit_begin.push_back(static_cast<int32_t>(out.exit_depths.size()));
+          exit_depths.insert(exit_depths.end(), path_exits.begin(), path_exits.end());
+          out.exit_begin.push_back(static_cast<int32_t>(exit_depths.size()));
         }
       }
       n = node.end;
@@ -144,6 +149,24 @@ StateTokens TokenClassifier::classify(int32_t state) {
     ++n;
   }
   out.accepted = TokenSet::from_ids(std::move(accepted), vocab_.size());
+  // The distinct rests after the exits, in byte order.
+  auto rest_bytes = [&](const TokenRest& r) { return std::string_view(vocab_.bytes(r.token)).substr(r.offset); };
+  std::vector<TokenRest> all;
+  all.reserve(exit_depths.size());
+  for (size_t i = 0; i < out.uncertain.size(); ++i) {
+    for (int32_t k = out.exit_begin[i]; k < out.exit_begin[i + 1]; ++k) all.push_back({out.uncertain[i], exit_depths[static_cast<size_t>(k)]});
+  }
+  std::vector<TokenRest> by_bytes = all;
+  std::sort(by_bytes.begin(), by_bytes.end(), [&](const TokenRest& x, const TokenRest& y) { return rest_bytes(x) < rest_bytes(y); });
+  for (const TokenRest& r : by_bytes) {
+    if (out.rests.empty() || rest_bytes(out.rests.back()) != rest_bytes(r)) out.rests.push_back(r);
+  }
+  out.exit_rests.reserve(all.size());
+  for (const TokenRest& r : all) {
+    const auto it = std::lower_bound(out.rests.begin(), out.rests.end(), r,
+                                     [&](const TokenRest& x, const TokenRest& y) { return rest_bytes(x) < rest_bytes(y); });
+    out.exit_rests.push_back(static_cast<int32_t>(it - out.rests.begin()));
+  }
   return out;
 }
 
@@ -151,26 +174,18 @@ CallerTokens TokenClassifier::refine(int32_t state, int32_t caller_state, const 
   CallerTokens out;
   const int32_t resume = a_.ref_target(caller_state, a_.rule_of(state));
   if (resume < 0 || base.uncertain.empty()) return out;
-  // What follows an exit is walked once per distinct rest of a token, from the caller's target.
+  // Each distinct rest is walked once from the caller's target.
   std::vector<std::string_view> rests;
-  for (size_t i = 0; i < base.uncertain.size(); ++i) {
-    const std::string& t = vocab_.bytes(base.uncertain[i]);
-    for (int32_t k = base.exit_begin[i]; k < base.exit_begin[i + 1]; ++k) {
-      rests.push_back(std::string_view(t).substr(base.exit_depths[static_cast<size_t>(k)]));
-    }
-  }
-  std::sort(rests.begin(), rests.end());
-  rests.erase(std::unique(rests.begin(), rests.end()), rests.end());
+  rests.reserve(base.rests.size());
+  for (const TokenRest& r : base.rests) rests.push_back(std::string_view(vocab_.bytes(r.token)).substr(r.offset));
   std::vector<TokenWalk> outcome(rests.size(), TokenWalk::kRejected);
   runner_.reset(resume);
   walk_strings(runner_, rests, a_.follow(a_.rule_of(caller_state)), true,
                [&](size_t i, TokenWalk result) { outcome[i] = result; });
   for (size_t i = 0; i < base.uncertain.size(); ++i) {
-    const std::string& t = vocab_.bytes(base.uncertain[i]);
     TokenWalk best = TokenWalk::kRejected;
     for (int32_t k = base.exit_begin[i]; k < base.exit_begin[i + 1] && best != TokenWalk::kAccepted; ++k) {
-      const std::string_view rest = std::string_view(t).substr(base.exit_depths[static_cast<size_t>(k)]);
-      const TokenWalk r = outcome[static_cast<size_t>(std::lower_bound(rests.begin(), rests.end(), rest) - rests.begin())];
+      const TokenWalk r = outcome[static_cast<size_t>(base.exit_rests[static_cast<size_t>(k)])];
       if (r == TokenWalk::kAccepted || (r == TokenWalk::kExit && best == TokenWalk::kRejected)) best = r;
     }
     if (best == TokenWalk::kAccepted) out.accepted.push_back(base.uncertain[i]);

@@ -39,13 +39,21 @@ class TokenSet {
   int64_t count_ = 0;
 };
 
+// The bytes of a token after a place where a rule may end inside it.
+struct TokenRest {
+  int32_t token = 0;
+  uint16_t offset = 0;
+};
+
 struct StateTokens {
   TokenSet accepted;
   std::vector<int32_t> uncertain;  // ordered by bytes
-  // Where the rule may end inside uncertain[i] (bytes consumed before the end):
-  // exit_depths[exit_begin[i], exit_begin[i + 1]).
+  // What follows each place the rule may end inside uncertain[i]: rests[exit_rests[k]] for k in
+  // [exit_begin[i], exit_begin[i + 1]). rests: distinct, ordered by bytes, so that refine()
+  // walks each once, sharing prefixes.
   std::vector<int32_t> exit_begin;
-  std::vector<uint16_t> exit_depths;
+  std::vector<int32_t> exit_rests;
+  std::vector<TokenRest> rests;
 };
 
 struct CallerTokens {

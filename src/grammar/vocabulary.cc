@@ -38,9 +38,7 @@ std::shared_ptr<const Vocabulary> Vocabulary::create(std::vector<std::string> to
 
   // Preorder trie: a stack holds the open path; a node closes when a later token leaves it.
   auto& trie = v->trie_;
-  auto& subtree = v->subtree_bytes_;
   trie.push_back(TrieNode{});
-  subtree.resize(1);
   std::vector<int32_t> path{0};
   auto close_top = [&](int32_t sorted_index) {
     const int32_t node = path.back();
@@ -49,8 +47,9 @@ std::shared_ptr<const Vocabulary> Vocabulary::create(std::vector<std::string> to
     trie[static_cast<size_t>(node)].token_end = sorted_index;
     const size_t parent = static_cast<size_t>(path.back());
     const uint8_t b = trie[static_cast<size_t>(node)].byte;
-    subtree[parent] |= subtree[static_cast<size_t>(node)];
-    subtree[parent].set(b);
+    trie[parent].below |= trie[static_cast<size_t>(node)].below;
+    trie[parent].below.set(b);
+    trie[parent].height = std::max(trie[parent].height, trie[static_cast<size_t>(node)].height + 1);
   };
   const std::string* previous = nullptr;
   for (size_t k = 0; k < v->sorted_ids_.size(); ++k) {
@@ -70,7 +69,6 @@ std::shared_ptr<const Vocabulary> Vocabulary::create(std::vector<std::string> to
       node.here_end = index;
       path.push_back(static_cast<int32_t>(trie.size()));
       trie.push_back(node);
-      subtree.emplace_back();
     }
     TrieNode& here = trie[static_cast<size_t>(path.back())];
     if (here.here_end == index) here.here_end = index + 1;

@@ -14,12 +14,15 @@
 
 namespace kiln::grammar {
 
-struct TrieNode {
+// One cache line per node: the walk touches a node and its subtree's byte set together.
+struct alignas(64) TrieNode {
+  ByteSet below;            // bytes in this node's descendants (not on its own edge)
   int32_t end = 0;          // preorder index just past this node's subtree
   int32_t token_begin = 0;  // this subtree's tokens: sorted_ids()[token_begin, token_end)
   int32_t token_end = 0;
   int32_t here_end = 0;     // tokens that end exactly here: sorted_ids()[token_begin, here_end)
   int32_t depth = 0;        // bytes from the root
+  int32_t height = 0;       // bytes below this node to its deepest token
   uint8_t byte = 0;         // the byte leading here from the parent
 };
 
@@ -47,7 +50,7 @@ class Vocabulary {
   const std::vector<TrieNode>& trie() const { return trie_; }
   // Whether every byte below `node` (in its descendants, not on its own edge) is in `set`.
   bool subtree_bytes_within(int32_t node, const ByteSet& set) const {
-    return subtree_bytes_[static_cast<size_t>(node)].subset_of(set);
+    return trie_[static_cast<size_t>(node)].below.subset_of(set);
   }
   int max_token_bytes() const { return max_token_bytes_; }
 
@@ -59,7 +62,6 @@ class Vocabulary {
   std::vector<int32_t> sorted_ids_;
   std::vector<int32_t> byte_rank_;
   std::vector<TrieNode> trie_;
-  std::vector<ByteSet> subtree_bytes_;  // [num_nodes]
   int max_token_bytes_ = 0;
 };
 

@@ -22,7 +22,9 @@ GrammarSpec regex(const std::string& pattern) {
 }
 
 TEST(GrammarCompiler, EqualSpecsCompileOnce) {
-  GrammarCompiler compiler(testing::make_vocabulary({"a", "b"}));
+  GrammarCompilerConfig config;
+  config.warm_up = false;
+  GrammarCompiler compiler(testing::make_vocabulary({"a", "b"}), config);
   auto first = compiler.compile(regex("a+b"));
   auto second = compiler.compile(regex("a+b"));
   ASSERT_TRUE(first.ok()) << first.message();
@@ -35,6 +37,7 @@ TEST(GrammarCompiler, EqualSpecsCompileOnce) {
 TEST(GrammarCompiler, ConcurrentRequestsShareOneCompile) {
   GrammarCompilerConfig config;
   config.num_threads = 2;
+  config.warm_up = false;
   GrammarCompiler compiler(testing::make_vocabulary({"a"}), config);
   std::vector<std::thread> threads;
   std::vector<const CompiledGrammar*> seen(8);
@@ -53,6 +56,7 @@ TEST(GrammarCompiler, ConcurrentRequestsShareOneCompile) {
 TEST(GrammarCompiler, LeastRecentlyUsedAreDropped) {
   GrammarCompilerConfig config;
   config.max_cached_grammars = 2;
+  config.warm_up = false;
   GrammarCompiler compiler(testing::make_vocabulary({"a"}), config);
   ASSERT_TRUE(compiler.compile(regex("a")).ok());
   ASSERT_TRUE(compiler.compile(regex("b")).ok());
@@ -66,7 +70,9 @@ TEST(GrammarCompiler, LeastRecentlyUsedAreDropped) {
 }
 
 TEST(GrammarCompiler, FailuresAreCachedWithTheirMessage) {
-  GrammarCompiler compiler(testing::make_vocabulary({"a"}));
+  GrammarCompilerConfig config;
+  config.warm_up = false;
+  GrammarCompiler compiler(testing::make_vocabulary({"a"}), config);
   GrammarSpec bad;
   bad.kind = GrammarKind::kJsonSchema;
   bad.text = R"({"type":"integer","multipleOf":2})";
@@ -107,6 +113,23 @@ TEST(GrammarSpec, ChoicesMatchExactly) {
   EXPECT_FALSE(matcher.accept_bytes("gree") && matcher.is_complete());
   spec.choices.clear();
   EXPECT_EQ(build_grammar(spec, {}).message(), "choice needs at least one option");
+}
+
+TEST(GrammarCompiler, WarmUpSharesStringClassesWithLaterGrammars) {
+  GrammarCompiler compiler(testing::make_vocabulary({"a", "\"", "ab\"", "\\n"}));
+  GrammarSpec string_schema;
+  string_schema.kind = GrammarKind::kJsonSchema;
+  string_schema.text = R"({"type":"string"})";
+  auto compiled = compiler.compile(string_schema);  // queued behind the warm-up
+  ASSERT_TRUE(compiled.ok()) << compiled.message();
+  const size_t shared_before = compiler.shared_classes().size();
+  EXPECT_GT(shared_before, 0u);
+  GrammarMatcher matcher(*compiled);
+  std::vector<uint32_t> words(1);
+  ASSERT_TRUE(matcher.accept_bytes("\""));
+  matcher.fill_next_token_bitmask(words);  // the string's content state: found, not added
+  EXPECT_EQ(compiler.shared_classes().size(), shared_before);
+  EXPECT_EQ(words[0], 0b11110u);
 }
 
 }  // namespace

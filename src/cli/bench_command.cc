@@ -19,7 +19,7 @@
 #include "engine/engine.h"
 #include "engine/throughput_benchmark.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 std::string result_json(const ThroughputResult& r) {
@@ -141,4 +141,4 @@ int run_bench_command(const CommandArgs& args) {
   return 2;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

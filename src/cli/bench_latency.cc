@@ -26,7 +26,7 @@
 #include "kernels/cuda/bandwidth.h"
 #endif
 
-namespace kiln {
+namespace kiln::cli {
 
 int run_bench_latency(const CommandArgs& args) {
   std::string model_dir;
@@ -168,4 +168,4 @@ int run_bench_latency(const CommandArgs& args) {
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

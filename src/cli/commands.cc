@@ -1,6 +1,6 @@
 #include "cli/commands.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 const std::vector<Command>& all_commands() {
   static const std::vector<Command> kCommands = {
@@ -15,4 +15,4 @@ const std::vector<Command>& all_commands() {
   return kCommands;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln {
+namespace kiln::cli {
 
 using CommandArgs = std::vector<std::string>;
 
@@ -28,4 +28,4 @@ int run_pull_command(const CommandArgs& args);
 int run_generate_command(const CommandArgs& args);
 int run_tokenize_command(const CommandArgs& args);
 
-}  // namespace kiln
+}  // namespace kiln::cli

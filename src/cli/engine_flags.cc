@@ -5,7 +5,7 @@
 #include <climits>
 #include <cstdlib>
 
-namespace kiln {
+namespace kiln::cli {
 
 Result<std::string> normalize_dtype(const std::string& value) {
   std::string lower = value;
@@ -76,4 +76,4 @@ Status read_engine_environment(const EnvLookup& env, EngineArgs* args) {
   return ok_status();
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

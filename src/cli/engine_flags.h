@@ -13,7 +13,7 @@
 #include "cli/flag_parser.h"
 #include "engine/engine_args.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 void add_engine_flags(FlagParser& parser, EngineArgs* args);
 
@@ -25,4 +25,4 @@ Status read_engine_environment(const EnvLookup& env, EngineArgs* args);
 // normalized to auto, bfloat16, float16 or float32.
 Result<std::string> normalize_dtype(const std::string& value);
 
-}  // namespace kiln
+}  // namespace kiln::cli

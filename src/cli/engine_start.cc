@@ -3,7 +3,7 @@
 #include "cli/tokenizer_adapters.h"
 #include "tokenizer/generation_config.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path& model_dir, const std::string& flag,
                                                     const ModelConfig& model) {
@@ -11,7 +11,7 @@ Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path&
   const std::filesystem::path folder = flag == "auto" ? model_dir : std::filesystem::path(flag);
   const std::filesystem::path file = folder / "generation_config.json";
   if (std::filesystem::exists(file)) {
-    KILN_ASSIGN_OR_RETURN(GenerationConfig generation, load_generation_config(file));
+    KILN_ASSIGN_OR_RETURN(tokenizer::GenerationConfig generation, tokenizer::load_generation_config(file));
     return generation_defaults_from(generation, model);
   }
   if (flag != "auto") return Status::error("--generation-config " + flag + ": no generation_config.json there");
@@ -19,10 +19,10 @@ Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path&
 }
 
 Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const ModelConfig& model,
-                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const Tokenizer> tokenizer) {
+                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer) {
   KILN_ASSIGN_OR_RETURN(GenerationDefaults defaults,
                         load_generation_defaults(model_dir, resolved.args.generation_config, model));
   return build_engine(model_dir, resolved, defaults, tokenizer ? make_detokenizer_factory(std::move(tokenizer)) : nullptr);
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

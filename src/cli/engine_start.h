@@ -13,7 +13,7 @@
 #include "model/model_config.h"
 #include "tokenizer/tokenizer.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 // --generation-config: "auto" reads MODEL_DIR/generation_config.json when there is one, "vllm"
 // keeps vLLM's neutral defaults, anything else is a folder that must hold the file. EOS ids come
@@ -24,6 +24,6 @@ Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path&
 // `model` is MODEL_DIR/config.json, which `resolved` was resolved against. `tokenizer` may be
 // null (the benchmarks): outputs then carry token ids only.
 Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const ModelConfig& model,
-                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const Tokenizer> tokenizer);
+                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
 
-}  // namespace kiln
+}  // namespace kiln::cli

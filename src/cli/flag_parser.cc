@@ -9,7 +9,7 @@
 #include "base/byte_size.h"
 #include "base/check.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 std::string format_double(double value) {
@@ -232,4 +232,4 @@ std::string FlagParser::help_text() const {
   return out.str();
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

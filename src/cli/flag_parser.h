@@ -11,7 +11,7 @@
 
 #include "base/status.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 class FlagParser {
  public:
@@ -71,4 +71,4 @@ class FlagParser {
   bool help_requested_ = false;
 };
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -23,7 +23,7 @@
 #include "engine/request_stream.h"
 #include "model/model_config.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 int fail(std::string message, int code) {
@@ -56,7 +56,7 @@ Result<std::vector<int32_t>> prompt_token_ids(const GenerateOptions& o, const Pr
   return ids;
 }
 
-nlohmann::ordered_json token_json(const Tokenizer& tokenizer, int32_t id, const TokenLogprob* logprob) {
+nlohmann::ordered_json token_json(const tokenizer::Tokenizer& tokenizer, int32_t id, const TokenLogprob* logprob) {
   nlohmann::ordered_json top = nlohmann::ordered_json::array();
   if (logprob) {
     for (const auto& [top_id, top_lp] : logprob->top) top.push_back({top_id, top_lp});
@@ -142,7 +142,7 @@ int run_generate_command(const CommandArgs& args) {
   auto stream = RequestStream::open(running->engine.get(), std::move(request));
   if (!stream.ok()) return fail(stream.message(), 2);
 
-  const Tokenizer& tokenizer = *prompt_tokenizer->tokenizer;
+  const tokenizer::Tokenizer& tokenizer = *prompt_tokenizer->tokenizer;
   nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
   nlohmann::ordered_json prompt_logprobs = nullptr;
   std::string text;
@@ -200,4 +200,4 @@ int run_generate_command(const CommandArgs& args) {
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -6,7 +6,7 @@
 #include "cli/engine_flags.h"
 #include "cli/flag_parser.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 constexpr const char* kSummary =
@@ -104,4 +104,4 @@ EngineArgs generate_engine_args(const GenerateOptions& options, int prompt_len, 
   return args;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -12,7 +12,7 @@
 #include "cli/commands.h"
 #include "engine/engine_args.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 struct GenerateOptions {
   std::string model;
@@ -43,4 +43,4 @@ Result<GenerateOptions> parse_generate_options(const CommandArgs& args, const En
 // means the same whatever the backend's KV dtype.
 EngineArgs generate_engine_args(const GenerateOptions& options, int prompt_len, int max_position_embeddings);
 
-}  // namespace kiln
+}  // namespace kiln::cli

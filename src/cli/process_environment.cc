@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-namespace kiln {
+namespace kiln::cli {
 
 EnvLookup process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -11,4 +11,4 @@ EnvLookup process_environment() {
   };
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -4,8 +4,8 @@
 
 #include "base/env_lookup.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 EnvLookup process_environment();
 
-}  // namespace kiln
+}  // namespace kiln::cli

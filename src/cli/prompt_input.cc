@@ -6,7 +6,7 @@
 #include "tokenizer/generation_config.h"
 #include "tokenizer/read_file.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -23,20 +23,20 @@ Result<PromptTokenizer> load_prompt_tokenizer(const std::filesystem::path& model
     return Status::error(tokenizer_json.string() + ": no such file (the model folder needs a tokenizer.json)");
   }
   PromptTokenizer out;
-  KILN_ASSIGN_OR_RETURN(out.tokenizer, Tokenizer::load(tokenizer_json));
+  KILN_ASSIGN_OR_RETURN(out.tokenizer, tokenizer::Tokenizer::load(tokenizer_json));
   const std::filesystem::path config_json = model_dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_json)) {
-    KILN_ASSIGN_OR_RETURN(TokenizerConfig config, load_tokenizer_config(config_json));
+    KILN_ASSIGN_OR_RETURN(tokenizer::TokenizerConfig config, tokenizer::load_tokenizer_config(config_json));
     out.config = std::move(config);
   }
-  std::optional<GenerationConfig> generation;
+  std::optional<tokenizer::GenerationConfig> generation;
   const std::filesystem::path generation_json = model_dir / "generation_config.json";
   if (std::filesystem::exists(generation_json)) {
-    KILN_ASSIGN_OR_RETURN(GenerationConfig config, load_generation_config(generation_json));
+    KILN_ASSIGN_OR_RETURN(tokenizer::GenerationConfig config, tokenizer::load_generation_config(generation_json));
     generation = std::move(config);
   }
-  const TokenizerConfig empty_config;
-  KILN_ASSIGN_OR_RETURN(out.special, resolve_special_tokens(*out.tokenizer, out.config ? *out.config : empty_config,
+  const tokenizer::TokenizerConfig empty_config;
+  KILN_ASSIGN_OR_RETURN(out.special, tokenizer::resolve_special_tokens(*out.tokenizer, out.config ? *out.config : empty_config,
                                                             generation ? &*generation : nullptr));
   return out;
 }
@@ -85,8 +85,8 @@ Result<std::string> render_chat(const PromptTokenizer& prompt_tokenizer, const n
                                 bool add_generation_prompt) {
   const std::string* source = prompt_tokenizer.config ? prompt_tokenizer.config->chat_template() : nullptr;
   if (source == nullptr) return Status::error("tokenizer_config.json has no chat_template");
-  KILN_ASSIGN_OR_RETURN(ChatTemplate chat_template, ChatTemplate::compile(*source));
-  ChatTemplateInputs inputs;
+  KILN_ASSIGN_OR_RETURN(tokenizer::ChatTemplate chat_template, tokenizer::ChatTemplate::compile(*source));
+  tokenizer::ChatTemplateInputs inputs;
   inputs.messages = messages;
   inputs.add_generation_prompt = add_generation_prompt;
   inputs.bos_token = prompt_tokenizer.config->bos_token.value_or("");
@@ -103,4 +103,4 @@ std::vector<int32_t> encode_prompt(const PromptTokenizer& prompt_tokenizer, std:
   return ids;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

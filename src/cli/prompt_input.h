@@ -19,13 +19,13 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 struct PromptTokenizer {
-  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
   // nullopt when the folder has no tokenizer_config.json (chat and BOS are then unavailable).
-  std::optional<TokenizerConfig> config;
-  SpecialTokenIds special;
+  std::optional<tokenizer::TokenizerConfig> config;
+  tokenizer::SpecialTokenIds special;
 };
 
 // Reads DIR/tokenizer.json (required), DIR/tokenizer_config.json and DIR/generation_config.json
@@ -49,4 +49,4 @@ Result<std::string> render_chat(const PromptTokenizer& prompt_tokenizer, const n
 std::vector<int32_t> encode_prompt(const PromptTokenizer& prompt_tokenizer, std::string_view text,
                                    bool add_special_tokens);
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -9,9 +9,9 @@
 #include "hub/hub_config.h"
 #include "hub/pull.h"
 
-namespace kiln {
+namespace kiln::cli {
 int run_pull_command(const CommandArgs& args) {
-  PullOptions options;
+  hub::PullOptions options;
   std::optional<std::string> token;
   std::optional<std::string> cache_dir;
   std::vector<std::string> positionals;
@@ -47,18 +47,18 @@ int run_pull_command(const CommandArgs& args) {
     return 2;
   }
   options.show_progress = !quiet;
-  Result<HubConfig> config = make_hub_config(process_environment(), HubConfigOverrides{token, cache_dir});
+  Result<hub::HubConfig> config = hub::make_hub_config(process_environment(), hub::HubConfigOverrides{token, cache_dir});
   if (!config.ok()) {
     std::fprintf(stderr, "kiln pull: %s\n", config.message().c_str());
     return 2;
   }
-  if (Status status = apply_hub_timeouts(process_environment(), &options); !status.ok()) {
+  if (Status status = hub::apply_hub_timeouts(process_environment(), &options); !status.ok()) {
     std::fprintf(stderr, "kiln pull: %s\n", status.message().c_str());
     return 2;
   }
-  Result<PullResult> result = pull_model(positionals[0], *config, options);
+  Result<hub::PullResult> result = hub::pull_model(positionals[0], *config, options);
   if (!result.ok()) {
-    std::fprintf(stderr, "kiln pull: %s\n", redact_token(result.message(), *config).c_str());
+    std::fprintf(stderr, "kiln pull: %s\n", hub::redact_token(result.message(), *config).c_str());
     return 1;
   }
   std::fprintf(stderr, "%s: %d files (%d downloaded, %s) at commit %s\n", positionals[0].c_str(),
@@ -68,4 +68,4 @@ int run_pull_command(const CommandArgs& args) {
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

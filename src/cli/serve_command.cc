@@ -26,7 +26,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 int fail(const std::string& message, int code) {
@@ -37,11 +37,11 @@ int fail(const std::string& message, int code) {
 // A repo id (org/name) is pulled into the Hugging Face cache, or found there; a directory is
 // used as it is.
 Result<std::filesystem::path> resolve_model_dir(const std::string& model, const EnvLookup& env) {
-  KILN_ASSIGN_OR_RETURN(HubConfig hub, make_hub_config(env, {}));
-  PullOptions pull;
-  KILN_RETURN_IF_ERROR(apply_hub_timeouts(env, &pull));
-  auto dir = resolve_model(model, hub, pull);
-  if (!dir.ok()) return Status::error(redact_token(dir.message(), hub));
+  KILN_ASSIGN_OR_RETURN(hub::HubConfig hub_config, hub::make_hub_config(env, {}));
+  hub::PullOptions pull;
+  KILN_RETURN_IF_ERROR(hub::apply_hub_timeouts(env, &pull));
+  auto dir = hub::resolve_model(model, hub_config, pull);
+  if (!dir.ok()) return Status::error(hub::redact_token(dir.message(), hub_config));
   return dir;
 }
 
@@ -63,9 +63,9 @@ int run_serve_command(const CommandArgs& args) {
 
   auto model_config = load_model_config(dir / "config.json");
   if (!model_config.ok()) return fail(model_config.message(), 2);
-  auto tokenizer = Tokenizer::load(dir / "tokenizer.json");
+  auto tokenizer = tokenizer::Tokenizer::load(dir / "tokenizer.json");
   if (!tokenizer.ok()) return fail(tokenizer.message(), 2);
-  auto tokenizer_config = load_tokenizer_config(dir / "tokenizer_config.json");
+  auto tokenizer_config = tokenizer::load_tokenizer_config(dir / "tokenizer_config.json");
   if (!tokenizer_config.ok()) return fail(tokenizer_config.message(), 2);
 
   std::string template_text;
@@ -78,7 +78,7 @@ int run_serve_command(const CommandArgs& args) {
   } else {
     return fail((dir / "tokenizer_config.json").string() + " has no chat_template; give --chat-template", 2);
   }
-  auto chat_template = ChatTemplate::compile(template_text);
+  auto chat_template = tokenizer::ChatTemplate::compile(template_text);
   if (!chat_template.ok()) return fail(chat_template.message(), 2);
 
   // The device first, so that every default derived from it (the step's token budget) and every
@@ -151,4 +151,4 @@ int run_serve_command(const CommandArgs& args) {
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

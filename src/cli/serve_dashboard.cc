@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace kiln {
+namespace kiln::cli {
 
 server::DashboardInfo make_dashboard_info(const std::string& model, const ResolvedEngineArgs& engine,
                                           const std::string& reasoning_parser, const RunningEngine& running) {
@@ -49,4 +49,4 @@ server::DashboardInfo make_dashboard_info(const std::string& model, const Resolv
   return info;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -8,10 +8,10 @@
 #include "engine/engine_builder.h"
 #include "server/openai_service.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 // `reasoning_parser` is the parser's name after "auto" is resolved.
 server::DashboardInfo make_dashboard_info(const std::string& model, const ResolvedEngineArgs& engine,
                                           const std::string& reasoning_parser, const RunningEngine& running);
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -14,7 +14,7 @@
 #include "cli/engine_flags.h"
 #include "cli/flag_parser.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 // vLLM takes --allowed-origins as a JSON list ('["*"]'); a comma-separated list works too.
@@ -139,4 +139,4 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   return o;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

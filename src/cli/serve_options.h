@@ -14,7 +14,7 @@
 #include "cli/commands.h"
 #include "engine/engine_args.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 struct ServeOptions {
   std::string model;  // model directory or Hugging Face repo id (positional, as `vllm serve MODEL`, or --model)
@@ -42,4 +42,4 @@ std::string resolve_reasoning_parser(const std::string& flag, const std::string&
 // --chat-template: a readable file's contents, else the text itself (vLLM's rule).
 Result<std::string> load_chat_template_flag(const std::string& value);
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -11,7 +11,7 @@
 #include "model/model_config.h"
 #include "model/synth_model.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 int run_synth_command(const CommandArgs& args) {
   std::string config_path;
@@ -102,4 +102,4 @@ int run_synth_command(const CommandArgs& args) {
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

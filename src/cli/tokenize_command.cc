@@ -11,7 +11,7 @@
 #include "cli/flag_parser.h"
 #include "cli/prompt_input.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 int usage_error(std::string message) {
@@ -87,7 +87,7 @@ int run_tokenize_command(const CommandArgs& args) {
   out += "ids (" + std::to_string(ids.size()) + "):";
   for (const int32_t id : ids) out += " " + std::to_string(id);
   out += "\ntokens:\n";
-  const Tokenizer& tokenizer = *prompt_tokenizer->tokenizer;
+  const tokenizer::Tokenizer& tokenizer = *prompt_tokenizer->tokenizer;
   for (size_t i = 0; i < ids.size(); ++i) {
     const int32_t id = ids[i];
     char head[48];
@@ -98,4 +98,4 @@ int run_tokenize_command(const CommandArgs& args) {
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -4,23 +4,23 @@
 
 #include "tokenizer/streaming_detokenizer.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 class TokenizerDetokenizer : public IncrementalDetokenizer {
  public:
-  TokenizerDetokenizer(std::shared_ptr<const Tokenizer> tokenizer, bool skip_special_tokens)
+  TokenizerDetokenizer(std::shared_ptr<const tokenizer::Tokenizer> tokenizer, bool skip_special_tokens)
       : detokenizer_(std::move(tokenizer), skip_special_tokens) {}
   std::string add(int32_t token_id) override { return detokenizer_.push(token_id); }
   std::string flush() override { return detokenizer_.flush(); }
 
  private:
-  StreamingDetokenizer detokenizer_;
+  tokenizer::StreamingDetokenizer detokenizer_;
 };
 
 }  // namespace
 
-DetokenizerFactory make_detokenizer_factory(std::shared_ptr<const Tokenizer> tokenizer) {
+DetokenizerFactory make_detokenizer_factory(std::shared_ptr<const tokenizer::Tokenizer> tokenizer) {
   return [tokenizer](std::span<const int32_t>, bool skip_special_tokens)
              -> std::unique_ptr<IncrementalDetokenizer> {
     return std::make_unique<TokenizerDetokenizer>(tokenizer, skip_special_tokens);
@@ -33,7 +33,7 @@ GenerationDefaults generation_defaults_from_model(const ModelConfig& model) {
   return d;
 }
 
-GenerationDefaults generation_defaults_from(const GenerationConfig& generation,
+GenerationDefaults generation_defaults_from(const tokenizer::GenerationConfig& generation,
                                             const ModelConfig& model) {
   GenerationDefaults d = generation_defaults_from_model(model);
   if (!generation.eos_token_ids.empty()) d.eos_token_ids = generation.eos_token_ids;
@@ -47,4 +47,4 @@ GenerationDefaults generation_defaults_from(const GenerationConfig& generation,
   return d;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

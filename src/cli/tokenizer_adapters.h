@@ -12,15 +12,15 @@
 #include "tokenizer/generation_config.h"
 #include "tokenizer/tokenizer.h"
 
-namespace kiln {
+namespace kiln::cli {
 
-DetokenizerFactory make_detokenizer_factory(std::shared_ptr<const Tokenizer> tokenizer);
+DetokenizerFactory make_detokenizer_factory(std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
 
 // Sampling defaults and EOS ids from generation_config.json (EOS from config.json when the file
 // names none), as vLLM's default `--generation-config auto`.
-GenerationDefaults generation_defaults_from(const GenerationConfig& generation,
+GenerationDefaults generation_defaults_from(const tokenizer::GenerationConfig& generation,
                                             const ModelConfig& model);
 // `--generation-config vllm`: vLLM's neutral sampling defaults; EOS still from config.json.
 GenerationDefaults generation_defaults_from_model(const ModelConfig& model);
 
-}  // namespace kiln
+}  // namespace kiln::cli

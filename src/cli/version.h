@@ -1,5 +1,5 @@
 #pragma once
 
-namespace kiln {
+namespace kiln::cli {
 inline constexpr const char* kKilnVersion = "0.1.0";
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -3,11 +3,11 @@
 #include "cli/commands.h"
 #include "cli/version.h"
 
-namespace kiln {
+namespace kiln::cli {
 
 int run_version_command(const CommandArgs& args) {
   std::printf("kiln %s\n", kKilnVersion);
   return 0;
 }
 
-}  // namespace kiln
+}  // namespace kiln::cli

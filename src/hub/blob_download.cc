@@ -14,7 +14,7 @@
 #include "hub/file_lock.h"
 #include "hub/sha256.h"
 
-namespace kiln {
+namespace kiln::hub {
 namespace fs = std::filesystem;
 namespace {
 
@@ -250,4 +250,4 @@ Status download_blob(const HubApi& api, const RepoCache& cache, const BlobJob& j
   return cache.link_pointer(job.commit, job.file, meta.etag);
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -12,7 +12,7 @@
 #include "hub/download_progress.h"
 #include "hub/hub_api.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 struct BlobJob {
   std::string repo_id;
@@ -27,4 +27,4 @@ struct BlobJob {
 Status download_blob(const HubApi& api, const RepoCache& cache, const BlobJob& job,
                      DownloadProgress* progress, const std::atomic<bool>* cancelled);
 
-}  // namespace kiln
+}  // namespace kiln::hub

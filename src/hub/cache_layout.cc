@@ -7,7 +7,7 @@
 #include <system_error>
 #include <unistd.h>
 
-namespace kiln {
+namespace kiln::hub {
 namespace fs = std::filesystem;
 
 Status validate_repo_id(const std::string& repo_id) {
@@ -191,4 +191,4 @@ Status RepoCache::link_pointer(const std::string& commit, const std::string& fil
   return ok_status();
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

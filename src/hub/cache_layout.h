@@ -13,7 +13,7 @@
 
 #include "base/status.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 // "org/name" with each part non-empty and free of path tricks ("..", "--" and leading '.' are
 // refused, as the Hub refuses them).
@@ -66,4 +66,4 @@ class RepoCache {
   std::filesystem::path storage_dir_;
 };
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -7,7 +7,7 @@
 #include "base/byte_size.h"
 #include "base/clock.h"
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 std::string short_name(const std::string& name) {
@@ -105,4 +105,4 @@ void DownloadProgress::redraw_locked(bool force) {
   write_stderr(block);
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

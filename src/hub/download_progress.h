@@ -12,7 +12,7 @@
 
 #include "base/progress_bar.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 class DownloadProgress {
  public:
@@ -44,4 +44,4 @@ class DownloadProgress {
   bool finished_ = false;
 };
 
-}  // namespace kiln
+}  // namespace kiln::hub

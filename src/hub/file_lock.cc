@@ -8,7 +8,7 @@
 #include <cstring>
 #include <system_error>
 
-namespace kiln {
+namespace kiln::hub {
 
 Result<FileLock> FileLock::acquire(const std::filesystem::path& path) {
   std::error_code error;
@@ -40,4 +40,4 @@ FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -8,7 +8,7 @@
 
 #include "base/status.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 class FileLock {
  public:
@@ -25,4 +25,4 @@ class FileLock {
   int fd_ = -1;
 };
 
-}  // namespace kiln
+}  // namespace kiln::hub

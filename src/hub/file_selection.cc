@@ -1,6 +1,6 @@
 #include "hub/file_selection.h"
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 // Matches a [...] set starting at pattern[*index] (just after '['); advances *index past ']'.
@@ -97,4 +97,4 @@ bool is_selected(const std::string& path, const std::vector<std::string>& includ
   return false;
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

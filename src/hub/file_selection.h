@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln {
+namespace kiln::hub {
 
 // Python's fnmatch.fnmatchcase, which huggingface_hub's allow_patterns use: '*' matches any run
 // of characters including '/', '?' one character, [seq] / [!seq] a set with ranges. A pattern
@@ -21,4 +21,4 @@ bool is_selected(const std::string& path, const std::vector<std::string>& includ
 
 const std::vector<std::string>& default_patterns();
 
-}  // namespace kiln
+}  // namespace kiln::hub

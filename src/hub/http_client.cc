@@ -7,7 +7,7 @@
 #include "base/clock.h"
 
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 constexpr size_t kMaxErrorBody = 1 << 20;
@@ -160,4 +160,4 @@ HttpResponse http_perform(const HttpRequest& request) {
   return response;
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

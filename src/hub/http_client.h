@@ -11,7 +11,7 @@
 
 #include "hub/http_headers.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 enum class TransportError {
   kNone,
@@ -53,4 +53,4 @@ HttpResponse http_perform(const HttpRequest& request);
 
 const char* transport_error_name(TransportError error);
 
-}  // namespace kiln
+}  // namespace kiln::hub

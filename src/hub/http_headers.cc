@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 std::string lower(std::string text) {
@@ -129,4 +129,4 @@ std::string quote_path(const std::string& path, bool keep_slash) {
   return out;
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln {
+namespace kiln::hub {
 
 // Response headers of one hop, in arrival order; names compared case-insensitively.
 class HttpHeaders {
@@ -49,4 +49,4 @@ std::string url_origin(const std::string& url);
 // Percent-encodes a repo path for /resolve/ URLs as Python's quote(path) does ('/' kept).
 std::string quote_path(const std::string& path, bool keep_slash = true);
 
-}  // namespace kiln
+}  // namespace kiln::hub

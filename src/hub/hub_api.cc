@@ -8,7 +8,7 @@
 #include "base/log.h"
 #include "hub/cache_layout.h"
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 std::string one_line(std::string text, size_t max_chars = 200) {
@@ -238,4 +238,4 @@ Result<FileMetadata> HubApi::file_metadata(const std::string& repo_id, const std
   return metadata;
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -13,7 +13,7 @@
 #include "hub/http_client.h"
 #include "hub/hub_config.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 struct RepoFile {
   std::string path;                   // "model-00001-of-00002.safetensors", "sub/x.json"
@@ -77,4 +77,4 @@ bool is_retryable(const HttpResponse& response, bool retry_connect);
 // Parses the model info JSON body; names the missing field on error.
 Result<ModelInfo> parse_model_info(const std::string& body);
 
-}  // namespace kiln
+}  // namespace kiln::hub

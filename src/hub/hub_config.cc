@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 std::string strip(const std::string& text) {
@@ -131,4 +131,4 @@ Status apply_hub_timeouts(const EnvLookup& env, PullOptions* options) {
   return ok_status();
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

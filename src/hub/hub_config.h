@@ -11,7 +11,7 @@
 #include "base/env_lookup.h"
 #include "base/status.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 struct HubConfig {
   std::string endpoint = "https://huggingface.co";  // no trailing slash
@@ -59,4 +59,4 @@ struct PullOptions {
 // Errors name the variable when a value is not a positive integer.
 Status apply_hub_timeouts(const EnvLookup& env, PullOptions* options);
 
-}  // namespace kiln
+}  // namespace kiln::hub

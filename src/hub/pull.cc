@@ -19,7 +19,7 @@
 #include "hub/file_selection.h"
 #include "hub/hub_api.h"
 
-namespace kiln {
+namespace kiln::hub {
 namespace fs = std::filesystem;
 namespace {
 
@@ -255,4 +255,4 @@ Result<fs::path> resolve_model(const std::string& model_or_path, const HubConfig
   return pulled.snapshot_dir;
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -10,7 +10,7 @@
 #include "base/status.h"
 #include "hub/hub_config.h"
 
-namespace kiln {
+namespace kiln::hub {
 
 struct PullResult {
   std::filesystem::path snapshot_dir;  // <cache>/models--org--name/snapshots/<commit>
@@ -38,4 +38,4 @@ Result<std::filesystem::path> resolve_model(const std::string& model_or_path,
 // Removes every occurrence of the token from a message (a defence in depth for logs).
 std::string redact_token(std::string message, const HubConfig& config);
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 constexpr uint32_t kRound[64] = {
@@ -96,4 +96,4 @@ std::string Sha256::hex_digest() {
   return out;
 }
 
-}  // namespace kiln
+}  // namespace kiln::hub

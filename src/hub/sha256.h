@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-namespace kiln {
+namespace kiln::hub {
 
 class Sha256 {
  public:
@@ -25,4 +25,4 @@ class Sha256 {
   uint64_t total_bytes_ = 0;
 };
 
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -17,7 +17,7 @@ std::string TokenizerCodec::token_text(int32_t token_id) const {
 }
 
 Result<std::string> ChatTemplateRenderer::render(const api::ChatRenderInputs& inputs) const {
-  ChatTemplateInputs template_inputs;
+  tokenizer::ChatTemplateInputs template_inputs;
   template_inputs.messages = inputs.messages;
   template_inputs.add_generation_prompt = inputs.add_generation_prompt;
   template_inputs.continue_final_message = inputs.continue_final_message;

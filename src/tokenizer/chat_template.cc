@@ -2,7 +2,7 @@
 
 #include "jinja/python_text.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 // transformers passes these itself; a chat_template_kwargs entry may not replace them.
@@ -111,4 +111,4 @@ Result<std::string> ChatTemplate::render(const ChatTemplateInputs& inputs) const
   return cut_after_final_message(rendered.value(), inputs.messages.back());
 }
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -10,7 +10,7 @@
 #include "base/status.h"
 #include "jinja/template.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
 // JSON fields are ordered_json because key order reaches the prompt (tojson of tool schemas and
 // arguments prints keys in the order the client sent them, as Python dicts do).
@@ -41,4 +41,4 @@ class ChatTemplate {
   jinja::Template template_;
 };
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -4,7 +4,7 @@
 
 #include "tokenizer/read_file.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using json = nlohmann::json;
@@ -78,8 +78,8 @@ Result<GenerationConfig> parse_generation_config(std::string_view json_text,
 }
 
 Result<GenerationConfig> load_generation_config(const std::filesystem::path& path) {
-  KILN_ASSIGN_OR_RETURN(const std::string text, tokenizer::read_file(path));
+  KILN_ASSIGN_OR_RETURN(const std::string text, read_file(path));
   return parse_generation_config(text, path.string());
 }
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -10,7 +10,7 @@
 
 #include "base/status.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
 struct GenerationConfig {
   std::optional<int32_t> bos_token_id;
@@ -30,4 +30,4 @@ Result<GenerationConfig> load_generation_config(const std::filesystem::path& pat
 Result<GenerationConfig> parse_generation_config(std::string_view json_text,
                                                  const std::string& name);
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 Status lookup(const Tokenizer& tokenizer, const std::optional<std::string>& token,
@@ -39,4 +39,4 @@ Result<SpecialTokenIds> resolve_special_tokens(const Tokenizer& tokenizer,
   return ids;
 }
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -12,7 +12,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
 struct SpecialTokenIds {
   std::optional<int32_t> bos_id;
@@ -32,4 +32,4 @@ Result<SpecialTokenIds> resolve_special_tokens(const Tokenizer& tokenizer,
                                                const TokenizerConfig& tokenizer_config,
                                                const GenerationConfig* generation_config);
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

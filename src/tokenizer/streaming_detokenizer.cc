@@ -4,7 +4,7 @@
 
 #include "base/utf8.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
 StreamingDetokenizer::StreamingDetokenizer(std::shared_ptr<const Tokenizer> tokenizer,
                                            bool skip_special_tokens)
@@ -33,4 +33,4 @@ std::string StreamingDetokenizer::flush() {
   return text;
 }
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -12,7 +12,7 @@
 
 #include "tokenizer/tokenizer.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
 class StreamingDetokenizer {
  public:
@@ -32,4 +32,4 @@ class StreamingDetokenizer {
   std::string pending_;
 };
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -4,23 +4,21 @@
 #include "tokenizer/tokenizer_parts.h"
 #include "base/utf8.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
-using tokenizer::TextSegment;
-using tokenizer::TokenizerParts;
 
 Tokenizer::Tokenizer(std::unique_ptr<TokenizerParts> parts) : parts_(std::move(parts)) {}
 Tokenizer::~Tokenizer() = default;
 
 Result<std::shared_ptr<const Tokenizer>> Tokenizer::load(
     const std::filesystem::path& tokenizer_json) {
-  KILN_ASSIGN_OR_RETURN(const std::string text, tokenizer::read_file(tokenizer_json));
+  KILN_ASSIGN_OR_RETURN(const std::string text, read_file(tokenizer_json));
   return from_json_text(text, tokenizer_json.string());
 }
 
 Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_json_text(std::string_view json_text,
                                                                    const std::string& name) {
-  KILN_ASSIGN_OR_RETURN(auto parts, tokenizer::parse_tokenizer_json(json_text, name));
+  KILN_ASSIGN_OR_RETURN(auto parts, parse_tokenizer_json(json_text, name));
   return std::shared_ptr<const Tokenizer>(std::make_shared<Tokenizer>(std::move(parts)));
 }
 
@@ -111,7 +109,7 @@ bool Tokenizer::is_added_token(int32_t id) const {
 
 int Tokenizer::vocab_size() const { return static_cast<int>(parts_->exists.size()); }
 
-const std::vector<tokenizer::AddedToken>& Tokenizer::added_tokens() const {
+const std::vector<AddedToken>& Tokenizer::added_tokens() const {
   return parts_->added_tokens;
 }
 
@@ -123,4 +121,4 @@ std::optional<int32_t> Tokenizer::bos_token_id() const {
 const std::vector<int32_t>& Tokenizer::prefix_special_ids() const { return parts_->prefix_ids; }
 const std::vector<int32_t>& Tokenizer::suffix_special_ids() const { return parts_->suffix_ids; }
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -17,11 +17,9 @@
 #include "base/status.h"
 #include "tokenizer/added_tokens.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
-namespace tokenizer {
 struct TokenizerParts;
-}  // namespace tokenizer
 
 class Tokenizer {
  public:
@@ -52,7 +50,7 @@ class Tokenizer {
   bool is_added_token(int32_t id) const;
   // Number of ids: one more than the largest id of the vocabulary and the added tokens.
   int vocab_size() const;
-  const std::vector<tokenizer::AddedToken>& added_tokens() const;
+  const std::vector<AddedToken>& added_tokens() const;
 
   // The post-processor's first special token of a single sequence (BOS for Llama 3);
   // nullopt when it adds none.
@@ -66,13 +64,13 @@ class Tokenizer {
   ~Tokenizer();
 
   // Used by load(); the parts come from the tokenizer.json parser.
-  explicit Tokenizer(std::unique_ptr<tokenizer::TokenizerParts> parts);
+  explicit Tokenizer(std::unique_ptr<TokenizerParts> parts);
 
  private:
   void encode_text(std::string_view text, std::vector<std::string_view>* pieces,
                    std::vector<int32_t>* ids) const;
 
-  std::unique_ptr<tokenizer::TokenizerParts> parts_;
+  std::unique_ptr<TokenizerParts> parts_;
 };
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -4,7 +4,7 @@
 
 #include "tokenizer/read_file.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using json = nlohmann::json;
@@ -96,17 +96,17 @@ Result<TokenizerConfig> parse_tokenizer_config(std::string_view json_text, const
 }
 
 Result<TokenizerConfig> load_tokenizer_config(const std::filesystem::path& path) {
-  KILN_ASSIGN_OR_RETURN(const std::string text, tokenizer::read_file(path));
+  KILN_ASSIGN_OR_RETURN(const std::string text, read_file(path));
   KILN_ASSIGN_OR_RETURN(TokenizerConfig config, parse_tokenizer_config(text, path.string()));
   // transformers >= 4.43 may save the template as chat_template.jinja next to the config.
   if (config.chat_templates.empty()) {
     const auto jinja = path.parent_path() / "chat_template.jinja";
     if (std::filesystem::exists(jinja)) {
-      KILN_ASSIGN_OR_RETURN(std::string template_text, tokenizer::read_file(jinja));
+      KILN_ASSIGN_OR_RETURN(std::string template_text, read_file(jinja));
       config.chat_templates.push_back({"default", std::move(template_text)});
     }
   }
   return config;
 }
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

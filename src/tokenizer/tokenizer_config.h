@@ -10,7 +10,7 @@
 
 #include "base/status.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 
 struct NamedChatTemplate {
   std::string name;  // "default", "tool_use", ...
@@ -39,4 +39,4 @@ Result<TokenizerConfig> load_tokenizer_config(const std::filesystem::path& path)
 // `name` stands for the file in error messages.
 Result<TokenizerConfig> parse_tokenizer_config(std::string_view json_text, const std::string& name);
 
-}  // namespace kiln
+}  // namespace kiln::tokenizer

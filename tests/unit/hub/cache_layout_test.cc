@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 namespace fs = std::filesystem;
 
@@ -97,4 +97,4 @@ TEST(CacheLayout, CacheDirTagIsHuggingfaceHubsAndNeverRewritten) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 TEST(Fnmatch, MatchesLikePythonFnmatchcase) {
@@ -46,4 +46,4 @@ TEST(FileSelection, IncludeAddsToTheDefaults) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

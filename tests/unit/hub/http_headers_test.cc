@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 TEST(HttpHeaders, CaseInsensitiveAndResetByStatusLine) {
@@ -56,4 +56,4 @@ TEST(HttpHeaders, RedirectLocations) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 HttpResponse response(long status, const std::string& error_code = "") {
@@ -84,4 +84,4 @@ TEST(HubApi, RetriesTransientFailuresOnly) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

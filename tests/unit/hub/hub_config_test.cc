@@ -6,7 +6,7 @@
 #include <fstream>
 #include <map>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {
@@ -110,4 +110,4 @@ TEST(HubConfig, Timeouts) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

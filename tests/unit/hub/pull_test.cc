@@ -8,7 +8,7 @@
 
 #include "hub/cache_layout.h"
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 namespace fs = std::filesystem;
 
@@ -75,4 +75,4 @@ TEST_F(PullTest, RedactsTheToken) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

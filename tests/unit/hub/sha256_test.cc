@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln {
+namespace kiln::hub {
 namespace {
 
 std::string digest(const std::string& data) {
@@ -34,4 +34,4 @@ TEST(Sha256, ChunkingDoesNotMatter) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::hub

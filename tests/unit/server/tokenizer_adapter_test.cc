@@ -10,11 +10,11 @@ namespace kiln::server {
 namespace {
 
 TEST(TokenizerAdapterTest, RendersTheGuideRequestWithTheR1Template) {
-  auto config = load_tokenizer_config(std::string(KILN_SOURCE_DIR) +
+  auto config = tokenizer::load_tokenizer_config(std::string(KILN_SOURCE_DIR) +
                                       "/models/deepseek-r1-distill-llama-8b/tokenizer_config.json");
   ASSERT_TRUE(config.ok()) << config.message();
   ASSERT_NE(config->chat_template(), nullptr);
-  auto compiled = ChatTemplate::compile(*config->chat_template());
+  auto compiled = tokenizer::ChatTemplate::compile(*config->chat_template());
   ASSERT_TRUE(compiled.ok()) << compiled.message();
   ChatTemplateRenderer renderer(std::move(*compiled), config->bos_token.value_or(""),
                                 config->eos_token.value_or(""));

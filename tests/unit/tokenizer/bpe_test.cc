@@ -6,7 +6,7 @@
 #include "tiny_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using ::kiln::testing::tiny_tokenizer_json;
@@ -184,4 +184,4 @@ TEST(Decode, InvalidUtf8BecomesReplacementCharacters) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -13,7 +13,7 @@
 
 #include "tokenizer/chat_template.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 const std::string kGoldenDir = std::string(KILN_SOURCE_DIR) + "/tests/golden/chat_template";
@@ -142,4 +142,4 @@ TEST_F(ChatTemplateGoldenTest, ConcurrentRendersAgree) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using ::testing::HasSubstr;
@@ -72,4 +72,4 @@ TEST(ChatTemplateTest, StrftimeNowIsAvailable) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

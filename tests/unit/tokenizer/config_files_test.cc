@@ -10,7 +10,7 @@
 #include "tokenizer/generation_config.h"
 #include "tokenizer/tokenizer_config.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using ::testing::HasSubstr;
@@ -105,4 +105,4 @@ TEST(GenerationConfig, EosListAndErrors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

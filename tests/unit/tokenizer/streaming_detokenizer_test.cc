@@ -8,7 +8,7 @@
 #include "deepseek_tokenizer.h"
 #include "tiny_tokenizer.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using Ids = std::vector<int32_t>;
@@ -92,4 +92,4 @@ TEST(StreamingDetokenizer, EqualsDecodeOnRandomTokenSequences) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

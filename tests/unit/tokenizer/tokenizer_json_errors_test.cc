@@ -8,7 +8,7 @@
 #include "tiny_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
-namespace kiln {
+namespace kiln::tokenizer {
 namespace {
 
 using ::testing::AllOf;
@@ -118,4 +118,4 @@ TEST(TokenizerJsonErrors, PostProcessorNamesMissingSpecialToken) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::tokenizer

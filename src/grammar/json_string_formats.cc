@@ -27,13 +27,14 @@ std::optional<std::string> string_format_regex(std::string_view format) {
   }
   if (format == "email") {
     const std::string atom = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+";
-    return atom + "(?:\\." + atom + ")*@" + kLabel + "(?:\\." + kLabel + ")+";
+    return atom + "(?:\\." + atom + ")*@" + kLabel + "(?:\\." + kLabel + "){1,3}";
   }
   if (format == "ipv4") return std::string(kOctet) + "(?:\\." + kOctet + "){3}";
   if (format == "ipv6") return "(?:" + hex + "{1,4}:){7}" + hex + "{1,4}";
-  if (format == "hostname") return std::string(kLabel) + "(?:\\." + kLabel + ")*";
+  // At most three labels: validators also bound the whole name (253 bytes).
+  if (format == "hostname") return std::string(kLabel) + "(?:\\." + kLabel + "){0,2}";
   if (format == "uri") {
-    return std::string("https?://") + kLabel + "(?:\\." + kLabel + ")*(?:/[a-zA-Z0-9._~%!$&'()*+,;=:@-]*)*";
+    return std::string("https?://") + kLabel + "(?:\\." + kLabel + "){0,2}(?:/[a-zA-Z0-9._~!$&'()*+,;=:@-]*)*";
   }
   return std::nullopt;
 }

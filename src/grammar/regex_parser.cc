@@ -166,8 +166,10 @@ class RegexParser {
     return value;
   }
 
-  // An escape at pos_ ('\\'): a class (\d) or one character. Returns false on error.
-  bool parse_escape(Ranges* out, bool in_class) {
+  // An escape at pos_ ('\\'): a class (\d) or one character. Returns false on error. Inside a
+  // negated class the spaces of \s are read wide and those of \S narrow, so that after the
+  // negation the class stays within what every dialect matches.
+  bool parse_escape(Ranges* out, bool in_class, bool class_negated = false) {
     ++pos_;
     if (done()) {
       fail("pattern ends with '\\'");
@@ -188,8 +190,8 @@ class RegexParser {
       case 'D': return add(complement_ranges(kDigit, true));
       case 'w': return add(kWord);
       case 'W': return add(complement_ranges(kWord, true));
-      case 's': return add(kSpaceNarrow);
-      case 'S': return add(complement_ranges(kSpaceWide, true));
+      case 's': return add(class_negated ? kSpaceWide : kSpaceNarrow);
+      case 'S': return add(complement_ranges(class_negated ? kSpaceNarrow : kSpaceWide, true));
       case 'n': return one('\n');
       case 'r': return one('\r');
       case 't': return one('\t');
@@ -257,7 +259,7 @@ class RegexParser {
       first = false;
       Ranges item;
       if (peek() == '\\') {
-        if (!parse_escape(&item, true)) break;
+        if (!parse_escape(&item, true, negated)) break;
       } else {
         const uint32_t c = next_codepoint();
         item.push_back({c, c});

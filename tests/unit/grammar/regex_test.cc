@@ -81,6 +81,17 @@ bool regex_matches(const std::string& pattern, const std::string& s) {
 
 // Forms PCRE2 10.42 reads differently: {,m} as Python reads it, \uHHHH as ECMAScript and
 // Python do.
+// Spaces beyond ASCII: \s matches only ASCII ones, and a class that excludes \s excludes the
+// Unicode ones too (ECMAScript's \s), so matches hold in every dialect.
+TEST(Regex, UnicodeSpacesOnTheSafeSide) {
+  EXPECT_TRUE(regex_matches("\\s", " "));
+  EXPECT_FALSE(regex_matches("\\s", "\xC2\xA0"));          // U+00A0
+  EXPECT_FALSE(regex_matches("[^\\s@]+", "a\xE2\x80\x89" "b"));  // U+2009
+  EXPECT_FALSE(regex_matches("\\S+", "a\xE2\x80\x89" "b"));
+  EXPECT_TRUE(regex_matches("[^\\S]", "\t"));
+  EXPECT_FALSE(regex_matches("[^\\S]", "\xC2\xA0"));
+}
+
 TEST(Regex, PythonAndEcmaScriptForms) {
   EXPECT_TRUE(regex_matches("a{,2}b", "aab"));
   EXPECT_TRUE(regex_matches("a{,2}b", "b"));

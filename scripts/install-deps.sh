@@ -40,7 +40,7 @@ fi
 
 # npm packages: each folder with a package-lock.json gets `npm ci` when node_modules is missing
 # or older than its lock file.
-for lock in tools/package-lock.json tools/tokenizer/package-lock.json tests/e2e/package-lock.json web/package-lock.json tests/deploy/package-lock.json tests/web/package-lock.json; do
+for lock in tools/package-lock.json tools/tokenizer/package-lock.json tests/e2e/package-lock.json web/package-lock.json tests/deploy/package-lock.json tests/web/package-lock.json tests/grammar/package-lock.json; do
   [ -f "$lock" ] || continue
   dir=$(dirname "$lock")
   if [ ! -d "$dir/node_modules" ] || [ "$lock" -nt "$dir/node_modules/.package-lock.json" ]; then

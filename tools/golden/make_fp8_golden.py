@@ -8,7 +8,7 @@ tools/golden/make_fp8_reference.py does (codes x scales; activations quantized w
 torch.float8_e4m3fn per token, or per token and 128 columns for block weights; --online for the
 `online` entries, which quantize the f32 checkpoint per row). Writes <out-dir>/<name>.json in
 the format of tests/golden/model/ (greedy token, its log-probability, the runner-up's, 16 probe
-ids per position) plus "quantization"; tests/unit/forward/fp8_golden_test.cc compares the CPU
+ids per position) plus "quantization"; tests/unit/model/fp8_golden_test.cc compares the CPU
 backend with it.
 """
 import argparse

@@ -17,7 +17,7 @@ quantized linear by an emulation of FP8 inference written from the formats' defi
 Everything else (embedding, norms, attention, lm_head) is HF's bf16 model. It feeds NUM_PROMPTS
 prompts of PROMPT_LEN random ids (the generator of make_large_bf16_reference.py: seed 1234,
 ids below 128000) and writes OUT in that script's format (per position: top-1 id and
-log-probability, the runner-up's), which tests/unit/forward_cuda/large_golden_test.cc reads:
+log-probability, the runner-up's), which tests/unit/model/cuda/large_golden_test.cc reads:
 
     python3 tools/golden/make_fp8_reference.py --model-dir /tmp/r1-8b-fp8 --out /tmp/r1-8b-fp8-ref.json
     KILN_LARGE_GOLDEN_MODEL=/tmp/r1-8b-fp8 KILN_LARGE_GOLDEN_REFERENCE=/tmp/r1-8b-fp8-ref.json \\

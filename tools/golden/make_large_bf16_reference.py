@@ -7,7 +7,7 @@ special tokens), and writes OUT (JSON) with, per prompt, the ids and for every p
 top-1 next token, its log-probability and the runner-up's (log_softmax of the bf16 logits in
 float32), so that near-ties can be told apart from disagreements.
 
-tests/unit/forward_cuda/large_golden_test.cc reads it (KILN_LARGE_GOLDEN_MODEL=MODEL_DIR,
+tests/unit/model/cuda/large_golden_test.cc reads it (KILN_LARGE_GOLDEN_MODEL=MODEL_DIR,
 KILN_LARGE_GOLDEN_REFERENCE=OUT) and checks kiln's CUDA model agrees on >= 99% of positions.
 
     python3 tools/golden/make_large_bf16_reference.py --model-dir /tmp/r1-8b --out /tmp/r1-8b-ref.json

@@ -17,7 +17,7 @@ involved), runs prompts of manifest.prompt_lengths random token ids, and writes
                 "probe_logprobs": [[16 per position], ...]}]}
 
 Position p holds the distribution of the token after ids[0..p]. kiln's golden test
-(tests/unit/forward/golden_test.cc) re-creates the same model with the synth library API and
+(tests/unit/model/golden_test.cc) re-creates the same model with the synth library API and
 compares within 1e-3.
 """
 import argparse

@@ -174,7 +174,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   const Json corpus = Json::parse(corpus_file);
-  auto tokenizer = Tokenizer::load(argv[2]);
+  auto tokenizer = tokenizer::Tokenizer::load(argv[2]);
   if (!tokenizer.ok()) {
     std::cerr << tokenizer.message() << "\n";
     return 2;

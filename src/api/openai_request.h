@@ -19,6 +19,12 @@ namespace kiln::api {
 struct ParseLimits {
   int max_logprobs = 20;  // vLLM's --max-logprobs default
   int max_n = 128;
+  // prompts x n of one request (kiln's --max-seqs-per-request): one small body must not queue
+  // hundreds of thousands of sequences.
+  int64_t max_sequences_per_request = 4096;
+  // vLLM's --trust-request-chat-template: without it a request's own chat_template is refused
+  // (template text is code the server runs).
+  bool trust_request_chat_template = false;
   int64_t vocab_size = INT32_MAX;  // token ids in prompts, stop_token_ids and logit_bias
 };
 
@@ -41,6 +47,8 @@ struct ChatCompletionRequest {
   bool add_special_tokens = false;
   JsonIn tools;                 // null when absent
   JsonIn chat_template_kwargs;  // object, empty when absent
+  // The request's own template (chat_template, or chat_template_kwargs.chat_template), only
+  // with --trust-request-chat-template.
   std::optional<std::string> chat_template;
   std::optional<std::string> user;
 };

@@ -30,6 +30,9 @@ struct ChatRenderInputs {
   bool continue_final_message = false;
   const nlohmann::json& tools;                 // null when the request had none
   const nlohmann::json& chat_template_kwargs;  // object
+  // The request's own template text (allowed by --trust-request-chat-template); null: the
+  // server's template.
+  const std::string* chat_template = nullptr;
 };
 
 class PromptRenderer {

@@ -1,6 +1,7 @@
 #include <string>
 
 #include "api/openai_request.h"
+#include "base/json_nesting.h"
 
 namespace kiln::api {
 namespace {
@@ -111,6 +112,11 @@ bool normalize_message(FieldReader& reader, JsonIn& message, size_t index) {
 }  // namespace
 
 ApiResult<JsonIn> parse_json_object(std::string_view body) {
+  if (const auto at = find_json_nesting_over(body, kMaxRequestJsonDepth)) {
+    return bad_request("The request body nests JSON arrays and objects deeper than " +
+                       std::to_string(kMaxRequestJsonDepth) + " levels (at byte " + std::to_string(*at) +
+                       "), the server's limit");
+  }
   JsonIn json;
   try {
     json = JsonIn::parse(body.begin(), body.end());
@@ -178,6 +184,19 @@ ApiResult<ChatCompletionRequest> parse_chat_request(std::string_view body, const
   request.chat_template_kwargs = JsonIn::object();
   if (auto kwargs = reader.object("chat_template_kwargs")) request.chat_template_kwargs = *kwargs;
   if (auto t = reader.string("chat_template")) request.chat_template = *t;
+  if (!request.chat_template) {
+    const auto kwarg = request.chat_template_kwargs.find("chat_template");
+    if (kwarg != request.chat_template_kwargs.end() && !kwarg->is_null()) {
+      if (kwarg->is_string()) request.chat_template = kwarg->get<std::string>();
+      else reader.fail("'chat_template_kwargs.chat_template' must be a string", "chat_template_kwargs");
+    }
+  }
+  if (request.chat_template && !limits.trust_request_chat_template) {
+    // vLLM's text.
+    reader.fail("Chat template is passed with request, but --trust-request-chat-template is not set. "
+                "Refused request with untrusted chat template.",
+                "chat_template");
+  }
   if (!reader.ok()) return *reader.error();
   return request;
 }
@@ -237,6 +256,15 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body, con
   read_sampling_fields(reader, limits, &request.sampling);
   read_common(reader, json, limits, &request.max_tokens, &request.stream, &request.stream_options,
               &request.model, &request.user, &request.sampling);
+  // Every prompt runs n sequences: a small body must not queue unbounded work.
+  const int64_t num_sequences = static_cast<int64_t>(request.prompts.size()) * request.sampling.n;
+  if (num_sequences > limits.max_sequences_per_request) {
+    reader.fail("This request asks for " + std::to_string(num_sequences) + " sequences (" +
+                    std::to_string(request.prompts.size()) + " prompts x n=" + std::to_string(request.sampling.n) +
+                    "), more than the server's limit of " + std::to_string(limits.max_sequences_per_request) +
+                    " per request (--max-seqs-per-request).",
+                "prompt");
+  }
   if (auto v = reader.boolean("echo")) request.echo = *v;
   if (auto v = reader.integer("logprobs")) {
     if (*v < 0) {

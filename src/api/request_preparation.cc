@@ -13,7 +13,8 @@ ApiResult<PreparedPrompt> prepare_chat_prompt(const ChatCompletionRequest& reque
   ChatRenderInputs inputs{request.messages, request.add_generation_prompt,
                           request.continue_final_message,
                           request.tools.is_null() ? null_tools : request.tools,
-                          request.chat_template_kwargs};
+                          request.chat_template_kwargs,
+                          request.chat_template ? &*request.chat_template : nullptr};
   Result<std::string> text = renderer.render(inputs);
   if (!text.ok()) return bad_request(text.message(), "messages");
   // The chat template writes the BOS token itself; vLLM's default add_special_tokens=false.

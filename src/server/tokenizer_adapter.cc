@@ -3,7 +3,7 @@
 namespace kiln::server {
 
 Result<std::vector<int32_t>> TokenizerCodec::encode(std::string_view text, bool add_special_tokens) const {
-  return tokenizer_->encode(text, add_special_tokens);
+  return tokenizer_->encode_checked(text, add_special_tokens);
 }
 
 std::string TokenizerCodec::decode(const std::vector<int32_t>& token_ids, bool skip_special_tokens) const {
@@ -25,6 +25,12 @@ Result<std::string> ChatTemplateRenderer::render(const api::ChatRenderInputs& in
   template_inputs.extra_kwargs = inputs.chat_template_kwargs;
   template_inputs.bos_token = bos_token_;
   template_inputs.eos_token = eos_token_;
+  if (inputs.chat_template) {
+    // A request's own template (--trust-request-chat-template): compiled for this request only.
+    auto own = ChatTemplate::compile(*inputs.chat_template);
+    if (!own.ok()) return own.status().with_context("chat_template");
+    return own->render(template_inputs);
+  }
   return template_.render(template_inputs);
 }
 

@@ -3,6 +3,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "base/check.h"
 #include "base/utf8.h"
 
@@ -19,45 +22,58 @@ struct MatchContextDeleter {
   void operator()(pcre2_match_context* context) const { pcre2_match_context_free(context); }
 };
 
-// Runs the matches of one split. The default JIT stack (32 KiB on the machine stack) suffices
-// for the split patterns on ordinary text; a pathological input that needs more gets a heap
-// stack of up to 256 MiB.
+// Runs the matches of one split with limits set deliberately, so that a pathological pattern or
+// input fails that call instead of running away or aborting the process:
+// - the match limit (backtracking steps per match) grows with the subject, so that a linear
+//   backtrack over a long run (the Llama-3 pattern over megabytes of whitespace) succeeds while
+//   exponential backtracking (a tokenizer.json with `(a+)+$`) fails within milliseconds;
+// - the JIT stack starts at PCRE2's 32 KiB and grows onto the heap up to 64 MiB per call;
+// - the interpreter (PCRE2 without JIT) gets the same step limit and a bounded heap.
 class Matcher {
  public:
-  Matcher(const pcre2_code* code, bool jit)
-      : code_(code), jit_(jit), data_(pcre2_match_data_create(1, nullptr)) {
-    KILN_CHECK(data_ != nullptr) << "out of memory";
+  Matcher(const pcre2_code* code, bool jit, size_t subject_bytes)
+      : code_(code),
+        jit_(jit),
+        data_(pcre2_match_data_create(1, nullptr)),
+        context_(pcre2_match_context_create(nullptr)) {
+    KILN_CHECK(data_ != nullptr && context_ != nullptr) << "out of memory";
+    pcre2_set_match_limit(context_.get(), static_cast<uint32_t>(std::min<size_t>(
+                                              std::max<size_t>(kMinMatchLimit, 16 * subject_bytes), UINT32_MAX)));
+    pcre2_set_depth_limit(context_.get(), kDepthLimit);
+    pcre2_set_heap_limit(context_.get(), kHeapLimitKib);
   }
 
-  // Finds the next match at or after `offset`; false when there is none.
-  bool next(std::string_view text, size_t offset, size_t* start, size_t* end) {
+  // Finds the next match at or after `offset`: 1 if found, 0 if none, or PCRE2's (negative)
+  // error code.
+  int next(std::string_view text, size_t offset, size_t* start, size_t* end) {
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-    int rc = jit_ && !context_
-                 ? pcre2_jit_match(code_, subject, text.size(), offset, 0, data_.get(), nullptr)
-                 : pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK,
-                               data_.get(), context_.get());
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !context_) {
-      stack_.reset(pcre2_jit_stack_create(1 << 20, 256 << 20, nullptr));
-      context_.reset(pcre2_match_context_create(nullptr));
-      KILN_CHECK(stack_ && context_) << "out of memory";
+    int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), offset, 0, data_.get(), context_.get())
+                  : pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK, data_.get(), context_.get());
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit_ && !stack_) {
+      stack_.reset(pcre2_jit_stack_create(1 << 20, kMaxJitStackBytes, nullptr));
+      if (!stack_) return PCRE2_ERROR_NOMEMORY;
       pcre2_jit_stack_assign(context_.get(), nullptr, stack_.get());
-      rc = pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK, data_.get(),
-                       context_.get());
+      rc = pcre2_jit_match(code_, subject, text.size(), offset, 0, data_.get(), context_.get());
     }
-    if (rc == PCRE2_ERROR_NOMATCH) return false;
-    KILN_CHECK(rc > 0) << "PCRE2 match failed with error " << rc;
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return rc;
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data_.get());
     *start = ovector[0];
     *end = ovector[1];
-    return true;
+    return 1;
   }
 
  private:
+  static constexpr size_t kMinMatchLimit = 10'000'000;  // PCRE2's default
+  static constexpr uint32_t kDepthLimit = 10'000'000;
+  static constexpr uint32_t kHeapLimitKib = 64 << 10;
+  static constexpr size_t kMaxJitStackBytes = 64 << 20;
+
   const pcre2_code* code_;
   bool jit_;
   std::unique_ptr<pcre2_match_data, MatchDataDeleter> data_;
-  std::unique_ptr<pcre2_jit_stack, JitStackDeleter> stack_;
   std::unique_ptr<pcre2_match_context, MatchContextDeleter> context_;
+  std::unique_ptr<pcre2_jit_stack, JitStackDeleter> stack_;
 };
 
 }  // namespace
@@ -123,13 +139,23 @@ Result<RegexSplitter> RegexSplitter::compile(std::string_view pattern, bool lite
   return RegexSplitter(std::move(owned), jit, behavior);
 }
 
-void RegexSplitter::split(std::string_view text, std::vector<std::string_view>* pieces) const {
-  Matcher matcher(code_.get(), jit_);
+Status RegexSplitter::split(std::string_view text, std::vector<std::string_view>* pieces) const {
+  Matcher matcher(code_.get(), jit_, text.size());
   size_t offset = 0;
   size_t gap_start = 0;
   size_t start;
   size_t end;
-  while (offset < text.size() && matcher.next(text, offset, &start, &end)) {
+  while (offset < text.size()) {
+    const int found = matcher.next(text, offset, &start, &end);
+    if (found < 0) {
+      // Keep what was split and the rest as one piece, for callers that go on regardless.
+      pieces->push_back(text.substr(gap_start));
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(found, message, sizeof(message));
+      return Status::error("the pre-tokenizer's regex failed at byte " + std::to_string(offset) + " of a " +
+                           std::to_string(text.size()) + "-byte text: " + reinterpret_cast<const char*>(message));
+    }
+    if (found == 0) break;
     if (end == start) {
       // An empty match cuts nothing; go on after the next character.
       if (start >= text.size()) break;
@@ -142,6 +168,7 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>* 
     offset = gap_start = end;
   }
   if (gap_start < text.size()) pieces->push_back(text.substr(gap_start));
+  return ok_status();
 }
 
 }  // namespace kiln::tokenizer

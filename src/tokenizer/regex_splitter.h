@@ -24,8 +24,10 @@ class RegexSplitter {
   static Result<RegexSplitter> compile(std::string_view pattern, bool literal,
                                        SplitBehavior behavior, const std::string& where);
 
-  // Appends the pieces of `text` (valid UTF-8) to *pieces, in order.
-  void split(std::string_view text, std::vector<std::string_view>* pieces) const;
+  // Appends the pieces of `text` (valid UTF-8) to *pieces, in order. A match that exceeds the
+  // matcher's limits (a pathological pattern or input) is an error; the pieces then end with
+  // the unsplit rest of the text.
+  Status split(std::string_view text, std::vector<std::string_view>* pieces) const;
 
  private:
   struct CodeDeleter {

@@ -22,8 +22,8 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_json_text(std::string_v
   return std::shared_ptr<const Tokenizer>(std::make_shared<Tokenizer>(std::move(parts)));
 }
 
-void Tokenizer::encode_text(std::string_view text, std::vector<std::string_view>* pieces,
-                            std::vector<int32_t>* ids) const {
+Status Tokenizer::encode_text(std::string_view text, std::vector<std::string_view>* pieces,
+                              std::vector<int32_t>* ids) const {
   std::string prefixed;
   if (parts_->add_prefix_space && !text.empty() && text[0] != ' ') {
     prefixed.reserve(text.size() + 1);
@@ -34,21 +34,43 @@ void Tokenizer::encode_text(std::string_view text, std::vector<std::string_view>
   pieces->clear();
   pieces->push_back(text);
   std::vector<std::string_view> next;
+  Status status = ok_status();
   for (const auto& split : parts_->splits) {
     next.clear();
-    for (std::string_view piece : *pieces) split.split(piece, &next);
+    for (std::string_view piece : *pieces) {
+      Status piece_status = split.split(piece, &next);
+      if (status.ok() && !piece_status.ok()) status = std::move(piece_status);
+    }
     pieces->swap(next);
   }
+  if (!status.ok()) return status;
   for (std::string_view piece : *pieces) parts_->model->encode_word(piece, ids);
+  return ok_status();
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  // A text the pre-tokenizer cannot split within its limits is encoded with the unsplit rest as
+  // one word (BPE merges it in O(n log n)): never an abort.
+  std::vector<int32_t> ids;
+  (void)encode_impl(text, add_special_tokens, /*stop_at_error=*/false, &ids);
+  return ids;
+}
+
+Result<std::vector<int32_t>> Tokenizer::encode_checked(std::string_view text, bool add_special_tokens) const {
+  std::vector<int32_t> ids;
+  KILN_RETURN_IF_ERROR(encode_impl(text, add_special_tokens, /*stop_at_error=*/true, &ids));
+  return ids;
+}
+
+Status Tokenizer::encode_impl(std::string_view text, bool add_special_tokens, bool stop_at_error,
+                              std::vector<int32_t>* out) const {
   std::string valid;
   if (!is_valid_utf8(text)) {
     valid = utf8_lossy(text);
     text = valid;
   }
-  std::vector<int32_t> ids;
+  std::vector<int32_t>& ids = *out;
+  ids.clear();
   ids.reserve(text.size() / 3 + 4);
   if (add_special_tokens) ids = parts_->prefix_ids;
   std::vector<TextSegment> segments;
@@ -57,14 +79,19 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   for (const TextSegment& segment : segments) {
     if (segment.added_token_id >= 0) {
       ids.push_back(segment.added_token_id);
-    } else {
-      encode_text(segment.text, &pieces, &ids);
+      continue;
+    }
+    Status status = encode_text(segment.text, &pieces, &ids);
+    if (!status.ok()) {
+      if (stop_at_error) return status;
+      // The fallback: the pieces split so far and the unsplit rest, merged as words.
+      for (std::string_view piece : pieces) parts_->model->encode_word(piece, &ids);
     }
   }
   if (add_special_tokens) {
     ids.insert(ids.end(), parts_->suffix_ids.begin(), parts_->suffix_ids.end());
   }
-  return ids;
+  return ok_status();
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {

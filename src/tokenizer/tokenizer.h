@@ -34,7 +34,11 @@ class Tokenizer {
   // (tokenizer.json's view; tokenizer_config's add_bos_token is in SpecialTokenIds::add_bos,
   // tokenizer/special_tokens.h). A rendered chat prompt already holds BOS: encode it without.
   // Invalid UTF-8 in `text` is read as U+FFFD, as a Rust String would hold it.
+  // A text that the pre-tokenizer's regex cannot split within its match limits (a pathological
+  // pattern or input) is encoded with its unsplit rest as one word, never an abort.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
+  // The same, but such a text is an error (for requests: a 400 naming the problem).
+  Result<std::vector<int32_t>> encode_checked(std::string_view text, bool add_special_tokens = false) const;
 
   // Text of `ids`, invalid UTF-8 replaced by U+FFFD (HF's from_utf8_lossy). Ids outside the
   // vocabulary are skipped, as HF does.
@@ -67,8 +71,12 @@ class Tokenizer {
   explicit Tokenizer(std::unique_ptr<TokenizerParts> parts);
 
  private:
-  void encode_text(std::string_view text, std::vector<std::string_view>* pieces,
-                   std::vector<int32_t>* ids) const;
+  Status encode_impl(std::string_view text, bool add_special_tokens, bool stop_at_error,
+                     std::vector<int32_t>* ids) const;
+  // Splits `text` with the pre-tokenizer and merges its pieces into *ids; on a regex failure
+  // *pieces holds the fallback split and nothing is merged.
+  Status encode_text(std::string_view text, std::vector<std::string_view>* pieces,
+                     std::vector<int32_t>* ids) const;
 
   std::unique_ptr<TokenizerParts> parts_;
 };

@@ -30,5 +30,24 @@ TEST(TokenizerAdapterTest, RendersTheGuideRequestWithTheR1Template) {
             "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c><think>\n");
 }
 
+// --trust-request-chat-template: the request's own template renders in place of the model's, and
+// one that does not compile is an error that names the field.
+TEST(TokenizerAdapterTest, RendersARequestsOwnTemplate) {
+  auto compiled = ChatTemplate::compile("server");
+  ASSERT_TRUE(compiled.ok());
+  ChatTemplateRenderer renderer(std::move(*compiled), "<s>", "</s>");
+  const nlohmann::json messages = nlohmann::json::parse(R"([{"role":"user","content":"hi"}])");
+  const nlohmann::json tools;
+  const nlohmann::json kwargs = nlohmann::json::object();
+  const std::string own = "{{ bos_token }}{{ messages[0].content }}!";
+  auto text = renderer.render(api::ChatRenderInputs{messages, true, false, tools, kwargs, &own});
+  ASSERT_TRUE(text.ok()) << text.message();
+  EXPECT_EQ(*text, "<s>hi!");
+  const std::string broken = "{% for %}";
+  auto error = renderer.render(api::ChatRenderInputs{messages, true, false, tools, kwargs, &broken});
+  ASSERT_FALSE(error.ok());
+  EXPECT_NE(error.message().find("chat_template"), std::string::npos) << error.message();
+}
+
 }  // namespace
 }  // namespace kiln::server

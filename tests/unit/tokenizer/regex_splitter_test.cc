@@ -24,7 +24,8 @@ Pieces split(std::string_view pattern, std::string_view text,
   EXPECT_TRUE(splitter.ok()) << splitter.message();
   if (!splitter.ok()) return {};
   std::vector<std::string_view> views;
-  splitter->split(text, &views);
+  const Status status = splitter->split(text, &views);
+  EXPECT_TRUE(status.ok()) << status.message();
   return Pieces(views.begin(), views.end());
 }
 
@@ -77,6 +78,42 @@ TEST(RegexSplitter, GapsBetweenMatchesArePieces) {
 TEST(RegexSplitter, HugeWhitespaceRunNeedsNoDeepStack) {
   const std::string text = std::string(1 << 20, ' ') + "x";
   EXPECT_EQ(split(kLlama3, text), (Pieces{std::string((1 << 20) - 1, ' '), " x"}));
+}
+
+// 10 MB of whitespace failed with PCRE2's match limit (error -47) and KILN_CHECK aborted the
+// server; the limit now grows with the text, so such a run splits as HF splits it.
+TEST(RegexSplitter, TenMegabytesOfWhitespaceSplit) {
+  const std::string text = std::string(10 << 20, ' ') + "x";
+  EXPECT_EQ(split(kLlama3, text), (Pieces{std::string((10 << 20) - 1, ' '), " x"}));
+  const std::string newlines = std::string(10 << 20, '\n');
+  EXPECT_EQ(split(kLlama3, newlines), (Pieces{newlines}));
+}
+
+// Catastrophic backtracking (a tokenizer.json pattern such as `(a+)+$`) is an error for that
+// text, with the rest kept as one piece, not an abort.
+TEST(RegexSplitter, PathologicalPatternFailsCleanly) {
+  auto splitter = RegexSplitter::compile("(a+)+$", false, SplitBehavior::kIsolated, "test");
+  ASSERT_TRUE(splitter.ok());
+  const std::string text = "b" + std::string(28, 'a') + "!";
+  std::vector<std::string_view> pieces;
+  const Status status = splitter->split(text, &pieces);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("match limit"), std::string::npos) << status.message();
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{text}));
+}
+
+TEST(RegexSplitter, TokenizerWithPathologicalPatternEncodesOrErrs) {
+  auto json = testing::tiny_tokenizer_json({}, {}, false);
+  json["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(a+)+$";
+  auto tokenizer = Tokenizer::from_json_text(json.dump(), "evil/tokenizer.json");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.message();
+  const std::string text = std::string(28, 'a') + "!";
+  auto checked = (*tokenizer)->encode_checked(text);
+  ASSERT_FALSE(checked.ok());
+  EXPECT_NE(checked.message().find("pre-tokenizer"), std::string::npos);
+  // The unchecked path falls back to the unsplit text: one id per byte here (no merges).
+  EXPECT_EQ((*tokenizer)->encode(text).size(), text.size());
+  EXPECT_EQ((*tokenizer)->encode_checked("ab").value(), (std::vector<int32_t>{'a', 'b'}));
 }
 
 TEST(ByteLevelPreTokenizer, Gpt2StyleWithPrefixSpace) {

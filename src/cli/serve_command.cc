@@ -95,6 +95,11 @@ int run_serve_command(const CommandArgs& args) {
   server_config.allowed_origins = options.allowed_origins;
   server_config.max_request_bytes = static_cast<size_t>(options.max_request_bytes);
   server_config.drain_timeout_s = options.drain_timeout_s;
+  server_config.keep_alive_timeout_s = options.http_keep_alive_timeout_s;
+  server_config.header_timeout_s = options.http_header_timeout_s;
+  server_config.body_timeout_s = options.http_body_timeout_s;
+  server_config.body_min_rate_bytes_per_s = options.http_body_min_rate;
+  server_config.write_timeout_s = options.http_write_timeout_s;
   server_config.version = kKilnVersion;
 
   api::ServingConfig serving;
@@ -106,6 +111,8 @@ int run_serve_command(const CommandArgs& args) {
   serving.enable_prompt_tokens_details = options.enable_prompt_tokens_details;
   serving.limits.max_logprobs = options.max_logprobs;
   serving.limits.vocab_size = (*tokenizer)->vocab_size();
+  serving.limits.max_sequences_per_request = options.max_seqs_per_request;
+  serving.limits.trust_request_chat_template = options.trust_request_chat_template;
 
   server::TokenizerCodec codec(*tokenizer);
   server::ChatTemplateRenderer renderer(std::move(*chat_template), tokenizer_config->bos_token.value_or(""),

@@ -94,6 +94,20 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   parser.add_bool("enable-prompt-tokens-details", &o.enable_prompt_tokens_details,
                   "report usage.prompt_tokens_details.cached_tokens");
   parser.add_int("http-threads", &o.http_threads, "threads serving HTTP");
+  parser.add_int64("max-seqs-per-request", &o.max_seqs_per_request,
+                   "most sequences (prompts x n) one request may ask for; more gets 400");
+  parser.add_bool("trust-request-chat-template", &o.trust_request_chat_template,
+                  "accept a chat_template in requests (refused with 400 otherwise, as vLLM)");
+  parser.add_double("http-keep-alive-timeout", &o.http_keep_alive_timeout_s,
+                    "seconds an idle connection is kept open between requests");
+  parser.add_double("http-header-timeout", &o.http_header_timeout_s,
+                    "seconds a request's headers may take from their first byte (then 408)");
+  parser.add_double("http-body-timeout", &o.http_body_timeout_s,
+                    "seconds a request body may stall without a byte (then 408)");
+  parser.add_double("http-body-min-rate", &o.http_body_min_rate,
+                    "bytes per second a request body must average after --http-body-timeout (0: no minimum)");
+  parser.add_double("http-write-timeout", &o.http_write_timeout_s,
+                    "seconds a response write may make no progress before the connection is closed");
 
   KILN_RETURN_IF_ERROR(parser.parse(args));
   if (parser.help_requested()) {
@@ -120,6 +134,14 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   if (o.max_request_bytes < 1024) return Status::error("--max-request-bytes must be at least 1024");
   if (o.drain_timeout_s < 0) return Status::error("--drain-timeout must be >= 0");
   if (o.http_threads < 1) return Status::error("--http-threads must be at least 1");
+  if (o.max_seqs_per_request < 1) return Status::error("--max-seqs-per-request must be at least 1");
+  for (const auto& [name, value] : {std::pair<const char*, double>{"--http-keep-alive-timeout", o.http_keep_alive_timeout_s},
+                                    {"--http-header-timeout", o.http_header_timeout_s},
+                                    {"--http-body-timeout", o.http_body_timeout_s},
+                                    {"--http-write-timeout", o.http_write_timeout_s}}) {
+    if (!(value > 0)) return Status::error(std::string(name) + " must be > 0 seconds");
+  }
+  if (!(o.http_body_min_rate >= 0)) return Status::error("--http-body-min-rate must be >= 0 bytes per second");
   if (o.max_logprobs < 0) return Status::error("--max-logprobs must be >= 0");
   if (o.reasoning_parser != "auto" && o.reasoning_parser != "none" && o.reasoning_parser != "deepseek_r1") {
     return Status::error("--reasoning-parser " + o.reasoning_parser + ": expected deepseek_r1, none or auto");

@@ -31,6 +31,14 @@ struct ServeOptions {
   int max_logprobs = 20;
   bool enable_prompt_tokens_details = false;
   int http_threads = 4;
+  // Limits against hostile or broken clients (README "Security and limits").
+  int64_t max_seqs_per_request = 4096;    // prompts x n of one request
+  bool trust_request_chat_template = false;
+  double http_keep_alive_timeout_s = 5;
+  double http_header_timeout_s = 5;
+  double http_body_timeout_s = 10;
+  double http_body_min_rate = 1024;       // bytes per second
+  double http_write_timeout_s = 30;
 };
 
 // Parses and validates; on --help returns nullopt-free options with *help_text set.

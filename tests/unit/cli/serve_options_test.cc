@@ -62,6 +62,34 @@ TEST(ServeOptionsTest, ClearErrors) {
   EXPECT_FALSE(parse_serve_options({"m", "--bogus"}, env_of({}), &help).ok());
 }
 
+TEST(ServeOptionsTest, SecurityLimits) {
+  std::string help;
+  auto defaults = parse_serve_options({"m"}, env_of({}), &help);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->max_seqs_per_request, 4096);
+  EXPECT_FALSE(defaults->trust_request_chat_template);
+  EXPECT_DOUBLE_EQ(defaults->http_header_timeout_s, 5);
+  EXPECT_DOUBLE_EQ(defaults->http_write_timeout_s, 30);
+  auto set = parse_serve_options({"m", "--max-seqs-per-request", "64", "--trust-request-chat-template",
+                                  "--http-keep-alive-timeout", "2", "--http-header-timeout", "3",
+                                  "--http-body-timeout", "4", "--http-body-min-rate", "0", "--http-write-timeout", "6"},
+                                 env_of({}), &help);
+  ASSERT_TRUE(set.ok()) << set.message();
+  EXPECT_EQ(set->max_seqs_per_request, 64);
+  EXPECT_TRUE(set->trust_request_chat_template);
+  EXPECT_DOUBLE_EQ(set->http_keep_alive_timeout_s, 2);
+  EXPECT_DOUBLE_EQ(set->http_header_timeout_s, 3);
+  EXPECT_DOUBLE_EQ(set->http_body_timeout_s, 4);
+  EXPECT_DOUBLE_EQ(set->http_body_min_rate, 0);
+  EXPECT_DOUBLE_EQ(set->http_write_timeout_s, 6);
+  auto zero = parse_serve_options({"m", "--max-seqs-per-request", "0"}, env_of({}), &help);
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.message().find("--max-seqs-per-request"), std::string::npos);
+  auto timeout = parse_serve_options({"m", "--http-write-timeout", "0"}, env_of({}), &help);
+  ASSERT_FALSE(timeout.ok());
+  EXPECT_NE(timeout.message().find("--http-write-timeout"), std::string::npos);
+}
+
 TEST(ServeOptionsTest, HelpListsFlagsWithDefaults) {
   std::string help;
   auto options = parse_serve_options({"--help"}, env_of({}), &help);

@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/file_reading.h"
+#include "base/json_nesting.h"
+
 namespace kiln {
 namespace {
 
@@ -13,13 +16,14 @@ using Json = nlohmann::json;
 // weight_map of model.safetensors.index.json: tensor name -> shard file name.
 Result<std::map<std::string, std::string>> read_weight_map(const std::filesystem::path& index_path) {
   const std::string source = index_path.filename().string();
-  std::ifstream in(index_path, std::ios::binary);
-  if (!in) return Status::error(index_path.string() + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
+  KILN_ASSIGN_OR_RETURN(const std::string text, read_regular_file(index_path));
+  if (const auto at = find_json_nesting_over(text, kMaxFileJsonDepth)) {
+    return Status::error(source + ": nests JSON deeper than " + std::to_string(kMaxFileJsonDepth) + " levels (at byte " +
+                         std::to_string(*at) + ")");
+  }
   Json root;
   try {
-    root = Json::parse(text.str());
+    root = Json::parse(text);
   } catch (const Json::exception& e) {
     return Status::error(source + ": not valid JSON: " + e.what());
   }

@@ -9,22 +9,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/file_reading.h"
+
 namespace kiln {
 
 Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(path.string() + ": cannot open: " + std::strerror(errno));
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return Status::error(path.string() + ": cannot stat: " + std::strerror(error));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return Status::error(path.string() + ": not a regular file");
-  }
-  const size_t size = static_cast<size_t>(info.st_size);
+  // A FIFO named as a weights file blocked open() forever; it is refused without waiting.
+  KILN_ASSIGN_OR_RETURN(const OpenedFile file, open_regular_file(path));
+  const int fd = file.fd;
+  const size_t size = file.size_bytes;
   const uint8_t* data = nullptr;
   if (size > 0) {
     void* mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);

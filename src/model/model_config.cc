@@ -4,17 +4,28 @@
 // error naming the field rather than a silently wrong model.
 #include "model/model_config.h"
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "base/file_reading.h"
+#include "base/json_nesting.h"
+
 namespace kiln {
 namespace {
 
 using Json = nlohmann::json;
+
+// Sanity bounds on config.json's sizes (the largest real models are far below them).
+constexpr int kMaxModelDimension = 1 << 18;     // hidden, intermediate, heads x head_dim
+constexpr int kMaxNumLayers = 4096;
+constexpr int kMaxVocabSize = 1 << 24;
+constexpr int kMaxPositionEmbeddings = 1 << 26;  // 64M tokens
 
 struct ArchitectureInfo {
   const char* name;
@@ -204,7 +215,14 @@ Status parse_token_ids(const Json& root, const std::string& source, ModelConfig*
     if (!id.is_number_integer()) {
       return reader.error("eos_token_id", "must be an integer or a list of integers, got " + eos.dump());
     }
-    config->eos_token_ids.push_back(id.get<int>());
+    // Read wide and range-checked: get<int>() truncated 2^40 into a valid-looking id.
+    const bool too_large = id.is_number_unsigned() && id.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX);
+    const int64_t value = too_large ? -1 : id.get<int64_t>();
+    if (too_large || value < 0 || value > INT32_MAX) {
+      return reader.error("eos_token_id", id.dump() + " is outside the vocabulary (vocab_size " +
+                                              std::to_string(config->vocab_size) + ")");
+    }
+    config->eos_token_ids.push_back(static_cast<int>(value));
     return ok_status();
   };
   if (eos.is_array()) {
@@ -228,6 +246,38 @@ Status validate(const FieldReader& reader, const ModelConfig& config) {
   };
   for (const auto& [name, value] : positive) {
     if (value <= 0) return reader.error(name, "must be positive, got " + std::to_string(value));
+  }
+  // Far above any real model and low enough that products of them (q_size, KV bytes per token,
+  // RoPE tables) stay within 64-bit sizes and never make a multi-minute allocation: a config.json
+  // of num_hidden_layers 1e6 ran into bad_alloc after minutes.
+  const std::pair<const char*, int> bounded[] = {
+      {"hidden_size", config.hidden_size},           {"intermediate_size", config.intermediate_size},
+      {"num_attention_heads", config.num_attention_heads}, {"num_key_value_heads", config.num_key_value_heads},
+      {"head_dim", config.head_dim},
+  };
+  for (const auto& [name, value] : bounded) {
+    if (value > kMaxModelDimension) {
+      return reader.error(name, std::to_string(value) + " is larger than kiln supports (" +
+                                    std::to_string(kMaxModelDimension) + ")");
+    }
+  }
+  if (config.num_hidden_layers > kMaxNumLayers) {
+    return reader.error("num_hidden_layers", std::to_string(config.num_hidden_layers) + " is larger than kiln supports (" +
+                                                 std::to_string(kMaxNumLayers) + ")");
+  }
+  if (config.vocab_size > kMaxVocabSize) {
+    return reader.error("vocab_size", std::to_string(config.vocab_size) + " is larger than kiln supports (" +
+                                          std::to_string(kMaxVocabSize) + ")");
+  }
+  if (static_cast<int64_t>(config.num_attention_heads) * config.head_dim > kMaxModelDimension) {
+    return reader.error("num_attention_heads", "x head_dim (" + std::to_string(config.num_attention_heads) + " x " +
+                                                   std::to_string(config.head_dim) + ") is larger than kiln supports (" +
+                                                   std::to_string(kMaxModelDimension) + ")");
+  }
+  if (config.max_position_embeddings > kMaxPositionEmbeddings) {
+    return reader.error("max_position_embeddings", std::to_string(config.max_position_embeddings) +
+                                                       " is larger than kiln supports (" +
+                                                       std::to_string(kMaxPositionEmbeddings) + ")");
   }
   if (config.num_attention_heads % config.num_key_value_heads != 0) {
     return reader.error("num_key_value_heads",
@@ -267,6 +317,10 @@ std::string supported_architectures() {
 }
 
 Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source) {
+  if (const auto at = find_json_nesting_over(json_text, kMaxFileJsonDepth)) {
+    return Status::error(source + ": nests JSON deeper than " + std::to_string(kMaxFileJsonDepth) +
+                         " levels (at byte " + std::to_string(*at) + ")");
+  }
   Json root;
   try {
     root = Json::parse(json_text);
@@ -356,12 +410,8 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
 }
 
 Result<ModelConfig> load_model_config(const std::filesystem::path& config_json) {
-  std::ifstream in(config_json, std::ios::binary);
-  if (!in) return Status::error(config_json.string() + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::error(config_json.string() + ": read failed");
-  return parse_model_config(text.str(), config_json.string());
+  KILN_ASSIGN_OR_RETURN(const std::string text, read_regular_file(config_json));
+  return parse_model_config(text, config_json.string());
 }
 
 }  // namespace kiln

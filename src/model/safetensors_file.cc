@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_nesting.h"
 #include "tensor/tensor_view.h"
 
 namespace kiln {
@@ -99,6 +100,10 @@ std::optional<size_t> safetensors_dtype_size(std::string_view dtype_name) {
 
 Result<SafetensorsHeader> parse_safetensors_header(std::string_view json_text, uint64_t data_start,
                                                    uint64_t data_size, const std::string& source) {
+  if (const auto at = find_json_nesting_over(json_text, kMaxFileJsonDepth)) {
+    return Status::error(source + ": header nests JSON deeper than " + std::to_string(kMaxFileJsonDepth) +
+                         " levels (at byte " + std::to_string(*at) + ")");
+  }
   Json root;
   try {
     root = Json::parse(json_text.begin(), json_text.end());

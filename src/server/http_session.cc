@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "server/generation_handler.h"
+#include "server/http_request_reader.h"
 #include "server/openai_service.h"
 
 namespace kiln::server {
@@ -27,8 +28,6 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
-
-constexpr size_t kReadChunkBytes = 16 << 10;
 
 std::chrono::steady_clock::duration seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
@@ -73,10 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
         service_(service),
         config_(service->config()),
         counters_(counters),
-        // Bounds everything held unparsed: the request line and headers, chunk lines and the
-        // trailer of a chunked body (which Beast's header limit does not cover) and pipelined
-        // bytes. A field must stay below Beast's 64 KiB field size, which it throws beyond.
-        buffer_(config_.max_header_bytes + kReadChunkBytes) {
+        buffer_(read_buffer_limit(config_)) {
     counters_->open_connections.fetch_add(1);
     beast::error_code ec;
     const auto endpoint = socket_.remote_endpoint(ec);
@@ -161,8 +157,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void wait_for_request() {
     if (closed_) return;
     parser_.emplace();
-    parser_->body_limit(config_.max_request_bytes);
-    parser_->header_limit(static_cast<uint32_t>(config_.max_header_bytes));
+    configure_request_parser(config_, &*parser_);
     if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
     set_deadline(config_.keep_alive_timeout_s);
     socket_.async_read_some(buffer_.prepare(kReadChunkBytes),
@@ -272,20 +267,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void dispatch_request() {
     begin_request();
-    auto& message = parser_->get();
-    HttpRequest request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers[name] = std::string(field.value());
-    }
-    request.body = std::move(message.body());
-    request.remote_address = remote_;
+    keep_alive_ = parser_->get().keep_alive() && service_->phase() != ServerPhase::kDraining;
+    HttpRequest request = take_http_request(&*parser_, remote_);
     method_ = request.method;
     path_ = request.path();
-    keep_alive_ = message.keep_alive() && service_->phase() != ServerPhase::kDraining;
     parser_.reset();  // the body moved out; the next request gets a fresh parser
     clear_deadline();
     arm_disconnect_watch();
@@ -451,7 +436,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerConfig& config_;
   ConnectionCounters* counters_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   std::string continue_line_;
   double body_start_ = 0;
   size_t body_bytes_ = 0;

@@ -1,4 +1,6 @@
 // `kiln serve MODEL`: the OpenAI-compatible server (server/), with vLLM's flags.
+#include <malloc.h>
+
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
@@ -22,6 +24,8 @@
 #include "server/http_server.h"
 #include "server/openai_service.h"
 #include "server/tokenizer_adapter.h"
+#include "tracing/otlp_exporter.h"
+#include "tracing/tracer.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -48,6 +52,11 @@ Result<std::filesystem::path> resolve_model_dir(const std::string& model, const 
 }  // namespace
 
 int run_serve_command(const CommandArgs& args) {
+  // A fixed mmap threshold: glibc otherwise raises it after every large free, so one request
+  // with a 10 MB prompt left hundreds of MB of freed buffers in the heap for good. Blocks of
+  // 1 MiB and more (prompt and response buffers, token vectors) go back to the system when freed.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
   const EnvLookup env = process_environment();
   std::string help;
   auto parsed = parse_serve_options(args, env, &help);
@@ -117,7 +126,24 @@ int run_serve_command(const CommandArgs& args) {
   server::TokenizerCodec codec(*tokenizer);
   server::ChatTemplateRenderer renderer(std::move(*chat_template), tokenizer_config->bos_token.value_or(""),
                                         tokenizer_config->eos_token.value_or(""));
+  // Declared before the service: spans are handed over until the last request is gone.
+  std::unique_ptr<tracing::OtlpExporter> exporter;
+  std::unique_ptr<tracing::Tracer> tracer;
+  if (options.otlp_traces_endpoint) {
+    tracing::OtlpExporterConfig trace_config;
+    trace_config.endpoint = *options.otlp_traces_endpoint;
+    trace_config.resource.attributes = {{"service.name", options.otel_service_name},
+                                        {"service.version", std::string(kKilnVersion)}};
+    trace_config.scope_version = kKilnVersion;
+    auto created = tracing::OtlpExporter::create(std::move(trace_config));
+    if (!created.ok()) return fail(created.message(), 2);
+    exporter = std::move(*created);
+    tracer = std::make_unique<tracing::Tracer>(exporter.get(), options.collect_detailed_traces.has_value());
+    KILN_LOG(Info) << "Tracing: a span per request to " << *options.otlp_traces_endpoint << " (OTLP/HTTP protobuf"
+                   << (options.collect_detailed_traces ? ", with phase spans" : "") << ")";
+  }
   server::OpenAiService service(server_config, serving);
+  service.set_tracer(tracer.get());
   server::HttpServer http(&service);
 
   // Listen first, so that /health answers 503 while the weights load (as vLLM's startup

@@ -108,6 +108,11 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
                     "bytes per second a request body must average after --http-body-timeout (0: no minimum)");
   parser.add_double("http-write-timeout", &o.http_write_timeout_s,
                     "seconds a response write may make no progress before the connection is closed");
+  parser.add_optional_string("otlp-traces-endpoint", &o.otlp_traces_endpoint,
+                             "send a span per request to this OTLP/HTTP collector (e.g. http://localhost:4318/v1/traces)");
+  parser.add_optional_string("collect-detailed-traces", &o.collect_detailed_traces,
+                             "model, worker or all (vLLM's values): add child spans for each request's queue, "
+                             "prefill and decode phases");
 
   KILN_RETURN_IF_ERROR(parser.parse(args));
   if (parser.help_requested()) {
@@ -142,6 +147,27 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
     if (!(value > 0)) return Status::error(std::string(name) + " must be > 0 seconds");
   }
   if (!(o.http_body_min_rate >= 0)) return Status::error("--http-body-min-rate must be >= 0 bytes per second");
+  if (o.collect_detailed_traces) {
+    std::stringstream modules(*o.collect_detailed_traces);
+    for (std::string module; std::getline(modules, module, ',');) {
+      if (module != "model" && module != "worker" && module != "all") {
+        return Status::error("--collect-detailed-traces " + *o.collect_detailed_traces +
+                             ": expected model, worker or all (comma-separated)");
+      }
+    }
+    if (!o.otlp_traces_endpoint) {
+      return Status::error("--collect-detailed-traces needs --otlp-traces-endpoint (where the traces go)");
+    }
+  }
+  if (o.otlp_traces_endpoint) {
+    // vLLM picks its exporter with this variable (grpc by default); kiln speaks http/protobuf.
+    if (auto protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"); protocol && !protocol->empty() &&
+                                                                    *protocol != "http/protobuf") {
+      return Status::error("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=" + *protocol +
+                           ": kiln exports traces over OTLP/HTTP with protobuf only (http/protobuf)");
+    }
+    if (auto name = env("OTEL_SERVICE_NAME"); name && !name->empty()) o.otel_service_name = *name;
+  }
   if (o.max_logprobs < 0) return Status::error("--max-logprobs must be >= 0");
   if (o.reasoning_parser != "auto" && o.reasoning_parser != "none" && o.reasoning_parser != "deepseek_r1") {
     return Status::error("--reasoning-parser " + o.reasoning_parser + ": expected deepseek_r1, none or auto");

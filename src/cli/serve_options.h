@@ -39,6 +39,10 @@ struct ServeOptions {
   double http_body_timeout_s = 10;
   double http_body_min_rate = 1024;       // bytes per second
   double http_write_timeout_s = 30;
+  // Tracing (off by default): vLLM's flags; OTLP over HTTP with protobuf.
+  std::optional<std::string> otlp_traces_endpoint;
+  std::optional<std::string> collect_detailed_traces;  // model, worker, all (comma-separated)
+  std::string otel_service_name = "kiln";               // OTEL_SERVICE_NAME
 };
 
 // Parses and validates; on --help returns nullopt-free options with *help_text set.

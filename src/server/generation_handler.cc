@@ -13,6 +13,7 @@
 #include "api/sse.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "server/request_span.h"
 
 namespace kiln::server {
 
@@ -50,6 +51,8 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::optional<api::CompletionStreamWriter> completion_stream;
   std::vector<std::string> engine_ids;
   std::vector<int> num_prompt_tokens;
+  // The W3C context the request came with (traceparent); unset: a new trace.
+  std::optional<tracing::TraceContext> trace_context;
 
   // Submits every engine request; answers with the error when one cannot be submitted.
   void submit_all(std::vector<EngineRequest> requests) {
@@ -69,6 +72,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
       std::shared_ptr<ResponseWriter> writer = writer_;
       const int prompt_index = static_cast<int>(i);
       requests[i].arrival_time_s = arrival_;
+      sampling_.push_back(requests[i].sampling);
       Status status = deps_.engine->submit(std::move(requests[i]), [weak, writer, prompt_index](RequestOutput out) {
         // From the engine's thread: hop onto the connection's strand; never block here.
         writer->post([weak, prompt_index, out = std::move(out)]() mutable {
@@ -98,6 +102,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
       if (!finished_[p] && !aborted_) {
         finished_[p] = true;
         finish_reasons_[p] = "error";
+        error_message_ = out.error;
         for (const CompletionOutput& c : out.outputs) {
           num_output_tokens_[p] = std::max(num_output_tokens_[p], c.num_output_tokens);
         }
@@ -150,6 +155,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   void fail(const api::ApiError& error) {
     if (done_) return;
     done_ = true;
+    if (error_message_.empty()) error_message_ = error.message;
     report_unfinished("error");
     for (size_t i = 0; i < engine_ids.size(); ++i) {
       if (!finished_[i]) deps_.engine->abort(engine_ids[i]);
@@ -183,6 +189,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
 
   // Hands prompt p's summary to the stats window (once per engine request).
   void report(size_t p, const std::string& reason, double now) {
+    trace(p, reason, now);
     if (!deps_.on_request_done || p >= engine_ids.size()) return;
     RecentRequest r;
     r.id = engine_ids[p];
@@ -194,6 +201,31 @@ class Flight : public std::enable_shared_from_this<Flight> {
     r.finish_reason = reason;
     r.finished_at = unix_time_seconds();
     deps_.on_request_done(r, itl_ms_[p]);
+  }
+
+  // One span per engine request (vLLM's llm_request), handed to the exporter's queue.
+  void trace(size_t p, const std::string& reason, double now) {
+    if (!deps_.tracer || p >= engine_ids.size() || (trace_context && !trace_context->sampled)) return;
+    RequestTiming timing;
+    timing.arrival_s = arrival_;
+    timing.end_s = now;
+    timing.unix_minus_monotonic_s = unix_time_seconds() - monotonic_seconds();
+    if (queue_time_s_[p]) timing.queue_s = *queue_time_s_[p];
+    if (first_token_seen_[p]) {
+      timing.first_token_s = arrival_ + ttft_ms_[p] / 1000;
+      timing.last_token_s = last_output_time_[p];
+    }
+    RequestSpanInfo info;
+    info.request_id = engine_ids[p];
+    info.model = deps_.serving->served_model_name;
+    info.sampling = p < sampling_.size() ? &sampling_[p] : nullptr;
+    info.num_prompt_tokens = num_prompt_tokens[p];
+    info.num_completion_tokens = num_output_tokens_[p];
+    info.finish_reason = reason;
+    info.error = reason == "error" ? error_message_ : "";
+    for (tracing::SpanData& span : make_request_spans(info, timing, trace_context, *deps_.tracer)) {
+      deps_.tracer->submit(std::move(span));
+    }
   }
 
   // Reports every submitted prompt that has not finished as ending for `reason`.
@@ -272,6 +304,8 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::vector<std::optional<double>> queue_time_s_;  // per prompt: the engine's queue time
   bool aborted_ = false;                      // the client disconnected
   uint64_t registration_ = 0;                 // in deps_.in_flight while running
+  std::vector<SamplingParams> sampling_;      // per prompt, for the trace
+  std::string error_message_;                 // the failure, for the trace
   double arrival_;
 };
 
@@ -313,6 +347,7 @@ void handle_chat_completion(const HttpRequest& request, std::shared_ptr<Response
   api::ResponseContext context = make_context(deps, "chatcmpl-");
   api::ChatOptions options{chat.sampling.n, chat.logprobs, chat.top_logprobs, chat.stream_options};
   auto flight = std::make_shared<Flight>(writer, deps, chat.stream, 1);
+  if (deps.tracer) flight->trace_context = tracing::parse_traceparent(request.header("traceparent"), request.header("tracestate"));
   flight->num_prompt_tokens = {num_prompt_tokens};
   if (chat.stream) flight->chat_stream.emplace(context, options);
   else flight->chat_full.emplace(context, options);
@@ -359,6 +394,7 @@ void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWrite
   api::CompletionOptions options{completion.sampling.n, completion.echo, completion.logprobs,
                                  completion.stream_options};
   auto flight = std::make_shared<Flight>(writer, deps, completion.stream, prompts.size());
+  if (deps.tracer) flight->trace_context = tracing::parse_traceparent(request.header("traceparent"), request.header("tracestate"));
   flight->num_prompt_tokens = prompt_lengths;
   if (completion.stream) flight->completion_stream.emplace(context, options, std::move(prompts));
   else flight->completion_full.emplace(context, options, std::move(prompts));

@@ -14,6 +14,7 @@
 #include "server/http_types.h"
 #include "server/in_flight_registry.h"
 #include "server/dashboard_stats.h"
+#include "tracing/tracer.h"
 
 namespace kiln::server {
 
@@ -30,6 +31,8 @@ struct GenerationDeps {
   std::function<void(const RecentRequest&, std::span<const double> itl_ms)> on_request_done;
   // Where the request registers while it runs, so that the drain timeout can end it (optional).
   InFlightRegistry* in_flight = nullptr;
+  // --otlp-traces-endpoint: one span per engine request (optional).
+  tracing::Tracer* tracer = nullptr;
 };
 
 void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,

@@ -25,6 +25,7 @@
 #include "server/in_flight_registry.h"
 #include "server/route_table.h"
 #include "server/server_config.h"
+#include "tracing/tracer.h"
 
 namespace kiln::server {
 
@@ -55,6 +56,9 @@ class OpenAiService {
   // Ends every generation request still running with a 503 `reason` (an SSE error event and
   // [DONE] for streams): the drain timeout passed.
   void cancel_in_flight(const std::string& reason) { in_flight_requests_.cancel_all(reason); }
+  // --otlp-traces-endpoint: every generation request's span goes to `tracer` (which must outlive
+  // the service). Call before set_ready.
+  void set_tracer(tracing::Tracer* tracer) { tracer_ = tracer; }
 
   void handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 
@@ -86,6 +90,7 @@ class OpenAiService {
   std::atomic<ServerPhase> phase_{ServerPhase::kLoading};
   std::atomic<int> in_flight_{0};
   InFlightRegistry in_flight_requests_;
+  tracing::Tracer* tracer_ = nullptr;
   int64_t created_ = 0;
   CorsPolicy cors_;
   BearerAuth auth_;

@@ -149,7 +149,9 @@ struct HttpServer::Impl {
 
   OpenAiService* service;
   // Before ioc: sessions still queued in it when it is destroyed update these on their way out.
-  ConnectionCounters counters;
+  // Shared with the /metrics hook, which may outlive the server.
+  std::shared_ptr<ConnectionCounters> counters_owner = std::make_shared<ConnectionCounters>();
+  ConnectionCounters& counters = *counters_owner;
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry_timer;
@@ -163,7 +165,15 @@ struct HttpServer::Impl {
   double drain_start = 0;
 };
 
-HttpServer::HttpServer(OpenAiService* service) : impl_(std::make_unique<Impl>(service)) {}
+HttpServer::HttpServer(OpenAiService* service) : impl_(std::make_unique<Impl>(service)) {
+  // A connection leaked (never released after closing) stays counted here: the hostile e2e
+  // suite reads it.
+  metrics::Registry& registry = service->registry();
+  registry.add_gauge("kiln:http_open_connections", "HTTP connections accepted and not yet released.", {});
+  registry.add_collect_hook([&registry, counters = impl_->counters_owner] {
+    registry.gauge("kiln:http_open_connections", {})->set(counters->open_connections.load());
+  });
+}
 
 HttpServer::~HttpServer() {
   impl_->ioc.stop();

@@ -45,10 +45,13 @@ export async function waitForStatus(url, status, timeoutMs = 60000) {
 
 // A running `kiln serve`. extraArgs are appended to the defaults; later flags win.
 // maxNumBatchedTokens: null leaves --max-num-batched-tokens to its default.
-export async function startServer({ extraArgs = [], env = {}, servedName = MODEL, maxNumBatchedTokens = 512 } = {}) {
+// `wrapper` runs the binary through another command (e.g. ['prlimit', '--nofile=64']);
+// `model` replaces the demo model directory.
+export async function startServer({ extraArgs = [], env = {}, servedName = MODEL, maxNumBatchedTokens = 512,
+                                    wrapper = [], model = demoModel } = {}) {
   const port = await freePort();
   const args = [
-    'serve', demoModel, '--host', '127.0.0.1', '--port', String(port),
+    'serve', model, '--host', '127.0.0.1', '--port', String(port),
     '--served-model-name', servedName, '--max-model-len', '8192',
     '--kv-cache-memory', '64MiB', '--device', 'cpu',
     ...(maxNumBatchedTokens === null ? [] : ['--max-num-batched-tokens', String(maxNumBatchedTokens)]), ...extraArgs,
@@ -57,7 +60,9 @@ export async function startServer({ extraArgs = [], env = {}, servedName = MODEL
   delete childEnv.KILN_API_KEY;
   delete childEnv.VLLM_API_KEY;
   Object.assign(childEnv, env);
-  const child = spawn(kilnBinary, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = wrapper.length
+    ? spawn(wrapper[0], [...wrapper.slice(1), kilnBinary, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(kilnBinary, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk) => {
     log += chunk.toString();

@@ -12,6 +12,12 @@
 // sets are the same except where probabilities tie exactly at the cut-off (the sorted sampler
 // breaks such ties by lower id, the threshold keeps all tied tokens).
 //
+// Structured outputs restrict a row to the tokens of a bitmask (one bit per token id, 32 ids per
+// uint32 word, bit id % 32 of word id / 32): the other tokens' logits become -inf before the
+// adjustments, so no adjustment brings them back. A masked row whose mask (with the adjustments)
+// leaves no token yields kNoAllowedToken rather than a token the mask forbids; rows without a
+// mask keep their behavior (every token blocked: token 0).
+//
 // Arithmetic both twins share so that they draw the same token: probabilities are f32 expf of
 // (x - max) / temperature; masses are summed in f64; the draw walks ids in ascending order in
 // kSamplingChunks contiguous chunks, comparing u x total mass with an f64 running sum.
@@ -24,6 +30,13 @@ namespace kiln {
 
 inline constexpr int kMaxSampledTopLogprobs = 20;  // vLLM's max_logprobs default
 inline constexpr int kSamplingChunks = 1024;       // the CUDA kernel's threads per row
+inline constexpr int32_t kNoAllowedToken = -1;     // a masked row's token when nothing is allowed
+
+// 32-bit words of one row of token bitmask for `vocab` ids.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline constexpr int sampling_bitmask_words(int vocab) { return (vocab + 31) / 32; }
 
 struct SamplingRowParams {
   int32_t logits_row = 0;  // row of the logits matrix this row samples from
@@ -39,6 +52,8 @@ struct SamplingRowParams {
   // This row's entries of the adjustments array: [adjustments_begin, + num_adjustments).
   int32_t adjustments_begin = 0;
   int32_t num_adjustments = 0;
+  // Row of the bitmasks array holding this row's allowed tokens; -1: no mask.
+  int32_t bitmask_row = -1;
 };
 
 // One token's change to its logit, applied in the sampler's order: blocked (-inf), + bias,
@@ -53,7 +68,7 @@ struct LogitAdjustment {
 };
 
 struct SampledRow {
-  int32_t token_id = 0;
+  int32_t token_id = 0;  // kNoAllowedToken: a masked row with nothing allowed (no logprobs then)
   // When num_top_logprobs >= 0: log_softmax of the raw logits at token_id, its rank (1 + the
   // number of tokens with a strictly greater logit), and the best num_top ids (ties by lower id).
   float logprob = 0.0f;
@@ -86,8 +101,10 @@ inline double sampling_draw_uniform(uint64_t seed, uint64_t counter) {
 namespace cpu {
 
 // logits: [num_logits_rows, vocab] f32 (the model's raw logits); one SampledRow per params row.
+// bitmasks: [num_bitmask_rows, sampling_bitmask_words(vocab)], read by rows with bitmask_row >= 0.
 void sample_rows(const float* logits, int vocab, std::span<const SamplingRowParams> params,
-                 std::span<const LogitAdjustment> adjustments, SampledRow* out);
+                 std::span<const LogitAdjustment> adjustments, SampledRow* out,
+                 const uint32_t* bitmasks = nullptr);
 
 }  // namespace cpu
 }  // namespace kiln

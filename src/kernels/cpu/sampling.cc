@@ -33,10 +33,10 @@ int32_t argmax(const std::vector<float>& x) {
   return best;
 }
 
-int32_t draw(std::vector<float>& x, int vocab, const SamplingRowParams& p) {
+int32_t draw(std::vector<float>& x, int vocab, const SamplingRowParams& p, bool masked) {
   float max_logit = kNegInf;
   for (float v : x) max_logit = std::max(max_logit, v);
-  if (max_logit == kNegInf) return 0;  // every token blocked: nothing to draw from
+  if (max_logit == kNegInf) return masked ? kNoAllowedToken : 0;  // every token blocked: nothing to draw from
   for (float& v : x) v = v == kNegInf ? 0.0f : std::exp((v - max_logit) / p.temperature);
 
   // Kept: p >= threshold (and p > 0). The largest probability is exactly 1.
@@ -126,12 +126,19 @@ void fill_logprobs(const float* raw, int vocab, int num_top, SampledRow* out) {
 }  // namespace
 
 void sample_rows(const float* logits, int vocab, std::span<const SamplingRowParams> params,
-                 std::span<const LogitAdjustment> adjustments, SampledRow* out) {
+                 std::span<const LogitAdjustment> adjustments, SampledRow* out, const uint32_t* bitmasks) {
   std::vector<float> x(static_cast<size_t>(vocab));
   for (size_t r = 0; r < params.size(); ++r) {
     const SamplingRowParams& p = params[r];
     const float* raw = logits + static_cast<size_t>(p.logits_row) * vocab;
     std::copy(raw, raw + vocab, x.begin());
+    const bool masked = bitmasks && p.bitmask_row >= 0;
+    if (masked) {
+      const uint32_t* mask = bitmasks + static_cast<size_t>(p.bitmask_row) * static_cast<size_t>(sampling_bitmask_words(vocab));
+      for (int i = 0; i < vocab; ++i) {
+        if (!((mask[i / 32] >> (i % 32)) & 1u)) x[static_cast<size_t>(i)] = kNegInf;
+      }
+    }
     for (int j = 0; j < p.num_adjustments; ++j) {
       const LogitAdjustment& a = adjustments[static_cast<size_t>(p.adjustments_begin + j)];
       if (a.token_id < 0 || a.token_id >= vocab) continue;
@@ -141,8 +148,13 @@ void sample_rows(const float* logits, int vocab, std::span<const SamplingRowPara
       x[a.token_id] = v - a.subtract;
     }
     SampledRow row;
-    row.token_id = p.greedy ? argmax(x) : draw(x, vocab, p);
-    if (p.num_top_logprobs >= 0) fill_logprobs(raw, vocab, p.num_top_logprobs, &row);
+    if (p.greedy) {
+      row.token_id = argmax(x);
+      if (masked && x[static_cast<size_t>(row.token_id)] == kNegInf) row.token_id = kNoAllowedToken;
+    } else {
+      row.token_id = draw(x, vocab, p, masked);
+    }
+    if (p.num_top_logprobs >= 0 && row.token_id >= 0) fill_logprobs(raw, vocab, p.num_top_logprobs, &row);
     out[r] = row;
   }
 }

@@ -122,11 +122,11 @@ __device__ uint32_t bisect_threshold(uint32_t low, uint32_t high, Predicate keep
   return low;
 }
 
-__device__ int draw(float* x, int vocab, const SamplingRowParams& p, BlockShared& s) {
+__device__ int draw(float* x, int vocab, const SamplingRowParams& p, bool masked, BlockShared& s) {
   float local_max = -INFINITY;
   for (int i = threadIdx.x; i < vocab; i += kThreads) local_max = fmaxf(local_max, x[i]);
   const float max_logit = block_max(local_max, s.floats);
-  if (max_logit == -INFINITY) return 0;
+  if (max_logit == -INFINITY) return masked ? kNoAllowedToken : 0;
   for (int i = threadIdx.x; i < vocab; i += kThreads) {
     const float v = x[i];
     x[i] = v == -INFINITY ? 0.0f : expf((v - max_logit) / p.temperature);
@@ -226,14 +226,22 @@ __device__ void fill_logprobs(const __nv_bfloat16* raw, int vocab, int num_top, 
 __global__ void __launch_bounds__(kThreads)
     sample_rows_kernel(const __nv_bfloat16* __restrict__ logits, int vocab, int row_offset,
                        const SamplingRowParams* __restrict__ params, const LogitAdjustment* __restrict__ adjustments,
-                       float* __restrict__ workspace, SampledRow* __restrict__ out) {
+                       float* __restrict__ workspace, SampledRow* __restrict__ out, const uint32_t* __restrict__ bitmasks) {
   grid_dependency_wait();
   grid_dependency_launch_dependents();
   __shared__ BlockShared shared;
   const SamplingRowParams p = params[blockIdx.x];
   const __nv_bfloat16* raw = logits + static_cast<size_t>(p.logits_row - row_offset) * vocab;
   float* x = workspace + static_cast<size_t>(blockIdx.x) * vocab;
-  for (int i = threadIdx.x; i < vocab; i += kThreads) x[i] = __bfloat162float(raw[i]);
+  const bool masked = bitmasks != nullptr && p.bitmask_row >= 0;
+  if (masked) {
+    const uint32_t* mask = bitmasks + static_cast<size_t>(p.bitmask_row) * sampling_bitmask_words(vocab);
+    for (int i = threadIdx.x; i < vocab; i += kThreads) {
+      x[i] = (mask[i / 32] >> (i % 32)) & 1u ? __bfloat162float(raw[i]) : -INFINITY;
+    }
+  } else {
+    for (int i = threadIdx.x; i < vocab; i += kThreads) x[i] = __bfloat162float(raw[i]);
+  }
   __syncthreads();
   for (int j = threadIdx.x; j < p.num_adjustments; j += kThreads) {
     const LogitAdjustment a = adjustments[p.adjustments_begin + j];
@@ -251,9 +259,10 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = threadIdx.x; i < vocab; i += kThreads) {
       if (better(Candidate{x[i], i}, best)) best = Candidate{x[i], i};
     }
-    token = block_best(best, shared).id;
+    best = block_best(best, shared);
+    token = masked && best.value == -INFINITY ? kNoAllowedToken : best.id;
   } else {
-    token = draw(x, vocab, p, shared);
+    token = draw(x, vocab, p, masked, shared);
   }
   SampledRow* row = out + blockIdx.x;
   if (threadIdx.x == 0) {
@@ -262,7 +271,7 @@ __global__ void __launch_bounds__(kThreads)
     row->rank = 0;
     row->num_top = 0;
   }
-  if (p.num_top_logprobs >= 0) fill_logprobs(raw, vocab, p.num_top_logprobs, token, shared, row);
+  if (p.num_top_logprobs >= 0 && token >= 0) fill_logprobs(raw, vocab, p.num_top_logprobs, token, shared, row);
 }
 
 }  // namespace
@@ -273,10 +282,10 @@ size_t sampling_workspace_bytes(int max_rows, int vocab) {
 
 void sample_rows(const __nv_bfloat16* logits, int vocab, int row_offset, const SamplingRowParams* params,
                  int num_rows, const LogitAdjustment* adjustments, float* workspace, SampledRow* out,
-                 cudaStream_t stream) {
+                 cudaStream_t stream, const uint32_t* bitmasks) {
   if (num_rows <= 0) return;
-  launch_with_grid_dependency(sample_rows_kernel, dim3(num_rows), dim3(kThreads), 0, stream, logits, vocab, row_offset, params, adjustments, workspace,
-                                                        out);
+  launch_with_grid_dependency(sample_rows_kernel, dim3(num_rows), dim3(kThreads), 0, stream, logits, vocab, row_offset, params,
+                              adjustments, workspace, out, bitmasks);
   KILN_CUDA_CHECK_LAUNCH();
 }
 

@@ -15,9 +15,10 @@ namespace kiln::cuda {
 size_t sampling_workspace_bytes(int max_rows, int vocab);
 
 // logits: [*, vocab] bf16 on the device, rows addressed by params[r].logits_row - row_offset.
-// params [num_rows], adjustments and out [num_rows] are device pointers.
+// params [num_rows], adjustments, out [num_rows] and bitmasks ([*, sampling_bitmask_words(vocab)],
+// read by rows with bitmask_row >= 0; may be null when no row has one) are device pointers.
 void sample_rows(const __nv_bfloat16* logits, int vocab, int row_offset, const SamplingRowParams* params,
                  int num_rows, const LogitAdjustment* adjustments, float* workspace, SampledRow* out,
-                 cudaStream_t stream);
+                 cudaStream_t stream, const uint32_t* bitmasks = nullptr);
 
 }  // namespace kiln::cuda

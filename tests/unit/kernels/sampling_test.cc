@@ -24,10 +24,20 @@ std::vector<float> random_logits(int vocab, uint32_t seed, float scale = 3.0f) {
 }
 
 SampledRow sample_one(const std::vector<float>& logits, const SamplingRowParams& p,
-                      const std::vector<LogitAdjustment>& adjustments = {}) {
+                      const std::vector<LogitAdjustment>& adjustments = {}, const std::vector<uint32_t>& bitmask = {}) {
   SampledRow out;
-  cpu::sample_rows(logits.data(), static_cast<int>(logits.size()), {&p, 1}, adjustments, &out);
+  cpu::sample_rows(logits.data(), static_cast<int>(logits.size()), {&p, 1}, adjustments, &out,
+                   bitmask.empty() ? nullptr : bitmask.data());
   return out;
+}
+
+// A bitmask allowing `allowed` out of `vocab` ids (the words' spare bits past vocab set, as a
+// careless writer might leave them).
+std::vector<uint32_t> bitmask_of(int vocab, const std::vector<int32_t>& allowed) {
+  std::vector<uint32_t> words(static_cast<size_t>(sampling_bitmask_words(vocab)), 0);
+  for (int32_t id : allowed) words[static_cast<size_t>(id) / 32] |= 1u << (id % 32);
+  for (int i = vocab; i < static_cast<int>(words.size()) * 32; ++i) words[static_cast<size_t>(i) / 32] |= 1u << (i % 32);
+  return words;
 }
 
 // Probabilities at temperature t, ids sorted best first.
@@ -196,6 +206,114 @@ TEST(SamplingTest, LogprobsAreTheRawLogSoftmaxWithRankAndTopTies) {
   const SampledRow lifted = sample_one(flat, p, {lift});
   EXPECT_EQ(lifted.token_id, 3);
   EXPECT_EQ(lifted.rank, 3);
+}
+
+TEST(SamplingBitmaskTest, AMaskedRowNeverYieldsAMaskedToken) {
+  constexpr int kVocab = 1000;
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::vector<float> logits = random_logits(kVocab, 100 + static_cast<uint32_t>(trial));
+    std::vector<int32_t> allowed;
+    for (int32_t id = 0; id < kVocab; ++id) {
+      if (rng() % 50 == 0) allowed.push_back(id);
+    }
+    if (allowed.empty()) allowed.push_back(static_cast<int32_t>(rng() % kVocab));
+    const std::vector<uint32_t> mask = bitmask_of(kVocab, allowed);
+    SamplingRowParams p;
+    p.bitmask_row = 0;
+    p.greedy = trial % 3 == 0;
+    p.temperature = 0.5f + static_cast<float>(trial % 5);
+    p.top_k = trial % 4 == 1 ? 3 : 0;
+    p.top_p = trial % 4 == 2 ? 0.6f : 1.0f;
+    p.seed = static_cast<uint64_t>(trial);
+    p.num_top_logprobs = 2;
+    // A bias large enough to win everywhere, on a masked token: the mask still holds.
+    std::vector<LogitAdjustment> adjustments;
+    for (int32_t id = 0; id < kVocab; ++id) {
+      if (!std::binary_search(allowed.begin(), allowed.end(), id)) {
+        adjustments.push_back(LogitAdjustment{id, 0, 1000.0f, 1.0f, 0.0f});
+        break;
+      }
+    }
+    p.num_adjustments = static_cast<int32_t>(adjustments.size());
+    const SampledRow out = sample_one(logits, p, adjustments, mask);
+    ASSERT_TRUE(std::binary_search(allowed.begin(), allowed.end(), out.token_id)) << "trial " << trial << " token " << out.token_id;
+    if (p.greedy) {
+      int32_t best = allowed[0];
+      for (int32_t id : allowed) {
+        if (logits[static_cast<size_t>(id)] > logits[static_cast<size_t>(best)]) best = id;
+      }
+      EXPECT_EQ(out.token_id, best);
+    }
+    // Logprobs stay those of the raw logits, masked or not.
+    SamplingRowParams unmasked = p;
+    unmasked.bitmask_row = -1;
+    unmasked.greedy = 1;
+    unmasked.num_adjustments = 0;
+    const SampledRow raw = sample_one(logits, unmasked);
+    EXPECT_EQ(out.num_top, 2);
+    EXPECT_EQ(out.top_ids[0], raw.top_ids[0]);
+  }
+}
+
+TEST(SamplingBitmaskTest, OneAllowedTokenIsAlwaysTheOne) {
+  const std::vector<float> logits = random_logits(300, 5);
+  for (int32_t only : {0, 31, 32, 299}) {
+    for (int greedy : {0, 1}) {
+      SamplingRowParams p;
+      p.bitmask_row = 0;
+      p.greedy = greedy;
+      p.top_k = 1;
+      EXPECT_EQ(sample_one(logits, p, {}, bitmask_of(300, {only})).token_id, only);
+    }
+  }
+}
+
+TEST(SamplingBitmaskTest, NothingAllowedYieldsNoToken) {
+  const std::vector<float> logits = random_logits(100, 6);
+  for (int greedy : {0, 1}) {
+    SamplingRowParams p;
+    p.bitmask_row = 0;
+    p.greedy = greedy;
+    p.num_top_logprobs = 3;
+    const SampledRow none = sample_one(logits, p, {}, bitmask_of(100, {}));
+    EXPECT_EQ(none.token_id, kNoAllowedToken);
+    EXPECT_EQ(none.num_top, 0);
+    // The mask allows one token that min_tokens-style blocking then forbids: still nothing.
+    SamplingRowParams blocking = p;
+    blocking.num_adjustments = 1;
+    const SampledRow blocked = sample_one(logits, blocking, {LogitAdjustment{7, 1, 0.0f, 1.0f, 0.0f}}, bitmask_of(100, {7}));
+    EXPECT_EQ(blocked.token_id, kNoAllowedToken);
+    // Without a mask, every token blocked keeps its old answer.
+    SamplingRowParams unmasked = p;
+    unmasked.bitmask_row = -1;
+    std::vector<LogitAdjustment> all;
+    for (int32_t id = 0; id < 100; ++id) all.push_back(LogitAdjustment{id, 1, 0.0f, 1.0f, 0.0f});
+    unmasked.num_adjustments = 100;
+    EXPECT_EQ(sample_one(logits, unmasked, all).token_id, 0);
+  }
+}
+
+TEST(SamplingBitmaskTest, RowsPickTheirOwnMaskRowsAndUnmaskedRowsAreUntouched) {
+  constexpr int kVocab = 70;
+  const std::vector<float> one = random_logits(kVocab, 8);
+  std::vector<float> logits = one;
+  logits.insert(logits.end(), one.begin(), one.end());
+  std::vector<uint32_t> masks = bitmask_of(kVocab, {3});
+  const std::vector<uint32_t> second = bitmask_of(kVocab, {65});
+  masks.insert(masks.end(), second.begin(), second.end());
+  std::vector<SamplingRowParams> rows(3);
+  rows[0].bitmask_row = 1;
+  rows[1].bitmask_row = 0;
+  rows[1].logits_row = 1;
+  rows[2].bitmask_row = -1;
+  std::vector<SampledRow> out(3);
+  cpu::sample_rows(logits.data(), kVocab, rows, {}, out.data(), masks.data());
+  EXPECT_EQ(out[0].token_id, 65);
+  EXPECT_EQ(out[1].token_id, 3);
+  SampledRow plain;
+  cpu::sample_rows(logits.data(), kVocab, {&rows[2], 1}, {}, &plain);
+  EXPECT_EQ(out[2].token_id, plain.token_id);
 }
 
 }  // namespace

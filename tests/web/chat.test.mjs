@@ -177,6 +177,58 @@ describe('chat', () => {
   });
 });
 
+describe('max_tokens', () => {
+  it('sends none unless set, so a short --max-model-len answers the first message; Settings shows the limit', async () => {
+    const short = await startServer({ maxModelLen: 160 });
+    try {
+      const context = await browser.browser.newContext();
+      const page = await context.newPage();
+      const bodies = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/v1/chat/completions')) bodies.push(JSON.parse(request.postData()));
+      });
+      await page.goto(short.url);
+      await page.getByTestId('model').filter({ hasText: SERVED_NAME }).waitFor({ state: 'attached' });
+      await send(page, 'Hello');
+      const stats = page.getByTestId('reply-stats').last();
+      await stats.waitFor({ timeout: 60000 });
+      assert.equal(bodies.length, 1);
+      assert.ok(!('max_tokens' in bodies[0]), JSON.stringify(bodies[0]));
+      assert.equal(await page.getByTestId('reply-error').count(), 0, 'no error for the first message');
+      // The reply used the rest of the context: prompt + completion = 160 (or it stopped at EOS).
+      const m = /(\d+) tokens · .*prompt (\d+).*· (length|stop)$/.exec(await stats.innerText());
+      assert.ok(m, await stats.innerText());
+      if (m[3] === 'length') assert.equal(Number(m[1]) + Number(m[2]), 160);
+
+      await page.getByTestId('settings-toggle').click();
+      assert.match(await page.getByTestId('context-limit').innerText(), /Context: 160 tokens \(max_model_len\)/);
+      assert.equal(await page.getByTestId('max-tokens').inputValue(), '');
+      assert.match(await page.getByTestId('max-tokens').getAttribute('placeholder'), /auto \(up to 160\)/);
+      await page.getByTestId('max-tokens').fill('5');
+      await page.getByTestId('max-tokens').press('Tab');
+      await page.screenshot({ path: path.join(screenshotDir, 'chat-settings.png') });
+      await page.getByTestId('settings-toggle').click();
+      await send(page, 'Again');
+      await waitFor(async () => (await page.getByTestId('reply-stats').count()) === 2, { what: 'the second reply' });
+      assert.equal(bodies[1].max_tokens, 5);
+      assert.match(await page.getByTestId('reply-stats').last().innerText(), /^5 tokens .*length$/);
+
+      // Cleared again: not sent.
+      await page.getByTestId('settings-toggle').click();
+      await page.getByTestId('max-tokens').fill('');
+      await page.getByTestId('max-tokens').press('Tab');
+      await page.getByTestId('settings-toggle').click();
+      await page.getByTestId('regenerate').click();
+      await waitFor(async () => bodies.length === 3, { what: 'the regenerated request' });
+      assert.ok(!('max_tokens' in bodies[2]), JSON.stringify(bodies[2]));
+      await page.getByTestId('regenerate').waitFor({ timeout: 60000 });
+      await context.close();
+    } finally {
+      await short.stop();
+    }
+  });
+});
+
 describe('API key', () => {
   it('asks for the key on 401, stores it and sends it as Bearer', async () => {
     const secured = await startServer({ apiKey: 'sk-test-123' });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
-import { launchBrowser, SERVED_NAME, screenshotDir, startServer, waitFor } from './harness.mjs';
+import { axisLabels, launchBrowser, SERVED_NAME, screenshotDir, startServer, waitFor } from './harness.mjs';
 
 let server;
 let browser;
@@ -25,6 +25,54 @@ async function streamOnce(url, content) {
   assert.equal(r.status, 200);
   await r.text();
 }
+
+const CHARTS = { 'chart-tps': 'rate', 'chart-requests': 'count', 'chart-cache': 'percent', 'chart-latency': 'rate' };
+
+const secondsOfDay = (label) => label.split(':').map(Number).reduce((t, part, i) => t + part * [3600, 60, 1][i], 0);
+
+// Every chart's axes read at a glance (axisLabels: the labels uPlot drew last).
+async function assertReadableAxes(page, when) {
+  for (const [testid, kind] of Object.entries(CHARTS)) {
+    const { x, y, plotWidth } = await axisLabels(page, testid);
+    const where = `${testid} ${when}: x ${JSON.stringify(x)} y ${JSON.stringify(y)}`;
+    assert.ok(y.length >= 2 && x.length >= 2, where);
+    assert.equal(new Set(y).size, y.length, `distinct value labels: ${where}`);
+    assert.ok(y.every((l) => !/e/i.test(l) && !l.startsWith('-')), `no exponents or negatives: ${where}`);
+    const values = y.map((l) => Number.parseFloat(l));
+    assert.equal(values[0], 0, `values from 0: ${where}`);
+    const step = values[1] - values[0];
+    assert.ok(values.every((v, i) => Math.abs(v - i * step) < 1e-9 * Math.max(1, v)), `evenly spaced, unrounded: ${where}`);
+    if (kind === 'percent') {
+      assert.equal(y[0], '0%', where);
+      assert.equal(y.at(-1), '100%', `KV cache 0-100%: ${where}`);
+    } else {
+      assert.ok(Math.max(...values) >= 1 || values.length >= 5, `a range of at least 1: ${where}`);
+    }
+    if (kind === 'count') assert.ok(y.every((l) => /^\d+$/.test(l)), `whole requests: ${where}`);
+    assert.ok(x.every((l) => /^\d\d:\d\d(:\d\d)?$/.test(l)), `clock times in seconds or minutes: ${where}`);
+    assert.equal(new Set(x).size, x.length, `distinct time labels: ${where}`);
+    // An HH:MM:SS label is about 55 px wide in the axis font: more than one per 60 px overlap.
+    assert.ok(x.length * 60 <= plotWidth, `time labels do not overlap (${plotWidth} px): ${where}`);
+    const times = x.map(secondsOfDay);
+    for (let i = 1; i < times.length; i++) {
+      const step = (times[i] - times[i - 1] + 86400) % 86400;
+      assert.ok(step >= 1, `ticks at least a second apart: ${where}`);
+    }
+  }
+}
+
+it('draws readable axes on an idle server', async () => {
+  const context = await browser.browser.newContext({ viewport: { width: 1400, height: 1100 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/dashboard`);
+  await page.getByTestId('dash-model').filter({ hasText: SERVED_NAME }).waitFor();
+  // A few polls of an idle server: zero rates, no latency samples yet.
+  await waitFor(async () => Number(await page.getByTestId('chart-tps').getAttribute('data-points')) >= 3,
+    { what: 'three polls on the charts' });
+  await assertReadableAxes(page, 'idle');
+  await page.screenshot({ path: path.join(screenshotDir, 'dashboard-idle.png'), fullPage: true });
+  await context.close();
+});
 
 it('shows the model, configuration and memory plan, and its charts follow the load', async () => {
   const context = await browser.browser.newContext({ viewport: { width: 1400, height: 1100 } });
@@ -63,6 +111,7 @@ it('shows the model, configuration and memory plan, and its charts follow the lo
   const stats = await (await fetch(`${server.url}/v1/stats`)).json();
   assert.equal(stats.counters.requests_finished_total, 12);
   assert.ok(stats.latency.ttft_ms.p50 > 0 && stats.latency.itl_ms.p99 > 0, JSON.stringify(stats.latency));
+  await assertReadableAxes(page, 'under load');
   await page.screenshot({ path: path.join(screenshotDir, 'dashboard.png'), fullPage: true });
   await context.close();
 });

@@ -29,11 +29,11 @@ async function freePort() {
 
 // `kiln serve BUILD/models/demo` (KILN_DEMO_MODEL overrides) on a free loopback port, ready once
 // /health answers 200.
-export async function startServer({ apiKey = '', reasoningParser = 'deepseek_r1' } = {}) {
+export async function startServer({ apiKey = '', reasoningParser = 'deepseek_r1', maxModelLen = 8192 } = {}) {
   const model = process.env.KILN_DEMO_MODEL || path.join(buildDir, 'models/demo');
   const port = await freePort();
   const args = ['serve', model, '--host', '127.0.0.1', '--port', String(port), '--served-model-name', SERVED_NAME,
-    '--max-model-len', '8192', '--kv-cache-memory', '256MiB', '--device', 'cpu', '--drain-timeout', '1',
+    '--max-model-len', String(maxModelLen), '--kv-cache-memory', '256MiB', '--device', 'cpu', '--drain-timeout', '1',
     '--reasoning-parser', reasoningParser];
   if (apiKey) args.push('--api-key', apiKey);
   const child = spawn(path.join(buildDir, 'kiln'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -106,4 +106,16 @@ export async function waitFor(check, { timeoutMs = 10000, what = 'condition' } =
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+// The tick labels a dashboard chart drew last (Chart.jsx keeps them in data attributes: uPlot
+// draws on a canvas), checked for what a reader needs: distinct labels, no exponents, values
+// from 0, and a time axis in whole seconds or minutes.
+export async function axisLabels(page, testid) {
+  const chart = page.getByTestId(testid);
+  return {
+    x: JSON.parse((await chart.getAttribute('data-x-ticks')) || '[]'),
+    y: JSON.parse((await chart.getAttribute('data-y-ticks')) || '[]'),
+    plotWidth: Number(await chart.getAttribute('data-plot-width')),
+  };
 }

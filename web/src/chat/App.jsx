@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { AuthError, fetchModels, loadApiKey, saveApiKey, streamChat } from '../lib/api.js';
 import { isReasoningModel, ReplyTracker } from '../lib/reasoning.js';
-import { createChat, deleteChat, listChats, loadChat, saveChat, searchChats, titleFrom } from '../lib/store.js';
+import { createChat, deleteChat, listChats, loadChat, samplingFields, saveChat, searchChats, titleFrom } from '../lib/store.js';
 import { applyTheme, loadTheme } from '../lib/theme.js';
 import { Message } from './Message.jsx';
 import { Settings } from './Settings.jsx';
@@ -26,6 +26,7 @@ export function App() {
   const [query, setQuery] = useState('');
   const [live, setLive] = useState(null); // the streaming reply's view
   const [model, setModel] = useState('');
+  const [maxModelLen, setMaxModelLen] = useState(null); // the model's context, from /v1/models
   const [apiKey, setApiKey] = useState(loadApiKey);
   const [askKey, setAskKey] = useState(null); // null or the message shown in the key dialog
   const [keyDraft, setKeyDraft] = useState('');
@@ -52,7 +53,10 @@ export function App() {
 
   useEffect(() => {
     fetchModels(apiKey)
-      .then((models) => setModel(models[0]?.id || ''))
+      .then((models) => {
+        setModel(models[0]?.id || '');
+        setMaxModelLen(models[0]?.maxModelLen ?? null);
+      })
       .catch((e) => {
         if (e instanceof AuthError) setAskKey(apiKey ? 'The API key was rejected.' : 'This server requires an API key.');
         else setNotice(`Cannot reach the server: ${e.message}`);
@@ -81,7 +85,7 @@ export function App() {
       await streamChat({
         apiKey,
         signal: controller.signal,
-        body: { model: model || undefined, messages: requestMessages(base), ...base.settings },
+        body: { model: model || undefined, messages: requestMessages(base), ...samplingFields(base.settings) },
         onChunk(chunk) {
           if (chunk.usage) usage = chunk.usage;
           const choice = chunk.choices?.[0];
@@ -210,7 +214,8 @@ export function App() {
           <div class="model" data-testid="model">{model}</div>
           <button type="button" data-testid="settings-toggle" onClick={() => setShowSettings(!showSettings)}>Settings</button>
         </header>
-        {showSettings && <Settings chat={chat} onChange={persist} onClose={() => setShowSettings(false)} />}
+        {showSettings && <Settings chat={chat} maxModelLen={maxModelLen} onChange={persist}
+          onClose={() => setShowSettings(false)} />}
         <div class="messages" data-testid="messages" onClick={onMessagesClick}>
           {chat.messages.length === 0 && !streaming && (
             <div class="welcome"><h1>kiln</h1><p>Ask anything. Enter sends, Shift+Enter adds a line, Esc stops.</p></div>

@@ -130,14 +130,14 @@ export function Dashboard() {
         <div class="tile"><span>TTFT p50</span><b>{fmt(lat.ttft_ms?.p50, 0)}</b><small>ms</small></div>
       </div>
       <div class="charts">
-        <Chart testid="chart-tps" title="Tokens per second" data={series.tps} yFormat={(v) => v.toFixed(0)}
+        <Chart testid="chart-tps" title="Tokens per second" data={series.tps} kind="rate"
           series={[{ label: 'prompt', color: '#4e9af1' }, { label: 'generation', color: '#e07a3f' }]} />
-        <Chart testid="chart-requests" title="Requests" data={series.reqs}
+        <Chart testid="chart-requests" title="Requests" data={series.reqs} kind="count"
           series={[{ label: 'running', color: '#3fb950' }, { label: 'waiting', color: '#d29922' }]} />
         <Chart testid="chart-cache" title="KV cache usage / prefix cache hit rate (%)" data={series.cache}
-          yFormat={(v) => `${v.toFixed(0)}%`}
+          kind="percent" unit="%"
           series={[{ label: 'KV cache used', color: '#a371f7' }, { label: 'prefix hits', color: '#39c5cf' }]} />
-        <Chart testid="chart-latency" title="Latency (ms)" data={series.lat} yFormat={(v) => v.toFixed(0)}
+        <Chart testid="chart-latency" title="Latency (ms)" data={series.lat} kind="latency"
           series={[{ label: 'TTFT p50', color: '#4e9af1' }, { label: 'TTFT p99', color: '#1f6feb' },
             { label: 'ITL p50', color: '#e07a3f' }, { label: 'ITL p99', color: '#f85149' }]} />
       </div>

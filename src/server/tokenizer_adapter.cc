@@ -27,7 +27,7 @@ Result<std::string> ChatTemplateRenderer::render(const api::ChatRenderInputs& in
   template_inputs.eos_token = eos_token_;
   if (inputs.chat_template) {
     // A request's own template (--trust-request-chat-template): compiled for this request only.
-    auto own = ChatTemplate::compile(*inputs.chat_template);
+    auto own = tokenizer::ChatTemplate::compile(*inputs.chat_template);
     if (!own.ok()) return own.status().with_context("chat_template");
     return own->render(template_inputs);
   }

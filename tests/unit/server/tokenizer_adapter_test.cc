@@ -33,7 +33,7 @@ TEST(TokenizerAdapterTest, RendersTheGuideRequestWithTheR1Template) {
 // --trust-request-chat-template: the request's own template renders in place of the model's, and
 // one that does not compile is an error that names the field.
 TEST(TokenizerAdapterTest, RendersARequestsOwnTemplate) {
-  auto compiled = ChatTemplate::compile("server");
+  auto compiled = tokenizer::ChatTemplate::compile("server");
   ASSERT_TRUE(compiled.ok());
   ChatTemplateRenderer renderer(std::move(*compiled), "<s>", "</s>");
   const nlohmann::json messages = nlohmann::json::parse(R"([{"role":"user","content":"hi"}])");

@@ -2,7 +2,6 @@
 // through the engine, without HTTP, on either backend.
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -13,9 +12,7 @@
 #include "cli/engine_flags.h"
 #include "cli/engine_start.h"
 #include "cli/flag_parser.h"
-#include "cli/process_environment.h"
 #include "engine/engine_args.h"
-#include "engine/model_backend.h"
 #include "engine/engine.h"
 #include "engine/throughput_benchmark.h"
 
@@ -79,14 +76,7 @@ int run_throughput(const CommandArgs& args) {
     return usage_error("--input-len + --output-len exceeds --max-model-len");
   }
   engine_args.show_progress = !json;
-  if (const Status env = read_engine_environment(process_environment(), &engine_args); !env.ok()) {
-    return usage_error(env.message());
-  }
-  const Result<ModelConfig> model_config = load_model_config(std::filesystem::path(model_dir) / "config.json");
-  if (!model_config.ok()) return usage_error(model_config.message());
-  const Result<ResolvedEngineArgs> resolved = resolve_engine_args(engine_args, *model_config, detect_devices());
-  if (!resolved.ok()) return usage_error(resolved.message());
-  Result<RunningEngine> running = start_engine(model_dir, *model_config, *resolved, nullptr);
+  Result<RunningEngine> running = start_engine_from_args(model_dir, engine_args, nullptr);
   if (!running.ok()) return usage_error(running.message());
   Engine& engine = *running->engine;
   const ModelConfig& config = running->config;

@@ -4,7 +4,6 @@
 // bandwidth in the same run and reports decode speed against the bandwidth roofline: the bytes
 // a decode step must read (all weights, plus every sequence's K/V so far) over that bandwidth.
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <algorithm>
 #include <optional>
@@ -17,9 +16,7 @@
 #include "cli/engine_flags.h"
 #include "cli/engine_start.h"
 #include "cli/flag_parser.h"
-#include "cli/process_environment.h"
 #include "engine/engine_args.h"
-#include "engine/model_backend.h"
 #include "engine/throughput_benchmark.h"
 
 #ifdef KILN_HAVE_CUDA
@@ -71,14 +68,7 @@ int run_bench_latency(const CommandArgs& args) {
   if (!parser.was_set("max-num-seqs")) engine_args.max_num_seqs = batch_size;
   engine_args.max_num_batched_tokens = std::max(*engine_args.max_num_batched_tokens, batch_size);
   engine_args.show_progress = !json;
-  if (const Status env = read_engine_environment(process_environment(), &engine_args); !env.ok()) {
-    return usage_error(env.message());
-  }
-  const Result<ModelConfig> model_config = load_model_config(std::filesystem::path(model_dir) / "config.json");
-  if (!model_config.ok()) return usage_error(model_config.message());
-  const Result<ResolvedEngineArgs> resolved = resolve_engine_args(engine_args, *model_config, detect_devices());
-  if (!resolved.ok()) return usage_error(resolved.message());
-  auto running = start_engine(model_dir, *model_config, *resolved, nullptr);
+  auto running = start_engine_from_args(model_dir, engine_args, nullptr);
   if (!running.ok()) return usage_error(running.message());
 
   std::vector<double> ttft, itl;

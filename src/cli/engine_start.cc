@@ -1,6 +1,9 @@
 #include "cli/engine_start.h"
 
+#include "cli/engine_flags.h"
+#include "cli/process_environment.h"
 #include "cli/tokenizer_adapters.h"
+#include "engine/model_backend.h"
 #include "tokenizer/generation_config.h"
 
 namespace kiln::cli {
@@ -23,6 +26,14 @@ Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const
   KILN_ASSIGN_OR_RETURN(GenerationDefaults defaults,
                         load_generation_defaults(model_dir, resolved.args.generation_config, model));
   return build_engine(model_dir, resolved, defaults, tokenizer ? make_detokenizer_factory(std::move(tokenizer)) : nullptr);
+}
+
+Result<RunningEngine> start_engine_from_args(const std::filesystem::path& model_dir, EngineArgs args,
+                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer) {
+  KILN_RETURN_IF_ERROR(read_engine_environment(process_environment(), &args));
+  KILN_ASSIGN_OR_RETURN(ModelConfig model, load_model_config(model_dir / "config.json"));
+  KILN_ASSIGN_OR_RETURN(ResolvedEngineArgs resolved, resolve_engine_args(args, model, detect_devices()));
+  return start_engine(model_dir, model, resolved, std::move(tokenizer));
 }
 
 }  // namespace kiln::cli

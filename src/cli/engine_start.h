@@ -26,4 +26,10 @@ Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path&
 Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const ModelConfig& model,
                                    const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
 
+// For commands that need nothing from the resolved args before the engine runs (the
+// benchmarks): reads the environment into `args` (read_engine_environment), then
+// MODEL_DIR/config.json, resolve_engine_args and start_engine.
+Result<RunningEngine> start_engine_from_args(const std::filesystem::path& model_dir, EngineArgs args,
+                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
+
 }  // namespace kiln::cli

@@ -20,13 +20,20 @@ bool Scheduler::before(const Sequence& a, const Sequence& b) const {
 }
 
 void Scheduler::insert_waiting(int64_t seq_id) {
-  const Sequence& seq = *seqs_.at(seq_id);
+  purge_finished();
   auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), seq_id,
                               [&](int64_t id, int64_t other) {
                                 return before(*seqs_.at(id), *seqs_.at(other));
                               });
-  (void)seq;
   waiting_.insert(pos, seq_id);
+}
+
+void Scheduler::purge_finished() {
+  auto finished = [&](int64_t id) { return seqs_.count(id) == 0; };
+  if (num_finished_running_ > 0) std::erase_if(running_, finished);
+  if (num_finished_waiting_ > 0) std::erase_if(waiting_, finished);
+  num_finished_running_ = 0;
+  num_finished_waiting_ = 0;
 }
 
 void Scheduler::add(std::unique_ptr<Sequence> seq) {
@@ -92,7 +99,7 @@ void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
 }
 
 void Scheduler::schedule_waiting(SchedulerOutput* out, int* budget) {
-  std::vector<int64_t> admitted;
+  bool admitted = false;
   for (int64_t id : waiting_) {
     if (*budget <= 0 ||
         static_cast<int>(running_.size()) >= config_.max_num_seqs) {
@@ -117,21 +124,20 @@ void Scheduler::schedule_waiting(SchedulerOutput* out, int* budget) {
     seq.num_computed_tokens = hit.num_tokens;
     seq.status = SequenceStatus::kRunning;
     running_.push_back(id);
-    admitted.push_back(id);
+    admitted = true;
     out->admitted_seq_ids.push_back(id);
     out->sequences.push_back(
         {id, seq.num_computed_tokens, num_new, seq.num_computed_tokens + num_new == seq.num_tokens()});
     out->total_num_tokens += num_new;
     *budget -= num_new;
   }
-  if (!admitted.empty()) {
-    std::erase_if(waiting_, [&](int64_t id) {
-      return std::find(admitted.begin(), admitted.end(), id) != admitted.end();
-    });
+  if (admitted) {
+    std::erase_if(waiting_, [&](int64_t id) { return seqs_.at(id)->status == SequenceStatus::kRunning; });
   }
 }
 
 SchedulerOutput Scheduler::schedule() {
+  purge_finished();
   SchedulerOutput out;
   int budget = config_.max_num_batched_tokens;
   schedule_running(&out, &budget);
@@ -156,8 +162,10 @@ void Scheduler::finish(int64_t seq_id) {
   auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return;
   kv_cache_->free(seq_id);
-  std::erase(running_, seq_id);
-  std::erase(waiting_, seq_id);
+  // Its id stays in running_ or waiting_ until purge_finished(): erasing it here would make
+  // finishing every sequence of a long queue quadratic.
+  if (it->second->status == SequenceStatus::kRunning) ++num_finished_running_;
+  else ++num_finished_waiting_;
   seqs_.erase(it);
 }
 

@@ -10,7 +10,9 @@
 //   preempted by recompute: its blocks are freed and it goes back to the waiting queue, to be
 //   computed again (its prompt and output so far) when it is readmitted. No admissions happen
 //   in a step that preempted.
-// - finish() (stop, length, abort) frees a sequence's blocks at once.
+// - finish() (stop, length, abort) frees a sequence's blocks at once. Its id leaves the running
+//   and waiting lists lazily (at the next schedule or insertion), so finishing k of n queued
+//   sequences costs O(k + n), not O(k x n): one request can queue hundreds of thousands.
 #pragma once
 
 #include <cstdint>
@@ -52,14 +54,16 @@ class Scheduler {
   const Sequence* find(int64_t seq_id) const;
   std::span<const int> block_table(int64_t seq_id) const;
 
-  int num_running() const { return static_cast<int>(running_.size()); }
-  int num_waiting() const { return static_cast<int>(waiting_.size()); }
-  bool has_work() const { return !running_.empty() || !waiting_.empty(); }
+  int num_running() const { return static_cast<int>(running_.size()) - num_finished_running_; }
+  int num_waiting() const { return static_cast<int>(waiting_.size()) - num_finished_waiting_; }
+  bool has_work() const { return num_running() > 0 || num_waiting() > 0; }
   int64_t num_preemptions() const { return num_preemptions_; }
 
  private:
   bool before(const Sequence& a, const Sequence& b) const;
   void insert_waiting(int64_t seq_id);
+  // Drops finished ids from running_ and waiting_ (one pass over each).
+  void purge_finished();
   void preempt(int64_t seq_id);
   void schedule_running(SchedulerOutput* out, int* budget);
   void schedule_waiting(SchedulerOutput* out, int* budget);
@@ -69,6 +73,9 @@ class Scheduler {
   std::unordered_map<int64_t, std::unique_ptr<Sequence>> seqs_;
   std::vector<int64_t> running_;  // sorted by (priority, arrival) at each schedule()
   std::vector<int64_t> waiting_;  // kept sorted by (priority, arrival)
+  // Finished ids still in running_ / waiting_, until purge_finished().
+  int num_finished_running_ = 0;
+  int num_finished_waiting_ = 0;
   int64_t num_preemptions_ = 0;
 };
 

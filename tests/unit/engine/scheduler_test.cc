@@ -134,6 +134,47 @@ TEST(SchedulerTest, AbortFreesEveryBlockAtOnce) {
   EXPECT_TRUE(h.step().empty());
 }
 
+TEST(SchedulerTest, FinishingMostOfALongQueueKeepsTheRestInOrder) {
+  // One request can queue hundreds of thousands of sequences; finishing them leaves their ids
+  // behind until the next schedule, and the counts, the order and the blocks stay right.
+  Harness h(64, 4, {.max_num_batched_tokens = 16, .max_num_seqs = 2, .max_model_len = 256});
+  for (int64_t id = 0; id < 20000; ++id) h.add(id, 4, 1);
+  EXPECT_EQ(h.scheduler.num_waiting(), 20000);
+  for (int64_t id = 0; id < 20000; ++id) {
+    if (id % 1000 != 7) h.scheduler.finish(id);
+  }
+  EXPECT_EQ(h.scheduler.num_waiting(), 20);
+  EXPECT_EQ(h.scheduler.num_running(), 0);
+  h.add(20000, 4, 1);  // an insertion among finished ids
+  EXPECT_EQ(h.scheduler.num_waiting(), 21);
+  std::vector<int64_t> admitted;
+  for (int step = 0; step < 100 && h.scheduler.has_work(); ++step) {
+    const SchedulerOutput out = h.step();
+    admitted.insert(admitted.end(), out.admitted_seq_ids.begin(), out.admitted_seq_ids.end());
+  }
+  std::vector<int64_t> expected;
+  for (int64_t id = 7; id < 20000; id += 1000) expected.push_back(id);
+  expected.push_back(20000);
+  EXPECT_EQ(admitted, expected);
+  EXPECT_EQ(h.finished, expected);
+  EXPECT_EQ(h.kv.pool().num_free_blocks(), 64);
+}
+
+TEST(SchedulerTest, FinishingRunningSequencesUpdatesTheCountsAtOnce) {
+  Harness h(64, 4, {.max_num_batched_tokens = 64, .max_num_seqs = 8, .max_model_len = 256});
+  for (int64_t id = 0; id < 4; ++id) h.add(id, 4, 100);
+  h.step();
+  EXPECT_EQ(h.scheduler.num_running(), 4);
+  h.scheduler.finish(1);
+  h.scheduler.finish(2);
+  EXPECT_EQ(h.scheduler.num_running(), 2);
+  EXPECT_TRUE(h.scheduler.has_work());
+  const SchedulerOutput out = h.step();
+  ASSERT_EQ(out.sequences.size(), 2u);
+  EXPECT_EQ(out.sequences[0].seq_id, 0);
+  EXPECT_EQ(out.sequences[1].seq_id, 3);
+}
+
 TEST(SchedulerTest, LongRequestIsNotOvertakenByLaterShortOnes) {
   // Blocks for the long prompt only free up when earlier work finishes; short requests that
   // arrive later must wait behind it (FCFS, no starvation).

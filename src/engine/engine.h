@@ -1,8 +1,16 @@
 // The engine: one thread owns the scheduler, the KV cache bookkeeping and the backend, and runs
-// steps (schedule -> build ForwardBatch -> execute -> sample -> detokenize and check stops ->
-// emit outputs) while there is work. submit() and abort() from any thread go through a queue
-// the engine thread drains at the start of every step; outputs go back through each request's
-// callback, called on the engine thread.
+// steps while there is work: schedule -> build the StepInput (model_runner) -> launch on the
+// backend -> collect the sampled tokens -> process them (output_processor: stop tokens, length,
+// detokenizing, stop strings) -> emit outputs. submit() and abort() from any thread go through a
+// queue the engine thread drains at the start of every step; outputs go back through each
+// request's callback, called on the engine thread.
+//
+// With async_scheduling (vLLM's --async-scheduling) the engine launches step N+1 before it
+// collects step N: step N+1's decodes take step N's tokens on the device, and the host processes
+// step N's tokens while the device computes. A sequence that turns out to have finished at step
+// N (a stop token, a stop string) then has one more token computed in step N+1, which is dropped:
+// never counted, never sent. A sequence whose sampling reads its generated tokens (penalties)
+// makes the engine collect first, since its next sampling row needs the last token.
 //
 // n > 1: a request becomes n sequences. Choice 0 computes the prompt; the others wait until it
 // has, then take the prompt's full blocks from the prefix cache (shared, reference-counted) and
@@ -27,7 +35,10 @@
 #include "engine/engine_client.h"
 #include "engine/generation_defaults.h"
 #include "engine/model_executor.h"
+#include "engine/model_runner.h"
+#include "engine/request_state.h"
 #include "engine/scheduler.h"
+#include "engine/stat_logger.h"
 #include "kvcache/kv_cache_manager.h"
 
 namespace kiln {
@@ -42,6 +53,9 @@ struct EngineConfig {
   // vLLM's --seed: requests without a seed get per-request seeds drawn from a generator seeded
   // with it, so the same requests in the same order sample the same tokens. Unset: random.
   std::optional<uint64_t> seed;
+  // Launch each step before collecting the previous one (see above). Unset: when the backend
+  // runs asynchronously.
+  std::optional<bool> async_scheduling;
 };
 
 class Engine : public EngineClient {
@@ -58,62 +72,49 @@ class Engine : public EngineClient {
   EngineStats stats() const override;
 
  private:
-  struct Choice;
-  struct RequestState;
-  struct LaunchedStep;
-  // A generated token whose text (detokenizing, stop strings) is still to be made.
-  struct TokenText {
-    RequestState* req = nullptr;
-    int choice_index = 0;
-    int32_t token_id = 0;
-    bool past_min_tokens = false;
-    bool is_stop_token = false;  // EOS or one of stop_token_ids, past min_tokens
+  // A step handed to the backend and not yet collected.
+  struct LaunchedStep {
+    SchedulerOutput schedule;
+    PreparedStep prepared;            // its input is released once launched
+    std::vector<int> token_position;  // per scheduled sequence: where its sampled token goes, or -1
+    int num_sampling_rows = 0;
+    Status launch_status;             // not ok: nothing was launched and nothing is collected
   };
 
   void loop();
   void admit(EngineRequest request, OutputCallback on_output);
   void handle_abort(const std::string& request_id);
-  // Collects the step in flight, launches the next and makes the collected tokens' text.
   void step();
-  // Schedules and hands the next step to the backend (which may run it right away).
-  void launch_step();
-  // Waits for the launched step and applies its tokens: everything the next schedule depends on
-  // (token ids, stop tokens, lengths), leaving the text for make_text().
-  void collect_step(std::vector<TokenText>* texts, std::vector<RequestState*>* touched);
-  // Notes the first scheduling of newly admitted requests (their queue time).
+  // Schedules and launches the next step; false when there was nothing to launch.
+  bool launch_step();
+  // Collects the oldest launched step and processes its tokens into outputs.
+  void complete_step();
+  void apply_step_result(const LaunchedStep& step, StepResult& result, std::vector<RequestState*>* touched);
   void record_first_scheduled(const SchedulerOutput& out);
-  TokenText apply_token(RequestState& req, Choice& choice, int32_t token_id,
-                        std::optional<TokenLogprob> logprob);
-  // Detokenizes and checks stop strings; a match finishes the choice, perhaps one step late.
-  void make_text(const TokenText& text);
-  void finish_choice(RequestState& req, Choice& choice, FinishReason reason);
+  void finish(Sequence& seq, FinishReason reason);
   void fail_request(RequestState& req, const std::string& message);
   void emit(RequestState& req);
   void retire_finished();
+  void drain_in_flight();
   void update_stats();
-  void maybe_log_stats(bool force);
 
   const EngineConfig config_;
   std::unique_ptr<ModelExecutor> executor_;
   DetokenizerFactory detokenizer_;
+  const bool async_scheduling_;
 
   // Engine-thread state.
   KvCacheManager kv_cache_;
   Scheduler scheduler_;
   std::unordered_map<std::string, std::unique_ptr<RequestState>> requests_;
-  std::unordered_map<int64_t, std::pair<RequestState*, int>> seq_owner_;
+  std::vector<std::string> finished_request_ids_;  // to retire
+  std::deque<LaunchedStep> in_flight_;             // launch order; at most two
   int64_t next_seq_id_ = 0;
   int64_t next_arrival_ = 0;
   std::mt19937_64 seed_source_{std::random_device{}()};  // seeds of requests without one
-  std::vector<float> logits_;
-  std::vector<SampledRow> sampled_;  // rows sampled by the backend (device sampling)
-  std::unique_ptr<LaunchedStep> launched_;
   int64_t prompt_tokens_total_ = 0;
   int64_t generation_tokens_total_ = 0;
-  double last_log_s_ = 0;
-  int64_t logged_prompt_tokens_ = 0;
-  int64_t logged_generation_tokens_ = 0;
-  bool busy_since_log_ = false;
+  StatLogger stat_logger_;
 
   // Shared with submitting threads.
   mutable std::mutex mutex_;

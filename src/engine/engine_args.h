@@ -30,6 +30,9 @@ struct EngineArgs {
   std::optional<int64_t> gpu_memory_limit_bytes;  // treat the GPU as this large (rehearsals)
   bool enable_prefix_caching = true;
   bool enforce_eager = false;             // CUDA: no decode graphs
+  // vLLM's --async-scheduling: launch each step before the previous one's tokens reach the host
+  // (EngineConfig::async_scheduling). Off by default until the CUDA backend's GPU test passes.
+  bool async_scheduling = false;
   std::string dtype = "auto";             // auto, bfloat16, float16 or float32 (normalized)
   int tensor_parallel_size = 1;           // only 1 for now
   int num_threads = 0;                    // CPU forward threads; 0: all cores

@@ -18,15 +18,18 @@ class FailAtPositionExecutor : public ModelExecutor {
   FailAtPositionExecutor(std::unique_ptr<ModelExecutor> inner, int position)
       : inner_(std::move(inner)), position_(position) {}
   int vocab_size() const override { return inner_->vocab_size(); }
-  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
-    for (int32_t p : batch.positions) {
+  Status launch(const StepInput& input) override {
+    for (int32_t p : input.batch.positions) {
       if (p >= position_) {
         return Status::error("injected backend fault (KILN_TEST_FAIL_AT_POSITION=" + std::to_string(position_) +
                              "): the step holds a token at position " + std::to_string(p));
       }
     }
-    return inner_->execute(batch, logits);
+    return inner_->launch(input);
   }
+  Status collect(StepResult* result) override { return inner_->collect(result); }
+  bool runs_asynchronously() const override { return inner_->runs_asynchronously(); }
+  double device_busy_seconds() const override { return inner_->device_busy_seconds(); }
 
  private:
   std::unique_ptr<ModelExecutor> inner_;
@@ -47,6 +50,7 @@ Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const
   config.num_blocks = backend.plan.num_blocks;
   config.enable_prefix_caching = args.enable_prefix_caching;
   config.seed = args.seed;
+  config.async_scheduling = args.async_scheduling;
   config.generation_defaults = generation_defaults;
   if (args.test_fail_at_position) {
     KILN_LOG(Warning) << "KILN_TEST_FAIL_AT_POSITION=" << *args.test_fail_at_position

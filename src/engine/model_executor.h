@@ -1,16 +1,15 @@
-// The backend as the engine sees it: one call per step with the step's ForwardBatch, returning
-// the logits of the rows named by batch.logits_indices. The backend owns the weights and the
-// paged KV cache memory; block ids in the batch index that memory.
+// The backend as the engine sees it: launch(StepInput) hands it one step, collect(StepResult*)
+// returns that step's sampled tokens. The backend owns the weights and the paged KV cache memory;
+// block ids in the batch index that memory. Sampling runs in the backend, on the device where
+// the logits are, with the sampling operator (kernels/sampling.h; its CPU twin on the CPU): only
+// token ids and requested logprobs come back, plus whole logits rows for prompt logprobs.
 //
-// Sampling stays in the engine (engine/sampler.h) for backends that only run the model. A device
-// backend also offers execute_and_sample(): the rows that sample are drawn on the device by the
-// sampling operator (kernels/sampling.h) and only their token ids and requested logprobs come
-// back; the logits of the other rows (prompt logprobs) still come back whole.
-//
-// A backend whose steps run on an asynchronous device queue may split execute_and_sample() in
-// two (launches_async): launch_and_sample() queues the step and returns, collect_sampled() waits
-// for it. The engine then detokenizes and emits the previous step's tokens while the device
-// computes, instead of leaving the device idle meanwhile.
+// Steps are collected in the order they were launched, and at most two are uncollected at once:
+// the engine may launch step N+1 before collecting step N. Step N+1's decode inputs may then be
+// tokens step N samples, which the host does not know yet: StepInput::token_from_previous_sample
+// names the row of step N's sampled output holding each, and the backend takes them from there
+// (on the device, for a GPU). A synchronous backend finishes the step inside launch(); an
+// asynchronous one queues it and returns, so the host prepares the next step meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -22,49 +21,46 @@
 
 namespace kiln {
 
-struct DeviceSamplingBatch {
-  // One per sampled row, logits_row indexing batch.logits_indices, ascending.
-  std::vector<SamplingRowParams> rows;
-  std::vector<LogitAdjustment> adjustments;  // the rows' ranges of it
+// Plain data, built by the model runner (engine/model_runner.h).
+struct StepInput {
+  // Tokens, positions, slots, block tables, and the rows that need logits (logits_indices).
+  // A token taken from the previous step's samples is kPendingToken (-1) here.
+  ForwardBatch batch;
+  // [batch.num_tokens()] or empty: per token, the row of the previous launched step's sampled
+  // output whose token id it is, or -1 when batch.token_ids holds it.
+  std::vector<int32_t> token_from_previous_sample;
+  // One per sampled logits row, logits_row ascending and indexing batch.logits_indices; each
+  // row's entries of `adjustments` are its min_tokens blocks, logit_bias and penalties.
+  std::vector<SamplingRowParams> sampling_rows;
+  std::vector<LogitAdjustment> adjustments;
 };
+
+struct StepResult {
+  std::vector<SampledRow> sampled;  // one per StepInput::sampling_rows entry, in order
+  // The logits rows that do not sample (prompt logprobs), in logits_indices order:
+  // [count, vocab_size] f32.
+  std::vector<float> logits;
+};
+
+// Checks the rows a step samples against its batch, and the token sources against the previous
+// launched step's `num_previous_sampled` rows, before anything runs (every backend calls it).
+Status check_step_input(const StepInput& input, int num_previous_sampled);
 
 class ModelExecutor {
  public:
   virtual ~ModelExecutor() = default;
   virtual int vocab_size() const = 0;
-  // Runs the model over `batch`, writing K/V of its tokens into the slots of slot_mapping, and
-  // fills `logits` with [batch.logits_indices.size(), vocab_size()] f32, row-major, on the host.
-  virtual Status execute(const ForwardBatch& batch, std::vector<float>* logits) = 0;
-
+  // Starts the step. An error means nothing was launched: the engine does not collect it.
+  virtual Status launch(const StepInput& input) = 0;
+  // The oldest launched step's result; waits for it on an asynchronous backend. An error fails
+  // that step only.
+  virtual Status collect(StepResult* result) = 0;
+  // True when launch() returns before the step's work is done, so that launching the next step
+  // before collecting this one keeps the device busy while the host works.
+  virtual bool runs_asynchronously() const { return false; }
   // Seconds the device spent on steps (first copy in to last copy out), summed since start;
   // -1 when the backend does not measure it. Read from any thread.
   virtual double device_busy_seconds() const { return -1.0; }
-
-  virtual bool samples_on_device() const { return false; }
-  // As execute(), but the rows of `sampling` are sampled by the backend: `sampled` gets one
-  // SampledRow per sampling.rows entry, and `other_logits` the logits of the remaining rows of
-  // batch.logits_indices, in their order ([count, vocab_size()]).
-  virtual Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
-                                    std::vector<float>* other_logits, std::vector<SampledRow>* sampled) {
-    (void)batch, (void)sampling, (void)other_logits, (void)sampled;
-    return Status::error("this backend does not sample on its device");
-  }
-
-  // True when the backend implements launch_and_sample() and collect_sampled(); only for a
-  // backend that samples on its device.
-  virtual bool launches_async() const { return false; }
-  // Queues the step of execute_and_sample() and returns before it completes. The engine calls
-  // collect_sampled() exactly once after each launch that returned ok, and launches nothing
-  // else before it: blocks the engine frees meanwhile are reused only by later steps.
-  virtual Status launch_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling) {
-    (void)batch, (void)sampling;
-    return Status::error("this backend does not launch steps asynchronously");
-  }
-  // Waits for the launched step and returns what execute_and_sample() would have.
-  virtual Status collect_sampled(std::vector<float>* other_logits, std::vector<SampledRow>* sampled) {
-    (void)other_logits, (void)sampled;
-    return Status::error("this backend does not launch steps asynchronously");
-  }
 };
 
 }  // namespace kiln

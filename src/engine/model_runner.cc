@@ -1,14 +1,17 @@
 #include "engine/model_runner.h"
 
 #include <algorithm>
+#include <span>
 
 #include "base/check.h"
+#include "engine/sampling_rows.h"
 
 namespace kiln {
 
 PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler) {
   PreparedStep step;
-  ForwardBatch& b = step.batch;
+  ForwardBatch& b = step.input.batch;
+  std::vector<int32_t>& sources = step.input.token_from_previous_sample;
   const int block_size = scheduler.kv_cache().block_size();
   int max_blocks = 0;
   for (const ScheduledSequence& s : output.sequences) {
@@ -31,7 +34,17 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
     KILN_CHECK_LE(end, static_cast<int>(table.size()) * block_size);
     const int row0 = b.num_tokens();
     for (int pos = s.num_computed_tokens; pos < end; ++pos) {
-      b.token_ids.push_back(seq->token_ids[pos]);
+      const int32_t token = seq->token_ids[pos];
+      if (token == kPendingToken) {
+        // Only a sequence's last token can still be on its way from the step before.
+        KILN_CHECK(pos == seq->num_tokens() - 1 && seq->pending_sample_row >= 0)
+            << "sequence " << s.seq_id << " feeds an unknown token at position " << pos;
+        if (sources.empty()) sources.assign(b.token_ids.size(), -1);
+        sources.push_back(seq->pending_sample_row);
+      } else if (!sources.empty()) {
+        sources.push_back(-1);
+      }
+      b.token_ids.push_back(token);
       b.positions.push_back(pos);
       b.slot_mapping.push_back(static_cast<int64_t>(table[pos / block_size]) * block_size +
                                pos % block_size);
@@ -56,9 +69,26 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
     }
     if (s.samples) {
       rows.sample_row = static_cast<int>(b.logits_indices.size());
+      rows.sampled_index = static_cast<int>(step.input.sampling_rows.size());
       b.logits_indices.push_back(b.num_tokens() - 1);
+      const std::span<const int32_t> tokens(seq->token_ids);
+      const std::span<const int32_t> generated = tokens.subspan(seq->num_prompt_tokens);
+      KILN_CHECK(!seq->sampling_reads_output() ||
+                 std::find(generated.begin(), generated.end(), kPendingToken) == generated.end())
+          << "sequence " << s.seq_id << " has penalties but its last token is not on the host";
+      step.input.sampling_rows.push_back(make_sampling_row(seq->sampling, rows.sample_row,
+                                                           tokens.first(seq->num_prompt_tokens), generated,
+                                                           &step.input.adjustments));
+      step.next_step_needs_tokens = step.next_step_needs_tokens || seq->sampling_reads_output();
     }
     step.rows.push_back(rows);
+  }
+
+  step.result_logits_row.assign(b.logits_indices.size(), -1);
+  std::vector<bool> sampled(b.logits_indices.size(), false);
+  for (const SamplingRowParams& row : step.input.sampling_rows) sampled[static_cast<size_t>(row.logits_row)] = true;
+  for (size_t r = 0; r < sampled.size(); ++r) {
+    if (!sampled[r]) step.result_logits_row[r] = step.num_result_logits_rows++;
   }
   return step;
 }

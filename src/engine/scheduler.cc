@@ -36,11 +36,11 @@ void Scheduler::purge_finished() {
   num_finished_waiting_ = 0;
 }
 
-void Scheduler::add(std::unique_ptr<Sequence> seq) {
+void Scheduler::add(Sequence* seq) {
   const int64_t id = seq->seq_id;
   KILN_CHECK(seqs_.count(id) == 0) << "duplicate seq_id " << id;
   seq->status = SequenceStatus::kWaiting;
-  seqs_.emplace(id, std::move(seq));
+  seqs_.emplace(id, seq);
   insert_waiting(id);
 }
 
@@ -48,6 +48,7 @@ void Scheduler::preempt(int64_t seq_id) {
   Sequence& seq = *seqs_.at(seq_id);
   kv_cache_->free(seq_id);
   seq.num_computed_tokens = 0;
+  seq.num_collected_tokens = 0;
   seq.status = SequenceStatus::kWaiting;
   ++num_preemptions_;
   KILN_LOG(Warning) << "Sequence group " << seq.request_id << " (choice " << seq.choice_index
@@ -63,8 +64,8 @@ void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
   while (i < running_.size()) {
     const int64_t id = running_[i];
     Sequence& seq = *seqs_.at(id);
-    const int num_new = std::min({seq.num_tokens() - seq.num_computed_tokens, *budget,
-                                  config_.max_model_len - seq.num_computed_tokens});
+    const int last_fed = std::min(seq.num_tokens(), std::min(seq.max_num_tokens, config_.max_model_len) - 1);
+    const int num_new = std::min(last_fed - seq.num_computed_tokens, *budget);
     if (num_new <= 0) {
       ++i;
       continue;
@@ -91,6 +92,7 @@ void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
     if (scheduled) {
       out->sequences.push_back({id, seq.num_computed_tokens, num_new,
                                 seq.num_computed_tokens + num_new == seq.num_tokens()});
+      seq.num_computed_tokens += num_new;
       out->total_num_tokens += num_new;
       *budget -= num_new;
     }
@@ -108,7 +110,7 @@ void Scheduler::schedule_waiting(SchedulerOutput* out, int* budget) {
     Sequence& seq = *seqs_.at(id);
     if (seq.wait_for_seq_id >= 0) {
       const Sequence* leader = find(seq.wait_for_seq_id);
-      if (leader != nullptr && leader->num_computed_tokens < leader->num_prompt_tokens) continue;
+      if (leader != nullptr && leader->num_collected_tokens < leader->num_prompt_tokens) continue;
       seq.wait_for_seq_id = -1;
     }
     PrefixHit hit;
@@ -121,13 +123,13 @@ void Scheduler::schedule_waiting(SchedulerOutput* out, int* budget) {
       seq.num_cached_tokens = hit.num_tokens;
       seq.admitted_before = true;
     }
-    seq.num_computed_tokens = hit.num_tokens;
+    seq.num_computed_tokens = hit.num_tokens + num_new;
+    seq.num_collected_tokens = hit.num_tokens;
     seq.status = SequenceStatus::kRunning;
     running_.push_back(id);
     admitted = true;
     out->admitted_seq_ids.push_back(id);
-    out->sequences.push_back(
-        {id, seq.num_computed_tokens, num_new, seq.num_computed_tokens + num_new == seq.num_tokens()});
+    out->sequences.push_back({id, hit.num_tokens, num_new, hit.num_tokens + num_new == seq.num_tokens()});
     out->total_num_tokens += num_new;
     *budget -= num_new;
   }
@@ -148,14 +150,13 @@ SchedulerOutput Scheduler::schedule() {
 void Scheduler::on_step_done(const SchedulerOutput& output) {
   for (const ScheduledSequence& s : output.sequences) {
     Sequence* seq = find(s.seq_id);
-    if (seq == nullptr) continue;  // finished (aborted) while the step ran
-    seq->num_computed_tokens = s.num_computed_tokens + s.num_new_tokens;
-    kv_cache_->cache_computed(s.seq_id, seq->token_ids, seq->num_computed_tokens);
+    // Finished while the step ran, or preempted by a later schedule (its blocks are gone).
+    if (seq == nullptr || seq->status != SequenceStatus::kRunning) continue;
+    const int end = s.num_computed_tokens + s.num_new_tokens;
+    if (end <= seq->num_collected_tokens || end > seq->num_computed_tokens) continue;
+    seq->num_collected_tokens = end;
+    kv_cache_->cache_computed(s.seq_id, seq->token_ids, end);
   }
-}
-
-void Scheduler::append_token(int64_t seq_id, int32_t token_id) {
-  seqs_.at(seq_id)->token_ids.push_back(token_id);
 }
 
 void Scheduler::finish(int64_t seq_id) {
@@ -166,17 +167,18 @@ void Scheduler::finish(int64_t seq_id) {
   // finishing every sequence of a long queue quadratic.
   if (it->second->status == SequenceStatus::kRunning) ++num_finished_running_;
   else ++num_finished_waiting_;
+  it->second->status = SequenceStatus::kFinished;
   seqs_.erase(it);
 }
 
 Sequence* Scheduler::find(int64_t seq_id) {
   auto it = seqs_.find(seq_id);
-  return it == seqs_.end() ? nullptr : it->second.get();
+  return it == seqs_.end() ? nullptr : it->second;
 }
 
 const Sequence* Scheduler::find(int64_t seq_id) const {
   auto it = seqs_.find(seq_id);
-  return it == seqs_.end() ? nullptr : it->second.get();
+  return it == seqs_.end() ? nullptr : it->second;
 }
 
 std::span<const int> Scheduler::block_table(int64_t seq_id) const {

@@ -10,6 +10,10 @@
 //   preempted by recompute: its blocks are freed and it goes back to the waiting queue, to be
 //   computed again (its prompt and output so far) when it is readmitted. No admissions happen
 //   in a step that preempted.
+// - A step's progress counts when it is scheduled, as in vLLM v1: the next schedule may run while
+//   the step is still in flight, feeding a decode the token that step samples (kPendingToken on
+//   the host until collected). No position at or past a sequence's max_num_tokens - 1 is
+//   computed: its last token is never fed back.
 // - finish() (stop, length, abort) frees a sequence's blocks at once. Its id leaves the running
 //   and waiting lists lazily (at the next schedule or insertion), so finishing k of n queued
 //   sequences costs O(k + n), not O(k x n): one request can queue hundreds of thousands.
@@ -40,13 +44,14 @@ class Scheduler {
   const SchedulerConfig& config() const { return config_; }
   const KvCacheManager& kv_cache() const { return *kv_cache_; }
 
-  // Queues a new sequence (status waiting). Its seq_id must be unused.
-  void add(std::unique_ptr<Sequence> seq);
+  // Queues a new sequence (status waiting). Its seq_id must be unused; the caller owns it and
+  // keeps it alive until finish().
+  void add(Sequence* seq);
+  // Decides the next step and counts its tokens as computed.
   SchedulerOutput schedule();
-  // After the step ran: advances each scheduled sequence's computed tokens and registers its
-  // newly completed blocks in the prefix cache.
+  // After the step's results are collected: registers the blocks it completed in the prefix
+  // cache (their K/V is written and every token in them is known now).
   void on_step_done(const SchedulerOutput& output);
-  void append_token(int64_t seq_id, int32_t token_id);
   // Frees the sequence's blocks and forgets it. Unknown ids are ignored.
   void finish(int64_t seq_id);
 
@@ -70,7 +75,7 @@ class Scheduler {
 
   SchedulerConfig config_;
   KvCacheManager* kv_cache_;
-  std::unordered_map<int64_t, std::unique_ptr<Sequence>> seqs_;
+  std::unordered_map<int64_t, Sequence*> seqs_;
   std::vector<int64_t> running_;  // sorted by (priority, arrival) at each schedule()
   std::vector<int64_t> waiting_;  // kept sorted by (priority, arrival)
   // Finished ids still in running_ / waiting_, until purge_finished().

@@ -106,5 +106,12 @@ void sample_rows(const float* logits, int vocab, std::span<const SamplingRowPara
                  std::span<const LogitAdjustment> adjustments, SampledRow* out,
                  const uint32_t* bitmasks = nullptr);
 
+// Feeds a step the tokens the previous step sampled: token_ids[t] = sampled[token_source[t]]
+// .token_id where token_source[t] >= 0; other tokens are left as they are. The caller checks
+// that every source indexes `sampled`. The CUDA twin (kernels/cuda/sampling_cuda.h) reads the
+// previous step's samples where the device left them, so a decode needs no round trip.
+void take_sampled_tokens(const int32_t* token_source /*[num_tokens]*/, const SampledRow* sampled,
+                         int num_tokens, int32_t* token_ids /*[num_tokens]*/);
+
 }  // namespace cpu
 }  // namespace kiln

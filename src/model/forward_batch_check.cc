@@ -4,13 +4,15 @@
 
 namespace kiln {
 
-Status validate_forward_batch(const ForwardBatch& b, int vocab_size, int num_blocks, int block_size) {
+Status validate_forward_batch(const ForwardBatch& b, int vocab_size, int num_blocks, int block_size,
+                              std::span<const int32_t> token_source, int num_source_rows) {
   const int num_tokens = b.num_tokens();
   const int num_seqs = b.num_seqs();
   auto fail = [](const std::string& message) { return Status::error("ForwardBatch: " + message); };
   if (num_tokens == 0) return fail("no tokens");
-  if (b.positions.size() != b.token_ids.size() || b.slot_mapping.size() != b.token_ids.size()) {
-    return fail("token_ids, positions and slot_mapping differ in length");
+  if (b.positions.size() != b.token_ids.size() || b.slot_mapping.size() != b.token_ids.size() ||
+      (!token_source.empty() && token_source.size() != b.token_ids.size())) {
+    return fail("token_ids, positions, slot_mapping and the token sources differ in length");
   }
   if (b.query_start.size() != static_cast<size_t>(num_seqs) + 1 || b.query_start[0] != 0 ||
       b.query_start[static_cast<size_t>(num_seqs)] != num_tokens) {
@@ -50,6 +52,13 @@ Status validate_forward_batch(const ForwardBatch& b, int vocab_size, int num_blo
       if (b.slot_mapping[static_cast<size_t>(t)] != slot) {
         return fail(token + " has slot " + std::to_string(b.slot_mapping[static_cast<size_t>(t)]) +
                     ", its block table implies " + std::to_string(slot));
+      }
+      if (!token_source.empty() && token_source[static_cast<size_t>(t)] >= 0) {
+        if (token_source[static_cast<size_t>(t)] >= num_source_rows) {
+          return fail(token + " comes from sampled row " + std::to_string(token_source[static_cast<size_t>(t)]) +
+                      " but the previous step sampled " + std::to_string(num_source_rows));
+        }
+        continue;
       }
       const int id = b.token_ids[static_cast<size_t>(t)];
       if (id < 0 || id >= vocab_size) {

@@ -1,6 +1,7 @@
 // The CUDA backend behind the engine's ModelExecutor: CudaModel owns the weights and the paged
-// KV cache on the GPU; one forward per step. Sampling runs on the device (execute_and_sample):
-// only token ids and requested logprobs come back, plus whole logits rows for prompt logprobs.
+// KV cache on the GPU. launch() queues the step on the device (inputs through pinned buffers,
+// the forward, sampling, the sampled rows' copy back) and returns; collect() waits for it. Only
+// token ids and requested logprobs come back, plus whole logits rows for prompt logprobs.
 #pragma once
 
 #include <memory>
@@ -15,15 +16,13 @@ class CudaModelExecutor : public ModelExecutor {
  public:
   explicit CudaModelExecutor(std::unique_ptr<cuda::CudaModel> model) : model_(std::move(model)) {}
   int vocab_size() const override { return model_->config().vocab_size; }
-  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
-    return model_->forward(batch, logits);
+  Status launch(const StepInput& input) override {
+    return model_->launch_sampled(input.batch, input.token_from_previous_sample, input.sampling_rows,
+                                  input.adjustments);
   }
+  Status collect(StepResult* result) override { return model_->collect_sampled(&result->sampled, &result->logits); }
+  bool runs_asynchronously() const override { return true; }
   double device_busy_seconds() const override { return model_->busy_seconds(); }
-  bool samples_on_device() const override { return true; }
-  Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
-                            std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
-    return model_->forward_sampled(batch, sampling.rows, sampling.adjustments, other_logits, sampled);
-  }
   const cuda::CudaModel& model() const { return *model_; }
 
  private:

@@ -21,4 +21,9 @@ void sample_rows(const __nv_bfloat16* logits, int vocab, int row_offset, const S
                  int num_rows, const LogitAdjustment* adjustments, float* workspace, SampledRow* out,
                  cudaStream_t stream, const uint32_t* bitmasks = nullptr);
 
+// As cpu::take_sampled_tokens, all pointers on the device. Launched with programmatic dependent
+// launch: it waits for the previous kernel (the previous step's sampling) before reading.
+void take_sampled_tokens(const int32_t* token_source, const SampledRow* sampled, int num_tokens,
+                         int32_t* token_ids, cudaStream_t stream);
+
 }  // namespace kiln::cuda

@@ -65,8 +65,6 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
 
   model->profiler_.enable(options.profile_every_n_steps);
-  KILN_CUDA_CHECK(cudaEventCreate(&model->step_begin_));
-  KILN_CUDA_CHECK(cudaEventCreate(&model->step_end_));
   KILN_RETURN_IF_ERROR(model->allocate_activations());
   KILN_RETURN_IF_ERROR(model->plan_and_allocate_kv_cache(free_before_weights, model->weights_.size_bytes));
   return model;
@@ -75,13 +73,15 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
 CudaModel::~CudaModel() {
   if (context_) context_->synchronize();
   release_graphs();
-  if (step_begin_) cudaEventDestroy(step_begin_);
-  if (step_end_) cudaEventDestroy(step_end_);
-  if (step_inputs_host_) cudaFreeHost(step_inputs_host_);
+  for (StepSlot& slot : slots_) {
+    if (slot.begin) cudaEventDestroy(slot.begin);
+    if (slot.end) cudaEventDestroy(slot.end);
+    if (slot.inputs_host) cudaFreeHost(slot.inputs_host);
+    if (slot.rows_host) cudaFreeHost(slot.rows_host);
+    if (slot.adjustments_host) cudaFreeHost(slot.adjustments_host);
+    if (slot.sampled_host) cudaFreeHost(slot.sampled_host);
+  }
   if (logits_host_) cudaFreeHost(logits_host_);
-  if (sampling_rows_host_) cudaFreeHost(sampling_rows_host_);
-  if (adjustments_host_) cudaFreeHost(adjustments_host_);
-  if (sampled_host_) cudaFreeHost(sampled_host_);
 }
 
 Status CudaModel::allocate_activations() {
@@ -110,22 +110,26 @@ Status CudaModel::allocate_activations() {
   // Sampling on the device: at most one sampled row per sequence and step.
   const size_t max_sampled = static_cast<size_t>(options_.max_num_seqs);
   KILN_ASSIGN_OR_RETURN(sampling_rows_, DeviceBuffer::try_allocate(max_sampled * sizeof(SamplingRowParams)));
-  KILN_CUDA_CHECK(cudaMallocHost(&sampling_rows_host_, max_sampled * sizeof(SamplingRowParams)));
   KILN_ASSIGN_OR_RETURN(sampling_workspace_,
                         DeviceBuffer::try_allocate(sampling_workspace_bytes(options_.max_num_seqs, c.vocab_size)));
   KILN_ASSIGN_OR_RETURN(sampled_, DeviceBuffer::try_allocate(max_sampled * sizeof(SampledRow)));
-  KILN_CUDA_CHECK(cudaMallocHost(&sampled_host_, max_sampled * sizeof(SampledRow)));
   // Room for a few penalized sequences' histories; grows when a step needs more.
   adjustments_capacity_ = max_sampled * 64;
   KILN_ASSIGN_OR_RETURN(adjustments_, DeviceBuffer::try_allocate(adjustments_capacity_ * sizeof(LogitAdjustment)));
-  KILN_CUDA_CHECK(cudaMallocHost(&adjustments_host_, adjustments_capacity_ * sizeof(LogitAdjustment)));
 
   max_blocks_per_seq_ = (max_model_len_ + options_.block_size - 1) / options_.block_size;
   const size_t seqs = static_cast<size_t>(options_.max_num_seqs);
-  step_inputs_bytes_ = align_up(tokens * 4) * 3 + align_up(tokens * 8) + align_up((seqs + 1) * 4) +
+  step_inputs_bytes_ = align_up(tokens * 4) * 4 + align_up(tokens * 8) + align_up((seqs + 1) * 4) +
                        align_up(seqs * 4) + align_up(seqs * max_blocks_per_seq_ * 4);
   KILN_ASSIGN_OR_RETURN(step_inputs_, DeviceBuffer::try_allocate(step_inputs_bytes_));
-  KILN_CUDA_CHECK(cudaMallocHost(&step_inputs_host_, step_inputs_bytes_));
+  for (StepSlot& slot : slots_) {
+    KILN_CUDA_CHECK(cudaMallocHost(&slot.inputs_host, step_inputs_bytes_));
+    KILN_CUDA_CHECK(cudaMallocHost(&slot.rows_host, max_sampled * sizeof(SamplingRowParams)));
+    KILN_CUDA_CHECK(cudaMallocHost(&slot.adjustments_host, adjustments_capacity_ * sizeof(LogitAdjustment)));
+    KILN_CUDA_CHECK(cudaMallocHost(&slot.sampled_host, max_sampled * sizeof(SampledRow)));
+    KILN_CUDA_CHECK(cudaEventCreate(&slot.begin));
+    KILN_CUDA_CHECK(cudaEventCreate(&slot.end));
+  }
   char* base = step_inputs_.as<char>();
   size_t offset = 0;
   auto take = [&](size_t bytes) {
@@ -136,6 +140,7 @@ Status CudaModel::allocate_activations() {
   token_ids_ = reinterpret_cast<int32_t*>(take(tokens * 4));
   positions_ = reinterpret_cast<int32_t*>(take(tokens * 4));
   logits_indices_ = reinterpret_cast<int32_t*>(take(tokens * 4));
+  token_source_ = reinterpret_cast<int32_t*>(take(tokens * 4));
   slot_mapping_ = reinterpret_cast<int64_t*>(take(tokens * 8));
   query_start_ = reinterpret_cast<int32_t*>(take((seqs + 1) * 4));
   seq_lens_ = reinterpret_cast<int32_t*>(take(seqs * 4));
@@ -209,10 +214,10 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   return ok_status();
 }
 
-void CudaModel::upload_batch(const ForwardBatch& batch) {
+void CudaModel::upload_batch(const ForwardBatch& batch, std::span<const int32_t> token_source) {
   // Each array goes to its fixed device address (CUDA graphs replay against fixed pointers)
-  // through the pinned mirror, copying only the bytes this step uses.
-  char* host = static_cast<char*>(step_inputs_host_);
+  // through the launch slot's pinned mirror, copying only the bytes this step uses.
+  char* host = static_cast<char*>(launch_slot().inputs_host);
   const char* device = step_inputs_.as<char>();
   auto stage = [&](void* device_target, const void* source, size_t bytes) {
     if (bytes == 0) return;
@@ -227,6 +232,7 @@ void CudaModel::upload_batch(const ForwardBatch& batch) {
   stage(query_start_, batch.query_start.data(), batch.query_start.size() * 4);
   stage(seq_lens_, batch.seq_lens.data(), batch.seq_lens.size() * 4);
   stage(block_tables_, batch.block_tables.data(), batch.block_tables.size() * 4);
+  stage(token_source_, token_source.data(), token_source.size() * 4);
   num_seqs_ = batch.num_seqs();
   max_query_len_ = 0;
   for (int q = 0; q < num_seqs_; ++q) {
@@ -235,7 +241,7 @@ void CudaModel::upload_batch(const ForwardBatch& batch) {
   max_blocks_per_seq_ = batch.max_blocks_per_seq;
 }
 
-void CudaModel::run_layers(int num_tokens, int max_seq_len) {
+void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled) {
   const ModelConfig& c = config_;
   cudaStream_t stream = context_->stream();
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -256,6 +262,10 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
   meta.max_seq_len = max_seq_len;
   meta.max_query_len = max_query_len_;
 
+  if (feed_sampled) {
+    take_sampled_tokens(token_source_, sampled_.as<SampledRow>(), num_tokens, token_ids_, stream);
+    profiler_.mark("take_sampled_tokens");
+  }
   embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
   profiler_.mark("embedding");
   for (int l = 0; l < c.num_hidden_layers; ++l) {
@@ -299,8 +309,9 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len) {
   profiler_.mark("norm");
 }
 
-Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len) const {
-  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, plan_.num_blocks, options_.block_size));
+Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len, std::span<const int32_t> token_source) const {
+  KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, plan_.num_blocks, options_.block_size,
+                                              token_source, num_previous_sampled_));
   if (batch.num_tokens() > options_.max_num_batched_tokens) {
     return Status::error("ForwardBatch: " + std::to_string(batch.num_tokens()) +
                          " tokens exceed --max-num-batched-tokens " + std::to_string(options_.max_num_batched_tokens));
@@ -330,10 +341,12 @@ void CudaModel::compute_logits(int num_tokens, int begin, int rows) {
 
 Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
   const ModelConfig& c = config_;
+  if (num_uncollected_steps() > 0) return Status::error("forward() while launched steps are uncollected");
   int max_seq_len = 0;
   KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len));
   cudaStream_t stream = context_->stream();
-  begin_step();
+  StepSlot& slot = launch_slot();
+  KILN_CUDA_CHECK(cudaEventRecord(slot.begin, stream));
   profiler_.begin(stream);
   upload_batch(batch);
   profiler_.mark("upload");
@@ -350,19 +363,18 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
     float* out = logits->data() + static_cast<size_t>(begin) * c.vocab_size;
     for (size_t i = 0; i < count; ++i) out[i] = bf16_to_f32(logits_host_[i]);
   }
-  if (num_logits == 0) KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
   profiler_.end(batch.num_tokens(), batch.num_seqs());
-  end_step();
+  KILN_CUDA_CHECK(cudaEventRecord(slot.end, stream));
+  KILN_CUDA_CHECK(cudaEventSynchronize(slot.end));
+  add_busy_time(slot);
+  // The step sampled nothing: a later step has nothing to feed from.
+  num_previous_sampled_ = 0;
   return ok_status();
 }
 
-void CudaModel::begin_step() { KILN_CUDA_CHECK(cudaEventRecord(step_begin_, context_->stream())); }
-
-void CudaModel::end_step() {
-  KILN_CUDA_CHECK(cudaEventRecord(step_end_, context_->stream()));
-  KILN_CUDA_CHECK(cudaEventSynchronize(step_end_));
+void CudaModel::add_busy_time(const StepSlot& slot) {
   float milliseconds = 0;
-  KILN_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, step_begin_, step_end_));
+  KILN_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, slot.begin, slot.end));
   busy_nanoseconds_ += static_cast<int64_t>(static_cast<double>(milliseconds) * 1e6);
 }
 

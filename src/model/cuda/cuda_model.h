@@ -59,13 +59,24 @@ class CudaModel {
   // computes them before .float()). Refuses an inconsistent batch before touching the cache.
   Status forward(const ForwardBatch& batch, std::vector<float>* logits);
 
-  // As forward(), with the rows of `rows` sampled on the device (kernels/sampling.h; logits_row
-  // indexes batch.logits_indices, ascending): `sampled` gets one SampledRow per entry and
-  // `other_logits` the logits of the remaining rows, in order. A decode-only step whose every row
-  // samples replays a CUDA graph captured for its batch-size bucket (unless enforce_eager).
+  // Queues one step that samples on the device and returns without waiting for it: the rows of
+  // `rows` are sampled by the sampling operator (kernels/sampling.h; logits_row indexes
+  // batch.logits_indices, ascending); the logits of the other rows (prompt logprobs) are copied
+  // back before this returns. `token_source` (empty, or one per token) feeds a token from the
+  // previous launched step's sampled row (taken on the device; batch.token_ids holds -1 there).
+  // A decode-only step whose every row samples replays a CUDA graph captured for its batch-size
+  // bucket (unless enforce_eager). At most two launched steps are uncollected at once; the host
+  // buffers a step uses are its own until it is collected.
+  Status launch_sampled(const ForwardBatch& batch, std::span<const int32_t> token_source,
+                        std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments);
+  // Waits for the oldest launched step: one SampledRow per row it sampled, and the logits of its
+  // other rows, in order.
+  Status collect_sampled(std::vector<SampledRow>* sampled, std::vector<float>* other_logits);
+  // launch_sampled() then collect_sampled(), with no token sources.
   Status forward_sampled(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
                          std::span<const LogitAdjustment> adjustments, std::vector<float>* other_logits,
                          std::vector<SampledRow>* sampled);
+  int num_uncollected_steps() const { return static_cast<int>(num_launched_ - num_collected_); }
   int num_captured_graphs() const { return static_cast<int>(graphs_.size()); }
   // GPU time of all steps so far (CUDA events around each step); safe to read from any thread.
   double busy_seconds() const { return static_cast<double>(busy_nanoseconds_.load()) * 1e-9; }
@@ -77,12 +88,29 @@ class CudaModel {
 
  private:
   CudaModel() = default;
+  // The host side of one launched step: pinned mirrors its inputs are copied from and its
+  // results are copied to, and the events around its device work. Two, used alternately, so the
+  // host writes step N+1's inputs while step N's copies may still be pending.
+  struct StepSlot {
+    void* inputs_host = nullptr;                  // mirror of step_inputs_
+    SamplingRowParams* rows_host = nullptr;       // [max_num_seqs]
+    LogitAdjustment* adjustments_host = nullptr;  // [adjustments_capacity_]
+    SampledRow* sampled_host = nullptr;           // [max_num_seqs]
+    cudaEvent_t begin = nullptr, end = nullptr;
+    int num_sampled = 0;
+    std::vector<float> other_logits;  // rows returned whole, converted at launch
+  };
+
   Status allocate_activations();
   Status plan_and_allocate_kv_cache(int64_t free_before_weights, int64_t weights_bytes);
-  void run_layers(int num_tokens, int max_seq_len);
-  void upload_batch(const ForwardBatch& batch);
+  // feed_sampled: first take the token ids token_source_ names from the previous step's samples.
+  void run_layers(int num_tokens, int max_seq_len, bool feed_sampled = false);
+  StepSlot& launch_slot() { return slots_[num_launched_ % 2]; }
+  // Copies the batch (and the token sources, -1 where empty) to the device through the launch
+  // slot's mirror.
+  void upload_batch(const ForwardBatch& batch, std::span<const int32_t> token_source = {});
   // Refuses a batch the model was not sized for; sets the longest sequence's length.
-  Status check_batch(const ForwardBatch& batch, int* max_seq_len) const;
+  Status check_batch(const ForwardBatch& batch, int* max_seq_len, std::span<const int32_t> token_source = {}) const;
   Status check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
                         std::span<const LogitAdjustment> adjustments) const;
   Status stage_sampling(std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
@@ -92,11 +120,10 @@ class CudaModel {
   bool graph_eligible(const ForwardBatch& batch, size_t num_sampled) const;
   int graph_padded_batch(int num_seqs) const;
   int graph_block_stride(int max_blocks_per_seq) const;
-  void run_graph_step(const ForwardBatch& batch, int num_sampled);
+  void run_graph_step(const ForwardBatch& batch, std::span<const int32_t> token_source, int num_sampled);
   void release_graphs();
-  // Events around one step's device work; end_step adds the span once the stream is synchronized.
-  void begin_step();
-  void end_step();
+  // Adds a finished step's device time (its slot's events) to the busy total.
+  void add_busy_time(const StepSlot& slot);
 
   ModelConfig config_;
   CudaModelOptions options_;
@@ -117,32 +144,33 @@ class CudaModel {
   int max_logit_rows_ = 0;
   DeviceBuffer logits_rows_;  // [max_logit_rows, hidden] gathered final hidden states
   DeviceBuffer logits_;       // [max_logit_rows, vocab] bf16
-  // Step inputs on the device, uploaded in one copy from a pinned host mirror.
+  // Step inputs on the device, copied from the launch slot's pinned mirror.
   DeviceBuffer step_inputs_;
-  void* step_inputs_host_ = nullptr;
   size_t step_inputs_bytes_ = 0;
   uint16_t* logits_host_ = nullptr;  // pinned [max_logit_rows, vocab]
   int32_t *token_ids_ = nullptr, *positions_ = nullptr, *query_start_ = nullptr, *seq_lens_ = nullptr,
-          *block_tables_ = nullptr, *logits_indices_ = nullptr;
+          *block_tables_ = nullptr, *logits_indices_ = nullptr, *token_source_ = nullptr;
   int64_t* slot_mapping_ = nullptr;
   int num_seqs_ = 0, max_blocks_per_seq_ = 0;
   int max_query_len_ = 0;  // most new tokens of a sequence in the uploaded batch (attention's kernel choice)
 
-  // Device sampling: rows and adjustments staged through pinned mirrors, f32 scratch per row.
+  // Device sampling: rows and adjustments staged through the slots' pinned mirrors, f32 scratch
+  // per row. sampled_ holds the last step's samples until the next step that samples: a step
+  // launched in between feeds from it.
   DeviceBuffer sampling_rows_;  // [max_num_seqs] SamplingRowParams
-  SamplingRowParams* sampling_rows_host_ = nullptr;
-  DeviceBuffer adjustments_;  // grows with the step's needs; graphs hold its address
-  LogitAdjustment* adjustments_host_ = nullptr;
+  DeviceBuffer adjustments_;    // grows with the step's needs; graphs hold its address
   size_t adjustments_capacity_ = 0;
   DeviceBuffer sampling_workspace_;  // [max_num_seqs, vocab] f32
   DeviceBuffer sampled_;             // [max_num_seqs] SampledRow
-  SampledRow* sampled_host_ = nullptr;
+  int num_previous_sampled_ = 0;     // rows the last launched step sampled
+
+  StepSlot slots_[2];
+  int64_t num_launched_ = 0, num_collected_ = 0;
 
   // Decode graphs by (padded batch size, block-table stride).
   std::map<std::pair<int, int>, cudaGraphExec_t> graphs_;
   int64_t num_graph_steps_ = 0;
 
-  cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;
   StepProfiler profiler_;
   std::atomic<int64_t> busy_nanoseconds_{0};
 };

@@ -71,37 +71,40 @@ Status CudaModel::stage_sampling(std::span<const SamplingRowParams> rows, std::s
                                  int padded_rows) {
   cudaStream_t stream = context_->stream();
   if (adjustments.size() > adjustments_capacity_) {
-    // The previous step's copies may still read the old buffers.
+    // Steps in flight may still read the old buffers.
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
     size_t capacity = adjustments_capacity_;
     while (capacity < adjustments.size()) capacity *= 2;
     KILN_ASSIGN_OR_RETURN(DeviceBuffer grown, DeviceBuffer::try_allocate(capacity * sizeof(LogitAdjustment)));
-    LogitAdjustment* grown_host = nullptr;
-    if (cudaMallocHost(&grown_host, capacity * sizeof(LogitAdjustment)) != cudaSuccess) {
-      return Status::error("sampling: no pinned host memory for " + std::to_string(capacity) + " logit adjustments");
+    for (StepSlot& slot : slots_) {
+      LogitAdjustment* grown_host = nullptr;
+      if (cudaMallocHost(&grown_host, capacity * sizeof(LogitAdjustment)) != cudaSuccess) {
+        return Status::error("sampling: no pinned host memory for " + std::to_string(capacity) + " logit adjustments");
+      }
+      cudaFreeHost(slot.adjustments_host);
+      slot.adjustments_host = grown_host;
     }
-    cudaFreeHost(adjustments_host_);
-    adjustments_host_ = grown_host;
     adjustments_ = std::move(grown);
     adjustments_capacity_ = capacity;
     release_graphs();  // they captured the old address
     KILN_LOG(Debug) << "sampling: room for " << capacity << " logit adjustments";
   }
-  std::copy(rows.begin(), rows.end(), sampling_rows_host_);
+  StepSlot& slot = launch_slot();
+  std::copy(rows.begin(), rows.end(), slot.rows_host);
   for (int r = static_cast<int>(rows.size()); r < padded_rows; ++r) {
     SamplingRowParams pad;
     pad.logits_row = r;
-    sampling_rows_host_[r] = pad;
+    slot.rows_host[r] = pad;
   }
   const int staged_rows = std::max<int>(padded_rows, static_cast<int>(rows.size()));
   if (staged_rows > 0) {
-    KILN_CUDA_CHECK(cudaMemcpyAsync(sampling_rows_.data(), sampling_rows_host_, staged_rows * sizeof(SamplingRowParams),
+    KILN_CUDA_CHECK(cudaMemcpyAsync(sampling_rows_.data(), slot.rows_host, staged_rows * sizeof(SamplingRowParams),
                                     cudaMemcpyHostToDevice, stream));
   }
   if (!adjustments.empty()) {
-    std::copy(adjustments.begin(), adjustments.end(), adjustments_host_);
-    KILN_CUDA_CHECK(cudaMemcpyAsync(adjustments_.data(), adjustments_host_, adjustments.size() * sizeof(LogitAdjustment),
-                                    cudaMemcpyHostToDevice, stream));
+    std::copy(adjustments.begin(), adjustments.end(), slot.adjustments_host);
+    KILN_CUDA_CHECK(cudaMemcpyAsync(adjustments_.data(), slot.adjustments_host,
+                                    adjustments.size() * sizeof(LogitAdjustment), cudaMemcpyHostToDevice, stream));
   }
   return ok_status();
 }
@@ -123,7 +126,7 @@ int CudaModel::graph_block_stride(int max_blocks_per_seq) const {
   return std::min(graph_stride_bucket(max_blocks_per_seq), capacity);
 }
 
-void CudaModel::run_graph_step(const ForwardBatch& batch, int num_sampled) {
+void CudaModel::run_graph_step(const ForwardBatch& batch, std::span<const int32_t> token_source, int num_sampled) {
   const ModelConfig& c = config_;
   cudaStream_t stream = context_->stream();
   const int n = batch.num_seqs();
@@ -150,7 +153,10 @@ void CudaModel::run_graph_step(const ForwardBatch& batch, int num_sampled) {
     std::copy_n(batch.block_tables.begin() + static_cast<size_t>(s) * batch.max_blocks_per_seq,
                 batch.max_blocks_per_seq, padded_batch.block_tables.begin() + static_cast<size_t>(s) * stride);
   }
-  upload_batch(padded_batch);
+  // Every graph feeds sampled tokens: rows without a source (-1) keep their uploaded id.
+  std::vector<int32_t> sources(static_cast<size_t>(padded), -1);
+  std::copy(token_source.begin(), token_source.end(), sources.begin());
+  upload_batch(padded_batch, sources);
 
   const auto key = std::make_pair(padded, stride);
   auto found = graphs_.find(key);
@@ -158,7 +164,7 @@ void CudaModel::run_graph_step(const ForwardBatch& batch, int num_sampled) {
     const int max_seq_len = std::min(stride * options_.block_size, max_model_len_);
     cudaGraph_t graph = nullptr;
     KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-    run_layers(padded, max_seq_len);
+    run_layers(padded, max_seq_len, /*feed_sampled=*/true);
     compute_logits(padded, 0, padded);
     sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
                 adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream);
@@ -171,32 +177,34 @@ void CudaModel::run_graph_step(const ForwardBatch& batch, int num_sampled) {
   }
   KILN_CUDA_CHECK(cudaGraphLaunch(found->second, stream));
   ++num_graph_steps_;
-  KILN_CUDA_CHECK(cudaMemcpyAsync(sampled_host_, sampled_.data(), num_sampled * sizeof(SampledRow),
+  KILN_CUDA_CHECK(cudaMemcpyAsync(launch_slot().sampled_host, sampled_.data(), num_sampled * sizeof(SampledRow),
                                   cudaMemcpyDeviceToHost, stream));
 }
 
-Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
-                                  std::span<const LogitAdjustment> adjustments, std::vector<float>* other_logits,
-                                  std::vector<SampledRow>* sampled) {
+Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int32_t> token_source,
+                                 std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments) {
   const ModelConfig& c = config_;
+  if (num_uncollected_steps() >= 2) return Status::error("launch_sampled: two launched steps are uncollected");
   int max_seq_len = 0;
-  KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len));
+  KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len, token_source));
   KILN_RETURN_IF_ERROR(check_sampling(batch, rows, adjustments));
   cudaStream_t stream = context_->stream();
   const int num_sampled = static_cast<int>(rows.size());
   const int num_logits = static_cast<int>(batch.logits_indices.size());
-  other_logits->clear();
-  begin_step();
+  StepSlot& slot = launch_slot();
+  slot.num_sampled = num_sampled;
+  slot.other_logits.clear();
+  KILN_CUDA_CHECK(cudaEventRecord(slot.begin, stream));
   const bool profiled = profiler_.begin(stream);
 
   if (!profiled && graph_eligible(batch, rows.size())) {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs())));
-    run_graph_step(batch, num_sampled);
+    run_graph_step(batch, token_source, num_sampled);
   } else {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, 0));
-    upload_batch(batch);
+    upload_batch(batch, token_source);
     profiler_.mark("upload");
-    run_layers(batch.num_tokens(), max_seq_len);
+    run_layers(batch.num_tokens(), max_seq_len, /*feed_sampled=*/!token_source.empty());
     std::vector<bool> is_sampled(static_cast<size_t>(num_logits), false);
     for (const SamplingRowParams& row : rows) is_sampled[static_cast<size_t>(row.logits_row)] = true;
     int next_sampled = 0;
@@ -211,7 +219,8 @@ Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const Sam
                   next_sampled - first_sampled, adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(),
                   sampled_.as<SampledRow>() + first_sampled, stream);
       profiler_.mark("sampling");
-      // The rows that do not sample (prompt logprobs) come back whole.
+      // The rows that do not sample (prompt logprobs) come back whole, before this returns: the
+      // staging buffer is shared by every step.
       int host_rows = 0;
       for (int r = begin; r < begin + count; ++r) {
         if (is_sampled[static_cast<size_t>(r)]) continue;
@@ -223,19 +232,41 @@ Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const Sam
       if (host_rows == 0) continue;
       KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
       const size_t values = static_cast<size_t>(host_rows) * c.vocab_size;
-      const size_t offset = other_logits->size();
-      other_logits->resize(offset + values);
-      for (size_t i = 0; i < values; ++i) (*other_logits)[offset + i] = bf16_to_f32(logits_host_[i]);
+      const size_t offset = slot.other_logits.size();
+      slot.other_logits.resize(offset + values);
+      for (size_t i = 0; i < values; ++i) slot.other_logits[offset + i] = bf16_to_f32(logits_host_[i]);
     }
     if (num_sampled > 0) {
-      KILN_CUDA_CHECK(cudaMemcpyAsync(sampled_host_, sampled_.data(), num_sampled * sizeof(SampledRow),
+      KILN_CUDA_CHECK(cudaMemcpyAsync(slot.sampled_host, sampled_.data(), num_sampled * sizeof(SampledRow),
                                       cudaMemcpyDeviceToHost, stream));
     }
   }
-  profiler_.end(batch.num_tokens(), batch.num_seqs());
-  end_step();
-  sampled->assign(sampled_host_, sampled_host_ + num_sampled);
+  if (profiled) profiler_.end(batch.num_tokens(), batch.num_seqs());
+  KILN_CUDA_CHECK(cudaEventRecord(slot.end, stream));
+  // A step that samples nothing leaves the previous samples in sampled_, but no later step may
+  // feed from them: sources always name the step launched just before.
+  num_previous_sampled_ = num_sampled;
+  ++num_launched_;
   return ok_status();
+}
+
+Status CudaModel::collect_sampled(std::vector<SampledRow>* sampled, std::vector<float>* other_logits) {
+  if (num_uncollected_steps() == 0) return Status::error("collect_sampled: no launched step");
+  StepSlot& slot = slots_[num_collected_ % 2];
+  KILN_CUDA_CHECK(cudaEventSynchronize(slot.end));
+  add_busy_time(slot);
+  sampled->assign(slot.sampled_host, slot.sampled_host + slot.num_sampled);
+  *other_logits = std::move(slot.other_logits);
+  slot.other_logits.clear();
+  ++num_collected_;
+  return ok_status();
+}
+
+Status CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
+                                  std::span<const LogitAdjustment> adjustments, std::vector<float>* other_logits,
+                                  std::vector<SampledRow>* sampled) {
+  KILN_RETURN_IF_ERROR(launch_sampled(batch, {}, rows, adjustments));
+  return collect_sampled(sampled, other_logits);
 }
 
 }  // namespace kiln::cuda

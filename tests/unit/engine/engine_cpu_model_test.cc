@@ -43,7 +43,7 @@ class EngineCpuModelTest : public ::testing::Test {
   }
 
   static std::unique_ptr<Engine> engine(int num_blocks, int max_batched_tokens,
-                                        std::shared_ptr<StepGate> gate = nullptr) {
+                                        std::shared_ptr<StepGate> gate = nullptr, bool async_scheduling = false) {
     CpuModelOptions options;
     options.num_blocks = num_blocks;
     options.block_size = 16;
@@ -54,8 +54,10 @@ class EngineCpuModelTest : public ::testing::Test {
     config.scheduler = {max_batched_tokens, 64, 256};
     config.num_blocks = num_blocks;
     config.stats_log_interval_s = 0;
+    config.async_scheduling = async_scheduling;
     std::unique_ptr<ModelExecutor> executor = std::make_unique<CpuModelExecutor>(std::move(cpu).value());
     if (gate) executor = std::make_unique<GatedExecutor>(std::move(executor), std::move(gate));
+    if (async_scheduling) executor = std::make_unique<WorkerThreadExecutor>(std::move(executor), nullptr);
     return std::make_unique<Engine>(config, std::move(executor), nullptr);
   }
 
@@ -96,6 +98,42 @@ TEST_F(EngineCpuModelTest, BatchedPrefixCachedAndPreemptedRunsMatchRunningAlone)
   auto preempted = run_all(tight.get(), requests, gate.get());
   for (int i = 0; i < 6; ++i) EXPECT_EQ(preempted[i].choices.at(0).tokens, alone[i]) << i;
   EXPECT_GT(tight->stats().num_preemptions_total, 0);
+}
+
+TEST_F(EngineCpuModelTest, AsyncSchedulingGivesTheSynchronousTokens) {
+  // The real forward on a worker thread, each decode fed the previous step's sampled token by the
+  // backend: greedy and seeded sampling, chunked prefill, prefix caching and preemption give the
+  // tokens and logprobs of synchronous steps.
+  std::vector<EngineRequest> requests;
+  const std::vector<int32_t> shared = prompt(40, 9);
+  for (int i = 0; i < 6; ++i) {
+    std::vector<int32_t> p = i < 3 ? prompt(5 + 13 * i, i) : shared;
+    if (i >= 3) p.push_back(i);
+    EngineRequest r = make_request("r" + std::to_string(i), p, 12, i % 2 == 0 ? 0.0f : 0.9f);
+    r.sampling.seed = 7 + i;
+    r.sampling.logprobs = 1;
+    requests.push_back(r);
+  }
+  for (int num_blocks : {64, 8}) {
+    SCOPED_TRACE(num_blocks == 8 ? "preempting" : "roomy");
+    auto gate = std::make_shared<StepGate>();
+    auto sync = engine(num_blocks, 24, gate);
+    const auto expected = run_all(sync.get(), requests, gate.get());
+    auto async_gate = std::make_shared<StepGate>();
+    auto async = engine(num_blocks, 24, async_gate, /*async_scheduling=*/true);
+    const auto got = run_all(async.get(), requests, async_gate.get());
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_EQ(got[i].choices.at(0).tokens, expected[i].choices.at(0).tokens) << i;
+      ASSERT_EQ(got[i].choices.at(0).logprobs.size(), 12u);
+      for (int t = 0; t < 12; ++t) {
+        EXPECT_EQ(got[i].choices.at(0).logprobs[t].logprob, expected[i].choices.at(0).logprobs[t].logprob) << i;
+      }
+    }
+    EXPECT_EQ(async->stats().generation_tokens_total, sync->stats().generation_tokens_total);
+    if (num_blocks == 8) {
+      EXPECT_GT(async->stats().num_preemptions_total, 0);
+    }
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -15,9 +16,9 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/fake_model_executor.h"
+#include "engine/prompt_logprobs.h"
 #include "engine/request_stream.h"
-#include "engine/sampler.h"
+#include "fake_model_executor.h"
 
 namespace kiln::testing {
 
@@ -64,68 +65,107 @@ class StepGate {
   bool open_ = false;
 };
 
+// Forwards to the wrapped executor, holding every launch until the gate opens.
 class GatedExecutor : public ModelExecutor {
  public:
   GatedExecutor(std::unique_ptr<ModelExecutor> inner, std::shared_ptr<StepGate> gate)
       : inner_(std::move(inner)), gate_(std::move(gate)) {}
   int vocab_size() const override { return inner_->vocab_size(); }
-  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
+  Status launch(const StepInput& input) override {
     gate_->wait();
-    return inner_->execute(batch, logits);
+    return inner_->launch(input);
   }
+  Status collect(StepResult* result) override { return inner_->collect(result); }
+  bool runs_asynchronously() const override { return inner_->runs_asynchronously(); }
 
  private:
   std::unique_ptr<ModelExecutor> inner_;
   std::shared_ptr<StepGate> gate_;
 };
 
-// Runs each step on a worker thread between launch_and_sample() and collect_sampled(), as a
-// device queue does, so the engine's overlapped order (the next step computing while the host
-// makes the last one's text) runs for real.
-class AsyncSamplingExecutor : public ModelExecutor {
+// Delays each launch of the wrapped executor.
+class SlowExecutor : public ModelExecutor {
  public:
-  AsyncSamplingExecutor(std::unique_ptr<ModelExecutor> inner, std::function<void()> on_launch)
-      : inner_(std::move(inner)), on_launch_(std::move(on_launch)) {}
-  ~AsyncSamplingExecutor() override {
-    if (in_flight_.valid()) in_flight_.wait();
+  SlowExecutor(std::unique_ptr<ModelExecutor> inner, int delay_ms) : inner_(std::move(inner)), delay_ms_(delay_ms) {}
+  int vocab_size() const override { return inner_->vocab_size(); }
+  Status launch(const StepInput& input) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    return inner_->launch(input);
+  }
+  Status collect(StepResult* result) override { return inner_->collect(result); }
+  bool runs_asynchronously() const override { return inner_->runs_asynchronously(); }
+
+ private:
+  std::unique_ptr<ModelExecutor> inner_;
+  int delay_ms_;
+};
+
+// Runs the wrapped executor's steps on a worker thread, one after another in launch order, as a
+// device queue does: launch() returns at once and collect() waits, so the engine's async
+// scheduling (the next step launched while the host processes the last one's tokens) runs for
+// real. on_launch is called on the engine thread at each launch with the number of steps the
+// engine has collected so far.
+class WorkerThreadExecutor : public ModelExecutor {
+ public:
+  WorkerThreadExecutor(std::unique_ptr<ModelExecutor> inner, std::function<void(int64_t)> on_launch)
+      : inner_(std::move(inner)), on_launch_(std::move(on_launch)), worker_([this] { run(); }) {}
+  ~WorkerThreadExecutor() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    worker_.join();
   }
   int vocab_size() const override { return inner_->vocab_size(); }
-  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
-    return inner_->execute(batch, logits);
-  }
-  bool samples_on_device() const override { return true; }
-  bool launches_async() const override { return true; }
-  Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
-                            std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
-    return Status::error("the engine must launch and collect an asynchronous backend's steps");
-  }
-  Status launch_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling) override {
-    if (in_flight_.valid()) return Status::error("launched while a step is in flight");
-    if (on_launch_) on_launch_();
-    in_flight_ = std::async(std::launch::async, [this, batch, sampling] {
-      StepResult r;
-      r.status = inner_->execute_and_sample(batch, sampling, &r.other_logits, &r.sampled);
-      return r;
-    });
+  bool runs_asynchronously() const override { return true; }
+  Status launch(const StepInput& input) override {
+    if (on_launch_) on_launch_(num_collected_);
+    std::promise<std::pair<Status, StepResult>> promise;
+    results_.push_back(promise.get_future());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.emplace_back(input, std::move(promise));
+    }
+    wake_.notify_all();
     return ok_status();
   }
-  Status collect_sampled(std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
-    if (!in_flight_.valid()) return Status::error("collected with no step in flight");
-    StepResult r = in_flight_.get();
-    *other_logits = std::move(r.other_logits);
-    *sampled = std::move(r.sampled);
-    return r.status;
+  Status collect(StepResult* result) override {
+    if (results_.empty()) return Status::error("collect() without a launched step");
+    auto [status, step] = results_.front().get();
+    results_.pop_front();
+    ++num_collected_;
+    *result = std::move(step);
+    return status;
   }
 
  private:
-  struct StepResult {
-    Status status;
-    std::vector<float> other_logits;
-    std::vector<SampledRow> sampled;
-  };
+  void run() {
+    while (true) {
+      std::pair<StepInput, std::promise<std::pair<Status, StepResult>>> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      StepResult result;
+      Status status = inner_->launch(task.first);
+      if (status.ok()) status = inner_->collect(&result);
+      task.second.set_value({status, std::move(result)});
+    }
+  }
+
   std::unique_ptr<ModelExecutor> inner_;
-  std::function<void()> on_launch_;
-  std::future<StepResult> in_flight_;
+  std::function<void(int64_t)> on_launch_;
+  std::deque<std::future<std::pair<Status, StepResult>>> results_;  // engine thread only
+  int64_t num_collected_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::pair<StepInput, std::promise<std::pair<Status, StepResult>>>> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 struct EngineOptions {
@@ -137,59 +177,11 @@ struct EngineOptions {
   bool enable_prefix_caching = true;
   GenerationDefaults defaults;
   int step_delay_ms = 0;  // slows every step, for tests that must act while a request runs
-  bool device_sampling = false;  // sample through DeviceSamplingExecutor instead of the engine
   std::shared_ptr<StepGate> gate;  // when set, no step runs until the gate is released
-  bool async_steps = false;  // device sampling through AsyncSamplingExecutor: overlapped steps
-  std::function<void()> on_launch;  // with async_steps: called on the engine thread at each launch
-};
-
-// Samples "on the device" with the sampling operator's CPU twin, as a device backend does: the
-// engine's execute_and_sample path with the fake model's logits.
-class DeviceSamplingExecutor : public ModelExecutor {
- public:
-  explicit DeviceSamplingExecutor(std::unique_ptr<ModelExecutor> inner) : inner_(std::move(inner)) {}
-  int vocab_size() const override { return inner_->vocab_size(); }
-  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
-    return inner_->execute(batch, logits);
-  }
-  bool samples_on_device() const override { return true; }
-  Status execute_and_sample(const ForwardBatch& batch, const DeviceSamplingBatch& sampling,
-                            std::vector<float>* other_logits, std::vector<SampledRow>* sampled) override {
-    std::vector<float> logits;
-    KILN_RETURN_IF_ERROR(inner_->execute(batch, &logits));
-    const size_t vocab = static_cast<size_t>(vocab_size());
-    sampled->resize(sampling.rows.size());
-    cpu::sample_rows(logits.data(), vocab_size(), sampling.rows, sampling.adjustments, sampled->data());
-    std::vector<bool> is_sampled(batch.logits_indices.size(), false);
-    for (const SamplingRowParams& row : sampling.rows) is_sampled[static_cast<size_t>(row.logits_row)] = true;
-    other_logits->clear();
-    for (size_t r = 0; r < is_sampled.size(); ++r) {
-      if (!is_sampled[r]) other_logits->insert(other_logits->end(), logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
-    }
-    ++num_sampling_steps_;
-    return ok_status();
-  }
-  int64_t num_sampling_steps() const { return num_sampling_steps_; }
-
- private:
-  std::unique_ptr<ModelExecutor> inner_;
-  int64_t num_sampling_steps_ = 0;
-};
-
-// Delays each step of the wrapped executor.
-class SlowExecutor : public ModelExecutor {
- public:
-  SlowExecutor(std::unique_ptr<ModelExecutor> inner, int delay_ms)
-      : inner_(std::move(inner)), delay_ms_(delay_ms) {}
-  int vocab_size() const override { return inner_->vocab_size(); }
-  Status execute(const ForwardBatch& batch, std::vector<float>* logits) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
-    return inner_->execute(batch, logits);
-  }
-
- private:
-  std::unique_ptr<ModelExecutor> inner_;
-  int delay_ms_;
+  bool async_scheduling = false;   // EngineConfig::async_scheduling
+  bool worker_thread = false;      // steps run on a WorkerThreadExecutor (an asynchronous backend)
+  // With worker_thread: called on the engine thread at each launch with the steps collected so far.
+  std::function<void(int64_t)> on_launch;
 };
 
 inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
@@ -200,15 +192,12 @@ inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
   config.enable_prefix_caching = o.enable_prefix_caching;
   config.generation_defaults = o.defaults;
   config.stats_log_interval_s = 0;
+  config.async_scheduling = o.async_scheduling;
   std::unique_ptr<ModelExecutor> executor =
       std::make_unique<FakeModelExecutor>(kVocab, o.num_blocks, o.block_size);
   if (o.step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), o.step_delay_ms);
   if (o.gate) executor = std::make_unique<GatedExecutor>(std::move(executor), o.gate);
-  if (o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
-  if (o.async_steps) {
-    if (!o.device_sampling) executor = std::make_unique<DeviceSamplingExecutor>(std::move(executor));
-    executor = std::make_unique<AsyncSamplingExecutor>(std::move(executor), o.on_launch);
-  }
+  if (o.worker_thread) executor = std::make_unique<WorkerThreadExecutor>(std::move(executor), o.on_launch);
   return std::make_unique<Engine>(
       config, std::move(executor),
       [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });

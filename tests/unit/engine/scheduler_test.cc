@@ -22,10 +22,12 @@ struct Harness {
     seq->request_id = "r" + std::to_string(id);
     for (int i = 0; i < prompt_len; ++i) seq->token_ids.push_back(first_token + i);
     seq->num_prompt_tokens = prompt_len;
+    seq->max_num_tokens = prompt_len + max_output;
     seq->priority = priority;
     seq->arrival_order = next_arrival++;
     max_output_[id] = max_output;
-    scheduler.add(std::move(seq));
+    scheduler.add(seq.get());
+    seqs_[id] = std::move(seq);
   }
 
   // One step with a fake runner: every sampling sequence gets token 1; sequences that reach
@@ -33,12 +35,12 @@ struct Harness {
   SchedulerOutput step() {
     SchedulerOutput out = scheduler.schedule();
     const PreparedStep prepared = prepare_step(out, scheduler);  // checks slot/table invariants
-    EXPECT_EQ(prepared.batch.num_tokens(), out.total_num_tokens);
+    EXPECT_EQ(prepared.input.batch.num_tokens(), out.total_num_tokens);
     scheduler.on_step_done(out);
     for (const ScheduledSequence& s : out.sequences) {
       if (!s.samples) continue;
-      scheduler.append_token(s.seq_id, 1);
-      const Sequence* seq = scheduler.find(s.seq_id);
+      Sequence* seq = scheduler.find(s.seq_id);
+      seq->token_ids.push_back(1);
       if (seq->num_output_tokens() >= max_output_[s.seq_id]) {
         finished.push_back(s.seq_id);
         scheduler.finish(s.seq_id);
@@ -52,6 +54,7 @@ struct Harness {
   int64_t next_arrival = 0;
   std::vector<int64_t> finished;
   std::map<int64_t, int> max_output_;
+  std::map<int64_t, std::unique_ptr<Sequence>> seqs_;
 };
 
 TEST(SchedulerTest, ChunksLongPromptsWithinTheTokenBudget) {
@@ -206,7 +209,7 @@ TEST(ModelRunnerTest, BuildsSlotMappingAndBlockTables) {
   h.add(1, 3, 4);
   const SchedulerOutput out = h.scheduler.schedule();
   const PreparedStep step = prepare_step(out, h.scheduler);
-  const ForwardBatch& b = step.batch;
+  const ForwardBatch& b = step.input.batch;
   EXPECT_EQ(b.query_start, (std::vector<int32_t>{0, 6, 9}));
   EXPECT_EQ(b.seq_lens, (std::vector<int32_t>{6, 3}));
   EXPECT_EQ(b.max_blocks_per_seq, 2);
@@ -215,6 +218,50 @@ TEST(ModelRunnerTest, BuildsSlotMappingAndBlockTables) {
   EXPECT_EQ(b.slot_mapping, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 8, 9, 10}));
   EXPECT_EQ(b.logits_indices, (std::vector<int32_t>{5, 8}));
   EXPECT_EQ(step.rows[1].sample_row, 1);
+}
+
+TEST(ModelRunnerTest, FeedsAPendingTokenFromThePreviousStepsSamples) {
+  // Async scheduling: a step is scheduled while the previous one, which samples the sequences'
+  // next tokens, is in flight. The pending token goes in as -1 with its sampled row named.
+  Harness h(16, 4, {.max_num_batched_tokens = 64, .max_num_seqs = 8, .max_model_len = 256});
+  h.add(0, 5, 4);
+  h.add(1, 3, 4);
+  const SchedulerOutput prefill = h.scheduler.schedule();
+  const PreparedStep first = prepare_step(prefill, h.scheduler);
+  EXPECT_TRUE(first.input.token_from_previous_sample.empty());
+  ASSERT_EQ(first.input.sampling_rows.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    Sequence* seq = h.scheduler.find(i);
+    seq->token_ids.push_back(kPendingToken);
+    seq->pending_sample_row = first.rows[static_cast<size_t>(i)].sampled_index;
+  }
+  // The prefill's progress counts at once: the next step decodes the pending tokens.
+  const SchedulerOutput decode = h.scheduler.schedule();
+  ASSERT_EQ(decode.sequences.size(), 2u);
+  EXPECT_EQ(decode.sequences[0].num_computed_tokens, 5);
+  EXPECT_EQ(decode.sequences[1].num_computed_tokens, 3);
+  const PreparedStep second = prepare_step(decode, h.scheduler);
+  EXPECT_EQ(second.input.batch.token_ids, (std::vector<int32_t>{kPendingToken, kPendingToken}));
+  EXPECT_EQ(second.input.token_from_previous_sample, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(second.input.sampling_rows[1].counter, 1u);  // the pending token counts as output
+  // Collected: nothing is registered for the prefix cache beyond the tokens a step wrote.
+  h.scheduler.on_step_done(prefill);
+  EXPECT_EQ(h.scheduler.find(0)->num_collected_tokens, 5);
+  EXPECT_EQ(h.scheduler.find(0)->num_computed_tokens, 6);
+}
+
+TEST(SchedulerTest, NeverFeedsASequencesLastToken) {
+  // max_tokens 2: the prefill samples token 1, one decode samples token 2; token 2 is never fed.
+  Harness h(16, 4, {.max_num_batched_tokens = 64, .max_num_seqs = 8, .max_model_len = 256});
+  h.add(0, 5, 2);
+  Sequence* seq = h.scheduler.find(0);
+  EXPECT_EQ(h.scheduler.schedule().sequences.size(), 1u);
+  seq->token_ids.push_back(kPendingToken);
+  seq->pending_sample_row = 0;
+  EXPECT_EQ(h.scheduler.schedule().sequences.size(), 1u);  // decodes the pending token 1
+  seq->token_ids.push_back(kPendingToken);
+  EXPECT_TRUE(h.scheduler.schedule().empty());  // token 2 is the last: nothing to compute
+  EXPECT_TRUE(h.scheduler.has_work());
 }
 
 }  // namespace

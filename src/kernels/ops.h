@@ -44,6 +44,25 @@ struct AttentionShape {
   int head_dim = 0;
 };
 
+// One layer of an FP8 paged KV cache (--kv-cache-dtype fp8, vLLM's fp8_e4m3): K and V as E4M3
+// codes, one byte per element in the layout above, dequantized as fp8_e4m3_to_f32(code) x scale
+// with one scale per tensor and layer. The scales sit beside the cache (host memory for the CPU
+// ops, device memory for the CUDA ones): written by a write that calculates them, read by every
+// other op. A write that clips a value beyond +-448 x scale sets *saturated when it is not null.
+struct Fp8KvCacheLayer {
+  uint8_t* k = nullptr;
+  uint8_t* v = nullptr;
+  float* k_scale = nullptr;      // [1]
+  float* v_scale = nullptr;      // [1]
+  int32_t* saturated = nullptr;  // [1] or null
+};
+
+// vLLM's --calculate-kv-scales: the scales of a layer come from the first prompt batch's rotated
+// keys and values, k_scale = max|k| / kKvScaleKRange and v_scale = max|v| / kKvScaleVRange
+// (vLLM's K_SCALE_CONSTANT and V_SCALE_CONSTANT, leaving headroom below 448 for later tokens).
+inline constexpr float kKvScaleKRange = 200.0f;
+inline constexpr float kKvScaleVRange = 100.0f;
+
 namespace cpu {
 
 // out[t, :] = table[token_ids[t], :] as f32. table: [vocab, hidden].
@@ -80,6 +99,14 @@ void rope_and_cache_kv(const CpuContext& ctx, float* q /*[num_tokens, num_heads,
                        const AttentionShape& shape, const float* cos_sin, int max_position,
                        float* k_cache, float* v_cache);
 
+// As above into an FP8 cache: each value is divided by its tensor's scale and rounded to E4M3
+// (f32_to_fp8_e4m3: nearest even, clipped to +-448). With calculate_scales the layer's scales are
+// first set from this step's rotated keys and values (kKvScaleKRange, kKvScaleVRange; a tensor
+// whose values are all zero gets scale 1).
+void rope_and_cache_kv(const CpuContext& ctx, float* q, const float* k, const float* v, const int32_t* positions,
+                       const int64_t* slot_mapping, int num_tokens, const AttentionShape& shape, const float* cos_sin,
+                       int max_position, const Fp8KvCacheLayer& cache, bool calculate_scales);
+
 // Attention of the step's queries over the paged cache (which already holds this step's K/V):
 // causal within the new tokens, full over the cached prefix, GQA/MQA (the query heads of a KV
 // group are computed together), softmax in f32 with the running-max trick, scale given by the
@@ -88,6 +115,10 @@ void paged_attention(const CpuContext& ctx, const float* q /*[num_tokens, num_he
                      const float* k_cache, const float* v_cache, const PagedAttentionMetadata& meta,
                      const AttentionShape& shape, float scale,
                      float* out /*[num_tokens, num_heads, head_dim]*/);
+
+// As above over an FP8 cache, keys and values dequantized with the layer's scales.
+void paged_attention(const CpuContext& ctx, const float* q, const Fp8KvCacheLayer& cache,
+                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale, float* out);
 
 // SwiGLU: out[r, i] = silu(gate[r, i]) * up[r, i], with gate and up rows `stride` floats apart:
 // separate [m, inter] buffers (stride = inter) or halves of one [m, 2 * inter] gate|up buffer

@@ -3,6 +3,7 @@
 // visible context are materialized (the CPU path is the reference, not a FlashAttention), then a
 // max-subtracted softmax in f32 and the weighted sum of V rows in key order. Every query's result
 // depends only on its own keys, so chunked prefill and decode give the same bits as a full prefill.
+// An FP8 cache's rows are dequantized (code x scale) into a row of floats before use.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/ops.h"
+#include "tensor/dtype.h"
 
 namespace kiln::cpu {
 namespace {
@@ -36,11 +38,11 @@ void axpy_scalar(float alpha, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-}  // namespace
-
-void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache,
-                     const float* v_cache, const PagedAttentionMetadata& meta,
-                     const AttentionShape& shape, float scale, float* out) {
+// The attention itself, over any cache element type: key_row / value_row (slot, kv_head,
+// scratch) give a row of head_dim floats, either in place or dequantized into scratch.
+template <typename RowReader>
+void attend(const CpuContext& ctx, const float* q, RowReader key_row, RowReader value_row,
+            const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale, float* out) {
   const int hd = shape.head_dim;
   KILN_CHECK(shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0)
       << "paged_attention: " << shape.num_heads << " heads over " << shape.num_kv_heads
@@ -48,7 +50,6 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
   const int group = shape.num_heads / shape.num_kv_heads;
   const int num_tokens = meta.num_tokens;
   KILN_CHECK_EQ(meta.query_start[meta.num_seqs], num_tokens);
-  const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * hd;
   const int64_t q_row = static_cast<int64_t>(shape.num_heads) * hd;
 
   // Which sequence each new token belongs to.
@@ -67,6 +68,7 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
       num_items,
       [&](int64_t begin, int64_t end) {
         std::vector<float> scores(static_cast<size_t>(group) * static_cast<size_t>(max_context));
+        std::vector<float> scratch(static_cast<size_t>(hd));
         for (int64_t item = begin; item < end; ++item) {
           const int t = static_cast<int>(item / shape.num_kv_heads);
           const int kv_head = static_cast<int>(item % shape.num_kv_heads);
@@ -82,7 +84,7 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
             const int64_t slot =
                 static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
                 j % meta.block_size;
-            const float* key = k_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+            const float* key = key_row(slot, kv_head, scratch.data());
             for (int g = 0; g < group; ++g) {
               scores[static_cast<size_t>(g) * max_context + j] =
                   dot(q_group + g * hd, key, hd) * scale;
@@ -106,7 +108,7 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
             const int64_t slot =
                 static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
                 j % meta.block_size;
-            const float* value = v_cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+            const float* value = value_row(slot, kv_head, scratch.data());
             for (int g = 0; g < group; ++g) {
               axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);
             }
@@ -114,6 +116,33 @@ void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache
         }
       },
       static_cast<int64_t>(group) * max_context * hd * 2);
+}
+
+}  // namespace
+
+void paged_attention(const CpuContext& ctx, const float* q, const float* k_cache,
+                     const float* v_cache, const PagedAttentionMetadata& meta,
+                     const AttentionShape& shape, float scale, float* out) {
+  const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * shape.head_dim;
+  auto row_of = [&](const float* cache) {
+    return [cache, kv_row, hd = shape.head_dim](int64_t slot, int kv_head, float*) {
+      return cache + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+    };
+  };
+  attend(ctx, q, row_of(k_cache), row_of(v_cache), meta, shape, scale, out);
+}
+
+void paged_attention(const CpuContext& ctx, const float* q, const Fp8KvCacheLayer& cache,
+                     const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale, float* out) {
+  const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * shape.head_dim;
+  auto row_of = [&](const uint8_t* codes, float tensor_scale) {
+    return [codes, tensor_scale, kv_row, hd = shape.head_dim](int64_t slot, int kv_head, float* scratch) {
+      const uint8_t* row = codes + slot * kv_row + static_cast<int64_t>(kv_head) * hd;
+      for (int i = 0; i < hd; ++i) scratch[i] = fp8_e4m3_to_f32(row[i]) * tensor_scale;
+      return static_cast<const float*>(scratch);
+    };
+  };
+  attend(ctx, q, row_of(cache.k, *cache.k_scale), row_of(cache.v, *cache.v_scale), meta, shape, scale, out);
 }
 
 }  // namespace kiln::cpu

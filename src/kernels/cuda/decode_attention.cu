@@ -11,11 +11,17 @@
 // states merge in shared memory; with one split the block writes bf16 output, with several it
 // writes (unnormalised output, max, sum) records that a combine kernel merges.
 //
+// The cache is bf16 or FP8 (E4M3 codes, one byte each, with a scale per tensor): the tiles are
+// copied as they are stored, so an FP8 cache moves half the bytes; codes become floats where a
+// lane reads them, the K scale is folded into the queries' scale and the V scale into the output.
+//
 // History (bench/cuda/NOTES.md): the first kernel read V one key at a time per thread (54 us per
 // layer at batch 1, 1k context); the second gave each lane a whole key, loading K rows into
 // registers and waiting for each tile's K and then its V (61% of copy bandwidth at 256 sequences,
 // 37% at batch 1 and 32k). Streaming the tiles took those to 86% and 63%.
 #include "kernels/cuda/decode_attention.h"
+
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cfloat>
@@ -54,6 +60,59 @@ __device__ __forceinline__ DecodeBlockKeys decode_block_keys(const int32_t* quer
           block_tables + static_cast<size_t>(seq) * max_blocks_per_seq};
 }
 
+// Eight consecutive elements of a cached row as floats: bf16 values, or FP8 codes (exact in f32).
+__device__ __forceinline__ void load8(const bf16* p, float (&out)[8]) {
+  const uint4 packed = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const float2 f = __bfloat1622float2(pairs[e]);
+    out[2 * e] = f.x, out[2 * e + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ float2 fp8x2_to_float2(uint16_t pair) {
+  const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair), __NV_E4M3);
+  return __half22float2(__half2(raw));
+}
+
+__device__ __forceinline__ void load8(const uint8_t* p, float (&out)[8]) {
+  const uint2 packed = *reinterpret_cast<const uint2*>(p);
+  const uint16_t* pairs = reinterpret_cast<const uint16_t*>(&packed);
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const float2 f = fp8x2_to_float2(pairs[e]);
+    out[2 * e] = f.x, out[2 * e + 1] = f.y;
+  }
+}
+
+// kN (2 or 4) consecutive elements of a cached row as floats.
+template <int kN>
+__device__ __forceinline__ void load_n(const bf16* p, float (&out)[kN]) {
+  if constexpr (kN == 4) {
+    const uint2 packed = *reinterpret_cast<const uint2*>(p);
+    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.x));
+    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.y));
+    out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
+  } else {
+    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
+    out[0] = a.x, out[1] = a.y;
+  }
+}
+
+template <int kN>
+__device__ __forceinline__ void load_n(const uint8_t* p, float (&out)[kN]) {
+  if constexpr (kN == 4) {
+    const uint32_t packed = *reinterpret_cast<const uint32_t*>(p);
+    const float2 a = fp8x2_to_float2(static_cast<uint16_t>(packed & 0xffffu));
+    const float2 b = fp8x2_to_float2(static_cast<uint16_t>(packed >> 16));
+    out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
+  } else {
+    const float2 a = fp8x2_to_float2(*reinterpret_cast<const uint16_t*>(p));
+    out[0] = a.x, out[1] = a.y;
+  }
+}
+
 // The group's query rows, pre-scaled, as floats in shared memory.
 template <int kHeadDim, int kGroup>
 __device__ __forceinline__ void load_scaled_queries(const bf16* q, int q_stride, int head0, float scale,
@@ -73,7 +132,7 @@ template <int kHeadDim, int kGroup>
 __device__ __forceinline__ void merge_warps_and_write(const float (&running_max)[kGroup],
                                                       const float (&running_sum)[kGroup],
                                                       const float (&acc)[kGroup][kHeadDim / 32], char* merge_bytes,
-                                                      int num_kv_heads, bf16* out, float* partial) {
+                                                      int num_kv_heads, float v_scale, bf16* out, float* partial) {
   constexpr int kDimsPerLane = kHeadDim / 32;
   __shared__ float warp_max_shared[kWarps][kGroup];
   __shared__ float warp_sum_shared[kWarps][kGroup];
@@ -104,6 +163,7 @@ __device__ __forceinline__ void merge_warps_and_write(const float (&running_max)
         value += warp_acc_shared[w][h][d] * weight;
       }
     }
+    value *= v_scale;
     const size_t token_head = static_cast<size_t>(token) * num_heads + head0 + h;
     if (gridDim.z == 1) {
       out[token_head * kHeadDim + d] = __float2bfloat16(sum > 0 ? value / sum : 0.0f);
@@ -120,37 +180,40 @@ __device__ __forceinline__ void merge_warps_and_write(const float (&running_max)
 
 // The shared-memory layout of one block: kStages tiles of K and V rows, then the warps'
 // probabilities for P.V.
-template <int kHeadDim, int kGroup>
+template <typename Cache, int kHeadDim, int kGroup>
 struct DecodeTileLayout {
   static constexpr int kTileKeys = 32;
   static constexpr int kWarpKeys = kTileKeys / kWarps;
-  static constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces of a row
+  static constexpr int kChunks = kHeadDim / 8;  // pieces of 8 elements a lane reads at once
+  static constexpr int kCopyElements = 16 / static_cast<int>(sizeof(Cache));  // per 16-byte copy
+  static constexpr int kCopyChunks = kHeadDim / kCopyElements;
   // At most 64 query floats per lane: 8 lanes per key, 16 for a group of 8 at head_dim 128.
   static constexpr int kLanesPerKey = kHeadDim * kGroup / 64 > 8 ? kHeadDim * kGroup / 64 : 8;
   static constexpr int kChunksPerLane = kChunks / kLanesPerKey;
   static constexpr int kKeysPerStep = 32 / kLanesPerKey;
   static constexpr int kSteps = kWarpKeys / kKeysPerStep;
-  static constexpr int kCopiesPerThread = kTileKeys * kChunks / kThreads;  // per tile, K and V each
-  static constexpr size_t kStageBytes = 2 * kTileKeys * kHeadDim * sizeof(bf16);
+  static constexpr int kCopiesPerThread = kTileKeys * kCopyChunks / kThreads;  // per tile, K and V each
+  static constexpr size_t kStageBytes = 2 * kTileKeys * kHeadDim * sizeof(Cache);
   static constexpr size_t kProbabilityBytes = sizeof(float) * kWarps * kWarpKeys * kGroup;
   static constexpr size_t shared_bytes(int stages) { return stages * kStageBytes + kProbabilityBytes; }
-  static_assert(kChunksPerLane >= 1 && kSteps >= 1 && kTileKeys * kChunks % kThreads == 0);
+  static_assert(kChunksPerLane >= 1 && kSteps >= 1 && kTileKeys * kCopyChunks % kThreads == 0);
   static_assert(sizeof(float) * kWarps * kGroup * kHeadDim <= 2 * kStageBytes, "merge space");
 };
 
-template <int kHeadDim, int kGroup, int kStages>
+template <typename Cache, int kHeadDim, int kGroup, int kStages>
 __global__ void __launch_bounds__(kThreads)
-    decode_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
-                            const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
+    decode_attention_kernel(const bf16* __restrict__ q, const Cache* __restrict__ k_cache,
+                            const Cache* __restrict__ v_cache, const float* __restrict__ k_scale,
+                            const float* __restrict__ v_scale, const int32_t* __restrict__ query_start,
                             const int32_t* __restrict__ seq_lens, const int32_t* __restrict__ block_tables,
                             int num_seqs, int max_blocks_per_seq, int block_size, int num_kv_heads, float scale,
                             int keys_per_split, int q_stride, bool decode_only, bf16* __restrict__ out,
                             float* __restrict__ partial) {
-  using L = DecodeTileLayout<kHeadDim, kGroup>;
+  using L = DecodeTileLayout<Cache, kHeadDim, kGroup>;
   static_assert(kStages >= 2, "the merge reuses two stages");
   constexpr int kDimsPerLane = kHeadDim / 32;
   extern __shared__ __align__(16) char tile_shared[];
-  auto& tiles = *reinterpret_cast<bf16 (*)[kStages][2][L::kTileKeys][kHeadDim]>(tile_shared);
+  auto& tiles = *reinterpret_cast<Cache (*)[kStages][2][L::kTileKeys][kHeadDim]>(tile_shared);
   auto& probabilities =
       *reinterpret_cast<float (*)[kWarps][L::kWarpKeys][kGroup]>(tile_shared + kStages * L::kStageBytes);
   __shared__ float q_shared[kGroup][kHeadDim];
@@ -162,8 +225,8 @@ __global__ void __launch_bounds__(kThreads)
   if (keys.skip) return;  // the prefill kernel's token
   const int kv_head = blockIdx.y;
   const size_t kv_row_stride = static_cast<size_t>(num_kv_heads) * kHeadDim;
-  const bf16* k_head = k_cache + kv_head * kHeadDim;
-  const bf16* v_head = v_cache + kv_head * kHeadDim;
+  const Cache* k_head = k_cache + kv_head * kHeadDim;
+  const Cache* v_head = v_cache + kv_head * kHeadDim;
   const int num_tiles = max(0, keys.key_end - keys.key_begin + L::kTileKeys - 1) / L::kTileKeys;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
@@ -178,13 +241,15 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < L::kCopiesPerThread; ++c) {
       const int piece = threadIdx.x + c * kThreads;
-      const int key = piece / L::kChunks, chunk = piece % L::kChunks;
+      const int key = piece / L::kCopyChunks, chunk = piece % L::kCopyChunks;
       const int row = __shfl_sync(0xffffffffu, lane_row, key);
-      const size_t offset = static_cast<size_t>(row < 0 ? 0 : row) * kv_row_stride + chunk * 8;
+      const size_t offset = static_cast<size_t>(row < 0 ? 0 : row) * kv_row_stride + chunk * L::kCopyElements;
       const int bytes = row < 0 ? 0 : 16;
-      bf16 (&stage)[2][L::kTileKeys][kHeadDim] = tiles[tile % kStages];
-      const uint32_t k_target = static_cast<uint32_t>(__cvta_generic_to_shared(&stage[0][key][chunk * 8]));
-      const uint32_t v_target = static_cast<uint32_t>(__cvta_generic_to_shared(&stage[1][key][chunk * 8]));
+      Cache (&stage)[2][L::kTileKeys][kHeadDim] = tiles[tile % kStages];
+      const uint32_t k_target =
+          static_cast<uint32_t>(__cvta_generic_to_shared(&stage[0][key][chunk * L::kCopyElements]));
+      const uint32_t v_target =
+          static_cast<uint32_t>(__cvta_generic_to_shared(&stage[1][key][chunk * L::kCopyElements]));
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(k_target), "l"(k_head + offset), "r"(bytes));
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(v_target), "l"(v_head + offset), "r"(bytes));
     }
@@ -204,7 +269,11 @@ __global__ void __launch_bounds__(kThreads)
   }
   int pending_row = lane_rows[kStages - 1];  // tile kStages - 1's, issued in the first iteration
 
-  load_scaled_queries<kHeadDim, kGroup>(q, q_stride, kv_head * kGroup, scale, q_shared);
+  // An FP8 cache's scales (written by an earlier kernel when calculated): K's multiplies every
+  // score, so it joins the queries' scale; V's multiplies the output.
+  const float key_scale = k_scale != nullptr ? *k_scale : 1.0f;
+  const float value_scale = v_scale != nullptr ? *v_scale : 1.0f;
+  load_scaled_queries<kHeadDim, kGroup>(q, q_stride, kv_head * kGroup, scale * key_scale, q_shared);
   // Lane (key slot, part) holds chunks part + kLanesPerKey * i of each query row.
   const int part = lane % L::kLanesPerKey, key_slot = lane / L::kLanesPerKey;
   float q_reg[kGroup][L::kChunksPerLane * 8];
@@ -247,15 +316,14 @@ __global__ void __launch_bounds__(kThreads)
       for (int h = 0; h < kGroup; ++h) dot[h] = 0.0f;
 #pragma unroll
       for (int i = 0; i < L::kChunksPerLane; ++i) {
-        const uint4 packed = *reinterpret_cast<const uint4*>(&stage[0][key][(part + L::kLanesPerKey * i) * 8]);
-        const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+        float k8[8];
+        load8(&stage[0][key][(part + L::kLanesPerKey * i) * 8], k8);
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const float2 k2 = __bfloat1622float2(pairs[e]);
 #pragma unroll
           for (int h = 0; h < kGroup; ++h) {
-            dot[h] = fmaf(q_reg[h][i * 8 + 2 * e], k2.x, dot[h]);
-            dot[h] = fmaf(q_reg[h][i * 8 + 2 * e + 1], k2.y, dot[h]);
+            dot[h] = fmaf(q_reg[h][i * 8 + 2 * e], k8[2 * e], dot[h]);
+            dot[h] = fmaf(q_reg[h][i * 8 + 2 * e + 1], k8[2 * e + 1], dot[h]);
           }
         }
       }
@@ -300,17 +368,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int j = 0; j < L::kWarpKeys; ++j) {
       if (j >= warp_keys) break;
-      const bf16* v_row = &stage[1][warp * L::kWarpKeys + j][lane * kDimsPerLane];
       float v[kDimsPerLane];
-      if constexpr (kDimsPerLane == 4) {
-        const uint2 packed = *reinterpret_cast<const uint2*>(v_row);
-        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.x));
-        const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed.y));
-        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-      } else {
-        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(v_row));
-        v[0] = a.x, v[1] = a.y;
-      }
+      load_n<kDimsPerLane>(&stage[1][warp * L::kWarpKeys + j][lane * kDimsPerLane], v);
 #pragma unroll
       for (int h = 0; h < kGroup; ++h) {
         const float weight = probabilities[warp][j][h];
@@ -325,40 +384,45 @@ __global__ void __launch_bounds__(kThreads)
   for (int h = 0; h < kGroup; ++h) running_sum[h] = warp_sum(running_sum[h]);
   asm volatile("cp.async.wait_group 0;" ::: "memory");
   __syncthreads();  // every warp is done with the tiles: the merge reuses their space
-  merge_warps_and_write<kHeadDim, kGroup>(running_max, running_sum, acc, tile_shared, num_kv_heads, out, partial);
+  merge_warps_and_write<kHeadDim, kGroup>(running_max, running_sum, acc, tile_shared, num_kv_heads, value_scale, out,
+                                          partial);
 }
 
 // One instantiation of the kernel with the shared memory it asks for and the blocks of it one SM
 // holds at once (its registers and shared memory bound that), found once per instantiation:
 // kiln drives one device.
-using DecodeKernelFunction = void (*)(const bf16*, const bf16*, const bf16*, const int32_t*, const int32_t*,
-                                      const int32_t*, int, int, int, int, float, int, int, bool, bf16*, float*);
+template <typename Cache>
+using DecodeKernelFunction = void (*)(const bf16*, const Cache*, const Cache*, const float*, const float*,
+                                      const int32_t*, const int32_t*, const int32_t*, int, int, int, int, float, int,
+                                      int, bool, bf16*, float*);
+template <typename Cache>
 struct DecodeKernel {
-  DecodeKernelFunction function;
+  DecodeKernelFunction<Cache> function;
   size_t shared_bytes;
   int resident_blocks_per_sm;
 };
 
-template <int kHeadDim, int kGroup, int kStages>
-const DecodeKernel& decode_kernel() {
-  static const DecodeKernel kernel = [] {
-    const DecodeKernelFunction function = decode_attention_kernel<kHeadDim, kGroup, kStages>;
-    const size_t shared_bytes = DecodeTileLayout<kHeadDim, kGroup>::shared_bytes(kStages);
+template <typename Cache, int kHeadDim, int kGroup, int kStages>
+const DecodeKernel<Cache>& decode_kernel() {
+  static const DecodeKernel<Cache> kernel = [] {
+    const DecodeKernelFunction<Cache> function = decode_attention_kernel<Cache, kHeadDim, kGroup, kStages>;
+    const size_t shared_bytes = DecodeTileLayout<Cache, kHeadDim, kGroup>::shared_bytes(kStages);
     if (shared_bytes > 48 * 1024) {
       KILN_CUDA_CHECK(cudaFuncSetAttribute(function, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(shared_bytes)));
     }
     int count = 0;
     KILN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&count, function, kThreads, shared_bytes));
-    return DecodeKernel{function, shared_bytes, std::max(1, count)};
+    return DecodeKernel<Cache>{function, shared_bytes, std::max(1, count)};
   }();
   return kernel;
 }
 
-template <int kHeadDim>
-const DecodeKernel& choose_kernel(const AttentionShape& shape, int stages) {
-#define KILN_DECODE_KERNEL(group) \
-  return stages >= 4 ? decode_kernel<kHeadDim, group, 4>() : decode_kernel<kHeadDim, group, 3>()
+template <typename Cache, int kHeadDim>
+const DecodeKernel<Cache>& choose_kernel(const AttentionShape& shape, int stages) {
+#define KILN_DECODE_KERNEL(group)                                               \
+  return stages >= 4 ? decode_kernel<Cache, kHeadDim, group, 4>() \
+                     : decode_kernel<Cache, kHeadDim, group, 3>()
   switch (shape.num_heads / shape.num_kv_heads) {
     case 1: KILN_DECODE_KERNEL(1);
     case 2: KILN_DECODE_KERNEL(2);
@@ -373,12 +437,12 @@ const DecodeKernel& choose_kernel(const AttentionShape& shape, int stages) {
 // min_keys_per_split, since each block pays a fixed start (the queries, the first tiles' round
 // trip, the merge, a record). Mixed steps (decode_only) do not split: their records would be
 // indexed by sequence.
-int choose_splits(const DecodeKernel& kernel, const PagedAttentionMetadata& meta, const AttentionShape& shape,
+int choose_splits(int resident_blocks_per_sm, const PagedAttentionMetadata& meta, const AttentionShape& shape,
                   int num_sms, bool decode_only, const DecodeAttentionTuning& tuning) {
   if (decode_only) return 1;
   const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
   const double per_sm = tuning.target_blocks_per_sm > 0 ? tuning.target_blocks_per_sm
-                                                        : tuning.target_waves * kernel.resident_blocks_per_sm;
+                                                        : tuning.target_waves * resident_blocks_per_sm;
   const int fitting = static_cast<int>(per_sm * num_sms / blocks_without_split);
   const auto useful = [&](int min_keys) { return (meta.max_seq_len + min_keys - 1) / min_keys; };
   int useful_splits = useful(tuning.min_keys_per_split);
@@ -399,36 +463,56 @@ bool decode_attention_supports(const AttentionShape& shape) {
   return group == 1 || group == 2 || group == 4 || group == 8;
 }
 
+namespace {
+
+template <typename Cache>
+void launch_decode_attention(const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale,
+                             const float* v_scale, const PagedAttentionMetadata& meta, const AttentionShape& shape,
+                             float scale, bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                             int q_token_stride, bool decode_only, const DecodeAttentionTuning& tuning) {
+  if (meta.num_tokens == 0) return;
+  const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
+  const DecodeKernel<Cache>& kernel = shape.head_dim == 64 ? choose_kernel<Cache, 64>(shape, tuning.stages)
+                                                           : choose_kernel<Cache, 128>(shape, tuning.stages);
+  // Whole tiles per split: the split count is then what covers the longest sequence.
+  const int max_seq_len = std::max(1, meta.max_seq_len);
+  const int wanted = choose_splits(kernel.resident_blocks_per_sm, meta, shape, num_sms, decode_only, tuning);
+  constexpr int kTileKeys = DecodeTileLayout<bf16, 128, 1>::kTileKeys;
+  const int keys_per_split = ((max_seq_len + wanted - 1) / wanted + kTileKeys - 1) / kTileKeys * kTileKeys;
+  const int splits = (max_seq_len + keys_per_split - 1) / keys_per_split;
+  float* partial = static_cast<float*>(workspace);
+  const dim3 grid(meta.num_tokens, shape.num_kv_heads, splits);
+  launch_with_grid_dependency(kernel.function, grid, dim3(kThreads), kernel.shared_bytes, stream, q, k_cache, v_cache,
+                              k_scale, v_scale, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
+                              meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split,
+                              q_stride, decode_only, out, partial);
+  if (splits > 1) {
+    combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, meta.num_tokens, nullptr, out, stream);
+  }
+}
+
+}  // namespace
+
 void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
                       const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
                       cudaStream_t stream, int q_token_stride, bool decode_only) {
-  decode_attention_tuned(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
-                         decode_only, kDefaultTuning);
+  launch_decode_attention<bf16>(q, k_cache, v_cache, nullptr, nullptr, meta, shape, scale, out, workspace, num_sms,
+                                stream, q_token_stride, decode_only, kDefaultTuning);
 }
 
 void decode_attention_tuned(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
                             const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
                             cudaStream_t stream, int q_token_stride, bool decode_only,
                             const DecodeAttentionTuning& tuning) {
-  if (meta.num_tokens == 0) return;
-  const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
-  const DecodeKernel& kernel = shape.head_dim == 64 ? choose_kernel<64>(shape, tuning.stages)
-                                                    : choose_kernel<128>(shape, tuning.stages);
-  // Whole tiles per split: the split count is then what covers the longest sequence.
-  const int max_seq_len = std::max(1, meta.max_seq_len);
-  const int wanted = choose_splits(kernel, meta, shape, num_sms, decode_only, tuning);
-  constexpr int kTileKeys = DecodeTileLayout<128, 1>::kTileKeys;
-  const int keys_per_split = ((max_seq_len + wanted - 1) / wanted + kTileKeys - 1) / kTileKeys * kTileKeys;
-  const int splits = (max_seq_len + keys_per_split - 1) / keys_per_split;
-  float* partial = static_cast<float*>(workspace);
-  const dim3 grid(meta.num_tokens, shape.num_kv_heads, splits);
-  launch_with_grid_dependency(kernel.function, grid, dim3(kThreads), kernel.shared_bytes, stream, q, k_cache, v_cache,
-                              meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
-                              meta.max_blocks_per_seq, meta.block_size, shape.num_kv_heads, scale, keys_per_split,
-                              q_stride, decode_only, out, partial);
-  if (splits > 1) {
-    combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, meta.num_tokens, nullptr, out, stream);
-  }
+  launch_decode_attention<bf16>(q, k_cache, v_cache, nullptr, nullptr, meta, shape, scale, out, workspace, num_sms,
+                                stream, q_token_stride, decode_only, tuning);
+}
+
+void decode_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                      const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                      cudaStream_t stream, int q_token_stride, bool decode_only, const DecodeAttentionTuning& tuning) {
+  launch_decode_attention<uint8_t>(q, cache.k, cache.v, cache.k_scale, cache.v_scale, meta, shape, scale, out,
+                                   workspace, num_sms, stream, q_token_stride, decode_only, tuning);
 }
 
 }  // namespace kiln::cuda

@@ -36,6 +36,13 @@ void decode_attention(const __nv_bfloat16* q, const __nv_bfloat16* k_cache, cons
                       __nv_bfloat16* out, void* workspace, int num_sms, cudaStream_t stream, int q_token_stride,
                       bool decode_only = false);
 
+// decode_attention over an FP8 cache (kernels/ops.h's Fp8KvCacheLayer, scales on the device):
+// the tiles move half the bytes and the scales are applied to the scores and the output.
+void decode_attention(const __nv_bfloat16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                      const AttentionShape& shape, float scale, __nv_bfloat16* out, void* workspace, int num_sms,
+                      cudaStream_t stream, int q_token_stride, bool decode_only = false,
+                      const DecodeAttentionTuning& tuning = DecodeAttentionTuning{});
+
 // decode_attention with another tuning.
 void decode_attention_tuned(const __nv_bfloat16* q, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                             const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,

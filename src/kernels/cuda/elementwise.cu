@@ -1,6 +1,6 @@
 // Row-wise and element-wise operators: embedding gather, RMSNorm (plain and fused with the
-// residual add), rotary embedding fused with the paged KV-cache write, and SwiGLU. All are
-// memory-bound; each reads its inputs once with 16-byte accesses where rows allow.
+// residual add) and SwiGLU. All are memory-bound; each reads its inputs once with 16-byte
+// accesses where rows allow. (Rotary embedding with the KV-cache write: rope_and_cache_kv.cu.)
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.h"
@@ -160,54 +160,6 @@ void launch_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_
 }
 
 // One block per token; threads cover (head, pair) for q, then k and v of the KV heads.
-__global__ void rope_and_cache_kv_kernel(bf16* __restrict__ q, const bf16* __restrict__ k,
-                                         const bf16* __restrict__ v,
-                                         const int32_t* __restrict__ positions,
-                                         const int64_t* __restrict__ slot_mapping, int num_heads,
-                                         int num_kv_heads, int head_dim,
-                                         const float* __restrict__ cos_sin,
-                                         bf16* __restrict__ k_cache, bf16* __restrict__ v_cache,
-                                         int q_stride, int kv_stride) {
-  grid_dependency_wait();
-  grid_dependency_launch_dependents();
-  const int token = blockIdx.x;
-  const int half = head_dim / 2;
-  const float* row = cos_sin + static_cast<size_t>(positions[token]) * head_dim;
-  const int64_t slot = slot_mapping[token];
-
-  // HF: q * cos + rotate_half(q) * sin, every product and the sum rounded to bf16.
-  auto rotate = [&](const bf16* in, int i, float* first, float* second) {
-    const float cos_value = round_bf16(row[i]);
-    const float sin_value = round_bf16(row[half + i]);
-    const float a = __bfloat162float(in[i]), b = __bfloat162float(in[i + half]);
-    *first = round_bf16(round_bf16(a * cos_value) + round_bf16(-b * sin_value));
-    *second = round_bf16(round_bf16(b * cos_value) + round_bf16(a * sin_value));
-  };
-
-  bf16* q_token = q + static_cast<size_t>(token) * q_stride;
-  for (int index = threadIdx.x; index < num_heads * half; index += blockDim.x) {
-    const int head = index / half, i = index % half;
-    bf16* q_head = q_token + head * head_dim;
-    float first, second;
-    rotate(q_head, i, &first, &second);
-    q_head[i] = __float2bfloat16(first);
-    q_head[i + half] = __float2bfloat16(second);
-  }
-  if (slot < 0) return;
-  const size_t kv_offset = static_cast<size_t>(token) * kv_stride;
-  const size_t cache_offset = static_cast<size_t>(slot) * num_kv_heads * head_dim;
-  for (int index = threadIdx.x; index < num_kv_heads * half; index += blockDim.x) {
-    const int head = index / half, i = index % half;
-    float first, second;
-    rotate(k + kv_offset + head * head_dim, i, &first, &second);
-    k_cache[cache_offset + head * head_dim + i] = __float2bfloat16(first);
-    k_cache[cache_offset + head * head_dim + i + half] = __float2bfloat16(second);
-  }
-  for (int index = threadIdx.x; index < num_kv_heads * head_dim; index += blockDim.x) {
-    v_cache[cache_offset + index] = v[kv_offset + index];
-  }
-}
-
 __global__ void silu_and_mul_kernel(const bf16* __restrict__ gate, const bf16* __restrict__ up,
                                     int inter, int stride, bf16* __restrict__ out) {
   grid_dependency_wait();
@@ -260,19 +212,6 @@ void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, int num_row
                   float eps, bf16* out, cudaStream_t stream) {
   if (num_rows == 0) return;
   launch_rms_norm(residual, x, weight, num_rows, hidden, eps, out, stream);
-}
-
-void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* positions,
-                       const int64_t* slot_mapping, int num_tokens, const AttentionShape& shape,
-                       const float* cos_sin, int max_position, bf16* k_cache, bf16* v_cache,
-                       cudaStream_t stream, int token_stride) {
-  if (num_tokens == 0) return;
-  const int q_stride = token_stride ? token_stride : shape.num_heads * shape.head_dim;
-  const int kv_stride = token_stride ? token_stride : shape.num_kv_heads * shape.head_dim;
-  launch_with_grid_dependency(rope_and_cache_kv_kernel, dim3(num_tokens), dim3(256), 0, stream, 
-      q, k, v, positions, slot_mapping, shape.num_heads, shape.num_kv_heads, shape.head_dim,
-      cos_sin, k_cache, v_cache, q_stride, kv_stride);
-  KILN_CUDA_CHECK_LAUNCH();
 }
 
 void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride, bf16* out,

@@ -30,6 +30,14 @@ void add_rms_norm(bf16* residual /*[num_rows, hidden]*/, const bf16* x /*[num_ro
                   const bf16* weight, int num_rows, int hidden, float eps, bf16* out,
                   cudaStream_t stream);
 
+// As cpu::rope_and_cache_kv into an FP8 cache (the scales in device memory, calculated first
+// from this step's keys and values when calculate_scales): every value is divided by its tensor's
+// scale and rounded to E4M3 exactly as f32_to_fp8_e4m3 (tensor/dtype.h) rounds the same float.
+void rope_and_cache_kv(bf16* q, const bf16* k, const bf16* v, const int32_t* positions, const int64_t* slot_mapping,
+                       int num_tokens, const AttentionShape& shape, const float* cos_sin, int max_position,
+                       const Fp8KvCacheLayer& cache, bool calculate_scales, cudaStream_t stream,
+                       int token_stride = 0);
+
 // As cpu::rope_and_cache_kv: q rotated in place; k rotated and v copied into the paged caches at
 // slot_mapping[t] (-1 skips). cos_sin: [max_position, head_dim] f32 on the device, rounded to
 // bf16 before use as HF does (cos.to(dtype)). token_stride: elements from one token's q (and k,
@@ -76,6 +84,17 @@ void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
                         bf16* out, void* workspace, int num_sms, cudaStream_t stream,
                         int q_token_stride, bool decode_only);
 
+// The attention kernels over an FP8 cache (ops.h's Fp8KvCacheLayer; codes and scales on the
+// device): the same dispatch and arguments with the layer's cache in place of the bf16 K and V.
+// Keys and values are dequantized where they are read (code x scale, the scales folded into the
+// scores' scale and the output).
+void paged_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                     const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                     cudaStream_t stream, int q_token_stride = 0);
+void split_kv_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                        const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                        cudaStream_t stream, int q_token_stride, bool decode_only);
+
 // Tile shapes of prefill_attention for head_dim 128 (rows = query token x head-in-group pairs
 // per block, keys per K/V tile); kernel_lab times each, kDefault is the fastest measured.
 enum class PrefillTiling {
@@ -99,6 +118,13 @@ void prefill_attention(const bf16* q /*[num_tokens, num_heads, head_dim]*/, cons
                        const bf16* v_cache, const PagedAttentionMetadata& meta,
                        const AttentionShape& shape, float scale,
                        bf16* out /*[num_tokens, num_heads, head_dim]*/, cudaStream_t stream,
+                       int q_token_stride = 0, PrefillTiling tiling = PrefillTiling::kDefault);
+
+// prefill_attention over an FP8 cache. The tiles still arrive with cp.async (as codes, half the
+// bytes), double-buffered; each is widened to bf16 in shared memory once it has landed (E4M3
+// values are exact in bf16), and the scales join the softmax scale and the output.
+void prefill_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                       const AttentionShape& shape, float scale, bf16* out, cudaStream_t stream,
                        int q_token_stride = 0, PrefillTiling tiling = PrefillTiling::kDefault);
 
 }  // namespace kiln::cuda

@@ -12,8 +12,10 @@
 // (prefill_attention.cu), decode steps to decode_attention (decode_attention.cu), and keeps
 // this kernel for the decode tokens of mixed steps and the group sizes decode_attention lacks.
 // In decode_only mode the grid runs over sequences instead of tokens and skips those with more
-// than one new token.
+// than one new token. The cache is bf16 or FP8 (codes with a scale per tensor: K's joins the
+// queries' scale, V's multiplies the output).
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cfloat>
@@ -39,6 +41,23 @@ constexpr int kMaxCombineSplits = 256;
 constexpr int kMinKeysPerSplit = 256;
 constexpr int kDimsPerLane = 16;
 
+__device__ __forceinline__ float cache_value(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float cache_value(uint8_t code) {
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(code), __NV_E4M3)));
+}
+
+__device__ __forceinline__ void load16(const uint8_t* source, float* target) {
+  const uint4 packed = *reinterpret_cast<const uint4*>(source);
+  const uint16_t* pairs = reinterpret_cast<const uint16_t*>(&packed);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pairs[i]), __NV_E4M3);
+    const float2 f = __half22float2(__half2(raw));
+    target[2 * i] = f.x;
+    target[2 * i + 1] = f.y;
+  }
+}
+
 __device__ __forceinline__ void load16(const bf16* source, float* target) {
   const uint4 a = *reinterpret_cast<const uint4*>(source);
   const uint4 b = *reinterpret_cast<const uint4*>(source + 8);
@@ -55,10 +74,11 @@ __device__ __forceinline__ void load16(const bf16* source, float* target) {
   }
 }
 
-template <int kHeadDim, int kHeads>
+template <typename Cache, int kHeadDim, int kHeads>
 __global__ void __launch_bounds__(kThreads)
-    paged_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
-                           const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
+    paged_attention_kernel(const bf16* __restrict__ q, const Cache* __restrict__ k_cache,
+                           const Cache* __restrict__ v_cache, const float* __restrict__ k_scale,
+                           const float* __restrict__ v_scale, const int32_t* __restrict__ query_start,
                            const int32_t* __restrict__ seq_lens,
                            const int32_t* __restrict__ block_tables, int num_seqs,
                            int max_blocks_per_seq, int block_size, int num_heads, int num_kv_heads,
@@ -94,10 +114,12 @@ __global__ void __launch_bounds__(kThreads)
   const int32_t* block_table = block_tables + static_cast<size_t>(seq) * max_blocks_per_seq;
   const size_t kv_row_stride = static_cast<size_t>(num_kv_heads) * kHeadDim;
 
+  const float q_scale = scale * (k_scale != nullptr ? *k_scale : 1.0f);
+  const float value_scale = v_scale != nullptr ? *v_scale : 1.0f;
   for (int i = threadIdx.x; i < kHeads * kHeadDim; i += kThreads) {
     const int h = i / kHeadDim, d = i % kHeadDim;
     q_shared[h][d] =
-        __bfloat162float(q[static_cast<size_t>(token) * q_stride + (head0 + h) * kHeadDim + d]) * scale;
+        __bfloat162float(q[static_cast<size_t>(token) * q_stride + (head0 + h) * kHeadDim + d]) * q_scale;
   }
   if (threadIdx.x < kHeads) {
     head_stats[threadIdx.x][0] = -FLT_MAX;
@@ -181,7 +203,7 @@ __global__ void __launch_bounds__(kThreads)
         const int key = chunk_begin + i;
         const int block = block_table[key / block_size];
         const size_t row = static_cast<size_t>(block) * block_size + key % block_size;
-        const float value = __bfloat162float(v_cache[row * kv_row_stride + kv_head * kHeadDim + dim]);
+        const float value = cache_value(v_cache[row * kv_row_stride + kv_head * kHeadDim + dim]);
 #pragma unroll
         for (int h = 0; h < kHeads; ++h) acc[h] = fmaf(scores[h][i], value, acc[h]);
       }
@@ -190,6 +212,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   if (dim >= kHeadDim) return;
+#pragma unroll
+  for (int h = 0; h < kHeads; ++h) acc[h] *= value_scale;
   if (gridDim.z == 1) {
 #pragma unroll
     for (int h = 0; h < kHeads; ++h) {
@@ -279,28 +303,28 @@ int heads_per_block(int group_size) {
   return 1;
 }
 
-template <int kHeadDim, int kHeads>
-void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
-            int rows, const AttentionShape& shape, int head_chunks, float scale, int splits,
-            int keys_per_split, int q_stride, bool decode_only, bf16* out, float* partial,
+template <typename Cache, int kHeadDim, int kHeads>
+void launch(const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale, const float* v_scale,
+            const PagedAttentionMetadata& meta, int rows, const AttentionShape& shape, int head_chunks, float scale,
+            int splits, int keys_per_split, int q_stride, bool decode_only, bf16* out, float* partial,
             cudaStream_t stream) {
   const dim3 grid(rows, shape.num_kv_heads * head_chunks, splits);
-  paged_attention_kernel<kHeadDim, kHeads><<<grid, kThreads, 0, stream>>>(
-      q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
+  paged_attention_kernel<Cache, kHeadDim, kHeads><<<grid, kThreads, 0, stream>>>(
+      q, k_cache, v_cache, k_scale, v_scale, meta.query_start, meta.seq_lens, meta.block_tables, meta.num_seqs,
       meta.max_blocks_per_seq, meta.block_size, shape.num_heads, shape.num_kv_heads, head_chunks,
       scale, keys_per_split, q_stride, decode_only, out, partial);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
-template <int kHeadDim>
-void dispatch_heads(int heads, const bf16* q, const bf16* k_cache, const bf16* v_cache,
-                    const PagedAttentionMetadata& meta, int rows, const AttentionShape& shape,
+template <typename Cache, int kHeadDim>
+void dispatch_heads(int heads, const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale,
+                    const float* v_scale, const PagedAttentionMetadata& meta, int rows, const AttentionShape& shape,
                     int head_chunks, float scale, int splits, int keys_per_split, int q_stride,
                     bool decode_only, bf16* out, float* partial, cudaStream_t stream) {
-#define KILN_ATTENTION_CASE(n)                                                                   \
-  case n:                                                                                       \
-    return launch<kHeadDim, n>(q, k_cache, v_cache, meta, rows, shape, head_chunks, scale, \
-                               splits, keys_per_split, q_stride, decode_only, out, partial, stream);
+#define KILN_ATTENTION_CASE(n)                                                                          \
+  case n:                                                                                              \
+    return launch<Cache, kHeadDim, n>(q, k_cache, v_cache, k_scale, v_scale, meta, rows, shape, head_chunks, \
+                                      scale, splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   switch (heads) {
     KILN_ATTENTION_CASE(1)
     KILN_ATTENTION_CASE(2)
@@ -336,10 +360,13 @@ size_t paged_attention_workspace_bytes(int num_sms, const AttentionShape& shape)
   return records * (shape.head_dim + 2) * sizeof(float);
 }
 
-void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
-                        const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
-                        bf16* out, void* workspace, int num_sms, cudaStream_t stream,
-                        int q_token_stride, bool decode_only) {
+namespace {
+
+template <typename Cache>
+void launch_split_kv_attention(const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale,
+                               const float* v_scale, const PagedAttentionMetadata& meta, const AttentionShape& shape,
+                               float scale, bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                               int q_token_stride, bool decode_only) {
   const int num_tokens = meta.num_tokens, max_seq_len = meta.max_seq_len;
   if (num_tokens == 0) return;
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
@@ -359,16 +386,33 @@ void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   const int keys_per_split = (max_seq_len + splits - 1) / splits;
   float* partial = static_cast<float*>(workspace);
   if (shape.head_dim == 64) {
-    dispatch_heads<64>(heads, q, k_cache, v_cache, meta, rows, shape, head_chunks, scale, splits,
-                       keys_per_split, q_stride, decode_only, out, partial, stream);
+    dispatch_heads<Cache, 64>(heads, q, k_cache, v_cache, k_scale, v_scale, meta, rows, shape, head_chunks, scale,
+                              splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   } else {
-    dispatch_heads<128>(heads, q, k_cache, v_cache, meta, rows, shape, head_chunks, scale, splits,
-                        keys_per_split, q_stride, decode_only, out, partial, stream);
+    dispatch_heads<Cache, 128>(heads, q, k_cache, v_cache, k_scale, v_scale, meta, rows, shape, head_chunks, scale,
+                               splits, keys_per_split, q_stride, decode_only, out, partial, stream);
   }
   if (splits > 1) {
     combine_attention_splits(partial, splits, shape.head_dim, shape.num_heads, rows,
                              decode_only ? meta.query_start : nullptr, out, stream);
   }
+}
+
+}  // namespace
+
+void split_kv_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                        const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                        bf16* out, void* workspace, int num_sms, cudaStream_t stream,
+                        int q_token_stride, bool decode_only) {
+  launch_split_kv_attention<bf16>(q, k_cache, v_cache, nullptr, nullptr, meta, shape, scale, out, workspace, num_sms,
+                                  stream, q_token_stride, decode_only);
+}
+
+void split_kv_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                        const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                        cudaStream_t stream, int q_token_stride, bool decode_only) {
+  launch_split_kv_attention<uint8_t>(q, cache.k, cache.v, cache.k_scale, cache.v_scale, meta, shape, scale, out,
+                                     workspace, num_sms, stream, q_token_stride, decode_only);
 }
 
 void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
@@ -399,6 +443,32 @@ void paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   }
   split_kv_attention(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream,
                      q_token_stride, /*decode_only=*/false);
+}
+
+void paged_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                     const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
+                     cudaStream_t stream, int q_token_stride) {
+  // The same dispatch as the bf16 cache's, into the FP8 instantiations.
+  if (meta.num_tokens == 0) return;
+  if (meta.max_query_len != 1 && prefill_attention_supports(shape)) {
+    prefill_attention(q, cache, meta, shape, scale, out, stream, q_token_stride);
+    if (meta.num_seqs > 1 || meta.num_tokens == 1) {
+      if (decode_attention_supports(shape)) {
+        decode_attention(q, cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
+                         /*decode_only=*/true);
+      } else {
+        split_kv_attention(q, cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
+                           /*decode_only=*/true);
+      }
+    }
+    return;
+  }
+  if (decode_attention_supports(shape)) {
+    decode_attention(q, cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride);
+    return;
+  }
+  split_kv_attention(q, cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
+                     /*decode_only=*/false);
 }
 
 }  // namespace kiln::cuda

@@ -11,10 +11,16 @@
 // folded in), and accumulate O += P V with P rounded to bf16. Tiles past the last position are
 // never visited; only tiles that cross a row's position are masked.
 //
+// An FP8 cache (codes, one byte each, a scale per tensor) keeps the asynchronous copies: each K/V
+// tile arrives in its codes' own double buffer, and once it has landed the block widens it into
+// a single bf16 tile in the swizzled layout (E4M3 values are exact in bf16); the K scale joins
+// the softmax scale and the V scale the output. Same shared memory as the bf16 cache's.
+//
 // Grid: (query tiles of the longest sequence, sequences, KV heads); the tile index runs
 // backwards so the longest (last) tiles start first. Blocks past their sequence's new tokens,
 // and sequences with one new token (decode: the split-KV kernel takes those), exit at once.
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cmath>
@@ -88,6 +94,8 @@ struct Tiling {
   static constexpr int kBlockM = kWarps * kRowTiles * 16;
   static constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kKvTileElements = kBlockN * kHeadDim;
+  // bf16 cache: Q, then K and V double-buffered. FP8 cache: Q, K and V's bf16 tiles, then their
+  // codes double-buffered (the same bytes).
   static constexpr int kSharedBytes = (kBlockM * kHeadDim + 4 * kKvTileElements) * 2;
   // Q's fragments stay in registers, or (when O and S leave too few) are re-read from shared
   // memory at each key tile.
@@ -96,23 +104,44 @@ struct Tiling {
   static_assert((kBlockN * kChunks) % kThreads == 0, "whole K/V tile loads per thread");
 };
 
-template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
+// 16 FP8 codes (one 16-byte chunk) widened to bf16 at two 8-element chunks of a swizzled tile.
+__device__ __forceinline__ void widen_fp8_chunk(const uint8_t* codes, bf16* first, bf16* second) {
+  const uint4 packed = *reinterpret_cast<const uint4*>(codes);
+  const uint16_t* pairs = reinterpret_cast<const uint16_t*>(&packed);
+  uint32_t widened[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pairs[i]), __NV_E4M3);
+    const float2 f = __half22float2(__half2(raw));
+    widened[i] = pack_bf16(f.x, f.y);
+  }
+  *reinterpret_cast<uint4*>(first) = make_uint4(widened[0], widened[1], widened[2], widened[3]);
+  *reinterpret_cast<uint4*>(second) = make_uint4(widened[4], widened[5], widened[6], widened[7]);
+}
+
+template <typename Cache, int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
 __global__ void __launch_bounds__(kWarps * 32)
-    prefill_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
-                             const bf16* __restrict__ v_cache, const int32_t* __restrict__ query_start,
+    prefill_attention_kernel(const bf16* __restrict__ q, const Cache* __restrict__ k_cache,
+                             const Cache* __restrict__ v_cache, const float* __restrict__ k_scale,
+                             const float* __restrict__ v_scale, const int32_t* __restrict__ query_start,
                              const int32_t* __restrict__ seq_lens,
                              const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                              int block_size, int block_shift, int num_heads, int num_kv_heads,
                              int group, int tokens_per_tile, float scale_log2, int q_stride,
                              bf16* __restrict__ out) {
   using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
+  constexpr bool kFp8 = sizeof(Cache) == 1;
   constexpr int kChunks = T::kChunks;
   constexpr int kDimTiles = kHeadDim / 8;  // n-tiles of O
   constexpr int kKeyTiles = kBlockN / 8;   // n-tiles of S
+  constexpr int kBf16Stages = kFp8 ? 1 : 2;  // bf16 K/V tiles: copied into (2) or widened into (1)
   extern __shared__ __align__(128) unsigned char shared_raw[];
   bf16* q_shared = reinterpret_cast<bf16*>(shared_raw);        // [kBlockM][kHeadDim]
-  bf16* k_shared = q_shared + T::kBlockM * kHeadDim;             // [2][kBlockN][kHeadDim]
-  bf16* v_shared = k_shared + 2 * T::kKvTileElements;            // [2][kBlockN][kHeadDim]
+  bf16* k_shared = q_shared + T::kBlockM * kHeadDim;             // [kBf16Stages][kBlockN][kHeadDim]
+  bf16* v_shared = k_shared + kBf16Stages * T::kKvTileElements;  // [kBf16Stages][kBlockN][kHeadDim]
+  // FP8 codes as copied: [2][kBlockN][kHeadDim] each, plain rows.
+  uint8_t* k_codes = reinterpret_cast<uint8_t*>(v_shared + kBf16Stages * T::kKvTileElements);
+  uint8_t* v_codes = k_codes + 2 * T::kKvTileElements;
 
   const int seq = blockIdx.y;
   const int kv_head = blockIdx.z;
@@ -128,9 +157,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int num_key_tiles = max_position / kBlockN + 1;
   const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks_per_seq;
   const size_t kv_row_stride = static_cast<size_t>(num_kv_heads) * kHeadDim;
-  const bf16* k_head = k_cache + kv_head * kHeadDim;
-  const bf16* v_head = v_cache + kv_head * kHeadDim;
+  const Cache* k_head = k_cache + kv_head * kHeadDim;
+  const Cache* v_head = v_cache + kv_head * kHeadDim;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if constexpr (kFp8) scale_log2 *= *k_scale;
+  const float output_scale = kFp8 ? *v_scale : 1.0f;
 
   // Q rows: row = token_in_tile * group + head_in_group; rows past the tile's tokens are zeros.
   for (int index = threadIdx.x; index < T::kBlockM * kChunks; index += T::kThreads) {
@@ -144,24 +175,44 @@ __global__ void __launch_bounds__(kWarps * 32)
     cp_async_16(shared_address(q_shared + swizzle<kHeadDim>(row, chunk)), source, valid);
   }
 
-  // Each thread copies the same chunk of kBlockN * kChunks / kThreads rows of a K/V tile.
+  // Each thread copies the same 16-byte chunk of kBlockN * kCopyChunks / kThreads rows of a K/V
+  // tile: into the swizzled bf16 tile, or as codes into their own buffer.
+  constexpr int kCopyElements = 16 / static_cast<int>(sizeof(Cache));
+  constexpr int kCopyChunks = kHeadDim / kCopyElements;
   auto load_kv_tile = [&](int key_tile, int stage) {
-    const int chunk = threadIdx.x % kChunks;
-    constexpr int kRowStep = T::kThreads / kChunks;
+    const int chunk = threadIdx.x % kCopyChunks;
+    constexpr int kRowStep = T::kThreads / kCopyChunks;
 #pragma unroll
     for (int i = 0; i < kBlockN / kRowStep; ++i) {
-      const int row = threadIdx.x / kChunks + i * kRowStep;
+      const int row = threadIdx.x / kCopyChunks + i * kRowStep;
       const int key = key_tile * kBlockN + row;
       const bool valid = key < seq_len;
       size_t offset = 0;
       if (valid) {
         const int page = block_shift >= 0 ? key >> block_shift : key / block_size;
         const int slot = key - page * block_size;
-        offset = (static_cast<size_t>(table[page]) * block_size + slot) * kv_row_stride + chunk * 8;
+        offset = (static_cast<size_t>(table[page]) * block_size + slot) * kv_row_stride + chunk * kCopyElements;
       }
-      const int target = stage * T::kKvTileElements + swizzle<kHeadDim>(row, chunk);
-      cp_async_16(shared_address(k_shared + target), k_head + offset, valid);
-      cp_async_16(shared_address(v_shared + target), v_head + offset, valid);
+      if constexpr (kFp8) {
+        const int target = stage * T::kKvTileElements + row * kHeadDim + chunk * kCopyElements;
+        cp_async_16(shared_address(k_codes + target), k_head + offset, valid);
+        cp_async_16(shared_address(v_codes + target), v_head + offset, valid);
+      } else {
+        const int target = stage * T::kKvTileElements + swizzle<kHeadDim>(row, chunk);
+        cp_async_16(shared_address(k_shared + target), k_head + offset, valid);
+        cp_async_16(shared_address(v_shared + target), v_head + offset, valid);
+      }
+    }
+  };
+  // FP8: the landed codes of `stage` widened into the bf16 tiles (zero-filled rows stay zeros).
+  auto widen_kv_tile = [&](int stage) {
+    for (int index = threadIdx.x; index < kBlockN * kCopyChunks; index += T::kThreads) {
+      const int row = index / kCopyChunks, chunk = index % kCopyChunks;
+      const int source = stage * T::kKvTileElements + row * kHeadDim + chunk * kCopyElements;
+      widen_fp8_chunk(k_codes + source, k_shared + swizzle<kHeadDim>(row, 2 * chunk),
+                      k_shared + swizzle<kHeadDim>(row, 2 * chunk + 1));
+      widen_fp8_chunk(v_codes + source, v_shared + swizzle<kHeadDim>(row, 2 * chunk),
+                      v_shared + swizzle<kHeadDim>(row, 2 * chunk + 1));
     }
   };
 
@@ -208,6 +259,12 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncthreads();
     if (key_tile + 1 < num_key_tiles) load_kv_tile(key_tile + 1, stage ^ 1);
     cp_async_commit();
+    if constexpr (kFp8) {
+      // Every warp is past the previous tile's arithmetic (the barrier above), so its bf16 tile
+      // is free; a second barrier publishes the widened one.
+      widen_kv_tile(stage);
+      __syncthreads();
+    }
     if constexpr (T::kQInRegisters) {
       if (key_tile == 0) {
 #pragma unroll
@@ -220,8 +277,8 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
       }
     }
-    const bf16* k_tile = k_shared + stage * T::kKvTileElements;
-    const bf16* v_tile = v_shared + stage * T::kKvTileElements;
+    const bf16* k_tile = k_shared + (kFp8 ? 0 : stage) * T::kKvTileElements;
+    const bf16* v_tile = v_shared + (kFp8 ? 0 : stage) * T::kKvTileElements;
 
     // S = Q K^T for this warp's rows and the tile's kBlockN keys.
     float s[kRowTiles][kKeyTiles][4];
@@ -342,7 +399,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       const int row = (warp * kRowTiles + r) * 16 + lane / 4 + 8 * h;
       const int token = row / group;
       if (token >= tile_tokens) continue;
-      const float inverse = 1.0f / sum;
+      const float inverse = output_scale / sum;
       bf16* target = out + (static_cast<size_t>(q_begin + first_token + token) * num_heads +
                             kv_head * group + row % group) * kHeadDim + (lane & 3) * 2;
 #pragma unroll
@@ -354,9 +411,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
-void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
-            const AttentionShape& shape, float scale, bf16* out, cudaStream_t stream, int q_stride) {
+template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters, typename Cache>
+void launch(const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale, const float* v_scale,
+            const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale, bf16* out,
+            cudaStream_t stream, int q_stride) {
   using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
   const int group = shape.num_heads / shape.num_kv_heads;
   const int tokens_per_tile = T::kBlockM / group;
@@ -365,10 +423,10 @@ void launch(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Paged
   const int block_shift =
       (meta.block_size & (meta.block_size - 1)) == 0 ? __builtin_ctz(static_cast<unsigned>(meta.block_size)) : -1;
   const dim3 grid((max_query_len + tokens_per_tile - 1) / tokens_per_tile, meta.num_seqs, shape.num_kv_heads);
-  auto* kernel = prefill_attention_kernel<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
+  auto* kernel = prefill_attention_kernel<Cache, kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
   KILN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes));
   kernel<<<grid, T::kThreads, T::kSharedBytes, stream>>>(
-      q, k_cache, v_cache, meta.query_start, meta.seq_lens, meta.block_tables, meta.max_blocks_per_seq,
+      q, k_cache, v_cache, k_scale, v_scale, meta.query_start, meta.seq_lens, meta.block_tables, meta.max_blocks_per_seq,
       meta.block_size, block_shift, shape.num_heads, shape.num_kv_heads, group, tokens_per_tile,
       scale * static_cast<float>(M_LOG2E), q_stride, out);
   KILN_CUDA_CHECK_LAUNCH();
@@ -401,9 +459,13 @@ bool prefill_attention_supports(const AttentionShape& shape, PrefillTiling tilin
          shape.num_heads % shape.num_kv_heads == 0 && group <= rows;
 }
 
-void prefill_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
-                       const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
-                       bf16* out, cudaStream_t stream, int q_token_stride, PrefillTiling tiling) {
+namespace {
+
+template <typename Cache>
+void dispatch_prefill_attention(const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale,
+                                const float* v_scale, const PagedAttentionMetadata& meta, const AttentionShape& shape,
+                                float scale, bf16* out, cudaStream_t stream, int q_token_stride,
+                                PrefillTiling tiling) {
   if (meta.num_tokens == 0 || meta.num_seqs == 0) return;
   if (tiling == PrefillTiling::kDefault) tiling = kDefaultPrefillTiling;
   KILN_CHECK(prefill_attention_supports(shape, tiling))
@@ -413,22 +475,43 @@ void prefill_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
   if (shape.head_dim == 64) {
     // head_dim 64 (small models): one tiling, few registers.
-    return launch<64, 4, 1, 64, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+    return launch<64, 4, 1, 64, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                      q_stride);
   }
   switch (tiling) {
     case PrefillTiling::kWarps4Rows128Keys32:
-      return launch<128, 4, 2, 32, false>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 4, 2, 32, false>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                          q_stride);
     case PrefillTiling::kWarps4Rows128Keys64:
-      return launch<128, 4, 2, 64, false>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 4, 2, 64, false>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                          q_stride);
     case PrefillTiling::kWarps8Rows128Keys64:
-      return launch<128, 8, 1, 64, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 8, 1, 64, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                         q_stride);
     case PrefillTiling::kWarps4Rows128Keys32QRegs:
-      return launch<128, 4, 2, 32, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+      return launch<128, 4, 2, 32, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                         q_stride);
     case PrefillTiling::kWarps4Rows64Keys64:
     case PrefillTiling::kDefault:
       break;
   }
-  launch<128, 4, 1, 64, true>(q, k_cache, v_cache, meta, shape, scale, out, stream, q_stride);
+  launch<128, 4, 1, 64, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream, q_stride);
+}
+
+}  // namespace
+
+void prefill_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                       const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
+                       bf16* out, cudaStream_t stream, int q_token_stride, PrefillTiling tiling) {
+  dispatch_prefill_attention<bf16>(q, k_cache, v_cache, nullptr, nullptr, meta, shape, scale, out, stream,
+                                   q_token_stride, tiling);
+}
+
+void prefill_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
+                       const AttentionShape& shape, float scale, bf16* out, cudaStream_t stream, int q_token_stride,
+                       PrefillTiling tiling) {
+  dispatch_prefill_attention<uint8_t>(q, cache.k, cache.v, cache.k_scale, cache.v_scale, meta, shape, scale, out,
+                                      stream, q_token_stride, tiling);
 }
 
 }  // namespace kiln::cuda

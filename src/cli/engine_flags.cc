@@ -39,6 +39,18 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
                       KILN_ASSIGN_OR_RETURN(a->dtype, normalize_dtype(value));
                       return ok_status();
                     });
+  parser.add_custom("kv-cache-dtype", a->kv_cache_dtype,
+                    "KV cache element type: auto (the compute dtype), bfloat16, fp8 or fp8_e4m3 (E4M3 with "
+                    "per-layer scales: twice the tokens, half the bytes read per token)",
+                    [a](const std::string& value) -> Status {
+                      std::string lower = value;
+                      std::transform(lower.begin(), lower.end(), lower.begin(),
+                                     [](unsigned char c) { return std::tolower(c); });
+                      a->kv_cache_dtype = lower == "bf16" ? "bfloat16" : lower;
+                      return ok_status();
+                    });
+  parser.add_bool("calculate-kv-scales", &a->calculate_kv_scales,
+                  "FP8 KV cache: each layer's scales from the first prompt batch instead of the checkpoint's (or 1.0)");
   parser.add_string("generation-config", &a->generation_config,
                     "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
   parser.add_int("tensor-parallel-size", &a->tensor_parallel_size, "GPUs per model (only 1 for now)");
@@ -54,19 +66,22 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
 }
 
 Status read_engine_environment(const EnvLookup& env, EngineArgs* args) {
-  if (auto text = env("KILN_CUDA_PDL"); text && !text->empty()) {
-    if (*text == "0" || *text == "false" || *text == "off") {
-      args->cuda_programmatic_dependent_launch = false;
-    } else if (*text == "1" || *text == "true" || *text == "on") {
-      args->cuda_programmatic_dependent_launch = true;
-    } else {
-      return Status::error("KILN_CUDA_PDL must be 0 or 1, got '" + *text + "'");
+  // Diagnostic switches: 0/false/off or 1/true/on.
+  const auto read_switch = [&](const char* name, bool* target) -> Status {
+    if (auto text = env(name); text && !text->empty()) {
+      if (*text == "0" || *text == "false" || *text == "off") {
+        *target = false;
+      } else if (*text == "1" || *text == "true" || *text == "on") {
+        *target = true;
+      } else {
+        return Status::error(std::string(name) + " must be 0 or 1, got '" + *text + "'");
+      }
     }
-  }
-  if (auto text = env("KILN_FP8_WEIGHT_ONLY"); text && !text->empty()) {
-    if (*text != "0" && *text != "1") return Status::error("KILN_FP8_WEIGHT_ONLY must be 0 or 1, got '" + *text + "'");
-    args->fp8_weight_only = *text == "1";
-  }
+    return ok_status();
+  };
+  KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_PDL", &args->cuda_programmatic_dependent_launch));
+  KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_OVERLAP_ATTENTION", &args->cuda_overlap_mixed_attention));
+  KILN_RETURN_IF_ERROR(read_switch("KILN_FP8_WEIGHT_ONLY", &args->fp8_weight_only));
   if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
     char* end = nullptr;
     const long value = std::strtol(text->c_str(), &end, 10);

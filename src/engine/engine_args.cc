@@ -46,6 +46,16 @@ Status validate_engine_args(const EngineArgs& a) {
   }
   if (a.num_threads < 0) return Status::error("--num-threads must be >= 0");
   if (a.profile_every_n_steps < 0) return Status::error("--profile-steps must be >= 0");
+  if (a.kv_cache_dtype == "fp8_e5m2") {
+    return Status::error("--kv-cache-dtype fp8_e5m2: kiln's FP8 KV cache is E4M3 (fp8, fp8_e4m3)");
+  }
+  if (a.kv_cache_dtype != "auto" && a.kv_cache_dtype != "bfloat16" && a.kv_cache_dtype != "fp8" &&
+      a.kv_cache_dtype != "fp8_e4m3") {
+    return Status::error("--kv-cache-dtype " + a.kv_cache_dtype + ": expected auto, bfloat16, fp8 or fp8_e4m3");
+  }
+  if (a.calculate_kv_scales && a.kv_cache_dtype != "fp8" && a.kv_cache_dtype != "fp8_e4m3") {
+    return Status::error("--calculate-kv-scales needs --kv-cache-dtype fp8 (it sets the FP8 cache's scales)");
+  }
   if (a.dtype != "auto" && a.dtype != "bfloat16" && a.dtype != "float16" && a.dtype != "float32") {
     return Status::error("--dtype " + a.dtype + ": expected auto, bfloat16, float16 or float32");
   }
@@ -71,6 +81,12 @@ Result<ResolvedEngineArgs> resolve_engine_args(const EngineArgs& args, const Mod
     return Status::error("--device cuda: no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES), "
                          "or use --device cpu");
   }
+
+  const bool fp8_cache = args.kv_cache_dtype == "fp8" || args.kv_cache_dtype == "fp8_e4m3";
+  if (resolved.device == "cpu" && args.kv_cache_dtype == "bfloat16") {
+    return Status::error("--kv-cache-dtype bfloat16: the CPU backend keeps its KV cache in float32 (auto) or fp8");
+  }
+  resolved.kv_cache_dtype = fp8_cache ? DType::kF8E4M3 : resolved.device == "cpu" ? DType::kF32 : DType::kBF16;
 
   resolved.max_model_len = args.max_model_len.value_or(model.max_position_embeddings);
   if (resolved.max_model_len > model.max_position_embeddings) {

@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "model/model_config.h"
+#include "tensor/dtype.h"
 
 namespace kiln {
 
@@ -34,6 +35,12 @@ struct EngineArgs {
   // (EngineConfig::async_scheduling). Off by default until the CUDA backend's GPU test passes.
   bool async_scheduling = false;
   std::string dtype = "auto";             // auto, bfloat16, float16 or float32 (normalized)
+  // vLLM's --kv-cache-dtype: auto (the compute dtype: bf16 on CUDA, f32 on the CPU), bfloat16,
+  // fp8 or fp8_e4m3 (E4M3 codes with a scale per tensor and layer: half the bytes of bf16).
+  std::string kv_cache_dtype = "auto";
+  // FP8 cache: each layer's scales from the first prompt batch (vLLM's --calculate-kv-scales)
+  // instead of the checkpoint's (or 1.0).
+  bool calculate_kv_scales = false;
   int tensor_parallel_size = 1;           // only 1 for now
   int num_threads = 0;                    // CPU forward threads; 0: all cores
   int profile_every_n_steps = 0;          // CUDA: log every Nth step's operator breakdown
@@ -53,6 +60,9 @@ struct EngineArgs {
   // KILN_FP8_WEIGHT_ONLY=1: FP8 linears run weight-only (W8A16, Ampere's path) on a GPU with FP8
   // tensor cores too, to compare the two.
   bool fp8_weight_only = false;
+  // KILN_CUDA_OVERLAP_ATTENTION: in mixed steps the decode rows' attention runs on a second
+  // stream beside the prefill attention (CudaModelOptions::overlap_mixed_attention).
+  bool cuda_overlap_mixed_attention = false;
   // KILN_TEST_FAIL_AT_POSITION (test only): every step computing a token at or past this
   // position fails, as a device fault would.
   std::optional<int> test_fail_at_position;
@@ -68,6 +78,7 @@ struct AvailableDevices {
 struct ResolvedEngineArgs {
   EngineArgs args;             // as given
   std::string device;          // "cpu" or "cuda"
+  DType kv_cache_dtype = DType::kBF16;  // kF32 (CPU auto), kBF16 (CUDA auto) or kF8E4M3
   int max_model_len = 0;
   int max_num_batched_tokens = 0;
 };

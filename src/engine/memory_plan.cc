@@ -63,7 +63,9 @@ void log_memory_plan(const MemoryPlan& plan, double gpu_memory_utilization) {
     KILN_LOG(Info) << line;
     KILN_LOG(Info) << "Model weights: " << format_gib(plan.weights_bytes) << " | Activation memory: "
                    << format_gib(plan.activation_bytes) << " | KV Cache: " << format_gib(plan.kv_cache_bytes)
-                   << " (CUDA context and libraries: " << format_gib(plan.context_bytes) << ")";
+                   << " (CUDA context and libraries: " << format_gib(plan.context_bytes)
+                   << ", CUDA graphs: " << format_gib(plan.graphs_bytes) << " for up to " << plan.num_graphs
+                   << " decode graphs)";
   }
   char concurrency[64];
   std::snprintf(concurrency, sizeof(concurrency), "%.2fx", plan.max_concurrency());
@@ -72,7 +74,8 @@ void log_memory_plan(const MemoryPlan& plan, double gpu_memory_utilization) {
   KILN_LOG(Info) << "Available KV cache memory: " << format_gib(plan.kv_cache_bytes);
   KILN_LOG(Info) << "KV cache size: " << with_commas(plan.num_kv_tokens()) << " tokens ("
                  << with_commas(plan.num_blocks) << " blocks of " << plan.block_size
-                 << " tokens, " << format_bytes(plan.bytes_per_block) << " each)";
+                 << " tokens, " << format_bytes(plan.bytes_per_block) << " each, "
+                 << dtype_name(plan.kv_cache_dtype) << ")";
   KILN_LOG(Info) << "Maximum concurrency for " << with_commas(plan.max_model_len)
                  << " tokens per request: " << concurrency;
 }

@@ -8,6 +8,7 @@
 #include "engine/cpu_model_executor.h"
 #include "engine/memory_plan.h"
 #include "model/cpu_model.h"
+#include "model/kv_cache_scales.h"
 
 #ifdef KILN_HAVE_CUDA
 #include "engine/cuda/cuda_model_executor.h"
@@ -46,21 +47,48 @@ int64_t host_memory_bytes() {
   return pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
 }
 
+// The FP8 cache's per-layer scales to start from: the checkpoint's when it has them (and the
+// cache is FP8, without --calculate-kv-scales), else none (1.0); logged either way.
+Result<std::vector<float>> fp8_kv_scales(const LoadedModel& loaded, const ResolvedEngineArgs& resolved) {
+  KILN_ASSIGN_OR_RETURN(std::vector<float> scales, kv_scales_from_weights(loaded.weights));
+  if (resolved.kv_cache_dtype != DType::kF8E4M3) {
+    if (!scales.empty()) {
+      KILN_LOG(Info) << "The checkpoint has KV cache scales; they apply only with --kv-cache-dtype fp8";
+    }
+    return std::vector<float>{};
+  }
+  if (resolved.args.calculate_kv_scales) {
+    KILN_LOG(Info) << "KV cache dtype fp8_e4m3: scales will be calculated from the first prompt batch";
+    return std::vector<float>{};
+  }
+  if (scales.empty()) {
+    KILN_LOG(Warning) << "KV cache dtype fp8_e4m3 without scales in the checkpoint: every scale is 1.0 (values "
+                         "beyond +-448 clip; --calculate-kv-scales sets them from the first prompt batch)";
+  } else {
+    KILN_LOG(Info) << "KV cache dtype fp8_e4m3 with the checkpoint's per-layer k/v scales";
+  }
+  return scales;
+}
+
 Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, const ResolvedEngineArgs& resolved) {
   const EngineArgs& args = resolved.args;
   const ModelConfig& config = loaded->config;
-  const int64_t block_bytes = kv_bytes_per_block(config, args.block_size, DType::kF32);
+  const int64_t block_bytes = kv_bytes_per_block(config, args.block_size, resolved.kv_cache_dtype);
   const std::optional<int64_t> blocks = requested_kv_blocks(args, block_bytes);
   const int64_t budget = blocks ? *blocks * block_bytes : kDefaultCpuKvCacheBytes;
   KILN_ASSIGN_OR_RETURN(MemoryPlan plan,
                         plan_kv_cache(budget, block_bytes, args.block_size, resolved.max_model_len,
                                       loaded->weight_bytes,
                                       cpu_activation_bytes(config, resolved.max_num_batched_tokens, args.max_num_seqs)));
+  plan.kv_cache_dtype = resolved.kv_cache_dtype;
   log_memory_plan(plan);
   CpuModelOptions cpu_options;
   cpu_options.num_blocks = static_cast<int>(plan.num_blocks);
   cpu_options.block_size = args.block_size;
   cpu_options.num_threads = args.num_threads;
+  cpu_options.kv_cache_dtype = resolved.kv_cache_dtype;
+  cpu_options.calculate_kv_scales = args.calculate_kv_scales;
+  KILN_ASSIGN_OR_RETURN(cpu_options.kv_scales, fp8_kv_scales(*loaded, resolved));
   KILN_ASSIGN_OR_RETURN(auto model, CpuModel::create(config, loaded->weights, cpu_options));
   KILN_LOG(Info) << "CPU backend: " << model->num_threads() << " threads, " << cpu::isa_name(model->isa());
   ModelBackend backend;
@@ -78,8 +106,11 @@ Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, con
 Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, const ResolvedEngineArgs& resolved) {
   const EngineArgs& args = resolved.args;
   const ModelConfig& config = loaded->config;
-  const DType kv_dtype = DType::kBF16;
+  const DType kv_dtype = resolved.kv_cache_dtype;
   cuda::CudaModelOptions cuda_options;
+  cuda_options.kv_cache_dtype = kv_dtype;
+  cuda_options.calculate_kv_scales = args.calculate_kv_scales;
+  KILN_ASSIGN_OR_RETURN(cuda_options.kv_scales, fp8_kv_scales(*loaded, resolved));
   cuda_options.block_size = args.block_size;
   cuda_options.max_num_batched_tokens = resolved.max_num_batched_tokens;
   cuda_options.max_num_seqs = args.max_num_seqs;
@@ -90,6 +121,7 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.profile_every_n_steps = args.profile_every_n_steps;
   cuda_options.programmatic_dependent_launch = args.cuda_programmatic_dependent_launch;
   cuda_options.fp8_weight_only = args.fp8_weight_only;
+  cuda_options.overlap_mixed_attention = args.cuda_overlap_mixed_attention;
   if (auto blocks = requested_kv_blocks(args, kv_bytes_per_block(config, args.block_size, kv_dtype))) {
     cuda_options.num_blocks = static_cast<int>(*blocks);
   }

@@ -1,16 +1,15 @@
 // Sampling of next tokens from a step's logits rows, as one operator with a CPU twin
 // (cpu::sample_rows here, reference) and a CUDA launcher (kernels/cuda/sampling_cuda.h) that take
 // the same plain arguments, so that a device backend returns token ids instead of 128k logits
-// per sequence.
+// per sequence. It is the only sampler: every backend samples with it (the CPU backend with the
+// twin), so CPU and GPU pick the same tokens from the same logits.
 //
-// The semantics are the engine's sampler (engine/sampler.h, vLLM v1's order): per-token
-// adjustments (min_tokens blocking, logit_bias, repetition / frequency / presence penalties),
-// then greedy argmax, or temperature -> min_p -> top_k -> top_p and a draw from
-// sampling_uniform(seed, counter). What differs is how the cut-offs are found: instead of sorting
-// the vocabulary, each cut-off is the largest probability threshold whose kept set still holds
-// k tokens (top_k) or top_p of the mass (top_p), found by bisection on the float's bits. The kept
-// sets are the same except where probabilities tie exactly at the cut-off (the sorted sampler
-// breaks such ties by lower id, the threshold keeps all tied tokens).
+// vLLM v1's order: per-token adjustments (min_tokens blocking, logit_bias, repetition / frequency
+// / presence penalties), then greedy argmax, or temperature -> min_p -> top_k -> top_p and a draw
+// from sampling_draw_uniform(seed, counter). The cut-offs are found without sorting: each is the
+// largest probability threshold whose kept set still holds k tokens (top_k) or top_p of the mass
+// (top_p), found by bisection on the float's bits, so tokens that tie exactly at a cut-off are all
+// kept (a sorting sampler would break the tie by id).
 //
 // Structured outputs restrict a row to the tokens of a bitmask (one bit per token id, 32 ids per
 // uint32 word, bit id % 32 of word id / 32): the other tokens' logits become -inf before the

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/ops.h"
+#include "model/kv_cache_scales.h"
 
 namespace kiln {
 namespace {
@@ -91,6 +92,14 @@ Result<std::unique_ptr<CpuModel>> CpuModel::create(const ModelConfig& config,
                          ") and block_size (" + std::to_string(options.block_size) +
                          ") must be positive");
   }
+  if (options.kv_cache_dtype != DType::kF32 && options.kv_cache_dtype != DType::kF8E4M3) {
+    return Status::error(std::string("the CPU backend keeps its KV cache in float32 or fp8_e4m3, not ") +
+                         std::string(dtype_name(options.kv_cache_dtype)));
+  }
+  if (!options.kv_scales.empty() && options.kv_scales.size() != 2 * static_cast<size_t>(config.num_hidden_layers)) {
+    return Status::error("CPU KV cache: " + std::to_string(options.kv_scales.size()) + " KV scales for " +
+                         std::to_string(config.num_hidden_layers) + " layers (a k and a v scale per layer)");
+  }
   KILN_ASSIGN_OR_RETURN(RopeParameters rope, compute_rope_parameters(config));
   std::unique_ptr<CpuModel> model(new CpuModel(config, weights, options, std::move(rope)));
   KILN_RETURN_IF_ERROR(model->create_linears());
@@ -127,8 +136,11 @@ CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& weights,
       pool_(std::make_unique<cpu::ThreadPool>(options.num_threads)),
       ctx_{pool_.get(), options.isa.value_or(cpu::detect_isa())},
       kv_cache_(KvCacheShape{config.num_hidden_layers, options.num_blocks, options.block_size,
-                             config.num_key_value_heads, config.head_dim}),
-      rope_table_(std::move(rope), config.head_dim) {}
+                             config.num_key_value_heads, config.head_dim, options.kv_cache_dtype}),
+      kv_scales_pending_(options.kv_cache_dtype == DType::kF8E4M3 && options.calculate_kv_scales),
+      rope_table_(std::move(rope), config.head_dim) {
+  if (kv_cache_.fp8() && !options.kv_scales.empty()) kv_cache_.scales() = options.kv_scales;
+}
 
 
 Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
@@ -178,11 +190,18 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
     linear.q.run(ctx_, normed_.data(), n, l.q_bias, q_.data());
     linear.k.run(ctx_, normed_.data(), n, l.k_bias, k_.data());
     linear.v.run(ctx_, normed_.data(), n, l.v_bias, v_.data());
-    cpu::rope_and_cache_kv(ctx_, q_.data(), k_.data(), v_.data(), batch.positions.data(),
-                           batch.slot_mapping.data(), n, shape, rope_table_.data(),
-                           rope_table_.num_positions(), kv_cache_.k(i), kv_cache_.v(i));
-    cpu::paged_attention(ctx_, q_.data(), kv_cache_.k(i), kv_cache_.v(i), meta, shape, scale,
-                         attn_.data());
+    if (kv_cache_.fp8()) {
+      const Fp8KvCacheLayer cache = kv_cache_.fp8_layer(i);
+      cpu::rope_and_cache_kv(ctx_, q_.data(), k_.data(), v_.data(), batch.positions.data(), batch.slot_mapping.data(),
+                             n, shape, rope_table_.data(), rope_table_.num_positions(), cache, kv_scales_pending_);
+      cpu::paged_attention(ctx_, q_.data(), cache, meta, shape, scale, attn_.data());
+    } else {
+      cpu::rope_and_cache_kv(ctx_, q_.data(), k_.data(), v_.data(), batch.positions.data(),
+                             batch.slot_mapping.data(), n, shape, rope_table_.data(),
+                             rope_table_.num_positions(), kv_cache_.k(i), kv_cache_.v(i));
+      cpu::paged_attention(ctx_, q_.data(), kv_cache_.k(i), kv_cache_.v(i), meta, shape, scale,
+                           attn_.data());
+    }
     linear.o.run(ctx_, attn_.data(), n, TensorView{}, proj_.data());
     cpu::add_rms_norm(ctx_, residual_.data(), proj_.data(), l.post_attention_layernorm, n, h, eps,
                       normed_.data());
@@ -190,6 +209,15 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
     linear.up.run(ctx_, normed_.data(), n, TensorView{}, up_.data());
     cpu::silu_and_mul(ctx_, gate_.data(), up_.data(), n, inter, inter, act_.data());
     linear.down.run(ctx_, act_.data(), n, TensorView{}, proj_.data());
+  }
+
+  if (kv_scales_pending_) {
+    kv_scales_pending_ = false;
+    log_calculated_kv_scales(kv_cache_.scales());
+  }
+  if (kv_cache_.saturated() && !warned_kv_saturation_) {
+    warned_kv_saturation_ = true;
+    warn_kv_cache_saturation();
   }
 
   // Only the rows that need logits go through the last residual add, norm and lm_head.

@@ -26,6 +26,13 @@ struct CpuModelOptions {
   int block_size = 16;          // tokens per block
   int num_threads = 0;          // 0: all cores
   std::optional<cpu::Isa> isa;  // default: the best this CPU supports
+  // KV cache element type: kF32, or kF8E4M3 (--kv-cache-dtype fp8: codes with per-layer scales).
+  DType kv_cache_dtype = DType::kF32;
+  // FP8 cache: per layer (k_scale, v_scale) from the checkpoint; empty: 1.0 each.
+  std::vector<float> kv_scales;
+  // FP8 cache: set every layer's scales from the first step's keys and values (vLLM's
+  // --calculate-kv-scales), ahead of the checkpoint's.
+  bool calculate_kv_scales = false;
 };
 
 class CpuModel {
@@ -43,6 +50,8 @@ class CpuModel {
 
   const ModelConfig& config() const { return config_; }
   const KvCacheShape& kv_cache_shape() const { return kv_cache_.shape(); }
+  // FP8 cache: per layer (k_scale, v_scale) as they stand.
+  std::vector<float> kv_scales() { return kv_cache_.scales(); }
   cpu::Isa isa() const { return ctx_.isa; }
   int num_threads() const { return pool_->num_threads(); }
 
@@ -61,6 +70,8 @@ class CpuModel {
   std::unique_ptr<cpu::ThreadPool> pool_;
   cpu::CpuContext ctx_;
   KvCacheStorage kv_cache_;
+  bool kv_scales_pending_ = false;  // calculate_kv_scales and no step has run yet
+  bool warned_kv_saturation_ = false;
   RopeTable rope_table_;
   std::vector<LayerLinears> linears_;
   CpuLinear lm_head_;

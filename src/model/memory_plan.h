@@ -17,8 +17,11 @@ struct MemoryPlan {
   int64_t weights_bytes = 0;
   int64_t activation_bytes = 0;  // peak of one forward at max_num_batched_tokens
   int64_t context_bytes = 0;     // CUDA context, cuBLAS and other non-tensor memory; CPU: 0
+  int64_t graphs_bytes = 0;      // CUDA: reserved for the decode steps' graphs (measured); CPU: 0
+  int num_graphs = 0;            // CUDA: the graphs that reservation covers
   int64_t kv_cache_bytes = 0;    // num_blocks * bytes_per_block
   int64_t bytes_per_block = 0;   // K and V of all layers for block_size tokens
+  DType kv_cache_dtype = DType::kBF16;  // f32 (CPU) or bf16 (CUDA), or fp8_e4m3
   int64_t num_blocks = 0;
   int block_size = 16;
   int max_model_len = 0;

@@ -41,6 +41,8 @@ std::map<std::string, TensorView*> weight_slots(const ModelConfig& config, Model
     slots[prefix + "self_attn.v_proj.bias"] = &layer.v_bias;
     linear(prefix + "self_attn.o_proj", &layer.o_proj, &layer.o_proj_scales);
     slots[prefix + "post_attention_layernorm.weight"] = &layer.post_attention_layernorm;
+    slots[prefix + "self_attn.k_scale"] = &layer.k_cache_scale;
+    slots[prefix + "self_attn.v_scale"] = &layer.v_cache_scale;
     linear(prefix + "mlp.gate_proj", &layer.gate_proj, &layer.gate_proj_scales);
     linear(prefix + "mlp.up_proj", &layer.up_proj, &layer.up_proj_scales);
     linear(prefix + "mlp.down_proj", &layer.down_proj, &layer.down_proj_scales);
@@ -87,7 +89,8 @@ Result<TensorView> checked_view(const CheckpointTensor& location, const WeightSp
     }
     return Status::error(where + "has dtype " + tensor.dtype_name + "; supported: BF16, F16, F32");
   }
-  const bool is_scale = spec.kind == WeightKind::kWeightScale || spec.kind == WeightKind::kInputScale;
+  const bool is_scale = spec.kind == WeightKind::kWeightScale || spec.kind == WeightKind::kInputScale ||
+                        spec.kind == WeightKind::kKvCacheScale;
   if (is_scale ? !scale_shape_matches(tensor.shape, spec) : tensor.shape != spec.shape) {
     return Status::error(where + "has shape " + shape_to_string(tensor.shape) + ", config.json implies " +
                          shape_to_string(spec.shape));

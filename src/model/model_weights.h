@@ -34,6 +34,9 @@ struct LayerWeights {
   // FP8 checkpoints: each projection's scales (empty where the projection is not quantized).
   LinearScales q_proj_scales, k_proj_scales, v_proj_scales, o_proj_scales;
   LinearScales gate_proj_scales, up_proj_scales, down_proj_scales;
+  // Checkpoints calibrated for an FP8 KV cache (compressed-tensors kv_cache_scheme):
+  // self_attn.k_scale and v_scale, [] or [1] each; empty otherwise.
+  TensorView k_cache_scale, v_cache_scale;
 };
 
 struct ModelWeights {

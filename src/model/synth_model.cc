@@ -246,7 +246,8 @@ std::vector<std::vector<const WeightSpec*>> plan_shards(const std::vector<Weight
   uint64_t shard_bytes = 0;
   for (const WeightSpec& spec : specs) {
     const uint64_t bytes = SafetensorsEntry{spec.name, spec_dtype(spec, dtype), spec.shape}.size_bytes();
-    const bool is_scale = spec.kind == WeightKind::kWeightScale || spec.kind == WeightKind::kInputScale;
+    const bool is_scale = spec.kind == WeightKind::kWeightScale || spec.kind == WeightKind::kInputScale ||
+                          spec.kind == WeightKind::kKvCacheScale;
     if (!shards.back().empty() && !is_scale && shard_bytes + bytes > max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
@@ -396,6 +397,7 @@ Result<SynthReport> synth_model(const SynthOptions& options) {
   std::map<std::string, TensorSource> sources;
   std::map<std::string, SynthFp8Matrix> fp8_matrices;
   const float input_scale = kSynthInputScale;
+  const float kv_cache_scale = kSynthKvCacheScale;
   for (const WeightSpec& spec : specs) {
     TensorSource& source = sources[spec.name];
     source.key = weight_stream_key(options.seed, spec.name);
@@ -415,6 +417,7 @@ Result<SynthReport> synth_model(const SynthOptions& options) {
     if (spec.kind == WeightKind::kFp8Matrix) sources[spec.name].fp8 = &fp8_matrices.at(spec.name);
     if (spec.kind == WeightKind::kWeightScale) sources[spec.name].values = fp8_matrices.at(spec.scale_of).scales.data();
     if (spec.kind == WeightKind::kInputScale) sources[spec.name].values = &input_scale;
+    if (spec.kind == WeightKind::kKvCacheScale) sources[spec.name].values = &kv_cache_scale;
   }
   const size_t chunk_bytes = static_cast<size_t>(std::min<uint64_t>(kChunkBytes, (weight_bytes + 7) / 8 * 8));
   ShardWriter writer(options, std::max<size_t>(chunk_bytes, 8), num_threads, bar.get());

@@ -61,6 +61,11 @@ std::vector<WeightSpec> model_weight_specs(const ModelConfig& config) {
       specs.push_back({prefix + "self_attn.v_proj.bias", {kv_size}, WeightKind::kBias, std::nullopt, ""});
     }
     add_linear(config, prefix + "self_attn.o_proj", hidden, q_size, &specs);
+    if (config.quantization.kv_cache_scales) {
+      // Calibrated for an FP8 KV cache: the scale of this layer's K and V (after k_proj, v_proj).
+      specs.push_back({prefix + "self_attn.k_scale", {1}, WeightKind::kKvCacheScale, std::nullopt, ""});
+      specs.push_back({prefix + "self_attn.v_scale", {1}, WeightKind::kKvCacheScale, std::nullopt, ""});
+    }
     specs.push_back({prefix + "post_attention_layernorm.weight", {hidden}, WeightKind::kNorm, std::nullopt, ""});
     add_linear(config, prefix + "mlp.gate_proj", intermediate, hidden, &specs);
     add_linear(config, prefix + "mlp.up_proj", intermediate, hidden, &specs);
@@ -72,8 +77,14 @@ std::vector<WeightSpec> model_weight_specs(const ModelConfig& config) {
 }
 
 bool is_ignorable_tensor(const std::string& name) {
-  const std::string suffix = "rotary_emb.inv_freq";
-  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  // Rotary inv_freq buffers, and the query scale of KV-cache-calibrated checkpoints (for
+  // attention in FP8, which kiln does not do: its queries stay bf16).
+  for (const std::string suffix : {"rotary_emb.inv_freq", "self_attn.q_scale"}) {
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace kiln

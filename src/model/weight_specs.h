@@ -22,6 +22,7 @@ enum class WeightKind {
   kFp8Matrix,    // F8_E4M3 codes [out, in]
   kWeightScale,  // of the kFp8Matrix `scale_of`: [out, 1] per channel, [1] per tensor, blocks
   kInputScale,   // static activation scale of `scale_of`'s linear: [1]
+  kKvCacheScale,  // a layer's self_attn.k_scale or v_scale (kv_cache_scheme): [1]
 };
 
 struct WeightSpec {

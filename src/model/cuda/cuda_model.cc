@@ -7,10 +7,12 @@
 #include "base/byte_size.h"
 #include "base/log.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/grid_dependency.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
 #include "model/forward_batch_check.h"
+#include "model/kv_cache_scales.h"
 
 namespace kiln::cuda {
 namespace {
@@ -37,6 +39,14 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   if (config.hidden_size % 8 || config.intermediate_size % 8 || config.q_size() % 8) {
     return Status::error("the CUDA backend needs hidden_size, intermediate_size and heads x head_dim "
                          "to be multiples of 8");
+  }
+  if (options.kv_cache_dtype != DType::kBF16 && options.kv_cache_dtype != DType::kF8E4M3) {
+    return Status::error(std::string("the CUDA backend keeps its KV cache in bfloat16 or fp8_e4m3, not ") +
+                         std::string(dtype_name(options.kv_cache_dtype)));
+  }
+  if (!options.kv_scales.empty() && options.kv_scales.size() != 2 * static_cast<size_t>(config.num_hidden_layers)) {
+    return Status::error("CUDA KV cache: " + std::to_string(options.kv_scales.size()) + " KV scales for " +
+                         std::to_string(config.num_hidden_layers) + " layers (a k and a v scale per layer)");
   }
   std::unique_ptr<CudaModel> model(new CudaModel());
   model->config_ = config;
@@ -65,6 +75,11 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
 
   model->profiler_.enable(options.profile_every_n_steps);
+  if (options.overlap_mixed_attention) {
+    KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&model->side_stream_, cudaStreamNonBlocking));
+    KILN_CUDA_CHECK(cudaEventCreateWithFlags(&model->fork_event_, cudaEventDisableTiming));
+    KILN_CUDA_CHECK(cudaEventCreateWithFlags(&model->join_event_, cudaEventDisableTiming));
+  }
   KILN_RETURN_IF_ERROR(model->allocate_activations());
   KILN_RETURN_IF_ERROR(model->plan_and_allocate_kv_cache(free_before_weights, model->weights_.size_bytes));
   return model;
@@ -80,8 +95,12 @@ CudaModel::~CudaModel() {
     if (slot.rows_host) cudaFreeHost(slot.rows_host);
     if (slot.adjustments_host) cudaFreeHost(slot.adjustments_host);
     if (slot.sampled_host) cudaFreeHost(slot.sampled_host);
+    if (slot.kv_saturated_host) cudaFreeHost(slot.kv_saturated_host);
   }
   if (logits_host_) cudaFreeHost(logits_host_);
+  if (fork_event_) cudaEventDestroy(fork_event_);
+  if (join_event_) cudaEventDestroy(join_event_);
+  if (side_stream_) cudaStreamDestroy(side_stream_);
 }
 
 Status CudaModel::allocate_activations() {
@@ -127,6 +146,8 @@ Status CudaModel::allocate_activations() {
     KILN_CUDA_CHECK(cudaMallocHost(&slot.rows_host, max_sampled * sizeof(SamplingRowParams)));
     KILN_CUDA_CHECK(cudaMallocHost(&slot.adjustments_host, adjustments_capacity_ * sizeof(LogitAdjustment)));
     KILN_CUDA_CHECK(cudaMallocHost(&slot.sampled_host, max_sampled * sizeof(SampledRow)));
+    KILN_CUDA_CHECK(cudaMallocHost(&slot.kv_saturated_host, sizeof(int32_t)));
+    *slot.kv_saturated_host = 0;
     KILN_CUDA_CHECK(cudaEventCreate(&slot.begin));
     KILN_CUDA_CHECK(cudaEventCreate(&slot.end));
   }
@@ -162,8 +183,21 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   // workspace is touched at its largest.
   const int profile_tokens = std::min(options_.max_num_batched_tokens, max_model_len_);
   const int profile_blocks = (profile_tokens + options_.block_size - 1) / options_.block_size;
+  const size_t element_bytes = dtype_size_bytes(options_.kv_cache_dtype);
+  plan_.kv_cache_dtype = options_.kv_cache_dtype;
+  if (options_.kv_cache_dtype == DType::kF8E4M3) {
+    std::vector<float> scales = options_.kv_scales;
+    if (scales.empty()) scales.assign(2 * static_cast<size_t>(c.num_hidden_layers), 1.0f);
+    KILN_ASSIGN_OR_RETURN(kv_scales_, DeviceBuffer::try_allocate(scales.size() * sizeof(float)));
+    KILN_CUDA_CHECK(cudaMemcpy(kv_scales_.data(), scales.data(), scales.size() * sizeof(float), cudaMemcpyHostToDevice));
+    KILN_ASSIGN_OR_RETURN(kv_saturated_, DeviceBuffer::try_allocate(sizeof(int32_t)));
+    KILN_CUDA_CHECK(cudaMemset(kv_saturated_.data(), 0, sizeof(int32_t)));
+    kv_scales_pending_ = options_.calculate_kv_scales;
+    kv_scales_logged_ = !options_.calculate_kv_scales;
+  }
   kv_layer_elements_ = static_cast<size_t>(profile_blocks) * options_.block_size * c.kv_size();
-  KILN_ASSIGN_OR_RETURN(kv_cache_, DeviceBuffer::try_allocate(kv_layer_elements_ * 2 * 2 * c.num_hidden_layers));
+  KILN_ASSIGN_OR_RETURN(kv_cache_,
+                        DeviceBuffer::try_allocate(kv_layer_elements_ * 2 * element_bytes * c.num_hidden_layers));
   ForwardBatch profile;
   profile.token_ids.assign(profile_tokens, 0);
   for (int t = 0; t < profile_tokens; ++t) profile.positions.push_back(t);
@@ -176,6 +210,8 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   upload_batch(profile);
   run_layers(profile_tokens, profile_tokens);
   context_->synchronize();
+  int num_graphs = 0;
+  plan_.graphs_bytes = measure_graph_bytes(&num_graphs);
   const int64_t used_after_profile = free_before_weights - free_device_bytes();
   const int64_t profile_kv_bytes = static_cast<int64_t>(kv_cache_.size_bytes());
   kv_cache_.reset();
@@ -190,13 +226,15 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   // What the device lost beyond our tensors is the CUDA context's and the libraries' (cuBLASLt
   // kernels, allocator granularity): it is not free for the KV cache either.
   plan_.context_bytes = std::max<int64_t>(0, used_after_profile - profile_kv_bytes - weights_bytes - plan_.activation_bytes);
+  plan_.num_graphs = num_graphs;
   plan_.context_bytes += static_cast<int64_t>(info.total_memory_bytes) - free_before_weights;
 
-  const int64_t block_bytes = 2LL * c.num_hidden_layers * options_.block_size * c.kv_size() * 2;
+  const int64_t block_bytes = kv_bytes_per_block(c, options_.block_size, options_.kv_cache_dtype);
   if (options_.num_blocks) {
     plan_.num_blocks = *options_.num_blocks;
   } else {
-    const int64_t available = plan_.usable_bytes - plan_.weights_bytes - plan_.activation_bytes - plan_.context_bytes;
+    const int64_t available =
+        plan_.usable_bytes - plan_.weights_bytes - plan_.activation_bytes - plan_.context_bytes - plan_.graphs_bytes;
     plan_.num_blocks = static_cast<int>(std::max<int64_t>(0, available / block_bytes));
   }
   if (plan_.num_blocks <= 0) {
@@ -204,6 +242,7 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                          " usable (--gpu-memory-utilization " + std::to_string(options_.gpu_memory_utilization) +
                          ") - weights " + format_gib(plan_.weights_bytes) + " - activations " +
                          format_gib(plan_.activation_bytes) + " - CUDA context " + format_gib(plan_.context_bytes) +
+                         " - CUDA graphs " + format_gib(plan_.graphs_bytes) +
                          "; raise --gpu-memory-utilization or lower --max-num-batched-tokens");
   }
   plan_.kv_cache_bytes = block_bytes * plan_.num_blocks;
@@ -235,13 +274,21 @@ void CudaModel::upload_batch(const ForwardBatch& batch, std::span<const int32_t>
   stage(token_source_, token_source.data(), token_source.size() * 4);
   num_seqs_ = batch.num_seqs();
   max_query_len_ = 0;
+  min_query_len_ = num_seqs_ > 0 ? INT32_MAX : 0;
   for (int q = 0; q < num_seqs_; ++q) {
     max_query_len_ = std::max(max_query_len_, batch.query_start[q + 1] - batch.query_start[q]);
+    min_query_len_ = std::min(min_query_len_, batch.query_start[q + 1] - batch.query_start[q]);
   }
   max_blocks_per_seq_ = batch.max_blocks_per_seq;
 }
 
-void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled) {
+Fp8KvCacheLayer CudaModel::fp8_kv_layer(int layer) {
+  uint8_t* base = kv_cache_.as<uint8_t>() + 2 * static_cast<size_t>(layer) * kv_layer_elements_;
+  float* scales = kv_scales_.as<float>() + 2 * layer;
+  return {base, base + kv_layer_elements_, scales, scales + 1, kv_saturated_.as<int32_t>()};
+}
+
+void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, bool calculate_kv_scales) {
   const ModelConfig& c = config_;
   cudaStream_t stream = context_->stream();
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -255,6 +302,11 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled) {
   auto* proj = proj_.as<bf16>();
   auto* gate_up = gate_up_.as<bf16>();
   auto* act = act_.as<bf16>();
+  const bool fp8_cache = options_.kv_cache_dtype == DType::kF8E4M3;
+  // A mixed step whose shape both kernels take, not being captured into a graph.
+  const bool overlap_attention = side_stream_ != nullptr && min_query_len_ == 1 && max_query_len_ > 1 &&
+                                 prefill_attention_supports(shape) && decode_attention_supports(shape) &&
+                                 !profiler_.active();
   auto* k_cache = kv_cache_.as<bf16>();
   PagedAttentionMetadata meta{query_start_, seq_lens_, block_tables_, num_seqs_, max_blocks_per_seq_,
                               options_.block_size};
@@ -270,8 +322,8 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled) {
   profiler_.mark("embedding");
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const CudaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
-    bf16* layer_k = k_cache + 2 * static_cast<size_t>(l) * kv_layer_elements_;
-    bf16* layer_v = layer_k + kv_layer_elements_;
+    bf16* layer_k = fp8_cache ? nullptr : k_cache + 2 * static_cast<size_t>(l) * kv_layer_elements_;
+    bf16* layer_v = fp8_cache ? nullptr : layer_k + kv_layer_elements_;
     if (l == 0) {
       rms_norm(residual, w.input_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
     } else {
@@ -280,12 +332,39 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled) {
     profiler_.mark("norm");
     linear_->run(normed, w.qkv_proj, w.qkv_bias, qkv, num_tokens, qkv_width, c.hidden_size);
     profiler_.mark("qkv_proj");
-    rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_,
-                      num_tokens, shape, rope_table_.as<float>(), max_model_len_, layer_k, layer_v, stream,
-                      qkv_width);
+    const Fp8KvCacheLayer layer_cache = fp8_cache ? fp8_kv_layer(l) : Fp8KvCacheLayer{};
+    if (fp8_cache) {
+      rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_, num_tokens,
+                        shape, rope_table_.as<float>(), max_model_len_, layer_cache, calculate_kv_scales, stream,
+                        qkv_width);
+    } else {
+      rope_and_cache_kv(qkv, qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), positions_, slot_mapping_,
+                        num_tokens, shape, rope_table_.as<float>(), max_model_len_, layer_k, layer_v, stream,
+                        qkv_width);
+    }
     profiler_.mark("rope_kv_write");
-    paged_attention(qkv, layer_k, layer_v, meta, shape, scale, attn,
-                    attention_workspace_.data(), context_->info().num_sms, stream, qkv_width);
+    if (overlap_attention) {
+      // The decode rows on the side stream, the prefill rows here; both write their own rows.
+      KILN_CUDA_CHECK(cudaEventRecord(fork_event_, stream));
+      KILN_CUDA_CHECK(cudaStreamWaitEvent(side_stream_, fork_event_, 0));
+      if (fp8_cache) {
+        decode_attention(qkv, layer_cache, meta, shape, scale, attn, attention_workspace_.data(),
+                         context_->info().num_sms, side_stream_, qkv_width, /*decode_only=*/true);
+        prefill_attention(qkv, layer_cache, meta, shape, scale, attn, stream, qkv_width);
+      } else {
+        decode_attention(qkv, layer_k, layer_v, meta, shape, scale, attn, attention_workspace_.data(),
+                         context_->info().num_sms, side_stream_, qkv_width, /*decode_only=*/true);
+        prefill_attention(qkv, layer_k, layer_v, meta, shape, scale, attn, stream, qkv_width);
+      }
+      KILN_CUDA_CHECK(cudaEventRecord(join_event_, side_stream_));
+      KILN_CUDA_CHECK(cudaStreamWaitEvent(stream, join_event_, 0));
+    } else if (fp8_cache) {
+      paged_attention(qkv, layer_cache, meta, shape, scale, attn, attention_workspace_.data(),
+                      context_->info().num_sms, stream, qkv_width);
+    } else {
+      paged_attention(qkv, layer_k, layer_v, meta, shape, scale, attn,
+                      attention_workspace_.data(), context_->info().num_sms, stream, qkv_width);
+    }
     profiler_.mark("attention");
     linear_->run(attn, w.o_proj, nullptr, proj, num_tokens, c.hidden_size, c.q_size());
     profiler_.mark("o_proj");

@@ -18,6 +18,7 @@
 #include "base/status.h"
 #include "kernels/cuda/cuda_context.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/ops.h"
 #include "kernels/sampling.h"
 #include "model/cuda/cuda_weights.h"
 #include "model/cuda/step_profiler.h"
@@ -46,6 +47,15 @@ struct CudaModelOptions {
   // FP8 linears run weight-only (W8A16) even where the GPU has FP8 tensor cores; always so
   // below sm_90 (cuBLASLt's per-channel and block FP8 scaling is Hopper's).
   bool fp8_weight_only = false;
+  // Mixed steps (prefill chunks beside decodes): the decodes' attention, memory-bound, runs on a
+  // second stream beside the prefill attention, which keeps the tensor cores busy.
+  bool overlap_mixed_attention = false;
+  // KV cache element type: kBF16, or kF8E4M3 (--kv-cache-dtype fp8: codes, per-layer scales).
+  DType kv_cache_dtype = DType::kBF16;
+  // FP8 cache: per layer (k_scale, v_scale) from the checkpoint; empty: 1.0 each.
+  std::vector<float> kv_scales;
+  // FP8 cache: set every layer's scales from the first launched step's keys and values.
+  bool calculate_kv_scales = false;
 };
 
 class CudaModel {
@@ -96,6 +106,7 @@ class CudaModel {
     SamplingRowParams* rows_host = nullptr;       // [max_num_seqs]
     LogitAdjustment* adjustments_host = nullptr;  // [adjustments_capacity_]
     SampledRow* sampled_host = nullptr;           // [max_num_seqs]
+    int32_t* kv_saturated_host = nullptr;         // [1] the FP8 cache's clip flag after the step
     cudaEvent_t begin = nullptr, end = nullptr;
     int num_sampled = 0;
     std::vector<float> other_logits;  // rows returned whole, converted at launch
@@ -104,7 +115,8 @@ class CudaModel {
   Status allocate_activations();
   Status plan_and_allocate_kv_cache(int64_t free_before_weights, int64_t weights_bytes);
   // feed_sampled: first take the token ids token_source_ names from the previous step's samples.
-  void run_layers(int num_tokens, int max_seq_len, bool feed_sampled = false);
+  // calculate_kv_scales: an FP8 cache's scales are set from this step's keys and values first.
+  void run_layers(int num_tokens, int max_seq_len, bool feed_sampled = false, bool calculate_kv_scales = false);
   StepSlot& launch_slot() { return slots_[num_launched_ % 2]; }
   // Copies the batch (and the token sources, -1 where empty) to the device through the launch
   // slot's mirror.
@@ -121,6 +133,12 @@ class CudaModel {
   int graph_padded_batch(int num_seqs) const;
   int graph_block_stride(int max_blocks_per_seq) const;
   void run_graph_step(const ForwardBatch& batch, std::span<const int32_t> token_source, int num_sampled);
+  // Captures (does not run) the decode step of `padded` rows with block tables `stride` wide.
+  cudaGraphExec_t capture_decode_graph(int padded, int stride);
+  // The graphs decode steps may capture, and the device memory one takes (measured by capturing
+  // the largest), reserved by the memory plan.
+  int64_t measure_graph_bytes(int* num_graphs);
+  Fp8KvCacheLayer fp8_kv_layer(int layer);
   void release_graphs();
   // Adds a finished step's device time (its slot's events) to the busy total.
   void add_busy_time(const StepSlot& slot);
@@ -133,9 +151,14 @@ class CudaModel {
   MemoryPlan plan_;
   int max_model_len_ = 0;
 
-  // KV cache: per layer K and V [num_blocks, block_size, num_kv_heads, head_dim] bf16.
+  // KV cache: per layer K and V [num_blocks, block_size, num_kv_heads, head_dim] bf16, or FP8
+  // codes with their scales [num_layers][k, v] f32 and a clip flag.
   DeviceBuffer kv_cache_;
   size_t kv_layer_elements_ = 0;
+  DeviceBuffer kv_scales_, kv_saturated_;
+  bool kv_scales_pending_ = false;  // calculate_kv_scales and no step launched yet
+  bool kv_scales_logged_ = true;
+  bool warned_kv_saturation_ = false;
 
   DeviceBuffer rope_table_;  // [max_model_len, head_dim] f32
   // Activations, [max_num_batched_tokens, width] bf16 each.
@@ -153,6 +176,10 @@ class CudaModel {
   int64_t* slot_mapping_ = nullptr;
   int num_seqs_ = 0, max_blocks_per_seq_ = 0;
   int max_query_len_ = 0;  // most new tokens of a sequence in the uploaded batch (attention's kernel choice)
+  int min_query_len_ = 0;  // fewest: 1 in a mixed step
+  // The second stream of overlap_mixed_attention, and the events that fork and join it.
+  cudaStream_t side_stream_ = nullptr;
+  cudaEvent_t fork_event_ = nullptr, join_event_ = nullptr;
 
   // Device sampling: rows and adjustments staged through the slots' pinned mirrors, f32 scratch
   // per row. sampled_ holds the last step's samples until the next step that samples: a step

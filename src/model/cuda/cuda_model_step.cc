@@ -14,6 +14,7 @@
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
 #include "model/cuda/cuda_model.h"
+#include "model/kv_cache_scales.h"
 
 namespace kiln::cuda {
 namespace {
@@ -36,6 +37,59 @@ int graph_stride_bucket(int max_blocks_per_seq) {
 }
 
 }  // namespace
+
+cudaGraphExec_t CudaModel::capture_decode_graph(int padded, int stride) {
+  const ModelConfig& c = config_;
+  cudaStream_t stream = context_->stream();
+  const int max_seq_len = std::min(stride * options_.block_size, max_model_len_);
+  // The kernels' host-side shape: one new token in each of `padded` rows.
+  num_seqs_ = padded;
+  max_blocks_per_seq_ = stride;
+  max_query_len_ = 1;
+  cudaGraph_t graph = nullptr;
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  run_layers(padded, max_seq_len, /*feed_sampled=*/true);
+  compute_logits(padded, 0, padded);
+  sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
+              adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream);
+  KILN_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  KILN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  KILN_CUDA_CHECK(cudaGraphDestroy(graph));
+  return exec;
+}
+
+int64_t CudaModel::measure_graph_bytes(int* num_graphs) {
+  *num_graphs = 0;
+  if (options_.enforce_eager) return 0;
+  // Every (batch bucket, block-table stride) a decode step can take.
+  const int largest_batch = graph_padded_batch(options_.max_num_seqs);
+  const int capacity = (max_model_len_ + options_.block_size - 1) / options_.block_size;
+  int batches = 0, strides = 0;
+  for (int n = 1; n <= largest_batch;) {
+    ++batches;
+    const int bucket = graph_padded_batch(n);
+    n = bucket + 1;
+  }
+  for (int blocks = 1; blocks <= capacity;) {
+    ++strides;
+    blocks = graph_block_stride(blocks) + 1;
+  }
+  *num_graphs = batches * strides;
+  // The largest graph, captured, instantiated and uploaded, then dropped: what one takes.
+  context_->synchronize();
+  size_t free_before = 0, total = 0, free_after = 0;
+  KILN_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
+  cudaGraphExec_t exec = capture_decode_graph(largest_batch, graph_block_stride(capacity));
+  KILN_CUDA_CHECK(cudaGraphUpload(exec, context_->stream()));
+  context_->synchronize();
+  KILN_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
+  KILN_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  const int64_t one = std::max<int64_t>(0, static_cast<int64_t>(free_before) - static_cast<int64_t>(free_after));
+  KILN_LOG(Debug) << "a decode graph of " << largest_batch << " rows takes " << format_bytes(one) << "; up to "
+                  << *num_graphs << " graphs";
+  return one * *num_graphs;
+}
 
 void CudaModel::release_graphs() {
   for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
@@ -127,7 +181,6 @@ int CudaModel::graph_block_stride(int max_blocks_per_seq) const {
 }
 
 void CudaModel::run_graph_step(const ForwardBatch& batch, std::span<const int32_t> token_source, int num_sampled) {
-  const ModelConfig& c = config_;
   cudaStream_t stream = context_->stream();
   const int n = batch.num_seqs();
   const int padded = graph_padded_batch(n);
@@ -161,18 +214,7 @@ void CudaModel::run_graph_step(const ForwardBatch& batch, std::span<const int32_
   const auto key = std::make_pair(padded, stride);
   auto found = graphs_.find(key);
   if (found == graphs_.end()) {
-    const int max_seq_len = std::min(stride * options_.block_size, max_model_len_);
-    cudaGraph_t graph = nullptr;
-    KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-    run_layers(padded, max_seq_len, /*feed_sampled=*/true);
-    compute_logits(padded, 0, padded);
-    sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
-                adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream);
-    KILN_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-    cudaGraphExec_t exec = nullptr;
-    KILN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    KILN_CUDA_CHECK(cudaGraphDestroy(graph));
-    found = graphs_.emplace(key, exec).first;
+    found = graphs_.emplace(key, capture_decode_graph(padded, stride)).first;
     KILN_LOG(Debug) << "captured the decode graph for batch " << padded << ", block-table stride " << stride;
   }
   KILN_CUDA_CHECK(cudaGraphLaunch(found->second, stream));
@@ -197,14 +239,17 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
   KILN_CUDA_CHECK(cudaEventRecord(slot.begin, stream));
   const bool profiled = profiler_.begin(stream);
 
-  if (!profiled && graph_eligible(batch, rows.size())) {
+  // The first step of a cache whose scales are to be calculated runs eagerly and sets them.
+  const bool calculate_kv_scales = kv_scales_pending_;
+  kv_scales_pending_ = false;
+  if (!profiled && !calculate_kv_scales && graph_eligible(batch, rows.size())) {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs())));
     run_graph_step(batch, token_source, num_sampled);
   } else {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, 0));
     upload_batch(batch, token_source);
     profiler_.mark("upload");
-    run_layers(batch.num_tokens(), max_seq_len, /*feed_sampled=*/!token_source.empty());
+    run_layers(batch.num_tokens(), max_seq_len, /*feed_sampled=*/!token_source.empty(), calculate_kv_scales);
     std::vector<bool> is_sampled(static_cast<size_t>(num_logits), false);
     for (const SamplingRowParams& row : rows) is_sampled[static_cast<size_t>(row.logits_row)] = true;
     int next_sampled = 0;
@@ -241,6 +286,10 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
                                       cudaMemcpyDeviceToHost, stream));
     }
   }
+  if (kv_saturated_.data() != nullptr) {
+    KILN_CUDA_CHECK(cudaMemcpyAsync(slot.kv_saturated_host, kv_saturated_.data(), sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, stream));
+  }
   if (profiled) profiler_.end(batch.num_tokens(), batch.num_seqs());
   KILN_CUDA_CHECK(cudaEventRecord(slot.end, stream));
   // A step that samples nothing leaves the previous samples in sampled_, but no later step may
@@ -259,6 +308,16 @@ Status CudaModel::collect_sampled(std::vector<SampledRow>* sampled, std::vector<
   *other_logits = std::move(slot.other_logits);
   slot.other_logits.clear();
   ++num_collected_;
+  if (*slot.kv_saturated_host && !warned_kv_saturation_) {
+    warned_kv_saturation_ = true;
+    warn_kv_cache_saturation();
+  }
+  if (!kv_scales_logged_ && !kv_scales_pending_) {
+    kv_scales_logged_ = true;
+    std::vector<float> scales(2 * static_cast<size_t>(config_.num_hidden_layers));
+    KILN_CUDA_CHECK(cudaMemcpy(scales.data(), kv_scales_.data(), scales.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    log_calculated_kv_scales(scales);
+  }
   return ok_status();
 }
 

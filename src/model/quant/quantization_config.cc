@@ -185,13 +185,33 @@ Status parse_compressed_tensors(const Fields& q, QuantizationConfig* config) {
     return q.error("quantization_status", "'" + status + "' is not supported (expected compressed or frozen)");
   }
   if (q.has("kv_cache_scheme")) {
-    return q.error("kv_cache_scheme", "is set; checkpoints with quantized KV cache scales are not supported");
+    // Scales calibrated for an FP8 KV cache (llm-compressor): one per K and V tensor per layer.
+    if (!q.at("kv_cache_scheme").is_object()) return q.error("kv_cache_scheme", "must be an object");
+    const Fields kv = q.child("kv_cache_scheme");
+    KILN_ASSIGN_OR_RETURN(const std::string type, kv.string("type", "float"));
+    KILN_ASSIGN_OR_RETURN(const int num_bits, kv.integer("num_bits", 8));
+    KILN_ASSIGN_OR_RETURN(const std::string strategy, kv.string("strategy", "tensor"));
+    KILN_ASSIGN_OR_RETURN(const bool dynamic, kv.boolean("dynamic", false));
+    if (type != "float" || num_bits != 8) {
+      return kv.error("type", "'" + type + "' with num_bits " + std::to_string(num_bits) +
+                                  " is not supported (kiln's KV cache is FP8 E4M3: type float, num_bits 8)");
+    }
+    if (strategy != "tensor") {
+      return kv.error("strategy", "'" + strategy + "' is not supported (kiln takes one KV scale per tensor)");
+    }
+    if (dynamic) return kv.error("dynamic", "is true; kiln reads static KV scales from the checkpoint");
+    config->kv_cache_scales = true;
   }
   if (q.has("sparsity_config") && !(q.at("sparsity_config").is_object() && q.at("sparsity_config").empty())) {
     return q.error("sparsity_config", "is set; sparse checkpoints are not supported");
   }
   if (q.has("transform_config")) return q.error("transform_config", "is set; transformed checkpoints are not supported");
   if (!q.has("config_groups") || !q.at("config_groups").is_object() || q.at("config_groups").empty()) {
+    // A checkpoint calibrated only for an FP8 KV cache: the weights are not quantized.
+    if (config->kv_cache_scales) {
+      config->method = QuantMethod::kNone;
+      return ok_status();
+    }
     return q.error("config_groups", "is missing or empty");
   }
   const Fields groups = q.child("config_groups");

@@ -59,6 +59,9 @@ struct QuantizationConfig {
   // "re:" regexes) minus `ignore`; the fp8 format's `modules_to_not_convert` / `ignored_layers`.
   std::vector<std::string> targets;
   std::vector<std::string> ignore;
+  // compressed-tensors kv_cache_scheme (FP8, per tensor): the checkpoint holds each layer's
+  // self_attn.k_scale and v_scale, calibrated for --kv-cache-dtype fp8.
+  bool kv_cache_scales = false;
 
   bool enabled() const { return method != QuantMethod::kNone; }
   // Whether the checkpoint's files hold FP8 weights and scales (not so for online FP8, which

@@ -36,4 +36,8 @@ SynthFp8Matrix plan_synth_fp8_matrix(uint64_t key, double stddev, int64_t rows, 
 // room for activations up to 8 in magnitude (RMSNorm outputs of random models stay below).
 inline constexpr float kSynthInputScale = 8.0f / kFp8E4M3Max;
 
+// The k_scale and v_scale synth writes for a config with a kv_cache_scheme: keys and values up to
+// 16 in magnitude (the projections of random models stay below) keep to the E4M3 range.
+inline constexpr float kSynthKvCacheScale = 16.0f / kFp8E4M3Max;
+
 }  // namespace kiln

@@ -90,10 +90,11 @@ test("secrets from values, a PVC cache and the optional server flags", () => {
     assert.equal(c.env.find((e) => e.name === name).valueFrom.secretKeyRef.name, "kiln-hf-token");
   }
   assert.equal(c.env.find((e) => e.name === "KILN_API_KEY").valueFrom.secretKeyRef.name, "kiln-api-key");
-  for (const flag of ["--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--no-enable-prefix-caching", "--reasoning-parser", "--seed", "--quantization"]) {
+  for (const flag of ["--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--no-enable-prefix-caching", "--reasoning-parser", "--seed", "--quantization", "--calculate-kv-scales"]) {
     assert.ok(c.args.includes(flag), `${flag} missing from ${c.args.join(" ")}`);
   }
   assert.equal(c.args[c.args.indexOf("--quantization") + 1], "fp8");
+  assert.equal(c.args[c.args.indexOf("--kv-cache-dtype") + 1], "fp8");
 });
 
 test("conflicting or unsafe values are refused with a clear message", () => {

@@ -43,11 +43,16 @@ class EngineCpuModelTest : public ::testing::Test {
   }
 
   static std::unique_ptr<Engine> engine(int num_blocks, int max_batched_tokens,
-                                        std::shared_ptr<StepGate> gate = nullptr, bool async_scheduling = false) {
+                                        std::shared_ptr<StepGate> gate = nullptr, bool async_scheduling = false,
+                                        DType kv_cache_dtype = DType::kF32) {
     CpuModelOptions options;
     options.num_blocks = num_blocks;
     options.block_size = 16;
     options.num_threads = 1;
+    options.kv_cache_dtype = kv_cache_dtype;
+    // Fixed scales keep every sequence's codes independent of its batch (calculated ones would
+    // depend on the first step's tokens).
+    if (kv_cache_dtype == DType::kF8E4M3) options.kv_scales.assign(2 * model_->config.num_hidden_layers, 0.05f);
     auto cpu = CpuModel::create(model_->config, model_->weights, options);
     EXPECT_TRUE(cpu.ok()) << cpu.message();
     EngineConfig config;
@@ -74,7 +79,10 @@ class EngineCpuModelTest : public ::testing::Test {
 std::filesystem::path* EngineCpuModelTest::dir_ = nullptr;
 LoadedModel* EngineCpuModelTest::model_ = nullptr;
 
-TEST_F(EngineCpuModelTest, BatchedPrefixCachedAndPreemptedRunsMatchRunningAlone) {
+class EngineCpuModelKvDtypeTest : public EngineCpuModelTest, public ::testing::WithParamInterface<DType> {};
+
+TEST_P(EngineCpuModelKvDtypeTest, BatchedPrefixCachedAndPreemptedRunsMatchRunningAlone) {
+  const DType kv = GetParam();
   std::vector<EngineRequest> requests;
   const std::vector<int32_t> shared = prompt(40, 9);
   for (int i = 0; i < 6; ++i) {
@@ -84,21 +92,24 @@ TEST_F(EngineCpuModelTest, BatchedPrefixCachedAndPreemptedRunsMatchRunningAlone)
   }
   std::vector<std::vector<int32_t>> alone;
   for (const auto& r : requests) {
-    auto e = engine(64, 512);
+    auto e = engine(64, 512, nullptr, false, kv);
     alone.push_back(run_all(e.get(), {r})[0].choices.at(0).tokens);
     ASSERT_EQ(alone.back().size(), 12u);
   }
-  auto batched = engine(64, 24);  // chunked prefills mixed with decodes
+  auto batched = engine(64, 24, nullptr, false, kv);  // chunked prefills mixed with decodes
   auto together = run_all(batched.get(), requests);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(together[i].choices.at(0).tokens, alone[i]) << i;
   EXPECT_GT(batched->stats().prefix_cache_hits_tokens_total, 0);
 
   auto gate = std::make_shared<StepGate>();  // all 6 wait together: preemption whatever the timing
-  auto tight = engine(8, 64, gate);  // 8 blocks for 6 requests of up to 4 blocks: preemption
+  auto tight = engine(8, 64, gate, false, kv);  // 8 blocks for 6 requests of up to 4 blocks: preemption
   auto preempted = run_all(tight.get(), requests, gate.get());
   for (int i = 0; i < 6; ++i) EXPECT_EQ(preempted[i].choices.at(0).tokens, alone[i]) << i;
   EXPECT_GT(tight->stats().num_preemptions_total, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(KvCache, EngineCpuModelKvDtypeTest, ::testing::Values(DType::kF32, DType::kF8E4M3),
+                         [](const auto& info) { return std::string(info.param == DType::kF32 ? "f32" : "fp8"); });
 
 TEST_F(EngineCpuModelTest, AsyncSchedulingGivesTheSynchronousTokens) {
   // The real forward on a worker thread, each decode fed the previous step's sampled token by the

@@ -70,6 +70,23 @@ TEST(QuantizationConfig, ReadsCompressedTensorsFp8Dynamic) {
             "compressed-tensors FP8 (E4M3, per-channel weight scales, dynamic per-token activations)");
 }
 
+TEST(QuantizationConfig, ReadsAKvCacheScheme) {
+  Json config = fp8_dynamic();
+  config["kv_cache_scheme"] = {{"num_bits", 8}, {"type", "float"}, {"strategy", "tensor"}, {"dynamic", false},
+                               {"symmetric", true}};
+  Result<QuantizationConfig> parsed = parse(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.message();
+  EXPECT_TRUE(parsed->kv_cache_scales);
+  EXPECT_EQ(parsed->method, QuantMethod::kCompressedTensors);
+  // Calibrated for the KV cache only: the weights stay unquantized.
+  config.erase("config_groups");
+  parsed = parse(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.message();
+  EXPECT_TRUE(parsed->kv_cache_scales);
+  EXPECT_FALSE(parsed->enabled());
+  EXPECT_FALSE(parse(fp8_dynamic())->kv_cache_scales);
+}
+
 TEST(QuantizationConfig, ReadsStaticPerTensorAndWeightOnly) {
   Json config = fp8_dynamic();
   Json& group = config["config_groups"]["group_0"];
@@ -172,8 +189,12 @@ TEST(QuantizationConfig, UnsupportedCompressedTensorsSchemesAreNamed) {
   expect_error(config, "weights.symmetric is false");
 
   config = fp8_dynamic();
-  config["kv_cache_scheme"] = {{"num_bits", 8}, {"type", "float"}};
-  expect_error(config, "kv_cache_scheme is set");
+  config["kv_cache_scheme"] = {{"num_bits", 8}, {"type", "float"}, {"strategy", "attn_head"}};
+  expect_error(config, "kv_cache_scheme.strategy 'attn_head' is not supported");
+
+  config = fp8_dynamic();
+  config["kv_cache_scheme"] = {{"num_bits", 4}, {"type", "int"}};
+  expect_error(config, "kv_cache_scheme.type 'int' with num_bits 4 is not supported");
 
   config = fp8_dynamic();
   config["format"] = "pack-quantized";

@@ -140,7 +140,7 @@ std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec) {
 }
 
 std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens,
-                                     const LinearInputTransform& transform) {
+                                     const LinearInputTransform& transform, const KvTransform& kv_transform) {
   const auto input = [&](std::vector<double> x, int cols, const char* linear) {
     if (transform) transform(&x, static_cast<int>(tokens.size()), cols, linear);
     return x;
@@ -177,9 +177,10 @@ std::vector<double> reference_logits(const TestModel& model, const std::vector<i
     const std::vector<double> normed = input(rms_norm(x, n, l.input_layernorm, c.rms_norm_eps), h, "qkv");
     std::vector<double> q = linear(normed, n, l.q_proj, l.q_bias);
     std::vector<double> k = linear(normed, n, l.k_proj, l.k_bias);
-    const std::vector<double> v = linear(normed, n, l.v_proj, l.v_bias);
+    std::vector<double> v = linear(normed, n, l.v_proj, l.v_bias);
     apply_rope(&q, c.num_attention_heads);
     apply_rope(&k, c.num_key_value_heads);
+    if (kv_transform) kv_transform(&k, &v, static_cast<int>(&l - w.layers.data()));
     std::vector<double> attn(static_cast<size_t>(n) * c.q_size());
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     for (int t = 0; t < n; ++t) {

@@ -46,8 +46,12 @@ using LinearInputTransform = std::function<void(std::vector<double>* x, int rows
 
 // Log-softmax-free logits of every position of `tokens`, computed in double with contiguous
 // (unpaged) attention and HF's formulas: [tokens.size(), vocab].
+// Applied to each layer's keys (after RoPE) and values, [tokens, kv_heads * head_dim] each, before
+// attention reads them: the FP8 KV cache tests quantize them there.
+using KvTransform = std::function<void(std::vector<double>* k, std::vector<double>* v, int layer)>;
+
 std::vector<double> reference_logits(const TestModel& model, const std::vector<int32_t>& tokens,
-                                     const LinearInputTransform& transform = {});
+                                     const LinearInputTransform& transform = {}, const KvTransform& kv_transform = {});
 
 // One sequence's part of a step: `num_new` tokens ending at `seq_len`, in blocks `blocks`.
 struct SeqStep {

@@ -128,6 +128,11 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
 {{- if .Values.model.enforceEager }}
 - --enforce-eager
 {{- end }}
+- --kv-cache-dtype
+- {{ .Values.model.kvCacheDtype | quote }}
+{{- if .Values.model.calculateKvScales }}
+- --calculate-kv-scales
+{{- end }}
 {{- with .Values.model.reasoningParser }}
 - --reasoning-parser
 - {{ . | quote }}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The throughput work's GPU checks and measurements (async scheduling, the FP8 KV cache, the
+# mixed-step attention overlap, the graph memory reservation), in as few device calls as the
+# 10-minute limit allows. One binary runs every variant, base included, so every comparison is
+# inside one loan (the synchronous bf16 run is the baseline: what main ran before).
+#
+#   tools/gpu/throughput_suite.sh BUNDLE OUT STAGES
+#
+# STAGES, any of:
+#   tests      kernels_cuda_tests and forward_cuda_tests (skipping the 8B goldens)
+#   golden     the HF bf16 reference on the 8B shape, then kiln bf16 and kiln with the FP8 KV cache
+#              against it (LargeGoldenTest)
+#   latency    batch-1 decode at 1k and 32k, bf16 and FP8 cache (async scheduling, FP8 scales
+#              calculated), and the 24 GiB plan lines of both
+#   throughput 1024 requests x (1024 in / 1024 out) at 256 sequences: synchronous bf16 (base),
+#              async bf16, async FP8 cache, async FP8 cache with the attention overlap
+# The bundle (../shared/tools/device-bundle, binaries may be gzipped) holds kiln,
+# kernels_cuda_tests, forward_cuda_tests and the tokenizer (tok/). The 8B model (kiln synth of
+# models/deepseek-r1-distill-llama-8b/config.json) is made once in /tmp/r1-8b.
+set -uo pipefail
+bundle=${1:?usage: throughput_suite.sh BUNDLE OUT STAGES}
+out=${2:?usage: throughput_suite.sh BUNDLE OUT STAGES}
+stages=${3:?usage: throughput_suite.sh BUNDLE OUT STAGES}
+run="$bundle/run"
+model=/tmp/r1-8b
+export PYTHONUNBUFFERED=1
+mkdir -p "$out"
+has() { [[ " $stages " == *" $1 "* ]]; }
+stamp() { echo "== $(date -u +%T) $*"; }
+for packed in "$bundle"/bin/*.gz "$bundle"/lib/*.gz; do
+  [ -e "$packed" ] && gunzip -f "$packed"
+done
+chmod +x "$bundle"/bin/* 2>/dev/null
+
+make_8b() {
+  [ -f "$model/model.safetensors.index.json" ] && return 0
+  stamp "synth 8B"
+  "$run" kiln synth --config models/deepseek-r1-distill-llama-8b/config.json --out "$model" --seed 8 --dtype bf16 \
+    > "$out/synth_8b.log" 2>&1 || { echo "synth failed"; tail -3 "$out/synth_8b.log"; }
+}
+
+# One JSON line of `kiln bench` reduced to the fields compared.
+summary() {
+  [ -s "$1" ] || { tail -2 "${1%.json}.log"; return; }
+  python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+def get(k):
+    v = d.get(k)
+    return v["mean"] if isinstance(v, dict) else v
+keys = ("decode_tokens_per_s_per_seq", "roofline_fraction", "copy_gbps", "ttft_ms", "itl_ms", "output_tokens_per_s",
+        "elapsed_s", "device_idle_fraction")
+print(" ".join(f"{k}={get(k):.4g}" for k in keys if k in d and get(k) is not None))' "$1" 2>/dev/null || head -c 300 "$1"
+}
+
+if has tests; then
+  stamp "CUDA tests"
+  timeout 300 "$run" kernels_cuda_tests > "$out/kernels_cuda_tests.log" 2>&1
+  grep -E "^\[  (PASSED|FAILED) |FAILED  \]" "$out/kernels_cuda_tests.log" | head -20
+  timeout 300 "$run" forward_cuda_tests --gtest_filter='-LargeGolden*' > "$out/forward_cuda_tests.log" 2>&1
+  grep -E "^\[  (PASSED|FAILED) |FAILED  \]|FP8 KV cache|blocks, CUDA graphs" "$out/forward_cuda_tests.log" | head -30
+fi
+
+if has golden; then
+  make_8b
+  stamp "HF bf16 reference on the 8B shape"
+  [ -f /tmp/r1-8b-ref.json ] || timeout 300 python3 tools/golden/make_large_bf16_reference.py --model-dir "$model" \
+    --out /tmp/r1-8b-ref.json > "$out/large_ref.log" 2>&1
+  tail -2 "$out/large_ref.log"
+  stamp "kiln bf16 and FP8 KV cache against it"
+  KILN_LARGE_GOLDEN_MODEL=$model KILN_LARGE_GOLDEN_REFERENCE=/tmp/r1-8b-ref.json timeout 240 \
+    "$run" forward_cuda_tests --gtest_filter='LargeGolden*' > "$out/large_golden.log" 2>&1
+  grep -E "large golden|PASSED|FAILED" "$out/large_golden.log"
+fi
+
+if has latency; then
+  make_8b
+  for kv in auto fp8; do
+    stamp "24 GiB plan, KV cache $kv"
+    timeout 120 "$run" kiln bench latency --model "$model" --device cuda --gpu-memory-limit 24GiB \
+      --gpu-memory-utilization 0.9 --max-model-len 8192 --kv-cache-dtype "$kv" --input-len 128 --output-len 16 \
+      --num-iters 1 > "$out/plan_24g_$kv.log" 2>&1
+    grep -E "total GPU memory|Model weights:|KV cache size|Maximum concurrency" "$out/plan_24g_$kv.log"
+  done
+  for ctx in 1024 32768; do
+    for kv in auto fp8; do
+      name="latency_${ctx}_${kv}"
+      iters=3
+      [ "$ctx" -ge 32768 ] && iters=1
+      scales=()
+      [ "$kv" = fp8 ] && scales=(--calculate-kv-scales)
+      timeout 200 "$run" kiln bench latency --model "$model" --device cuda --input-len "$ctx" --output-len 128 \
+        --num-iters "$iters" --async-scheduling --kv-cache-dtype "$kv" "${scales[@]}" --json > "$out/$name.json" \
+        2> "$out/$name.log"
+      echo "$name: $(summary "$out/$name.json")"
+    done
+  done
+fi
+
+if has throughput; then
+  make_8b
+  # name|environment|flags
+  variants=(
+    "sync_bf16||"
+    "async_bf16||--async-scheduling"
+    "async_fp8||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
+    "async_fp8_overlap|KILN_CUDA_OVERLAP_ATTENTION=1|--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
+  )
+  for variant in "${variants[@]}"; do
+    IFS='|' read -r name environment flags <<< "$variant"
+    stamp "throughput $name"
+    read -r -a flag_array <<< "$flags"
+    env $environment timeout 200 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts 1024 \
+      --input-len 1024 --output-len 1024 --max-num-seqs 256 --max-num-batched-tokens 8192 --json "${flag_array[@]}" \
+      > "$out/throughput_$name.json" 2> "$out/throughput_$name.log"
+    echo "throughput_$name: $(summary "$out/throughput_$name.json")"
+    grep -E "KV cache size|CUDA graphs" "$out/throughput_$name.log" | head -2
+  done
+fi
+stamp done

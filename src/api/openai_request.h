@@ -12,6 +12,8 @@
 
 #include "api/api_error.h"
 #include "api/field_reader.h"
+#include "api/structured_output_fields.h"
+#include "api/tool_fields.h"
 #include "engine/sampling_params.h"
 
 namespace kiln::api {
@@ -46,6 +48,10 @@ struct ChatCompletionRequest {
   bool continue_final_message = false;
   bool add_special_tokens = false;
   JsonIn tools;                 // null when absent
+  ToolRequest tool_request;     // tools, tool_choice, parallel_tool_calls
+  // What the output must match (response_format, structured_outputs, guided_*, or the grammar a
+  // "required" or named tool_choice forces); nullopt: free text.
+  std::optional<OutputConstraint> constraint;
   JsonIn chat_template_kwargs;  // object, empty when absent
   // The request's own template (chat_template, or chat_template_kwargs.chat_template), only
   // with --trust-request-chat-template.
@@ -66,6 +72,7 @@ struct CompletionRequest {
   std::optional<int> logprobs;
   bool add_special_tokens = true;
   std::optional<std::string> user;
+  std::optional<OutputConstraint> constraint;  // structured_outputs, guided_*, response_format
 };
 
 // Parses a body that must be a JSON object; errors for malformed JSON, invalid UTF-8, a

@@ -109,6 +109,33 @@ bool normalize_message(FieldReader& reader, JsonIn& message, size_t index) {
   return true;
 }
 
+// The output constraint, and for chat the tools. Schemas are read from the body parsed again
+// with member order kept (only when it has one of the fields), so that generated objects list
+// their properties in the schema's order.
+void read_constraint_and_tools(FieldReader& reader, std::string_view body, std::optional<OutputConstraint>* constraint,
+                               ToolRequest* tools) {
+  std::optional<OrderedJson> ordered;
+  for (const char* name : {"response_format", "structured_outputs", "guided_json", "tools"}) {
+    if (!ordered && reader.has(name)) {
+      try {
+        ordered = OrderedJson::parse(body.begin(), body.end());
+      } catch (const OrderedJson::exception&) {
+      }
+    }
+  }
+  const OrderedJson* ordered_body = ordered ? &*ordered : nullptr;
+  *constraint = read_output_constraint(reader, ordered_body);
+  if (!tools) return;
+  *tools = read_tool_fields(reader);
+  if (auto forced = tool_choice_constraint(*tools, reader, ordered_body)) {
+    if (*constraint) {
+      reader.fail("You can only either use constraints for structured outputs or tools, not both.", "tool_choice");
+    } else {
+      *constraint = std::move(forced);
+    }
+  }
+}
+
 }  // namespace
 
 ApiResult<JsonIn> parse_json_object(std::string_view body) {
@@ -177,10 +204,8 @@ ApiResult<ChatCompletionRequest> parse_chat_request(std::string_view body, const
     reader.fail("Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
                 "continue_final_message");
   }
-  if (const JsonIn* tools = reader.get("tools")) {
-    if (!tools->is_array()) reader.fail("'tools' must be a list, got " + json_kind_name(*tools), "tools");
-    else request.tools = *tools;
-  }
+  read_constraint_and_tools(reader, body, &request.constraint, &request.tool_request);
+  request.tools = request.tool_request.tools;
   request.chat_template_kwargs = JsonIn::object();
   if (auto kwargs = reader.object("chat_template_kwargs")) request.chat_template_kwargs = *kwargs;
   if (auto t = reader.string("chat_template")) request.chat_template = *t;
@@ -280,6 +305,7 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body, con
   }
   if (auto v = reader.boolean("add_special_tokens")) request.add_special_tokens = *v;
   if (reader.has("suffix")) reader.fail("suffix is not currently supported", "suffix");
+  read_constraint_and_tools(reader, body, &request.constraint, nullptr);
   // Echo with logprobs shows the prompt's logprobs too: ask the engine for them.
   if (request.echo && request.logprobs && !request.sampling.prompt_logprobs) {
     request.sampling.prompt_logprobs = *request.logprobs;

@@ -18,7 +18,7 @@ const char* grammar_kind_name(GrammarKind kind) {
 
 std::string GrammarSpec::cache_key() const {
   std::string key = grammar_kind_name(kind);
-  key += '\0';
+  key += json_compact ? "\1" : "\0";
   key += text;
   for (const std::string& c : choices) {
     key += '\0';
@@ -29,7 +29,9 @@ std::string GrammarSpec::cache_key() const {
   return key;
 }
 
-Result<Grammar> build_grammar(const GrammarSpec& spec, const JsonSchemaOptions& json_options) {
+Result<Grammar> build_grammar(const GrammarSpec& spec, const JsonSchemaOptions& options) {
+  JsonSchemaOptions json_options = options;
+  if (spec.json_compact) json_options.max_whitespace = 0;
   switch (spec.kind) {
     case GrammarKind::kJsonSchema: return json_schema_to_grammar(spec.text, json_options);
     case GrammarKind::kJsonObject: return json_object_grammar(json_options);

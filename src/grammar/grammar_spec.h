@@ -24,6 +24,8 @@ struct GrammarSpec {
   GrammarKind kind = GrammarKind::kJsonObject;
   std::string text;
   std::vector<std::string> choices;
+  // JSON kinds: no whitespace between tokens at all (vLLM's disable_any_whitespace).
+  bool json_compact = false;
 
   // Equal specs compile to the same grammar.
   std::string cache_key() const;

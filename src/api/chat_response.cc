@@ -46,6 +46,8 @@ Json ChatResponseAccumulator::build() const {
       message["reasoning"] = nullptr;
     }
     message["tool_calls"] = Json::array();
+    const bool called = options_.tools && message["content"].is_string() &&
+                        put_tool_calls(*options_.tools, message["content"].get<std::string>(), &message);
     Json entry;
     entry["index"] = static_cast<int>(i);
     entry["message"] = std::move(message);
@@ -57,6 +59,7 @@ Json ChatResponseAccumulator::build() const {
       entry["logprobs"] = nullptr;
     }
     choice.put_finish(&entry);
+    if (called && entry["finish_reason"] == "stop") entry["finish_reason"] = "tool_calls";
     choices.push_back(std::move(entry));
   }
   response["choices"] = std::move(choices);
@@ -71,7 +74,11 @@ ChatStreamWriter::ChatStreamWriter(ResponseContext context, ChatOptions options)
     : context_(std::move(context)),
       options_(options),
       stream_(context_, "chat.completion.chunk", options.stream_options),
-      choices_(static_cast<size_t>(options.n)) {}
+      choices_(static_cast<size_t>(options.n)) {
+  if (options_.tools) {
+    for (Choice& choice : choices_) choice.tools.emplace(*options_.tools);
+  }
+}
 
 int ChatStreamWriter::num_completion_tokens() const { return total_num_tokens(choices_); }
 
@@ -127,6 +134,23 @@ std::string ChatStreamWriter::on_output(const RequestOutput& output) {
       }
     }
     Json delta = delta_json(parts, out.text_delta);
+    if (state.tools) {
+      // The content (after the reasoning) goes through the tool-call parser.
+      const std::string content = delta.contains("content") ? delta["content"].get<std::string>() : std::string();
+      std::string text;
+      Json calls;
+      state.tools->feed(content, &text, &calls);
+      if (finished) {
+        std::string rest;
+        Json more;
+        state.tools->finish(&rest, &more);
+        text += rest;
+        for (Json& call : more) calls.push_back(std::move(call));
+      }
+      delta.erase("content");
+      if (!text.empty()) delta["content"] = text;
+      if (!calls.empty()) delta["tool_calls"] = std::move(calls);
+    }
     // vLLM sends nothing for a step that produced no visible text (e.g. a held-back stop string
     // prefix) unless the choice finished in it.
     if (delta.empty() && !finished && out.logprobs.empty()) continue;
@@ -141,6 +165,9 @@ std::string ChatStreamWriter::on_output(const RequestOutput& output) {
       choice["logprobs"] = nullptr;
     }
     choice["finish_reason"] = finish_reason_json(out.finish_reason);
+    if (finished && state.tools && state.tools->called() && choice["finish_reason"] == "stop") {
+      choice["finish_reason"] = "tool_calls";
+    }
     if (finished) {
       choice["stop_reason"] = stop_reason_json(out.stop_reason);
       state.finished = true;

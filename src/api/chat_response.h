@@ -8,6 +8,7 @@
 
 #include "api/openai_request.h"
 #include "api/response_common.h"
+#include "api/tool_call_response.h"
 
 namespace kiln::api {
 
@@ -16,6 +17,7 @@ struct ChatOptions {
   bool logprobs = false;
   int top_logprobs = 0;
   StreamOptions stream_options;
+  std::optional<ToolCallOptions> tools;  // read tool calls from the content (api/tool_call_response.h)
 };
 
 class ChatResponseAccumulator {
@@ -49,6 +51,7 @@ class ChatStreamWriter {
  private:
   struct Choice {
     ReasoningStreamParser reasoning;
+    std::optional<ToolCallDeltaStream> tools;
     int num_tokens = 0;
     bool finished = false;
   };

@@ -5,6 +5,7 @@
 
 #include "api/openai_request.h"
 #include "api/reasoning_parser.h"
+#include "api/tool_call_parser.h"
 
 namespace kiln::api {
 
@@ -16,6 +17,13 @@ struct ServingConfig {
   // vLLM's --enable-prompt-tokens-details: usage.prompt_tokens_details is null without it.
   bool enable_prompt_tokens_details = false;
   ParseLimits limits;
+  // --tool-call-parser and --enable-auto-tool-choice: how "auto" tool calls are read from the
+  // model's text (vLLM refuses tool_choice "auto" without both).
+  std::optional<ToolCallFormat> tool_call_parser;
+  bool enable_auto_tool_choice = false;
+  // Whether the engine applies output constraints (token masks); until it does, requests that
+  // need one get a 400 after their constraint compiled (so bad schemas are still named).
+  bool structured_outputs_available = false;
 };
 
 }  // namespace kiln::api

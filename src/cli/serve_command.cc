@@ -12,6 +12,7 @@
 #include "api/reasoning_parser.h"
 #include "base/log.h"
 #include "cli/engine_start.h"
+#include "cli/grammar_vocabulary.h"
 #include "cli/process_environment.h"
 #include "engine/model_backend.h"
 #include "hub/hub_config.h"
@@ -122,6 +123,10 @@ int run_serve_command(const CommandArgs& args) {
   serving.limits.vocab_size = (*tokenizer)->vocab_size();
   serving.limits.max_sequences_per_request = options.max_seqs_per_request;
   serving.limits.trust_request_chat_template = options.trust_request_chat_template;
+  if (options.tool_call_parser) serving.tool_call_parser = api::tool_call_parser_from_name(*options.tool_call_parser);
+  serving.enable_auto_tool_choice = options.enable_auto_tool_choice;
+  // Output constraints compile on their own thread against the tokenizer's vocabulary.
+  grammar::GrammarCompiler grammars(grammar_vocabulary(**tokenizer, *model_config));
 
   server::TokenizerCodec codec(*tokenizer);
   server::ChatTemplateRenderer renderer(std::move(*chat_template), tokenizer_config->bos_token.value_or(""),
@@ -172,7 +177,7 @@ int run_serve_command(const CommandArgs& args) {
   cache.num_gpu_blocks = running->plan.num_blocks;
   cache.gpu_memory_utilization = options.engine.gpu_memory_utilization;
   cache.enable_prefix_caching = options.engine.enable_prefix_caching;
-  service.set_ready({running->engine.get(), &codec, &renderer}, cache,
+  service.set_ready({running->engine.get(), &codec, &renderer, &grammars}, cache,
                     make_dashboard_info(options.model, *engine_args, reasoning_parser, *running));
   KILN_LOG(Info) << "Serving " << serving.served_model_name << " on " << running->device
                  << ": http://" << options.host << ":" << http.port() << "/v1 (chat UI at /, dashboard at /dashboard)";

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/tool_call_parser.h"
 #include "cli/engine_flags.h"
 #include "cli/flag_parser.h"
 
@@ -87,6 +88,10 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
                              "require this Bearer key on /v1/*, /tokenize, /detokenize (or KILN_API_KEY, VLLM_API_KEY)");
   parser.add_string("reasoning-parser", &o.reasoning_parser,
                     "deepseek_r1, none, or auto (deepseek_r1 for DeepSeek-R1 models)");
+  parser.add_optional_string("tool-call-parser", &o.tool_call_parser,
+                             "how tool calls are read from the model's text: llama3_json, hermes or deepseek_v3");
+  parser.add_bool("enable-auto-tool-choice", &o.enable_auto_tool_choice,
+                  "serve tool_choice \"auto\" (needs --tool-call-parser)");
   parser.add_optional_string("allowed-origins", &origins_text, "CORS origins, a JSON list (default: [\"*\"])");
   parser.add_int64("max-request-bytes", &o.max_request_bytes, "larger request bodies get 413");
   parser.add_double("drain-timeout", &o.drain_timeout_s, "seconds in-flight requests may finish after SIGTERM");
@@ -171,6 +176,12 @@ Result<ServeOptions> parse_serve_options(const CommandArgs& args, const EnvLooku
   if (o.max_logprobs < 0) return Status::error("--max-logprobs must be >= 0");
   if (o.reasoning_parser != "auto" && o.reasoning_parser != "none" && o.reasoning_parser != "deepseek_r1") {
     return Status::error("--reasoning-parser " + o.reasoning_parser + ": expected deepseek_r1, none or auto");
+  }
+  if (o.tool_call_parser && !api::tool_call_parser_from_name(*o.tool_call_parser)) {
+    return Status::error("--tool-call-parser " + *o.tool_call_parser + ": expected one of " + api::tool_call_parser_names());
+  }
+  if (o.enable_auto_tool_choice && !o.tool_call_parser) {
+    return Status::error("--enable-auto-tool-choice requires --tool-call-parser");
   }
   if (origins_text) {
     KILN_ASSIGN_OR_RETURN(o.allowed_origins, parse_origins(*origins_text));

@@ -25,6 +25,10 @@ struct ServeOptions {
   std::optional<std::string> chat_template;      // a file path or the template text itself
   std::optional<std::string> api_key;
   std::string reasoning_parser = "auto";         // "auto": deepseek_r1 for DeepSeek-R1 models
+  // Tool calling: how tool calls are read from the model's text, and whether tool_choice "auto"
+  // is served (vLLM's flags; "auto" needs both).
+  std::optional<std::string> tool_call_parser;   // llama3_json, hermes, deepseek_v3
+  bool enable_auto_tool_choice = false;
   std::vector<std::string> allowed_origins = {"*"};
   int64_t max_request_bytes = 32 << 20;
   double drain_timeout_s = 30;

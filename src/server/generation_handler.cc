@@ -326,6 +326,38 @@ void reject(const std::shared_ptr<ResponseWriter>& writer, GenerationDeps& deps,
   if (deps.on_finished) deps.on_finished();
 }
 
+// A request with an output constraint: the constraint compiles on the grammar compiler's
+// worker (cached, so a schema sent again costs nothing), and the request goes on, on its
+// connection's strand, with the compiled grammar. A schema the grammar engine refuses is a 400
+// naming the field it came in. Until the engine applies token masks (ServingConfig::
+// structured_outputs_available), a constraint that compiled is refused too, rather than
+// silently ignored.
+void with_constraint(const std::shared_ptr<ResponseWriter>& writer, GenerationDeps deps, const api::OutputConstraint& constraint,
+                     std::function<void(GenerationDeps, std::shared_ptr<const grammar::CompiledGrammar>)> then) {
+  if (!deps.grammars) {
+    return reject(writer, deps, api::bad_request("structured outputs are not available on this server", constraint.param));
+  }
+  grammar::GrammarCompiler* compiler = deps.grammars;
+  compiler->compile_async(constraint.spec, [writer, deps = std::move(deps), param = constraint.param,
+                                            then = std::move(then)](const grammar::CompileResult& result) mutable {
+    writer->post([writer, deps = std::move(deps), param, then = std::move(then), result]() mutable {
+      if (!result.ok()) return reject(writer, deps, api::bad_request(param + ": " + result.message(), param));
+      if (!deps.serving->structured_outputs_available) {
+        return reject(writer, deps,
+                      api::bad_request("structured outputs and forced tool calls are not applied by this server's engine yet", param));
+      }
+      then(std::move(deps), *result);
+    });
+  });
+}
+
+}  // namespace
+
+namespace {
+
+void start_chat(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer, GenerationDeps deps,
+                api::ChatCompletionRequest chat, std::optional<api::ToolCallOptions> tools);
+
 }  // namespace
 
 void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,
@@ -337,6 +369,22 @@ void handle_chat_completion(const HttpRequest& request, std::shared_ptr<Response
   if (auto error = api::check_model_name(chat.model, serving.served_model_name)) {
     return reject(writer, deps, *error);
   }
+  auto tools = api::tool_call_options(chat.tool_request, serving);
+  if (!tools.ok()) return reject(writer, deps, tools.error());
+  if (!chat.constraint) return start_chat(request, std::move(writer), std::move(deps), std::move(chat), tools.value());
+  const api::OutputConstraint constraint = *chat.constraint;
+  with_constraint(writer, std::move(deps), constraint,
+                  [request, writer, chat = std::move(chat), tool_options = tools.value()](
+                      GenerationDeps deps, std::shared_ptr<const grammar::CompiledGrammar>) mutable {
+                    start_chat(request, writer, std::move(deps), std::move(chat), tool_options);
+                  });
+}
+
+namespace {
+
+void start_chat(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer, GenerationDeps deps,
+                api::ChatCompletionRequest chat, std::optional<api::ToolCallOptions> tools) {
+  const api::ServingConfig& serving = *deps.serving;
   auto prompt = api::prepare_chat_prompt(chat, *deps.renderer, *deps.codec);
   if (!prompt.ok()) return reject(writer, deps, prompt.error());
   const int num_prompt_tokens = static_cast<int>(prompt.value().token_ids.size());
@@ -345,7 +393,7 @@ void handle_chat_completion(const HttpRequest& request, std::shared_ptr<Response
   if (!sampling.ok()) return reject(writer, deps, sampling.error());
 
   api::ResponseContext context = make_context(deps, "chatcmpl-");
-  api::ChatOptions options{chat.sampling.n, chat.logprobs, chat.top_logprobs, chat.stream_options};
+  api::ChatOptions options{chat.sampling.n, chat.logprobs, chat.top_logprobs, chat.stream_options, tools};
   auto flight = std::make_shared<Flight>(writer, deps, chat.stream, 1);
   if (deps.tracer) flight->trace_context = tracing::parse_traceparent(request.header("traceparent"), request.header("tracestate"));
   flight->num_prompt_tokens = {num_prompt_tokens};
@@ -361,6 +409,15 @@ void handle_chat_completion(const HttpRequest& request, std::shared_ptr<Response
   writer->post([flight, requests = std::move(requests)]() mutable { flight->submit_all(std::move(requests)); });
 }
 
+}  // namespace
+
+namespace {
+
+void start_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer, GenerationDeps deps,
+                      api::CompletionRequest completion);
+
+}  // namespace
+
 void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,
                        GenerationDeps deps) {
   const api::ServingConfig& serving = *deps.serving;
@@ -370,6 +427,24 @@ void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWrite
   if (auto error = api::check_model_name(completion.model, serving.served_model_name)) {
     return reject(writer, deps, *error);
   }
+  if (completion.constraint) {
+    const api::OutputConstraint constraint = *completion.constraint;
+    completion.constraint.reset();
+    return with_constraint(writer, std::move(deps), constraint,
+                           [request, writer, completion = std::move(completion)](
+                               GenerationDeps deps, std::shared_ptr<const grammar::CompiledGrammar>) mutable {
+                             HttpRequest again = request;
+                             start_completion(again, writer, std::move(deps), std::move(completion));
+                           });
+  }
+  start_completion(request, std::move(writer), std::move(deps), std::move(completion));
+}
+
+namespace {
+
+void start_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer, GenerationDeps deps,
+                      api::CompletionRequest completion) {
+  const api::ServingConfig& serving = *deps.serving;
   std::vector<api::PreparedPrompt> prompts;
   std::vector<EngineRequest> requests;
   api::ResponseContext context = make_context(deps, "cmpl-");
@@ -400,5 +475,7 @@ void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWrite
   else flight->completion_full.emplace(context, options, std::move(prompts));
   writer->post([flight, requests = std::move(requests)]() mutable { flight->submit_all(std::move(requests)); });
 }
+
+}  // namespace
 
 }  // namespace kiln::server

@@ -10,6 +10,7 @@
 #include "api/prompt_codec.h"
 #include "api/serving_config.h"
 #include "engine/engine_client.h"
+#include "grammar/grammar_compiler.h"
 #include "metrics/vllm_metrics.h"
 #include "server/http_types.h"
 #include "server/in_flight_registry.h"
@@ -33,6 +34,9 @@ struct GenerationDeps {
   InFlightRegistry* in_flight = nullptr;
   // --otlp-traces-endpoint: one span per engine request (optional).
   tracing::Tracer* tracer = nullptr;
+  // Compiles output constraints (structured outputs, forced tool calls) off the HTTP and engine
+  // threads; null: requests with a constraint get a 400.
+  grammar::GrammarCompiler* grammars = nullptr;
 };
 
 void handle_chat_completion(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer,

@@ -118,7 +118,7 @@ void OpenAiService::generate(HttpRequest request, std::shared_ptr<ResponseWriter
   GenerationDeps deps{backend_.engine, backend_.codec, backend_.renderer, &serving_, metrics_.get(),
                       [this] { in_flight_.fetch_sub(1); },
                       [this](const RecentRequest& r, std::span<const double> itl) { record_request(r, itl); },
-                      &in_flight_requests_, tracer_};
+                      &in_flight_requests_, tracer_, backend_.grammars};
   if (chat) handle_chat_completion(request, std::move(writer), std::move(deps));
   else handle_completion(request, std::move(writer), std::move(deps));
 }

@@ -22,6 +22,7 @@
 #include "server/cors_policy.h"
 #include "server/dashboard_stats.h"
 #include "server/http_types.h"
+#include "grammar/grammar_compiler.h"
 #include "server/in_flight_registry.h"
 #include "server/route_table.h"
 #include "server/server_config.h"
@@ -33,6 +34,7 @@ struct ServingBackend {
   EngineClient* engine = nullptr;
   const api::TextCodec* codec = nullptr;
   const api::PromptRenderer* renderer = nullptr;
+  grammar::GrammarCompiler* grammars = nullptr;  // output constraints (optional)
 };
 
 enum class ServerPhase { kLoading, kReady, kDraining };

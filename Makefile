@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test unit-test run demo-model clean
+.PHONY: all deps configure build test unit-test run demo-model soak clean
 
 all: build
 
@@ -29,6 +29,10 @@ unit-test: build
 
 test: build
 	@scripts/run-tests.sh $(BUILD_DIR)
+
+# The one-hour soak of issue 15 (not part of `make test`): SOAK_ARGS="--duration-s 600" for less.
+soak: build demo-model
+	@KILN_BUILD_DIR=$(BUILD_DIR) tests/soak/run-soak.sh $(SOAK_ARGS)
 
 run: build demo-model
 	@scripts/run-demo.sh $(BUILD_DIR)

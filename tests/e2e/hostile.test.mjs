@@ -194,6 +194,24 @@ test('3,000 prompts x n=128 in one 45 KB body get a 400 naming --max-seqs-per-re
   await healthy(server);
 });
 
+test('a request at the cap (32 prompts x n=128), abandoned, is cleaned up within seconds', async () => {
+  const body = JSON.stringify({ model: MODEL, prompt: Array.from({ length: 32 }, (_, i) => `cap ${i}`), n: 128,
+    max_tokens: 64, ignore_eos: true, stream: true });
+  const response = await raw(server.port, [postHead('/v1/completions', Buffer.byteLength(body)) + body],
+    { timeoutMs: 3000 });  // reads the first events, then the client goes away
+  assert.equal(statusOf(response.text), 200, response.text.slice(0, 200));
+  const started = Date.now();
+  let live = Infinity;
+  while (Date.now() - started < 30000) {
+    live = await metric(server.url, 'vllm:num_requests_running') + await metric(server.url, 'vllm:num_requests_waiting');
+    if (live === 0) break;
+    await sleep(100);
+  }
+  assert.equal(live, 0, 'the abandoned sequences are still in the engine');
+  assert.ok(Date.now() - started < (sanitized ? 20000 : 10000), `cleanup took ${Date.now() - started} ms`);
+  await healthy(server);
+});
+
 // --- 8. deadlines on reads ---
 
 test('a slow but steady 1 MB upload over 6 s succeeds (the old 5 s deadline covered the body)', async () => {

@@ -17,7 +17,10 @@ json optional_number(const std::optional<double>& v) {
 
 json table_json(const StatTable& table) {
   json out = json::object();
-  for (const auto& [key, value] : table) {
+  for (const auto& entry : table) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one in a lambda.
+    const auto& key = entry.first;
+    const auto& value = entry.second;
     std::visit(
         [&](const auto& v) {
           using T = std::decay_t<decltype(v)>;

@@ -13,7 +13,10 @@
 #   latency    batch-1 decode at 1k and 32k, bf16 and FP8 cache (async scheduling, FP8 scales
 #              calculated), and the 24 GiB plan lines of both
 #   throughput 1024 requests x (1024 in / 1024 out) at 256 sequences: synchronous bf16 (base),
-#              async bf16, async FP8 cache, async FP8 cache with the attention overlap
+#              async bf16, async FP8 cache
+#   overlap    async FP8 cache without and with the mixed-step attention overlap (the pair)
+#   checks     the KV cache `kiln generate` sizes for one request, and KILN_CUDA_PDL=0 against 1
+# NUM_PROMPTS overrides the 1024 requests of the throughput runs.
 # The bundle (../shared/tools/device-bundle, binaries may be gzipped) holds kiln,
 # kernels_cuda_tests, forward_cuda_tests and the tokenizer (tok/). The 8B model (kiln synth of
 # models/deepseek-r1-distill-llama-8b/config.json) is made once in /tmp/r1-8b.
@@ -31,6 +34,13 @@ for packed in "$bundle"/bin/*.gz "$bundle"/lib/*.gz; do
   [ -e "$packed" ] && gunzip -f "$packed"
 done
 chmod +x "$bundle"/bin/* 2>/dev/null
+# The test binaries find their fixtures under the source and build folders they were compiled in
+# (KILN_SOURCE_DIR, KILN_BINARY_DIR; the bundle's source_dir names it): point it at this checkout.
+if [ -f "$bundle/source_dir" ]; then
+  built=$(cat "$bundle/source_dir")
+  if [ "$built" != "$PWD" ] && [ ! -e "$built" ]; then mkdir -p "$(dirname "$built")" && ln -s "$PWD" "$built"; fi
+  mkdir -p build
+fi
 
 make_8b() {
   [ -f "$model/model.safetensors.index.json" ] && return 0
@@ -96,24 +106,39 @@ if has latency; then
   done
 fi
 
-if has throughput; then
+# name|environment|flags
+variants=()
+has throughput && variants+=(
+  "sync_bf16||--no-async-scheduling"
+  "async_bf16||--async-scheduling"
+  "async_fp8||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
+)
+has overlap && variants+=(
+  "async_fp8_pair||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
+  "async_fp8_overlap|KILN_CUDA_OVERLAP_ATTENTION=1|--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
+)
+if [ ${#variants[@]} -gt 0 ]; then
   make_8b
-  # name|environment|flags
-  variants=(
-    "sync_bf16||"
-    "async_bf16||--async-scheduling"
-    "async_fp8||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
-    "async_fp8_overlap|KILN_CUDA_OVERLAP_ATTENTION=1|--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
-  )
   for variant in "${variants[@]}"; do
     IFS='|' read -r name environment flags <<< "$variant"
     stamp "throughput $name"
     read -r -a flag_array <<< "$flags"
-    env $environment timeout 200 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts 1024 \
+    env $environment timeout 200 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts "${NUM_PROMPTS:-1024}" \
       --input-len 1024 --output-len 1024 --max-num-seqs 256 --max-num-batched-tokens 8192 --json "${flag_array[@]}" \
       > "$out/throughput_$name.json" 2> "$out/throughput_$name.log"
     echo "throughput_$name: $(summary "$out/throughput_$name.json")"
     grep -E "KV cache size|CUDA graphs" "$out/throughput_$name.log" | head -2
+  done
+fi
+if has checks; then
+  make_8b
+  stamp "generate sizes its KV cache for one request"
+  timeout 120 "$run" kiln generate --model "$model" --prompt hi --max-tokens 100 --device cuda > "$out/generate.log" 2>&1
+  grep -E "KV cache size" "$out/generate.log"
+  for pdl in 0 1; do
+    KILN_CUDA_PDL=$pdl timeout 120 "$run" kiln bench latency --model "$model" --device cuda --input-len 128 \
+      --output-len 128 --num-iters 3 --json > "$out/latency_pdl$pdl.json" 2> "$out/latency_pdl$pdl.log"
+    echo "latency_pdl$pdl: $(summary "$out/latency_pdl$pdl.json")"
   done
 fi
 stamp done

@@ -30,8 +30,10 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
                        "KV cache size in bytes (e.g. 4GiB); overrides --gpu-memory-utilization");
   parser.add_bool("enable-prefix-caching", &a->enable_prefix_caching, "reuse KV blocks of shared prompt prefixes");
   parser.add_bool("enforce-eager", &a->enforce_eager, "no CUDA graphs: launch every decode step kernel by kernel");
-  parser.add_bool("async-scheduling", &a->async_scheduling,
-                  "launch each engine step before the previous step's tokens reach the host (the GPU feeds them)");
+  parser.add_optional_bool("async-scheduling", &a->async_scheduling,
+                           "launch each engine step before the previous step's tokens reach the host (the GPU "
+                           "feeds them); --no-async-scheduling waits for each step",
+                           "on for CUDA, off for the CPU");
   parser.add_custom("dtype", a->dtype,
                     "compute dtype: auto, bfloat16 (bf16), float16 (half), float32 (float); CUDA runs "
                     "bfloat16 only, the CPU backend float32 only",

@@ -37,6 +37,13 @@ Result<double> parse_number(const std::string& flag, const std::string& text) {
   return value;
 }
 
+Status parse_bool(const std::string& flag, const std::string& text, bool* target) {
+  if (text == "true" || text == "1" || text == "on") *target = true;
+  else if (text == "false" || text == "0" || text == "off") *target = false;
+  else return Status::error("--" + flag + " expects true or false, got '" + text + "'");
+  return ok_status();
+}
+
 }  // namespace
 
 FlagParser::FlagParser(std::string command, std::string summary)
@@ -136,10 +143,16 @@ void FlagParser::set_help(const std::string& name, const std::string& help, std:
 }
 
 void FlagParser::add_bool(const std::string& name, bool* target, const std::string& help) {
-  add({name, help, *target ? "on" : "off", true, [name, target](const std::string& v) -> Status {
-         if (v == "true" || v == "1" || v == "on") *target = true;
-         else if (v == "false" || v == "0" || v == "off") *target = false;
-         else return Status::error("--" + name + " expects true or false, got '" + v + "'");
+  add({name, help, *target ? "on" : "off", true,
+       [name, target](const std::string& v) { return parse_bool(name, v, target); }});
+}
+
+void FlagParser::add_optional_bool(const std::string& name, std::optional<bool>* target, const std::string& help,
+                                   const std::string& default_text) {
+  add({name, help, default_text, true, [name, target](const std::string& v) -> Status {
+         bool value = false;
+         KILN_RETURN_IF_ERROR(parse_bool(name, v, &value));
+         *target = value;
          return ok_status();
        }});
 }

@@ -31,6 +31,9 @@ class FlagParser {
   void add_byte_size(const std::string& name, std::optional<int64_t>* target, const std::string& help);
   // --name sets true; --no-name sets false.
   void add_bool(const std::string& name, bool* target, const std::string& help);
+  // The same, for a switch whose default is decided later (`default_text` says by what).
+  void add_optional_bool(const std::string& name, std::optional<bool>* target, const std::string& help,
+                         const std::string& default_text);
   // A value checked or converted by `set`, which returns an error naming the flag; the help
   // shows `default_text` (empty: no default shown).
   void add_custom(const std::string& name, const std::string& default_text, const std::string& help,

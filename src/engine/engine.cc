@@ -24,6 +24,10 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> execut
       stat_logger_(config.stats_log_interval_s) {
   KILN_CHECK(executor_ != nullptr);
   if (config_.seed) seed_source_.seed(*config_.seed);
+  if (async_scheduling_) {
+    KILN_LOG(Info) << "Asynchronous scheduling is enabled: each step launches before the previous step's tokens "
+                      "reach the host (--no-async-scheduling turns it off)";
+  }
   update_stats();
   thread_ = std::thread([this] { loop(); });
 }

@@ -32,8 +32,9 @@ struct EngineArgs {
   bool enable_prefix_caching = true;
   bool enforce_eager = false;             // CUDA: no decode graphs
   // vLLM's --async-scheduling: launch each step before the previous one's tokens reach the host
-  // (EngineConfig::async_scheduling). Off by default until the CUDA backend's GPU test passes.
-  bool async_scheduling = false;
+  // (EngineConfig::async_scheduling). Unset: on where the backend runs asynchronously (CUDA),
+  // off on the CPU, whose steps finish inside launch().
+  std::optional<bool> async_scheduling;
   std::string dtype = "auto";             // auto, bfloat16, float16 or float32 (normalized)
   // vLLM's --kv-cache-dtype: auto (the compute dtype: bf16 on CUDA, f32 on the CPU), bfloat16,
   // fp8 or fp8_e4m3 (E4M3 codes with a scale per tensor and layer: half the bytes of bf16).

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace kiln::cli {
 namespace {
 
@@ -42,6 +47,28 @@ TEST(FlagParser, ParsesVllmStyleFlags) {
   EXPECT_EQ(flags.positionals, (std::vector<std::string>{"my/model"}));
   EXPECT_TRUE(parser.was_set("port"));
   EXPECT_FALSE(parser.was_set("gpu-memory-utilization"));
+}
+
+TEST(FlagParser, AnOptionalSwitchStaysUnsetUntilGiven) {
+  for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::optional<bool>>>{
+           {{}, std::nullopt},
+           {{"--async-scheduling"}, true},
+           {{"--no-async-scheduling"}, false},
+           {{"--async-scheduling=off"}, false},
+           {{"--async_scheduling=1"}, true}}) {
+    std::optional<bool> value;
+    FlagParser parser("serve", "Serve a model");
+    parser.add_optional_bool("async-scheduling", &value, "overlap steps", "on for CUDA");
+    ASSERT_TRUE(parser.parse(args).ok()) << (args.empty() ? "" : args[0]);
+    EXPECT_EQ(value, expected) << (args.empty() ? "" : args[0]);
+  }
+  std::optional<bool> value;
+  FlagParser parser("serve", "Serve a model");
+  parser.add_optional_bool("async-scheduling", &value, "overlap steps", "on for CUDA");
+  const Status bad = parser.parse({"--async-scheduling=maybe"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("--async-scheduling"), std::string::npos);
+  EXPECT_FALSE(value.has_value());
 }
 
 TEST(FlagParser, ErrorsNameTheFlag) {

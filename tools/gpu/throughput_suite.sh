@@ -14,7 +14,8 @@
 #              calculated), and the 24 GiB plan lines of both
 #   throughput 1024 requests x (1024 in / 1024 out) at 256 sequences: synchronous bf16 (base),
 #              async bf16, async FP8 cache
-#   overlap    async FP8 cache without and with the mixed-step attention overlap (the pair)
+#   overlap    async FP8 cache without and with the mixed-step attention overlap (the pair), and
+#              bf16 with step profiles
 #   checks     the KV cache `kiln generate` sizes for one request, and KILN_CUDA_PDL=0 against 1
 # NUM_PROMPTS overrides the 1024 requests of the throughput runs.
 # The bundle (../shared/tools/device-bundle, binaries may be gzipped) holds kiln,
@@ -113,9 +114,11 @@ has throughput && variants+=(
   "async_bf16||--async-scheduling"
   "async_fp8||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
 )
+# The pair logs every 300th step's operator breakdown (--profile-steps), both alike.
 has overlap && variants+=(
-  "async_fp8_pair||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
-  "async_fp8_overlap|KILN_CUDA_OVERLAP_ATTENTION=1|--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales"
+  "async_fp8_pair||--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales --profile-steps 300"
+  "async_fp8_overlap|KILN_CUDA_OVERLAP_ATTENTION=1|--async-scheduling --kv-cache-dtype fp8 --calculate-kv-scales --profile-steps 300"
+  "async_bf16_profile||--async-scheduling --profile-steps 300"
 )
 if [ ${#variants[@]} -gt 0 ]; then
   make_8b
@@ -128,6 +131,7 @@ if [ ${#variants[@]} -gt 0 ]; then
       > "$out/throughput_$name.json" 2> "$out/throughput_$name.log"
     echo "throughput_$name: $(summary "$out/throughput_$name.json")"
     grep -E "KV cache size|CUDA graphs" "$out/throughput_$name.log" | head -2
+    grep -E "Step profile, [0-9]+ tokens of 256 sequences" "$out/throughput_$name.log" | head -2
   done
 fi
 if has checks; then

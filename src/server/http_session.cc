@@ -1,5 +1,6 @@
 #include "server/http_session.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -28,6 +29,8 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
+
+constexpr size_t kTrimAfterResponseBytes = 8 << 20;
 
 std::chrono::steady_clock::duration seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
@@ -326,6 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void queue_write(std::string data) {
     if (closed_) return;
+    response_bytes_ += data.size();
     // Coalesced: one syscall for many SSE events under load.
     outbox_ += data;
     if (!writing_) write_next();
@@ -366,6 +370,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Everything of the response is written: log it, then read the next request or close.
   void finish_response() {
     log_access();
+    // A large response (a 10 MB prompt's tokens, prompt logprobs) leaves its many small
+    // buffers free in the heap, where glibc keeps them: give those pages back to the system.
+    if (response_bytes_ >= kTrimAfterResponseBytes) malloc_trim(0);
+    response_bytes_ = 0;
     if (response_pending_) {
       response_pending_ = false;
       counters_->pending_responses.fetch_sub(1);
@@ -440,6 +448,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string continue_line_;
   double body_start_ = 0;
   size_t body_bytes_ = 0;
+  size_t response_bytes_ = 0;  // of the response being written
   std::string outbox_;    // queued, not yet handed to the socket
   std::string inflight_;  // being written; sent_ bytes of it are out
   size_t sent_ = 0;

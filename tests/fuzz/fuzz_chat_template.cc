@@ -19,10 +19,10 @@ using namespace kiln;
 namespace {
 
 server::ChatTemplateRenderer* make_renderer() {
-  auto config = load_tokenizer_config(std::string(KILN_SOURCE_DIR) +
+  auto config = tokenizer::load_tokenizer_config(std::string(KILN_SOURCE_DIR) +
                                       "/models/deepseek-r1-distill-llama-8b/tokenizer_config.json");
   if (!config.ok() || config->chat_template() == nullptr) std::abort();
-  auto compiled = ChatTemplate::compile(*config->chat_template());
+  auto compiled = tokenizer::ChatTemplate::compile(*config->chat_template());
   if (!compiled.ok()) std::abort();
   return new server::ChatTemplateRenderer(std::move(*compiled), config->bos_token.value_or(""),
                                           config->eos_token.value_or(""));

@@ -9,7 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto tokenizer = kiln::Tokenizer::from_json_text(text, "fuzz/tokenizer.json");
+  auto tokenizer = kiln::tokenizer::Tokenizer::from_json_text(text, "fuzz/tokenizer.json");
   if (!tokenizer.ok()) return 0;
   const std::string sample = "Hello world 123 <|x|> \xe4\xbd\xa0\xe5\xa5\xbd\n\n  it's";
   auto ids = (*tokenizer)->encode_checked(sample, true);

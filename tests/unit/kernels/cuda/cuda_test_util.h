@@ -40,6 +40,14 @@ DeviceBuffer upload_raw(const std::vector<T>& host) {
   return buffer;
 }
 
+// Any plain array back from the device.
+template <typename T>
+std::vector<T> download_raw(const DeviceBuffer& buffer, size_t count) {
+  std::vector<T> host(count);
+  KILN_CUDA_CHECK(cudaMemcpy(host.data(), buffer.data(), count * sizeof(T), cudaMemcpyDeviceToHost));
+  return host;
+}
+
 // bf16 bit patterns widened to f32, for the CPU twins.
 inline std::vector<float> widen(const std::vector<uint16_t>& values) {
   std::vector<float> out(values.size());

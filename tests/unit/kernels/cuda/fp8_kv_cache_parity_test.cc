@@ -6,10 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <numeric>
 #include <random>
 
 #include "cuda_test_util.h"
+#include "paged_batch.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
@@ -19,20 +19,17 @@
 namespace kiln::cuda {
 namespace {
 
+using testing::AttentionCase;
+using testing::DevicePagedBatch;
 using testing::download_bf16;
+using testing::download_raw;
+using testing::PagedBatch;
 using testing::poisoned_bf16;
 using testing::random_bf16;
 using testing::relative_error;
 using testing::upload;
 using testing::upload_raw;
 using testing::widen;
-
-template <typename T>
-std::vector<T> download_raw(const DeviceBuffer& buffer, size_t count) {
-  std::vector<T> host(count);
-  KILN_CUDA_CHECK(cudaMemcpy(host.data(), buffer.data(), count * sizeof(T), cudaMemcpyDeviceToHost));
-  return host;
-}
 
 // Random finite E4M3 codes (never NaN), both signs, spread over the whole range.
 std::vector<uint8_t> random_codes(size_t count, std::mt19937& rng) {
@@ -165,40 +162,13 @@ TEST_F(Fp8KvCacheParity, RopeWritesTheTwinsCodesAndScales) {
   }
 }
 
-struct Fp8AttentionCase {
-  const char* name;
-  AttentionShape shape;
-  std::vector<int> new_tokens;  // per sequence
-  std::vector<int> seq_lens;    // per sequence, cached prefix included
-};
-
-class Fp8AttentionParity : public Fp8KvCacheParity, public ::testing::WithParamInterface<Fp8AttentionCase> {};
+class Fp8AttentionParity : public Fp8KvCacheParity, public ::testing::WithParamInterface<AttentionCase> {};
 
 TEST_P(Fp8AttentionParity, MatchesCpuTwin) {
-  const Fp8AttentionCase& c = GetParam();
+  const AttentionCase& c = GetParam();
   const AttentionShape& shape = c.shape;
-  const int block_size = 16, num_seqs = static_cast<int>(c.seq_lens.size());
-  int max_blocks = 0, max_seq_len = 0;
-  for (int len : c.seq_lens) {
-    max_blocks = std::max(max_blocks, (len + block_size - 1) / block_size);
-    max_seq_len = std::max(max_seq_len, len);
-  }
-  const int num_blocks = max_blocks * num_seqs + 3;
-  std::vector<int32_t> pool_order(num_blocks);
-  std::iota(pool_order.begin(), pool_order.end(), 0);
-  std::shuffle(pool_order.begin(), pool_order.end(), rng_);
-  std::vector<int32_t> block_tables(static_cast<size_t>(num_seqs) * max_blocks, -1);
-  std::vector<int32_t> query_start = {0};
-  int next = 0;
-  for (int s = 0; s < num_seqs; ++s) {
-    for (int b = 0; b < (c.seq_lens[s] + block_size - 1) / block_size; ++b) {
-      block_tables[static_cast<size_t>(s) * max_blocks + b] = pool_order[next++];
-    }
-    query_start.push_back(query_start.back() + c.new_tokens[s]);
-  }
-  const int num_tokens = query_start.back();
-  const size_t cache_size = static_cast<size_t>(num_blocks) * block_size * shape.num_kv_heads * shape.head_dim;
-  const size_t q_size = static_cast<size_t>(num_tokens) * shape.num_heads * shape.head_dim;
+  const PagedBatch batch(c, rng_);
+  const size_t cache_size = batch.cache_elements(shape), q_size = batch.query_elements(shape);
   const auto k_codes = random_codes(cache_size, rng_), v_codes = random_codes(cache_size, rng_);
   const float k_scale = 1.0f / 128, v_scale = 1.0f / 300;  // keys up to 3.5, values up to 1.5
   const auto q = random_bf16(q_size, rng_, 2.0f);
@@ -206,25 +176,16 @@ TEST_P(Fp8AttentionParity, MatchesCpuTwin) {
 
   DeviceFp8Layer device(k_codes, v_codes, k_scale, v_scale);
   DeviceBuffer q_dev = upload(q);
-  DeviceBuffer qs_dev = upload_raw(query_start), lens_dev = upload_raw(c.seq_lens), tables_dev = upload_raw(block_tables);
+  const DevicePagedBatch device_batch(batch);
+  const PagedAttentionMetadata& device_meta = device_batch.metadata;
   DeviceBuffer workspace =
       std::move(DeviceBuffer::try_allocate(paged_attention_workspace_bytes(context_->info().num_sms, shape)).value());
-  PagedAttentionMetadata device_meta{qs_dev.as<int32_t>(), lens_dev.as<int32_t>(), tables_dev.as<int32_t>(),
-                                     num_seqs, max_blocks, block_size};
-  device_meta.num_tokens = num_tokens;
-  device_meta.max_seq_len = max_seq_len;
-  device_meta.max_query_len = *std::max_element(c.new_tokens.begin(), c.new_tokens.end());
-
-  PagedAttentionMetadata host_meta{query_start.data(), c.seq_lens.data(), block_tables.data(), num_seqs, max_blocks,
-                                   block_size};
-  host_meta.num_tokens = num_tokens;
-  host_meta.max_seq_len = max_seq_len;
   std::vector<float> expected(q_size);
   std::vector<uint8_t> k_host = k_codes, v_host = v_codes;
   float k_scale_host = k_scale, v_scale_host = v_scale;
   cpu::paged_attention(cpu(), widen(q).data(),
-                       Fp8KvCacheLayer{k_host.data(), v_host.data(), &k_scale_host, &v_scale_host, nullptr}, host_meta,
-                       shape, scale, expected.data());
+                       Fp8KvCacheLayer{k_host.data(), v_host.data(), &k_scale_host, &v_scale_host, nullptr},
+                       batch.metadata, shape, scale, expected.data());
 
   DeviceBuffer out_dev = poisoned_bf16(q_size);
   paged_attention(q_dev.as<bf16>(), device.layer(), device_meta, shape, scale, out_dev.as<bf16>(), workspace.data(),
@@ -233,15 +194,14 @@ TEST_P(Fp8AttentionParity, MatchesCpuTwin) {
   EXPECT_LT(relative_error(download_bf16(out_dev, q_size), expected), 1e-2) << c.name;
 
   // The split-KV kernel on its own (mixed steps and the group sizes decode_attention lacks).
-  const bool decode_step = std::all_of(c.new_tokens.begin(), c.new_tokens.end(), [](int n) { return n == 1; });
-  if (decode_step) {
+  if (batch.decode_only()) {
     DeviceBuffer split_out = poisoned_bf16(q_size);
     split_kv_attention(q_dev.as<bf16>(), device.layer(), device_meta, shape, scale, split_out.as<bf16>(),
                        workspace.data(), context_->info().num_sms, stream(), 0, /*decode_only=*/false);
     context_->synchronize();
     EXPECT_LT(relative_error(download_bf16(split_out, q_size), expected), 1e-2) << c.name << " (split-KV)";
   }
-  if (!decode_step || !decode_attention_supports(shape)) return;
+  if (!batch.decode_only() || !decode_attention_supports(shape)) return;
   for (const DecodeAttentionTuning& tuning :
        {DecodeAttentionTuning{4, 1, 0, 256, 128, 128}, DecodeAttentionTuning{3, 0, 2, 128, 128, 64},
         DecodeAttentionTuning{3, 0, 64, 32, 32, 256}, DecodeAttentionTuning{3, 0, 0, 256, 128, 128}}) {
@@ -257,16 +217,16 @@ TEST_P(Fp8AttentionParity, MatchesCpuTwin) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes, Fp8AttentionParity,
     ::testing::Values(
-        Fp8AttentionCase{"decode_gqa4_batch", {32, 8, 128}, {1, 1, 1, 1}, {1, 17, 300, 129}},
-        Fp8AttentionCase{"decode_long_splits", {32, 8, 128}, {1}, {5000}},
-        Fp8AttentionCase{"prefill_over_prefix", {32, 8, 128}, {37, 1, 20}, {37, 64, 90}},
-        Fp8AttentionCase{"prefill_long", {32, 8, 128}, {300}, {1000}},
-        Fp8AttentionCase{"mqa_head64", {8, 1, 64}, {5, 1}, {5, 700}},
-        Fp8AttentionCase{"group12_chunked", {12, 1, 128}, {3, 1}, {40, 33}},
-        Fp8AttentionCase{"qwen_group6", {12, 2, 128}, {1, 1}, {2048, 3}},
-        Fp8AttentionCase{"decode_group2_hd64", {8, 4, 64}, {1, 1, 1}, {33, 1000, 2}},
-        Fp8AttentionCase{"decode_group8", {32, 4, 128}, {1, 1, 1}, {3000, 45, 8}}),
-    [](const ::testing::TestParamInfo<Fp8AttentionCase>& info) { return std::string(info.param.name); });
+        AttentionCase{"decode_gqa4_batch", {32, 8, 128}, {1, 1, 1, 1}, {1, 17, 300, 129}},
+        AttentionCase{"decode_long_splits", {32, 8, 128}, {1}, {5000}},
+        AttentionCase{"prefill_over_prefix", {32, 8, 128}, {37, 1, 20}, {37, 64, 90}},
+        AttentionCase{"prefill_long", {32, 8, 128}, {300}, {1000}},
+        AttentionCase{"mqa_head64", {8, 1, 64}, {5, 1}, {5, 700}},
+        AttentionCase{"group12_chunked", {12, 1, 128}, {3, 1}, {40, 33}},
+        AttentionCase{"qwen_group6", {12, 2, 128}, {1, 1}, {2048, 3}},
+        AttentionCase{"decode_group2_hd64", {8, 4, 64}, {1, 1, 1}, {33, 1000, 2}},
+        AttentionCase{"decode_group8", {32, 4, 128}, {1, 1, 1}, {3000, 45, 8}}),
+    [](const ::testing::TestParamInfo<AttentionCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace kiln::cuda

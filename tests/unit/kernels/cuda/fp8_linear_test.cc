@@ -19,6 +19,7 @@ namespace kiln::cuda {
 namespace {
 
 using testing::download_bf16;
+using testing::download_raw;
 using testing::poisoned_bf16;
 using testing::random_bf16;
 using testing::relative_error;
@@ -26,12 +27,6 @@ using testing::upload;
 using testing::upload_raw;
 using testing::widen;
 
-template <typename T>
-std::vector<T> download_raw(const DeviceBuffer& buffer, size_t count) {
-  std::vector<T> out(count);
-  KILN_CUDA_CHECK(cudaMemcpy(out.data(), buffer.data(), count * sizeof(T), cudaMemcpyDeviceToHost));
-  return out;
-}
 
 // An FP8 weight on the host and the device: random codes (no NaN), scales over two decades.
 struct Fp8TestWeight {

@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <numeric>
 #include <random>
 
 #include "cuda_test_util.h"
+#include "paged_batch.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/ops_cuda.h"
@@ -15,7 +15,10 @@
 namespace kiln::cuda {
 namespace {
 
+using testing::AttentionCase;
+using testing::DevicePagedBatch;
 using testing::download_bf16;
+using testing::PagedBatch;
 using testing::poisoned_bf16;
 using testing::random_bf16;
 using testing::relative_error;
@@ -151,75 +154,36 @@ TEST_F(OpsParity, RopeRotatesQueriesAndWritesPagedCache) {
   EXPECT_EQ(download_bf16(v_cache_dev, cache_size), v_cache_cpu);  // v is copied: exact
 }
 
-struct AttentionCase {
-  const char* name;
-  AttentionShape shape;
-  std::vector<int> new_tokens;  // per sequence
-  std::vector<int> seq_lens;    // per sequence, cached prefix included
-};
-
 class AttentionParity : public OpsParity, public ::testing::WithParamInterface<AttentionCase> {};
 
 TEST_P(AttentionParity, MatchesCpuTwin) {
   const AttentionCase& c = GetParam();
   const AttentionShape& shape = c.shape;
-  const int block_size = 16, num_seqs = static_cast<int>(c.seq_lens.size());
-  int max_blocks = 0, max_seq_len = 0;
-  for (int len : c.seq_lens) {
-    max_blocks = std::max(max_blocks, (len + block_size - 1) / block_size);
-    max_seq_len = std::max(max_seq_len, len);
-  }
-  // Scattered, non-contiguous blocks: a shuffled permutation of the pool.
-  const int num_blocks = max_blocks * num_seqs + 3;
-  std::vector<int32_t> pool_order(num_blocks);
-  std::iota(pool_order.begin(), pool_order.end(), 0);
-  std::shuffle(pool_order.begin(), pool_order.end(), rng_);
-  std::vector<int32_t> block_tables(static_cast<size_t>(num_seqs) * max_blocks, -1);
-  std::vector<int32_t> query_start = {0};
-  int next = 0;
-  for (int s = 0; s < num_seqs; ++s) {
-    for (int b = 0; b < (c.seq_lens[s] + block_size - 1) / block_size; ++b) {
-      block_tables[static_cast<size_t>(s) * max_blocks + b] = pool_order[next++];
-    }
-    query_start.push_back(query_start.back() + c.new_tokens[s]);
-  }
-  const int num_tokens = query_start.back();
-  const size_t cache_size = static_cast<size_t>(num_blocks) * block_size * shape.num_kv_heads * shape.head_dim;
-  const size_t q_size = static_cast<size_t>(num_tokens) * shape.num_heads * shape.head_dim;
+  const PagedBatch batch(c, rng_);
+  const size_t cache_size = batch.cache_elements(shape), q_size = batch.query_elements(shape);
   const auto k_cache = random_bf16(cache_size, rng_, 2.0f), v_cache = random_bf16(cache_size, rng_);
   const auto q = random_bf16(q_size, rng_, 2.0f);
   const float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
 
   DeviceBuffer q_dev = upload(q), k_dev = upload(k_cache), v_dev = upload(v_cache);
-  DeviceBuffer qs_dev = upload_raw(query_start), lens_dev = upload_raw(c.seq_lens),
-               tables_dev = upload_raw(block_tables);
+  const DevicePagedBatch device_batch(batch);
+  const PagedAttentionMetadata& device_meta = device_batch.metadata;
   DeviceBuffer out_dev = poisoned_bf16(q_size);
   DeviceBuffer workspace = std::move(DeviceBuffer::try_allocate(
       paged_attention_workspace_bytes(context_->info().num_sms, shape)).value());
-  PagedAttentionMetadata device_meta{qs_dev.as<int32_t>(), lens_dev.as<int32_t>(),
-                                     tables_dev.as<int32_t>(), num_seqs, max_blocks, block_size};
-  device_meta.num_tokens = num_tokens;
-  device_meta.max_seq_len = max_seq_len;
-  // The true value, so decode-only cases take the decode kernel (0 would run the prefill path).
-  device_meta.max_query_len = *std::max_element(c.new_tokens.begin(), c.new_tokens.end());
   paged_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
                   out_dev.as<bf16>(), workspace.data(),
                   context_->info().num_sms, stream());
   context_->synchronize();
 
-  PagedAttentionMetadata host_meta{query_start.data(), c.seq_lens.data(), block_tables.data(),
-                                   num_seqs, max_blocks, block_size};
-  host_meta.num_tokens = num_tokens;
-  host_meta.max_seq_len = max_seq_len;
   std::vector<float> expected(q_size);
   cpu::paged_attention(cpu(), widen(q).data(), widen(k_cache).data(), widen(v_cache).data(),
-                       host_meta, shape, scale, expected.data());
+                       batch.metadata, shape, scale, expected.data());
   EXPECT_LT(relative_error(download_bf16(out_dev, q_size), expected), 1e-2) << c.name;
 
   // Decode steps: both pipeline depths, no split, and split counts up to the combine's limit.
   // Sequence ends (1, 17, 45 keys...) leave warps with no key in their last tile.
-  const bool decode_step = std::all_of(c.new_tokens.begin(), c.new_tokens.end(), [](int n) { return n == 1; });
-  if (!decode_step || !decode_attention_supports(shape)) return;
+  if (!batch.decode_only() || !decode_attention_supports(shape)) return;
   for (const DecodeAttentionTuning& tuning :
        {DecodeAttentionTuning{4, 1, 0, 256, 128, 128}, DecodeAttentionTuning{3, 0, 2, 128, 128, 64},
         DecodeAttentionTuning{3, 0, 64, 32, 32, 256}, DecodeAttentionTuning{4, 0, 16, 48, 48, 256},

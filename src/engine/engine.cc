@@ -161,6 +161,7 @@ void Engine::admit(EngineRequest request, OutputCallback on_output) {
     seq->wants_prompt_logprobs = i == 0 && req.prompt_logprobs.has_value() && prompt_len > 1;
     if (i > 0 && config_.enable_prefix_caching) seq->wait_for_seq_id = req.choices[0]->seq_id;
     seq->sampling = resolve_sampling(req.params, config_.generation_defaults, base_seed + static_cast<uint64_t>(i));
+    if (req.params.grammar) seq->grammar = std::make_unique<SequenceGrammar>(req.params.grammar, req.params.grammar_after_token);
     if (detokenizer_) seq->detokenizer = detokenizer_(req.prompt, req.params.skip_special_tokens);
     seq->stopper = StopStringChecker(req.params.stop, req.params.include_stop_str_in_output);
     seq->pending.index = i;
@@ -216,7 +217,7 @@ bool Engine::launch_step() {
   stat_logger_.note_busy();
   record_first_scheduled(out);
   LaunchedStep step;
-  step.prepared = prepare_step(out, scheduler_);
+  step.prepared = prepare_step(out, scheduler_, executor_->vocab_size());
   step.num_sampling_rows = static_cast<int>(step.prepared.input.sampling_rows.size());
   step.launch_status = executor_->launch(step.prepared.input);
   step.prepared.input = StepInput();
@@ -297,6 +298,10 @@ void Engine::apply_step_result(const LaunchedStep& step, StepResult& result, std
     if (req.prompt_logprobs && req.num_prompt_logprobs_filled >= prompt_len - 1) seq->wants_prompt_logprobs = false;
     if (rows.sample_row < 0) continue;
     const SampledRow& sampled = result.sampled[static_cast<size_t>(rows.sampled_index)];
+    if (sampled.token_id == kNoAllowedToken) {  // a structured output with nowhere to go
+      fail_request(req, "the output's grammar allows no next token (with min_tokens or logit_bias blocking what it allows)");
+      continue;
+    }
     const int position = step.token_position[i];
     if (position == seq->num_tokens() - 1) seq->pending_sample_row = -1;  // no later step samples it yet
     std::optional<TokenLogprob> logprob;

@@ -8,7 +8,8 @@ void sample_on_host(const StepInput& input, const std::vector<float>& logits, in
   const size_t vocab = static_cast<size_t>(vocab_size);
   const size_t num_logits = input.batch.logits_indices.size();
   result->sampled.resize(input.sampling_rows.size());
-  cpu::sample_rows(logits.data(), vocab_size, input.sampling_rows, input.adjustments, result->sampled.data());
+  cpu::sample_rows(logits.data(), vocab_size, input.sampling_rows, input.adjustments, result->sampled.data(),
+                   input.bitmasks.empty() ? nullptr : input.bitmasks.data());
   std::vector<bool> sampled(num_logits, false);
   for (const SamplingRowParams& row : input.sampling_rows) sampled[static_cast<size_t>(row.logits_row)] = true;
   result->logits.clear();
@@ -21,6 +22,10 @@ void sample_on_host(const StepInput& input, const std::vector<float>& logits, in
 
 Status HostModelExecutor::launch(const StepInput& input) {
   KILN_RETURN_IF_ERROR(check_step_input(input, static_cast<int>(last_sampled_.size())));
+  if (!input.bitmasks.empty() && input.bitmask_words != sampling_bitmask_words(vocab_size())) {
+    return Status::error("StepInput: token masks of " + std::to_string(input.bitmask_words) + " words for a vocabulary of " +
+                         std::to_string(vocab_size()));
+  }
   const ForwardBatch* batch = &input.batch;
   ForwardBatch fed;
   if (!input.token_from_previous_sample.empty()) {

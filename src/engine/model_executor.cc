@@ -22,6 +22,11 @@ Status check_step_input(const StepInput& input, int num_previous_sampled) {
     if (!row.greedy && !(row.temperature > 0.0f)) {
       return Status::error("StepInput: a non-greedy sampling row needs a positive temperature");
     }
+    if (row.bitmask_row >= 0 &&
+        (input.bitmask_words <= 0 ||
+         (static_cast<size_t>(row.bitmask_row) + 1) * static_cast<size_t>(input.bitmask_words) > input.bitmasks.size())) {
+      return Status::error("StepInput: a sampling row's token mask lies outside the bitmasks array");
+    }
   }
   const std::vector<int32_t>& sources = input.token_from_previous_sample;
   if (sources.empty()) return ok_status();

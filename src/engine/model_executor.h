@@ -33,6 +33,10 @@ struct StepInput {
   // row's entries of `adjustments` are its min_tokens blocks, logit_bias and penalties.
   std::vector<SamplingRowParams> sampling_rows;
   std::vector<LogitAdjustment> adjustments;
+  // Structured outputs: [rows, bitmask_words] token masks, read by the sampling rows whose
+  // bitmask_row >= 0; bitmask_words is sampling_bitmask_words(vocab) of the model's vocabulary.
+  std::vector<uint32_t> bitmasks;
+  int bitmask_words = 0;
 };
 
 struct StepResult {

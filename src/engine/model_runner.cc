@@ -7,8 +7,25 @@
 #include "engine/sampling_rows.h"
 
 namespace kiln {
+namespace {
 
-PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler) {
+// The sequence's next-token mask as a new row of the step's bitmasks, when its constraint is on.
+void add_grammar_mask(const Sequence& seq, int vocab_size, StepInput* input) {
+  const int words = vocab_size > 0 ? sampling_bitmask_words(vocab_size)
+                                   : seq.grammar->matcher().grammar().vocabulary().bitmask_words();
+  input->bitmask_words = words;
+  const size_t at = input->bitmasks.size();
+  input->bitmasks.resize(at + static_cast<size_t>(words));
+  if (seq.grammar->write_mask(seq, std::span<uint32_t>(input->bitmasks.data() + at, static_cast<size_t>(words)))) {
+    input->sampling_rows.back().bitmask_row = static_cast<int32_t>(at / static_cast<size_t>(words));
+  } else {
+    input->bitmasks.resize(at);
+  }
+}
+
+}  // namespace
+
+PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler, int vocab_size) {
   PreparedStep step;
   ForwardBatch& b = step.input.batch;
   std::vector<int32_t>& sources = step.input.token_from_previous_sample;
@@ -79,6 +96,7 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
       step.input.sampling_rows.push_back(make_sampling_row(seq->sampling, rows.sample_row,
                                                            tokens.first(seq->num_prompt_tokens), generated,
                                                            &step.input.adjustments));
+      if (seq->grammar) add_grammar_mask(*seq, vocab_size, &step.input);
       step.next_step_needs_tokens = step.next_step_needs_tokens || seq->sampling_reads_output();
     }
     step.rows.push_back(rows);

@@ -37,6 +37,8 @@ struct PreparedStep {
 // Builds the step; `scheduler` supplies the sequences (tokens, block tables, sampling settings).
 // A pending token (kPendingToken) at a fed position is taken from the previous step's sampled
 // row its sequence's pending_sample_row names.
-PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler);
+// `vocab_size` (the model's) sets the width of structured-output token masks; 0: the grammar
+// vocabulary's.
+PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler, int vocab_size = 0);
 
 }  // namespace kiln

@@ -4,9 +4,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "grammar/compiled_grammar.h"
 
 namespace kiln {
 
@@ -32,6 +35,12 @@ struct SamplingParams {
 
   std::optional<int> logprobs;         // number of top logprobs per generated token (0 = only the chosen)
   std::optional<int> prompt_logprobs;  // number of top logprobs per prompt token
+
+  // Structured outputs: every choice's output must match this grammar (compiled off the engine
+  // thread; each choice gets its own matcher). With grammar_after_token >= 0 (a reasoning
+  // model's end-of-thinking token) the constraint starts after that token appears.
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  int32_t grammar_after_token = -1;
 };
 
 }  // namespace kiln

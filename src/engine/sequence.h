@@ -17,6 +17,7 @@
 #include "engine/detokenizer.h"
 #include "engine/generation_defaults.h"
 #include "engine/request_output.h"
+#include "engine/sequence_grammar.h"
 #include "engine/stop_string_checker.h"
 
 namespace kiln {
@@ -54,6 +55,9 @@ struct Sequence {
   // Sampling.
   ResolvedSampling sampling;
   int pending_sample_row = -1;  // the in-flight step's sampled row whose token is token_ids.back()
+  // Structured outputs: the grammar its tokens must follow (null: free). Reached through a
+  // pointer so that building a step's masks, from the scheduler's const view, can advance it.
+  std::unique_ptr<SequenceGrammar> grammar;
 
   // Output.
   std::unique_ptr<IncrementalDetokenizer> detokenizer;
@@ -65,11 +69,11 @@ struct Sequence {
 
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
-  // The penalties read the generated tokens' ids, so the next step's sampling row can only be
-  // built once the last one is on the host.
+  // The penalties and a grammar's mask read the generated tokens' ids, so the next step's
+  // sampling row can only be built once the last one is on the host.
   bool sampling_reads_output() const {
     return sampling.repetition_penalty != 1.0f || sampling.frequency_penalty != 0.0f ||
-           sampling.presence_penalty != 0.0f;
+           sampling.presence_penalty != 0.0f || grammar != nullptr;
   }
 };
 

@@ -18,7 +18,7 @@ class CudaModelExecutor : public ModelExecutor {
   int vocab_size() const override { return model_->config().vocab_size; }
   Status launch(const StepInput& input) override {
     return model_->launch_sampled(input.batch, input.token_from_previous_sample, input.sampling_rows,
-                                  input.adjustments);
+                                  input.adjustments, input.bitmasks);
   }
   Status collect(StepResult* result) override { return model_->collect_sampled(&result->sampled, &result->logits); }
   bool runs_asynchronously() const override { return true; }

@@ -94,6 +94,7 @@ CudaModel::~CudaModel() {
     if (slot.inputs_host) cudaFreeHost(slot.inputs_host);
     if (slot.rows_host) cudaFreeHost(slot.rows_host);
     if (slot.adjustments_host) cudaFreeHost(slot.adjustments_host);
+    if (slot.bitmasks_host) cudaFreeHost(slot.bitmasks_host);
     if (slot.sampled_host) cudaFreeHost(slot.sampled_host);
     if (slot.kv_saturated_host) cudaFreeHost(slot.kv_saturated_host);
   }
@@ -132,6 +133,10 @@ Status CudaModel::allocate_activations() {
   KILN_ASSIGN_OR_RETURN(sampling_workspace_,
                         DeviceBuffer::try_allocate(sampling_workspace_bytes(options_.max_num_seqs, c.vocab_size)));
   KILN_ASSIGN_OR_RETURN(sampled_, DeviceBuffer::try_allocate(max_sampled * sizeof(SampledRow)));
+  // Structured outputs: a token mask per sampled row at a fixed address, so the decode graphs
+  // read each step's masks (rows without one never touch it).
+  const size_t bitmask_bytes = max_sampled * static_cast<size_t>(sampling_bitmask_words(c.vocab_size)) * sizeof(uint32_t);
+  KILN_ASSIGN_OR_RETURN(bitmasks_, DeviceBuffer::try_allocate(bitmask_bytes));
   // Room for a few penalized sequences' histories; grows when a step needs more.
   adjustments_capacity_ = max_sampled * 64;
   KILN_ASSIGN_OR_RETURN(adjustments_, DeviceBuffer::try_allocate(adjustments_capacity_ * sizeof(LogitAdjustment)));
@@ -145,6 +150,7 @@ Status CudaModel::allocate_activations() {
     KILN_CUDA_CHECK(cudaMallocHost(&slot.inputs_host, step_inputs_bytes_));
     KILN_CUDA_CHECK(cudaMallocHost(&slot.rows_host, max_sampled * sizeof(SamplingRowParams)));
     KILN_CUDA_CHECK(cudaMallocHost(&slot.adjustments_host, adjustments_capacity_ * sizeof(LogitAdjustment)));
+    KILN_CUDA_CHECK(cudaMallocHost(&slot.bitmasks_host, bitmask_bytes));
     KILN_CUDA_CHECK(cudaMallocHost(&slot.sampled_host, max_sampled * sizeof(SampledRow)));
     KILN_CUDA_CHECK(cudaMallocHost(&slot.kv_saturated_host, sizeof(int32_t)));
     *slot.kv_saturated_host = 0;
@@ -221,7 +227,7 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                                                 logits_rows_.size_bytes() + logits_.size_bytes() +
                                                 step_inputs_.size_bytes() + rope_table_.size_bytes() +
                                                 sampling_rows_.size_bytes() + sampling_workspace_.size_bytes() +
-                                                sampled_.size_bytes() + adjustments_.size_bytes() +
+                                                sampled_.size_bytes() + adjustments_.size_bytes() + bitmasks_.size_bytes() +
                                                 context_->workspace_bytes() + linear_->fp8_scratch_bytes());
   // What the device lost beyond our tensors is the CUDA context's and the libraries' (cuBLASLt
   // kernels, allocator granularity): it is not free for the KV cache either.

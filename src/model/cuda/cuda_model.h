@@ -76,9 +76,11 @@ class CudaModel {
   // previous launched step's sampled row (taken on the device; batch.token_ids holds -1 there).
   // A decode-only step whose every row samples replays a CUDA graph captured for its batch-size
   // bucket (unless enforce_eager). At most two launched steps are uncollected at once; the host
-  // buffers a step uses are its own until it is collected.
+  // buffers a step uses are its own until it is collected. `bitmasks` (structured outputs):
+  // [rows, sampling_bitmask_words(vocab_size)] token masks for the rows whose bitmask_row >= 0.
   Status launch_sampled(const ForwardBatch& batch, std::span<const int32_t> token_source,
-                        std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments);
+                        std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
+                        std::span<const uint32_t> bitmasks = {});
   // Waits for the oldest launched step: one SampledRow per row it sampled, and the logits of its
   // other rows, in order.
   Status collect_sampled(std::vector<SampledRow>* sampled, std::vector<float>* other_logits);
@@ -105,6 +107,7 @@ class CudaModel {
     void* inputs_host = nullptr;                  // mirror of step_inputs_
     SamplingRowParams* rows_host = nullptr;       // [max_num_seqs]
     LogitAdjustment* adjustments_host = nullptr;  // [adjustments_capacity_]
+    uint32_t* bitmasks_host = nullptr;            // [max_num_seqs * bitmask words]
     SampledRow* sampled_host = nullptr;           // [max_num_seqs]
     int32_t* kv_saturated_host = nullptr;         // [1] the FP8 cache's clip flag after the step
     cudaEvent_t begin = nullptr, end = nullptr;
@@ -124,9 +127,9 @@ class CudaModel {
   // Refuses a batch the model was not sized for; sets the longest sequence's length.
   Status check_batch(const ForwardBatch& batch, int* max_seq_len, std::span<const int32_t> token_source = {}) const;
   Status check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
-                        std::span<const LogitAdjustment> adjustments) const;
+                        std::span<const LogitAdjustment> adjustments, std::span<const uint32_t> bitmasks = {}) const;
   Status stage_sampling(std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
-                        int padded_rows);
+                        int padded_rows, std::span<const uint32_t> bitmasks = {});
   // lm_head over logits rows [begin, begin + rows) of the step into logits_.
   void compute_logits(int num_tokens, int begin, int rows);
   bool graph_eligible(const ForwardBatch& batch, size_t num_sampled) const;
@@ -185,6 +188,7 @@ class CudaModel {
   // per row. sampled_ holds the last step's samples until the next step that samples: a step
   // launched in between feeds from it.
   DeviceBuffer sampling_rows_;  // [max_num_seqs] SamplingRowParams
+  DeviceBuffer bitmasks_;       // [max_num_seqs, sampling_bitmask_words(vocab)] token masks
   DeviceBuffer adjustments_;    // grows with the step's needs; graphs hold its address
   size_t adjustments_capacity_ = 0;
   DeviceBuffer sampling_workspace_;  // [max_num_seqs, vocab] f32

@@ -51,7 +51,8 @@ cudaGraphExec_t CudaModel::capture_decode_graph(int padded, int stride) {
   run_layers(padded, max_seq_len, /*feed_sampled=*/true);
   compute_logits(padded, 0, padded);
   sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
-              adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream);
+              adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream,
+              bitmasks_.as<uint32_t>());
   KILN_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
   cudaGraphExec_t exec = nullptr;
   KILN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -97,7 +98,8 @@ void CudaModel::release_graphs() {
 }
 
 Status CudaModel::check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
-                                 std::span<const LogitAdjustment> adjustments) const {
+                                 std::span<const LogitAdjustment> adjustments, std::span<const uint32_t> bitmasks) const {
+  const size_t words = static_cast<size_t>(sampling_bitmask_words(config_.vocab_size));
   if (static_cast<int>(rows.size()) > options_.max_num_seqs) {
     return Status::error("sampling: " + std::to_string(rows.size()) + " rows exceed max_num_seqs " +
                          std::to_string(options_.max_num_seqs));
@@ -117,12 +119,19 @@ Status CudaModel::check_sampling(const ForwardBatch& batch, std::span<const Samp
     if (!row.greedy && !(row.temperature > 0.0f)) {
       return Status::error("sampling: a non-greedy row needs a positive temperature");
     }
+    if (row.bitmask_row >= 0 && (static_cast<size_t>(row.bitmask_row) + 1) * words > bitmasks.size()) {
+      return Status::error("sampling: a row's token mask lies outside the bitmasks");
+    }
+  }
+  if (bitmasks.size() % words != 0 || bitmasks.size() / words > rows.size()) {
+    return Status::error("sampling: " + std::to_string(bitmasks.size()) + " bitmask words are not one mask of " +
+                         std::to_string(words) + " words per sampled row at most");
   }
   return ok_status();
 }
 
 Status CudaModel::stage_sampling(std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
-                                 int padded_rows) {
+                                 int padded_rows, std::span<const uint32_t> bitmasks) {
   cudaStream_t stream = context_->stream();
   if (adjustments.size() > adjustments_capacity_) {
     // Steps in flight may still read the old buffers.
@@ -159,6 +168,11 @@ Status CudaModel::stage_sampling(std::span<const SamplingRowParams> rows, std::s
     std::copy(adjustments.begin(), adjustments.end(), slot.adjustments_host);
     KILN_CUDA_CHECK(cudaMemcpyAsync(adjustments_.data(), slot.adjustments_host,
                                     adjustments.size() * sizeof(LogitAdjustment), cudaMemcpyHostToDevice, stream));
+  }
+  if (!bitmasks.empty()) {
+    std::copy(bitmasks.begin(), bitmasks.end(), slot.bitmasks_host);
+    KILN_CUDA_CHECK(cudaMemcpyAsync(bitmasks_.data(), slot.bitmasks_host, bitmasks.size() * sizeof(uint32_t),
+                                    cudaMemcpyHostToDevice, stream));
   }
   return ok_status();
 }
@@ -224,12 +238,13 @@ void CudaModel::run_graph_step(const ForwardBatch& batch, std::span<const int32_
 }
 
 Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int32_t> token_source,
-                                 std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments) {
+                                 std::span<const SamplingRowParams> rows, std::span<const LogitAdjustment> adjustments,
+                                 std::span<const uint32_t> bitmasks) {
   const ModelConfig& c = config_;
   if (num_uncollected_steps() >= 2) return Status::error("launch_sampled: two launched steps are uncollected");
   int max_seq_len = 0;
   KILN_RETURN_IF_ERROR(check_batch(batch, &max_seq_len, token_source));
-  KILN_RETURN_IF_ERROR(check_sampling(batch, rows, adjustments));
+  KILN_RETURN_IF_ERROR(check_sampling(batch, rows, adjustments, bitmasks));
   cudaStream_t stream = context_->stream();
   const int num_sampled = static_cast<int>(rows.size());
   const int num_logits = static_cast<int>(batch.logits_indices.size());
@@ -243,10 +258,10 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
   const bool calculate_kv_scales = kv_scales_pending_;
   kv_scales_pending_ = false;
   if (!profiled && !calculate_kv_scales && graph_eligible(batch, rows.size())) {
-    KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs())));
+    KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs()), bitmasks));
     run_graph_step(batch, token_source, num_sampled);
   } else {
-    KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, 0));
+    KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, 0, bitmasks));
     upload_batch(batch, token_source);
     profiler_.mark("upload");
     run_layers(batch.num_tokens(), max_seq_len, /*feed_sampled=*/!token_source.empty(), calculate_kv_scales);
@@ -262,7 +277,7 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
       }
       sample_rows(logits_.as<bf16>(), c.vocab_size, begin, sampling_rows_.as<SamplingRowParams>() + first_sampled,
                   next_sampled - first_sampled, adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(),
-                  sampled_.as<SampledRow>() + first_sampled, stream);
+                  sampled_.as<SampledRow>() + first_sampled, stream, bitmasks_.as<uint32_t>());
       profiler_.mark("sampling");
       // The rows that do not sample (prompt logprobs) come back whole, before this returns: the
       // staging buffer is shared by every step.

@@ -24,6 +24,9 @@ struct ServingConfig {
   // Whether the engine applies output constraints (token masks); until it does, requests that
   // need one get a 400 after their constraint compiled (so bad schemas are still named).
   bool structured_outputs_available = false;
+  // The token that ends a reasoning model's thinking (</think>): with the deepseek_r1 reasoning
+  // parser a chat's output constraint starts after it. -1: none.
+  int32_t reasoning_end_token_id = -1;
 };
 
 }  // namespace kiln::api

@@ -356,7 +356,8 @@ void with_constraint(const std::shared_ptr<ResponseWriter>& writer, GenerationDe
 namespace {
 
 void start_chat(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer, GenerationDeps deps,
-                api::ChatCompletionRequest chat, std::optional<api::ToolCallOptions> tools);
+                api::ChatCompletionRequest chat, std::optional<api::ToolCallOptions> tools,
+                std::shared_ptr<const grammar::CompiledGrammar> grammar = nullptr);
 
 }  // namespace
 
@@ -375,15 +376,16 @@ void handle_chat_completion(const HttpRequest& request, std::shared_ptr<Response
   const api::OutputConstraint constraint = *chat.constraint;
   with_constraint(writer, std::move(deps), constraint,
                   [request, writer, chat = std::move(chat), tool_options = tools.value()](
-                      GenerationDeps deps, std::shared_ptr<const grammar::CompiledGrammar>) mutable {
-                    start_chat(request, writer, std::move(deps), std::move(chat), tool_options);
+                      GenerationDeps deps, std::shared_ptr<const grammar::CompiledGrammar> grammar) mutable {
+                    start_chat(request, writer, std::move(deps), std::move(chat), tool_options, std::move(grammar));
                   });
 }
 
 namespace {
 
 void start_chat(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer, GenerationDeps deps,
-                api::ChatCompletionRequest chat, std::optional<api::ToolCallOptions> tools) {
+                api::ChatCompletionRequest chat, std::optional<api::ToolCallOptions> tools,
+                std::shared_ptr<const grammar::CompiledGrammar> grammar) {
   const api::ServingConfig& serving = *deps.serving;
   auto prompt = api::prepare_chat_prompt(chat, *deps.renderer, *deps.codec);
   if (!prompt.ok()) return reject(writer, deps, prompt.error());
@@ -403,6 +405,13 @@ void start_chat(const HttpRequest& request, std::shared_ptr<ResponseWriter> writ
   engine_request.request_id = context.id;
   engine_request.prompt_token_ids = std::move(prompt.value().token_ids);
   engine_request.sampling = std::move(sampling.value());
+  if (grammar) {
+    engine_request.sampling.grammar = std::move(grammar);
+    // With the deepseek_r1 parser the answer after the thinking is what the constraint is for.
+    if (serving.reasoning_parser == api::ReasoningParserKind::kDeepSeekR1) {
+      engine_request.sampling.grammar_after_token = serving.reasoning_end_token_id;
+    }
+  }
   std::vector<EngineRequest> requests;
   requests.push_back(std::move(engine_request));
   // Submitted on the strand so that outputs (posted there too) find the flight fully set up.
@@ -432,9 +441,9 @@ void handle_completion(const HttpRequest& request, std::shared_ptr<ResponseWrite
     completion.constraint.reset();
     return with_constraint(writer, std::move(deps), constraint,
                            [request, writer, completion = std::move(completion)](
-                               GenerationDeps deps, std::shared_ptr<const grammar::CompiledGrammar>) mutable {
-                             HttpRequest again = request;
-                             start_completion(again, writer, std::move(deps), std::move(completion));
+                               GenerationDeps deps, std::shared_ptr<const grammar::CompiledGrammar> grammar) mutable {
+                             completion.sampling.grammar = std::move(grammar);
+                             start_completion(request, writer, std::move(deps), std::move(completion));
                            });
   }
   start_completion(request, std::move(writer), std::move(deps), std::move(completion));

@@ -141,9 +141,15 @@ class Converter {
     } guard{depth_};
     if (schema.is_boolean()) return schema.get<bool>() ? any_value() : fail(path, "the schema 'false' matches nothing");
     if (!schema.is_object()) return fail(path, "a schema must be an object or a boolean, got " + std::string(schema.type_name()));
+    std::string unsupported;  // every one at this node, named in the error
+    int num_unsupported = 0;
     for (const auto& [key, v] : schema.items()) {
-      if (kUnsupported.count(key)) return fail(path, "unsupported keyword '" + key + "'");
-      if (key == "uniqueItems" && v.is_boolean() && v.get<bool>()) return fail(path, "unsupported keyword 'uniqueItems'");
+      if (kUnsupported.count(key) || (key == "uniqueItems" && v.is_boolean() && v.get<bool>())) {
+        unsupported += (num_unsupported++ ? ", '" : "'") + key + "'";
+      }
+    }
+    if (num_unsupported > 0) {
+      return fail(path, std::string(num_unsupported > 1 ? "unsupported keywords " : "unsupported keyword ") + unsupported);
     }
     if (schema.contains("$ref")) return reference(schema, path);
     if (schema.contains("allOf")) return all_of(schema, path);

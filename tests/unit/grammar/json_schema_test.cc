@@ -125,6 +125,8 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamedWithTheirPlace) {
             "schema at /properties/n: unsupported keyword 'multipleOf'");
   EXPECT_EQ(error_of(R"({"type":"array","uniqueItems":true})"), "schema at the root: unsupported keyword 'uniqueItems'");
   EXPECT_EQ(error_of(R"({"not":{"type":"string"}})"), "schema at the root: unsupported keyword 'not'");
+  EXPECT_EQ(error_of(R"({"type":"object","patternProperties":{"a":{}},"if":{},"uniqueItems":true})"),
+            "schema at the root: unsupported keywords 'patternProperties', 'if', 'uniqueItems'");
   EXPECT_EQ(error_of(R"({"$ref":"https://example.com/s.json"})"),
             "schema at /$ref: cannot resolve 'https://example.com/s.json' (only '#' and '#/...' pointers into this schema are supported)");
   EXPECT_EQ(error_of(R"({"type":"strin"})"), "schema at /type: unknown type 'strin'");

@@ -30,13 +30,16 @@ bool SequenceGrammar::write_mask(const Sequence& seq, std::span<uint32_t> words)
     fed_ = constrained;
     broken_ = false;
   }
-  while (!broken_ && fed_ < constrained) {
+  // After the grammar took an end-of-sequence token (kept going with ignore_eos) the output is
+  // free again, as in vLLM: nothing more is fed and no mask is written.
+  while (!broken_ && fed_ < constrained && !matcher_.is_terminated()) {
     if (!matcher_.accept_token(output[static_cast<size_t>(start_ + fed_)])) {
       broken_ = true;
       break;
     }
     ++fed_;
   }
+  if (matcher_.is_terminated() && !broken_) return false;
   std::memset(words.data(), 0, words.size_bytes());
   if (broken_) return true;
   const size_t needed = static_cast<size_t>(matcher_.grammar().vocabulary().bitmask_words());

@@ -25,7 +25,8 @@ class SequenceGrammar {
   // its next token into `words` (the model's vocabulary width; tokens past the grammar's
   // vocabulary are masked). False, writing nothing, while the constraint has not started. A
   // token the grammar did not allow (none can be sampled under the mask) leaves an empty mask,
-  // which makes the sampler report that nothing is allowed.
+  // which makes the sampler report that nothing is allowed. Once the grammar took an
+  // end-of-sequence token (a sequence that ignores EOS goes on) the output is free again.
   bool write_mask(const Sequence& seq, std::span<uint32_t> words);
 
   const grammar::GrammarMatcher& matcher() const { return matcher_; }

@@ -179,6 +179,22 @@ TEST(EngineGrammarTest, ConstraintStartsAfterTheGivenToken) {
   for (auto t = start + 1; t != tokens.end(); ++t) EXPECT_TRUE(matcher.accept_token(*t));
 }
 
+TEST(EngineGrammarTest, WithIgnoreEosTheOutputIsFreeAfterTheGrammarEnds) {
+  // As vLLM: the grammar allows the end after "ab"; a sequence that ignores it goes on freely.
+  EngineRequest r = make_request("e", make_prompt(5, 2), 12);
+  r.sampling.grammar = compile_regex("ab");
+  r.sampling.ignore_eos = true;
+  const RequestResult result = run_alone(r, with_eos({}));
+  EXPECT_EQ(result.error, "");
+  const std::vector<int32_t>& tokens = result.choices.at(0).tokens;
+  ASSERT_EQ(tokens.size(), 12u);
+  EXPECT_EQ(text_of({tokens.begin(), tokens.begin() + 2}), "ab");
+  EXPECT_EQ(tokens[2], kEos);
+  std::vector<int32_t> history = r.prompt_token_ids;
+  history.insert(history.end(), tokens.begin(), tokens.begin() + 3);
+  EXPECT_EQ(std::vector<int32_t>(tokens.begin() + 3, tokens.end()), reference_greedy(history, 9));
+}
+
 TEST(EngineGrammarTest, NothingAllowedFailsTheRequest) {
   // After "ab" the grammar allows only the end of generation, which min_tokens blocks.
   EngineRequest r = make_request("x", make_prompt(5, 1), 10);

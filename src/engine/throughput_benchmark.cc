@@ -65,6 +65,10 @@ Result<ThroughputResult> run_throughput_benchmark(EngineClient* engine,
     r.sampling.temperature = 1.0f;
     r.sampling.top_p = 1.0f;
     r.sampling.seed = options.seed + static_cast<uint64_t>(i);
+    // With a grammar, min_tokens alone holds the end back: with ignore_eos an end the grammar
+    // allows could be sampled, leaving the rest of the output unconstrained.
+    r.sampling.grammar = options.grammar;
+    if (options.grammar) r.sampling.ignore_eos = false;
   }
 
   auto tracker = std::make_shared<Tracker>();

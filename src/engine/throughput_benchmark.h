@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "base/status.h"
 #include "engine/engine_client.h"
+#include "grammar/compiled_grammar.h"
 
 namespace kiln {
 
@@ -18,6 +20,9 @@ struct ThroughputBenchmarkOptions {
   int vocab_size = 0;  // prompt token ids are drawn from [0, vocab_size)
   uint64_t seed = 0;
   bool show_progress = true;
+  // Structured outputs: every output follows this grammar (null: free). Outputs run output_len
+  // tokens with ignore_eos, so it should never force an end (e.g. a repeated record).
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
 };
 
 struct LatencySummary {

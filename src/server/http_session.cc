@@ -356,7 +356,7 @@ class Session : public std::enable_shared_from_this<Session> {
         KILN_LOG(Warning) << remote_ << ": no write progress for " << format_seconds(config_.write_timeout_s)
                           << " s (--http-write-timeout); closing the connection";
       }
-      outbox_.clear();
+      release_write_buffers();
       return client_gone();
     }
     sent_ += n;
@@ -365,6 +365,17 @@ class Session : public std::enable_shared_from_this<Session> {
     sent_ = 0;
     clear_deadline();
     if (response_ended_) finish_response();
+  }
+
+  // The write failed (the client left or stalled past --http-write-timeout): what was left to
+  // send goes, and a large response's buffers go back to the system as in finish_response
+  // (a 100 MB /tokenize answer abandoned mid-write kept ~180 MiB of heap otherwise).
+  void release_write_buffers() {
+    std::string().swap(inflight_);
+    std::string().swap(outbox_);
+    sent_ = 0;
+    if (response_bytes_ >= kTrimAfterResponseBytes) malloc_trim(0);
+    response_bytes_ = 0;
   }
 
   // Everything of the response is written: log it, then read the next request or close.

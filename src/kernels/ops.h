@@ -69,6 +69,12 @@ namespace cpu {
 void embedding(const CpuContext& ctx, const TensorView& table, const int32_t* token_ids,
                int num_tokens, float* out /*[num_tokens, hidden]*/);
 
+// Tensor parallelism's vocab-parallel embedding: `table` holds the vocabulary rows [vocab_begin,
+// vocab_begin + table rows) of one rank; out[t, :] is token_ids[t]'s row when the rank holds it and
+// zeros otherwise, so the sum over the ranks (an all-reduce) is the whole embedding.
+void embedding_shard(const CpuContext& ctx, const TensorView& table, int vocab_begin, const int32_t* token_ids,
+                     int num_tokens, float* out /*[num_tokens, hidden]*/);
+
 // HF's LlamaRMSNorm in f32: out = x * rsqrt(mean(x^2) + eps) * weight. weight: [hidden].
 // out may equal x.
 void rms_norm(const CpuContext& ctx, const float* x /*[num_rows, hidden]*/,

@@ -27,7 +27,9 @@ Status check_tensor(const TensorView& view, const std::vector<int64_t>& shape,
   return ok_status();
 }
 
-Status check_weights(const ModelConfig& c, const ModelWeights& w) {
+// `c` is the rank's config (the whole model's without tensor parallelism), whose embed_tokens and
+// lm_head hold `vocab_rows` rows.
+Status check_weights(const ModelConfig& c, const ModelWeights& w, int64_t vocab_rows) {
   // FP8 codes are allowed where the checkpoint's quantization_config quantizes the linear.
   const auto fp8 = [&](const std::string& module) {
     return c.quantization.checkpoint_is_quantized() && c.quantization.is_quantized(module);
@@ -48,9 +50,9 @@ Status check_weights(const ModelConfig& c, const ModelWeights& w) {
   }
   const int64_t h = c.hidden_size, inter = c.intermediate_size, q = c.q_size(), kv = c.kv_size();
   KILN_RETURN_IF_ERROR(
-      check_tensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight"));
+      check_tensor(w.embed_tokens, {vocab_rows, h}, "model.embed_tokens.weight"));
   KILN_RETURN_IF_ERROR(check_tensor(w.norm, {h}, "model.norm.weight"));
-  KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight", fp8("lm_head")));
+  KILN_RETURN_IF_ERROR(check_tensor(w.lm_head, {vocab_rows, h}, "lm_head.weight", fp8("lm_head")));
   if (static_cast<int>(w.layers.size()) != c.num_hidden_layers) {
     return Status::error("weights hold " + std::to_string(w.layers.size()) +
                          " layers, config has " + std::to_string(c.num_hidden_layers));
@@ -86,7 +88,12 @@ void resize(std::vector<float>* buffer, int64_t rows, int64_t width) {
 Result<std::unique_ptr<CpuModel>> CpuModel::create(const ModelConfig& config,
                                                    const ModelWeights& weights,
                                                    const CpuModelOptions& options) {
-  KILN_RETURN_IF_ERROR(check_weights(config, weights));
+  ShardShape shard = shard_shape(config, 0, 1);
+  if (options.communicator != nullptr) {
+    KILN_RETURN_IF_ERROR(check_tensor_parallel(config, options.communicator->world_size()));
+    shard = shard_shape(config, options.communicator->rank(), options.communicator->world_size());
+  }
+  KILN_RETURN_IF_ERROR(check_weights(shard_config(config, shard), weights, shard.vocab_rows));
   if (options.num_blocks <= 0 || options.block_size <= 0) {
     return Status::error("CPU KV cache: num_blocks (" + std::to_string(options.num_blocks) +
                          ") and block_size (" + std::to_string(options.block_size) +
@@ -101,7 +108,7 @@ Result<std::unique_ptr<CpuModel>> CpuModel::create(const ModelConfig& config,
                          std::to_string(config.num_hidden_layers) + " layers (a k and a v scale per layer)");
   }
   KILN_ASSIGN_OR_RETURN(RopeParameters rope, compute_rope_parameters(config));
-  std::unique_ptr<CpuModel> model(new CpuModel(config, weights, options, std::move(rope)));
+  std::unique_ptr<CpuModel> model(new CpuModel(config, shard, weights, options, std::move(rope)));
   KILN_RETURN_IF_ERROR(model->create_linears());
   return model;
 }
@@ -129,14 +136,17 @@ Status CpuModel::create_linears() {
   return ok_status();
 }
 
-CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& weights,
+CpuModel::CpuModel(const ModelConfig& config, const ShardShape& shard, const ModelWeights& weights,
                    const CpuModelOptions& options, RopeParameters rope)
     : config_(config),
+      shard_(shard),
+      local_(shard_config(config, shard)),
+      communicator_(options.communicator),
       weights_(weights),
       pool_(std::make_unique<cpu::ThreadPool>(options.num_threads)),
       ctx_{pool_.get(), options.isa.value_or(cpu::detect_isa())},
       kv_cache_(KvCacheShape{config.num_hidden_layers, options.num_blocks, options.block_size,
-                             config.num_key_value_heads, config.head_dim, options.kv_cache_dtype}),
+                             local_.num_key_value_heads, config.head_dim, options.kv_cache_dtype}),
       kv_scales_pending_(options.kv_cache_dtype == DType::kF8E4M3 && options.calculate_kv_scales),
       rope_table_(std::move(rope), config.head_dim) {
   if (kv_cache_.fp8() && !options.kv_scales.empty()) kv_cache_.scales() = options.kv_scales;
@@ -146,7 +156,7 @@ CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& weights,
 Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
   KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, kv_cache_.shape().num_blocks,
                                               kv_cache_.shape().block_size));
-  const ModelConfig& c = config_;
+  const ModelConfig& c = local_;
   const int n = batch.num_tokens();
   const int h = c.hidden_size;
   const int inter = c.intermediate_size;
@@ -177,7 +187,13 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   resize(&up_, n, inter);
   resize(&act_, n, inter);
 
-  cpu::embedding(ctx_, weights_.embed_tokens, batch.token_ids.data(), n, residual_.data());
+  if (communicator_ != nullptr) {
+    // Vocab-parallel: each token's row comes from the one rank that holds it.
+    cpu::embedding_shard(ctx_, weights_.embed_tokens, shard_.vocab_begin, batch.token_ids.data(), n, residual_.data());
+    communicator_->all_reduce_sum(residual_.data(), residual_.size());
+  } else {
+    cpu::embedding(ctx_, weights_.embed_tokens, batch.token_ids.data(), n, residual_.data());
+  }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const LayerWeights& l = weights_.layers[static_cast<size_t>(i)];
     if (i == 0) {
@@ -203,17 +219,20 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
                            attn_.data());
     }
     linear.o.run(ctx_, attn_.data(), n, TensorView{}, proj_.data());
+    if (communicator_ != nullptr) communicator_->all_reduce_sum(proj_.data(), proj_.size());  // row-parallel
     cpu::add_rms_norm(ctx_, residual_.data(), proj_.data(), l.post_attention_layernorm, n, h, eps,
                       normed_.data());
     linear.gate.run(ctx_, normed_.data(), n, TensorView{}, gate_.data());
     linear.up.run(ctx_, normed_.data(), n, TensorView{}, up_.data());
     cpu::silu_and_mul(ctx_, gate_.data(), up_.data(), n, inter, inter, act_.data());
     linear.down.run(ctx_, act_.data(), n, TensorView{}, proj_.data());
+    if (communicator_ != nullptr) communicator_->all_reduce_sum(proj_.data(), proj_.size());  // row-parallel
   }
 
   if (kv_scales_pending_) {
     kv_scales_pending_ = false;
-    log_calculated_kv_scales(kv_cache_.scales());
+    // Under tensor parallelism each rank's scales cover its own KV heads (as vLLM's); rank 0 logs.
+    if (shard_.rank == 0) log_calculated_kv_scales(kv_cache_.scales());
   }
   if (kv_cache_.saturated() && !warned_kv_saturation_) {
     warned_kv_saturation_ = true;
@@ -232,9 +251,39 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   std::vector<float> final_normed(static_cast<size_t>(num_logits) * h);
   cpu::add_rms_norm(ctx_, last_residual.data(), last_mlp.data(), weights_.norm, num_logits, h, eps,
                     final_normed.data());
-  logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
-  lm_head_.run(ctx_, final_normed.data(), num_logits, TensorView{}, logits->data());
+  if (communicator_ == nullptr) {
+    logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
+    lm_head_.run(ctx_, final_normed.data(), num_logits, TensorView{}, logits->data());
+    return ok_status();
+  }
+  gather_logits(final_normed.data(), num_logits, logits);
   return ok_status();
+}
+
+void CpuModel::gather_logits(const float* final_normed, int num_logits, std::vector<float>* logits) {
+  // Each rank's vocabulary rows of lm_head give its columns of the logits; rank 0 puts them side
+  // by side (vocab-parallel lm_head; the sampling runs once, where rank 0's logits are).
+  const size_t rows = static_cast<size_t>(num_logits);
+  const size_t local = static_cast<size_t>(shard_.vocab_rows);
+  const size_t width = static_cast<size_t>(shard_.vocab_rows_per_rank);
+  const size_t size = static_cast<size_t>(shard_.size);
+  std::vector<float> mine(rows * local);
+  lm_head_.run(ctx_, final_normed, num_logits, TensorView{}, mine.data());
+  shard_logits_.assign(rows * width, 0.0f);
+  for (size_t r = 0; r < rows; ++r) std::copy_n(mine.data() + r * local, local, shard_logits_.data() + r * width);
+  gathered_logits_.resize(size * rows * width);
+  communicator_->all_gather(shard_logits_.data(), shard_logits_.size(), gathered_logits_.data());
+  logits->clear();
+  if (shard_.rank != 0) return;
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  logits->resize(rows * vocab);
+  for (size_t rank = 0; rank < size; ++rank) {
+    const size_t begin = rank * width;
+    const size_t count = std::min(width, vocab - begin);  // the last rank's rows may be fewer
+    for (size_t r = 0; r < rows; ++r) {
+      std::copy_n(gathered_logits_.data() + (rank * rows + r) * width, count, logits->data() + r * vocab + begin);
+    }
+  }
 }
 
 }  // namespace kiln

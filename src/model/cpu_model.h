@@ -3,6 +3,11 @@
 // engine step over a mixed batch of prefill chunks and decodes, K/V read and written through the
 // batch's block tables in a paged cache this object owns. Each token's result depends only on its
 // own sequence (batch invariance), so a request's logits are the same bits alone or in any batch.
+//
+// Under tensor parallelism (CpuModelOptions::communicator) one CpuModel is one rank: it holds the
+// rank's shard of the weights (model/weight_sharding.h) and of the KV heads, all-reduces the
+// embedding, o_proj and down_proj outputs, and gathers the logits on rank 0
+// (model/cpu_tensor_parallel_model.h runs a group of them).
 #pragma once
 
 #include <memory>
@@ -10,6 +15,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "dist/communicator.h"
 #include "kernels/cpu/cpu_context.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/cpu_linear.h"
@@ -18,6 +24,7 @@
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "model/rope.h"
+#include "model/tensor_parallel.h"
 
 namespace kiln {
 
@@ -33,6 +40,9 @@ struct CpuModelOptions {
   // FP8 cache: set every layer's scales from the first step's keys and values (vLLM's
   // --calculate-kv-scales), ahead of the checkpoint's.
   bool calculate_kv_scales = false;
+  // Tensor parallelism: this rank's communicator (its rank and the group's size); the weights are
+  // then the rank's shard. Null: the whole model.
+  dist::Communicator* communicator = nullptr;
 };
 
 class CpuModel {
@@ -43,12 +53,16 @@ class CpuModel {
                                                   const ModelWeights& weights,
                                                   const CpuModelOptions& options);
 
-  // Runs one step. Not thread-safe: one engine thread owns the model, as it owns the device. logits: [batch.logits_indices.size(), vocab_size] f32, row i for token row
-  // batch.logits_indices[i]. A batch inconsistent with itself or with the cache (block ids, slots,
-  // positions, token ids) is refused with an error before anything is written.
+  // Runs one step. Not thread-safe: one engine thread owns the model, as it owns the device.
+  // logits: [batch.logits_indices.size(), vocab_size] f32, row i for token row
+  // batch.logits_indices[i]; under tensor parallelism on rank 0 only (the others' stays empty),
+  // and every rank of the group must run the same batch. A batch inconsistent with itself or with
+  // the cache (block ids, slots, positions, token ids) is refused with an error before anything
+  // is written or exchanged.
   Status forward(const ForwardBatch& batch, std::vector<float>* logits);
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const { return config_; }  // the whole model's
+  const ShardShape& shard() const { return shard_; }
   const KvCacheShape& kv_cache_shape() const { return kv_cache_.shape(); }
   // FP8 cache: per layer (k_scale, v_scale) as they stand.
   std::vector<float> kv_scales() { return kv_cache_.scales(); }
@@ -56,8 +70,11 @@ class CpuModel {
   int num_threads() const { return pool_->num_threads(); }
 
  private:
-  CpuModel(const ModelConfig& config, const ModelWeights& weights, const CpuModelOptions& options,
-           RopeParameters rope);
+  CpuModel(const ModelConfig& config, const ShardShape& shard, const ModelWeights& weights,
+           const CpuModelOptions& options, RopeParameters rope);
+  // Tensor parallelism: lm_head over this rank's vocabulary rows, all gathered into `logits` on
+  // rank 0 (left empty on the others).
+  void gather_logits(const float* final_normed /*[num_logits, hidden]*/, int num_logits, std::vector<float>* logits);
   // The projections as CpuLinears (FP8 where config.quantization says; online FP8 quantizes here).
   Status create_linears();
 
@@ -66,6 +83,9 @@ class CpuModel {
   };
 
   ModelConfig config_;
+  ShardShape shard_;
+  ModelConfig local_;  // this rank's heads, KV heads and intermediate width (config_ without TP)
+  dist::Communicator* communicator_ = nullptr;
   ModelWeights weights_;
   std::unique_ptr<cpu::ThreadPool> pool_;
   cpu::CpuContext ctx_;
@@ -78,6 +98,8 @@ class CpuModel {
 
   // Activations, resized per step; [num_tokens, width] each.
   std::vector<float> residual_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, act_;
+  // Tensor parallelism: this rank's logits padded to vocab_rows_per_rank, and every rank's.
+  std::vector<float> shard_logits_, gathered_logits_;
 };
 
 }  // namespace kiln

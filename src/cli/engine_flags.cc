@@ -55,7 +55,8 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
                   "FP8 KV cache: each layer's scales from the first prompt batch instead of the checkpoint's (or 1.0)");
   parser.add_string("generation-config", &a->generation_config,
                     "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
-  parser.add_int("tensor-parallel-size", &a->tensor_parallel_size, "GPUs per model (only 1 for now)");
+  parser.add_int("tensor-parallel-size", &a->tensor_parallel_size,
+                 "ranks the model is split over (Megatron-style): threads on the CPU backend; the CUDA backend runs one GPU for now");
   parser.add_string("device", &a->device, "auto (cuda when a GPU is visible), cuda or cpu");
   parser.add_byte_size("gpu-memory-limit", &a->gpu_memory_limit_bytes,
                        "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");

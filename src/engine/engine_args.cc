@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model/tensor_parallel.h"
+
 namespace kiln {
 
 Status check_dtype_for_device(const std::string& dtype, const std::string& device) {
@@ -16,9 +18,8 @@ Status validate_engine_args(const EngineArgs& a) {
   if (a.device != "auto" && a.device != "cuda" && a.device != "cpu") {
     return Status::error("--device " + a.device + ": expected auto, cuda or cpu");
   }
-  if (a.tensor_parallel_size != 1) {
-    return Status::error("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) +
-                         ": kiln runs a model on one GPU for now; only 1 is supported");
+  if (a.tensor_parallel_size < 1) {
+    return Status::error("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) + ": must be at least 1");
   }
   if (!(a.gpu_memory_utilization > 0 && a.gpu_memory_utilization <= 1)) {
     return Status::error("--gpu-memory-utilization must be in (0, 1]");
@@ -80,6 +81,13 @@ Result<ResolvedEngineArgs> resolve_engine_args(const EngineArgs& args, const Mod
   if (resolved.device == "cuda" && !cuda_visible) {
     return Status::error("--device cuda: no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES), "
                          "or use --device cpu");
+  }
+
+  KILN_RETURN_IF_ERROR(check_tensor_parallel(model, args.tensor_parallel_size));
+  if (resolved.device == "cuda" && args.tensor_parallel_size > 1) {
+    return Status::error("--tensor-parallel-size " + std::to_string(args.tensor_parallel_size) +
+                         ": the CUDA backend runs a model on one GPU for now; --device cpu runs tensor parallelism "
+                         "over threads");
   }
 
   const bool fp8_cache = args.kv_cache_dtype == "fp8" || args.kv_cache_dtype == "fp8_e4m3";

@@ -42,7 +42,9 @@ struct EngineArgs {
   // FP8 cache: each layer's scales from the first prompt batch (vLLM's --calculate-kv-scales)
   // instead of the checkpoint's (or 1.0).
   bool calculate_kv_scales = false;
-  int tensor_parallel_size = 1;           // only 1 for now
+  // Ranks a model is split over (Megatron-style, model/tensor_parallel.h): threads on the CPU
+  // backend; the CUDA backend runs one GPU for now.
+  int tensor_parallel_size = 1;
   int num_threads = 0;                    // CPU forward threads; 0: all cores
   int profile_every_n_steps = 0;          // CUDA: log every Nth step's operator breakdown
   // "auto": the model folder's generation_config.json when present; "vllm": ignore it; any other

@@ -4,10 +4,13 @@
 
 #include <fstream>
 
+#include "base/byte_size.h"
 #include "base/log.h"
 #include "engine/cpu_model_executor.h"
+#include "engine/cpu_tensor_parallel_executor.h"
 #include "engine/memory_plan.h"
 #include "model/cpu_model.h"
+#include "model/cpu_tensor_parallel_model.h"
 #include "model/kv_cache_scales.h"
 
 #ifdef KILN_HAVE_CUDA
@@ -73,7 +76,9 @@ Result<std::vector<float>> fp8_kv_scales(const LoadedModel& loaded, const Resolv
 Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, const ResolvedEngineArgs& resolved) {
   const EngineArgs& args = resolved.args;
   const ModelConfig& config = loaded->config;
-  const int64_t block_bytes = kv_bytes_per_block(config, args.block_size, resolved.kv_cache_dtype);
+  const int tp = args.tensor_parallel_size;
+  // The ranks hold the same blocks, each for its own KV heads: a block costs all ranks' bytes.
+  const int64_t block_bytes = tensor_parallel_kv_bytes_per_block(config, tp, args.block_size, resolved.kv_cache_dtype);
   const std::optional<int64_t> blocks = requested_kv_blocks(args, block_bytes);
   const int64_t budget = blocks ? *blocks * block_bytes : kDefaultCpuKvCacheBytes;
   KILN_ASSIGN_OR_RETURN(MemoryPlan plan,
@@ -89,11 +94,19 @@ Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, con
   cpu_options.kv_cache_dtype = resolved.kv_cache_dtype;
   cpu_options.calculate_kv_scales = args.calculate_kv_scales;
   KILN_ASSIGN_OR_RETURN(cpu_options.kv_scales, fp8_kv_scales(*loaded, resolved));
-  KILN_ASSIGN_OR_RETURN(auto model, CpuModel::create(config, loaded->weights, cpu_options));
-  KILN_LOG(Info) << "CPU backend: " << model->num_threads() << " threads, " << cpu::isa_name(model->isa());
   ModelBackend backend;
+  if (tp > 1) {
+    KILN_ASSIGN_OR_RETURN(auto model, CpuTensorParallelModel::create(config, loaded->weights, tp, cpu_options));
+    KILN_LOG(Info) << "CPU backend: tensor parallel over " << tp << " ranks (threads), " << model->num_threads()
+                   << " threads in all, " << cpu::isa_name(model->rank(0).isa()) << "; o_proj and down_proj slices copied: "
+                   << format_bytes(model->copied_weight_bytes());
+    backend.executor = std::make_unique<CpuTensorParallelExecutor>(std::move(model));
+  } else {
+    KILN_ASSIGN_OR_RETURN(auto model, CpuModel::create(config, loaded->weights, cpu_options));
+    KILN_LOG(Info) << "CPU backend: " << model->num_threads() << " threads, " << cpu::isa_name(model->isa());
+    backend.executor = std::make_unique<CpuModelExecutor>(std::move(model));
+  }
   backend.config = config;
-  backend.executor = std::make_unique<CpuModelExecutor>(std::move(model));
   backend.plan = plan;
   backend.device = "cpu";
   backend.device_name = cpu_model_name();

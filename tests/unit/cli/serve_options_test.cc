@@ -52,9 +52,9 @@ TEST(ServeOptionsTest, FlagsAndEnvironment) {
 
 TEST(ServeOptionsTest, ClearErrors) {
   std::string help;
-  auto tp = parse_serve_options({"m", "--tensor-parallel-size", "2"}, env_of({}), &help);
+  auto tp = parse_serve_options({"m", "--tensor-parallel-size", "0"}, env_of({}), &help);
   ASSERT_FALSE(tp.ok());
-  EXPECT_NE(tp.message().find("only 1 is supported"), std::string::npos);
+  EXPECT_NE(tp.message().find("--tensor-parallel-size 0: must be at least 1"), std::string::npos) << tp.message();
   EXPECT_FALSE(parse_serve_options({}, env_of({}), &help).ok());
   EXPECT_FALSE(parse_serve_options({"m", "--gpu-memory-utilization", "1.5"}, env_of({}), &help).ok());
   EXPECT_FALSE(parse_serve_options({"m", "--reasoning-parser", "qwen"}, env_of({}), &help).ok());

@@ -72,7 +72,7 @@ TEST(EngineArgsTest, DevicesAndDtypesAreRefusedWithTheFlagNamed) {
 
   for (auto [mutate, flag] : std::vector<std::pair<void (*)(EngineArgs*), const char*>>{
            {[](EngineArgs* a) { a->device = "tpu"; }, "--device tpu"},
-           {[](EngineArgs* a) { a->tensor_parallel_size = 2; }, "--tensor-parallel-size 2"},
+           {[](EngineArgs* a) { a->tensor_parallel_size = 0; }, "--tensor-parallel-size 0"},
            {[](EngineArgs* a) { a->quantization = "awq"; }, "--quantization awq: not supported (supported: fp8"},
            {[](EngineArgs* a) { a->gpu_memory_utilization = 1.5; }, "--gpu-memory-utilization"},
            {[](EngineArgs* a) { a->block_size = 12; }, "--block-size"},
@@ -89,6 +89,29 @@ TEST(EngineArgsTest, DevicesAndDtypesAreRefusedWithTheFlagNamed) {
     ASSERT_FALSE(status.ok()) << flag;
     EXPECT_NE(status.message().find(flag), std::string::npos) << status.message();
   }
+}
+
+TEST(EngineArgsTest, TensorParallelSizeIsCheckedAgainstTheModelAndTheDevice) {
+  ModelConfig model = model_with_context(4096);
+  model.num_attention_heads = 32;
+  model.num_key_value_heads = 8;
+  model.intermediate_size = 14336;
+  model.vocab_size = 128256;
+  EngineArgs args;
+  args.tensor_parallel_size = 4;
+  args.device = "cpu";
+  auto cpu = resolve_engine_args(args, model, kCpuOnly);
+  ASSERT_TRUE(cpu.ok()) << cpu.message();
+  args.tensor_parallel_size = 3;
+  auto three = resolve_engine_args(args, model, kCpuOnly);
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.message().find("--tensor-parallel-size 3: config.json's num_attention_heads (32)"), std::string::npos)
+      << three.message();
+  args.tensor_parallel_size = 2;
+  args.device = "cuda";
+  auto cuda = resolve_engine_args(args, model, kOneGpu);
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_NE(cuda.message().find("--tensor-parallel-size 2"), std::string::npos) << cuda.message();
 }
 
 TEST(EngineArgsTest, RequestedKvBlocks) {

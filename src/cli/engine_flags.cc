@@ -56,7 +56,8 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
   parser.add_string("generation-config", &a->generation_config,
                     "sampling defaults: auto (the model's generation_config.json), vllm (none), or a folder");
   parser.add_int("tensor-parallel-size", &a->tensor_parallel_size,
-                 "ranks the model is split over (Megatron-style): threads on the CPU backend; the CUDA backend runs one GPU for now");
+                 "ranks the model is split over (Megatron-style): GPUs of this host (KILN_CUDA_TENSOR_PARALLEL=1 "
+                 "until verified), threads on the CPU backend");
   parser.add_string("device", &a->device, "auto (cuda when a GPU is visible), cuda or cpu");
   parser.add_byte_size("gpu-memory-limit", &a->gpu_memory_limit_bytes,
                        "treat the GPU as having this much memory (e.g. 24GiB), to rehearse smaller cards");
@@ -85,6 +86,7 @@ Status read_engine_environment(const EnvLookup& env, EngineArgs* args) {
   KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_PDL", &args->cuda_programmatic_dependent_launch));
   KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_OVERLAP_ATTENTION", &args->cuda_overlap_mixed_attention));
   KILN_RETURN_IF_ERROR(read_switch("KILN_FP8_WEIGHT_ONLY", &args->fp8_weight_only));
+  KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_TENSOR_PARALLEL", &args->cuda_tensor_parallel));
   if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
     char* end = nullptr;
     const long value = std::strtol(text->c_str(), &end, 10);

@@ -85,9 +85,15 @@ Result<ResolvedEngineArgs> resolve_engine_args(const EngineArgs& args, const Mod
 
   KILN_RETURN_IF_ERROR(check_tensor_parallel(model, args.tensor_parallel_size));
   if (resolved.device == "cuda" && args.tensor_parallel_size > 1) {
-    return Status::error("--tensor-parallel-size " + std::to_string(args.tensor_parallel_size) +
-                         ": the CUDA backend runs a model on one GPU for now; --device cpu runs tensor parallelism "
-                         "over threads");
+    const std::string flag = "--tensor-parallel-size " + std::to_string(args.tensor_parallel_size) + ": ";
+    if (!args.cuda_tensor_parallel) {
+      return Status::error(flag + "tensor parallelism on GPUs awaits its multi-GPU verification; "
+                           "KILN_CUDA_TENSOR_PARALLEL=1 runs it now (--device cpu runs it over threads)");
+    }
+    if (args.tensor_parallel_size > devices.num_cuda_devices) {
+      return Status::error(flag + "only " + std::to_string(devices.num_cuda_devices) +
+                           " GPUs are visible (check CUDA_VISIBLE_DEVICES)");
+    }
   }
 
   const bool fp8_cache = args.kv_cache_dtype == "fp8" || args.kv_cache_dtype == "fp8_e4m3";

@@ -43,7 +43,7 @@ struct EngineArgs {
   // instead of the checkpoint's (or 1.0).
   bool calculate_kv_scales = false;
   // Ranks a model is split over (Megatron-style, model/tensor_parallel.h): threads on the CPU
-  // backend; the CUDA backend runs one GPU for now.
+  // backend, GPUs of this host on the CUDA backend (behind KILN_CUDA_TENSOR_PARALLEL=1 for now).
   int tensor_parallel_size = 1;
   int num_threads = 0;                    // CPU forward threads; 0: all cores
   int profile_every_n_steps = 0;          // CUDA: log every Nth step's operator breakdown
@@ -66,6 +66,9 @@ struct EngineArgs {
   // KILN_CUDA_OVERLAP_ATTENTION: in mixed steps the decode rows' attention runs on a second
   // stream beside the prefill attention (CudaModelOptions::overlap_mixed_attention).
   bool cuda_overlap_mixed_attention = false;
+  // KILN_CUDA_TENSOR_PARALLEL=1: --tensor-parallel-size > 1 on the CUDA backend, which is off
+  // until the multi-GPU tests and benchmarks have run on a multi-GPU machine.
+  bool cuda_tensor_parallel = false;
   // KILN_TEST_FAIL_AT_POSITION (test only): every step computing a token at or past this
   // position fails, as a device fault would.
   std::optional<int> test_fail_at_position;

@@ -12,11 +12,14 @@
 #include "model/cpu_model.h"
 #include "model/cpu_tensor_parallel_model.h"
 #include "model/kv_cache_scales.h"
+#include "model/tensor_parallel.h"
 
 #ifdef KILN_HAVE_CUDA
 #include "engine/cuda/cuda_model_executor.h"
+#include "engine/cuda/cuda_tensor_parallel_executor.h"
 #include "kernels/cuda/cuda_context.h"
 #include "model/cuda/cuda_model.h"
+#include "model/cuda/cuda_tensor_parallel_model.h"
 #endif
 
 namespace kiln {
@@ -135,8 +138,28 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.programmatic_dependent_launch = args.cuda_programmatic_dependent_launch;
   cuda_options.fp8_weight_only = args.fp8_weight_only;
   cuda_options.overlap_mixed_attention = args.cuda_overlap_mixed_attention;
-  if (auto blocks = requested_kv_blocks(args, kv_bytes_per_block(config, args.block_size, kv_dtype))) {
+  const int tp = args.tensor_parallel_size;
+  // Per GPU: a block holds the rank's KV heads (--kv-cache-memory is each GPU's budget, as vLLM's).
+  const int64_t rank_block_bytes =
+      tp > 1 ? kv_bytes_per_block(shard_config(config, shard_shape(config, 0, tp)), args.block_size, kv_dtype)
+             : kv_bytes_per_block(config, args.block_size, kv_dtype);
+  if (auto blocks = requested_kv_blocks(args, rank_block_bytes)) {
     cuda_options.num_blocks = static_cast<int>(*blocks);
+  }
+  if (tp > 1) {
+    KILN_ASSIGN_OR_RETURN(auto group, cuda::CudaTensorParallelModel::create(config, loaded->weights, tp, cuda_options));
+    const MemoryPlan plan = group->memory_plan();
+    log_memory_plan(plan, args.gpu_memory_utilization);
+    KILN_RETURN_IF_ERROR(check_one_request_fits(
+        plan, args.kv_cache_memory_bytes ? "--kv-cache-memory" : "--gpu-memory-utilization"));
+    ModelBackend backend;
+    backend.config = config;
+    backend.device_name = std::to_string(tp) + " x " + group->rank(0).device_info().name;
+    backend.device_memory_bytes = plan.total_bytes * tp;
+    backend.executor = std::make_unique<CudaTensorParallelExecutor>(std::move(group));
+    backend.plan = plan;
+    backend.device = "cuda";
+    return backend;
   }
   KILN_ASSIGN_OR_RETURN(auto model, cuda::CudaModel::create(config, loaded->weights, cuda_options));
   const MemoryPlan plan = model->memory_plan();

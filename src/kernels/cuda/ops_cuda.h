@@ -21,6 +21,13 @@ using bf16 = __nv_bfloat16;
 void embedding(const bf16* table /*[vocab, hidden]*/, int vocab, const int32_t* token_ids,
                int num_tokens, int hidden, bf16* out /*[num_tokens, hidden]*/, cudaStream_t stream);
 
+// Tensor parallelism's vocab-parallel embedding: `table` holds the vocabulary rows [vocab_begin,
+// vocab_begin + vocab_rows); out[t, :] is token_ids[t]'s row when it is one of them, else zeros.
+// hidden: a multiple of 8.
+void embedding_shard(const bf16* table /*[vocab_rows, hidden]*/, int vocab_begin, int vocab_rows,
+                     const int32_t* token_ids, int num_tokens, int hidden, bf16* out /*[num_tokens, hidden]*/,
+                     cudaStream_t stream);
+
 // out = bf16(bf16(x * rsqrt(mean(x^2) + eps)) * weight), as LlamaRMSNorm. out may equal x.
 void rms_norm(const bf16* x /*[num_rows, hidden]*/, const bf16* weight /*[hidden]*/, int num_rows,
               int hidden, float eps, bf16* out, cudaStream_t stream);

@@ -36,9 +36,13 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
     return Status::error("the CUDA backend supports head_dim 64 and 128; config.json has head_dim " +
                          std::to_string(config.head_dim));
   }
-  if (config.hidden_size % 8 || config.intermediate_size % 8 || config.q_size() % 8) {
+  const TensorParallelRank* tp = options.tensor_parallel;
+  if (tp != nullptr) KILN_RETURN_IF_ERROR(check_tensor_parallel(config, tp->size));
+  const ShardShape shard = tp != nullptr ? shard_shape(config, tp->rank, tp->size) : shard_shape(config, 0, 1);
+  const ModelConfig local = shard_config(config, shard);
+  if (config.hidden_size % 8 || local.intermediate_size % 8 || local.q_size() % 8) {
     return Status::error("the CUDA backend needs hidden_size, intermediate_size and heads x head_dim "
-                         "to be multiples of 8");
+                         "to be multiples of 8" + std::string(tp != nullptr ? " on each tensor-parallel rank" : ""));
   }
   if (options.kv_cache_dtype != DType::kBF16 && options.kv_cache_dtype != DType::kF8E4M3) {
     return Status::error(std::string("the CUDA backend keeps its KV cache in bfloat16 or fp8_e4m3, not ") +
@@ -50,6 +54,9 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   }
   std::unique_ptr<CudaModel> model(new CudaModel());
   model->config_ = config;
+  model->local_ = local;
+  model->shard_ = shard;
+  model->tp_ = tp;
   model->options_ = options;
   model->max_model_len_ = options.max_model_len > 0 ? options.max_model_len : config.max_position_embeddings;
   KILN_ASSIGN_OR_RETURN(model->context_, CudaContext::create(options.device));
@@ -63,7 +70,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   const int64_t free_before_weights = free_device_bytes();
   WeightUploadOptions upload_options;
   upload_options.fp8_weight_only = options.fp8_weight_only || info.compute_capability < 90;
-  KILN_ASSIGN_OR_RETURN(model->weights_, upload_weights(config, host_weights, model->context_->stream(), upload_options));
+  KILN_ASSIGN_OR_RETURN(model->weights_, upload_weights(local, host_weights, model->context_->stream(), upload_options));
   model->context_->synchronize();
   KILN_RETURN_IF_ERROR(model->linear_->reserve_fp8(model->weights_.fp8_linears(), options.max_num_batched_tokens));
 
@@ -105,7 +112,7 @@ CudaModel::~CudaModel() {
 }
 
 Status CudaModel::allocate_activations() {
-  const ModelConfig& c = config_;
+  const ModelConfig& c = local_;  // the rank's widths; vocab_size is the whole model's
   const size_t tokens = static_cast<size_t>(options_.max_num_batched_tokens);
   auto allocate = [&](DeviceBuffer* buffer, size_t elements) -> Status {
     KILN_ASSIGN_OR_RETURN(*buffer, DeviceBuffer::try_allocate(std::max<size_t>(elements, 1) * 2));
@@ -126,6 +133,11 @@ Status CudaModel::allocate_activations() {
   KILN_RETURN_IF_ERROR(allocate(&logits_rows_, static_cast<size_t>(max_logit_rows_) * c.hidden_size));
   KILN_RETURN_IF_ERROR(allocate(&logits_, static_cast<size_t>(max_logit_rows_) * c.vocab_size));
   KILN_CUDA_CHECK(cudaMallocHost(&logits_host_, static_cast<size_t>(max_logit_rows_) * c.vocab_size * 2));
+  if (tp_ != nullptr) {
+    const size_t shard_elements = static_cast<size_t>(max_logit_rows_) * shard_.vocab_rows_per_rank;
+    KILN_RETURN_IF_ERROR(allocate(&logits_shard_, shard_elements));
+    KILN_RETURN_IF_ERROR(allocate(&logits_gathered_, shard_elements * static_cast<size_t>(tp_->size)));
+  }
 
   // Sampling on the device: at most one sampled row per sequence and step.
   const size_t max_sampled = static_cast<size_t>(options_.max_num_seqs);
@@ -176,7 +188,7 @@ Status CudaModel::allocate_activations() {
 }
 
 Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_t weights_bytes) {
-  const ModelConfig& c = config_;
+  const ModelConfig& c = local_;  // the rank's KV heads
   const DeviceInfo& info = context_->info();
   plan_.total_bytes = static_cast<int64_t>(info.total_memory_bytes);
   if (options_.gpu_memory_limit_bytes) plan_.total_bytes = std::min(plan_.total_bytes, *options_.gpu_memory_limit_bytes);
@@ -225,6 +237,7 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
                                                 attn_.size_bytes() + proj_.size_bytes() + gate_up_.size_bytes() +
                                                 act_.size_bytes() + attention_workspace_.size_bytes() +
                                                 logits_rows_.size_bytes() + logits_.size_bytes() +
+                                                logits_shard_.size_bytes() + logits_gathered_.size_bytes() +
                                                 step_inputs_.size_bytes() + rope_table_.size_bytes() +
                                                 sampling_rows_.size_bytes() + sampling_workspace_.size_bytes() +
                                                 sampled_.size_bytes() + adjustments_.size_bytes() + bitmasks_.size_bytes() +
@@ -294,8 +307,12 @@ Fp8KvCacheLayer CudaModel::fp8_kv_layer(int layer) {
   return {base, base + kv_layer_elements_, scales, scales + 1, kv_saturated_.as<int32_t>()};
 }
 
+void CudaModel::all_reduce(bf16* data, size_t count) {
+  if (tp_ != nullptr) tp_->all_reduce(data, count, context_->stream());
+}
+
 void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, bool calculate_kv_scales) {
-  const ModelConfig& c = config_;
+  const ModelConfig& c = local_;  // the rank's heads and intermediate width
   cudaStream_t stream = context_->stream();
   const float eps = static_cast<float>(c.rms_norm_eps);
   const int qkv_width = c.q_size() + 2 * c.kv_size();
@@ -321,10 +338,18 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
   meta.max_query_len = max_query_len_;
 
   if (feed_sampled) {
-    take_sampled_tokens(token_source_, sampled_.as<SampledRow>(), num_tokens, token_ids_, stream);
+    // Only rank 0 samples: it resolves the tokens and hands them to the other ranks.
+    if (samples()) take_sampled_tokens(token_source_, sampled_.as<SampledRow>(), num_tokens, token_ids_, stream);
+    if (tp_ != nullptr) tp_->nccl->broadcast(token_ids_, static_cast<size_t>(num_tokens) * sizeof(int32_t), 0, stream);
     profiler_.mark("take_sampled_tokens");
   }
-  embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
+  if (tp_ != nullptr) {
+    embedding_shard(weights_.embed_tokens, shard_.vocab_begin, shard_.vocab_rows, token_ids_, num_tokens,
+                    c.hidden_size, residual, stream);
+    all_reduce(residual, static_cast<size_t>(num_tokens) * c.hidden_size);
+  } else {
+    embedding(weights_.embed_tokens, c.vocab_size, token_ids_, num_tokens, c.hidden_size, residual, stream);
+  }
   profiler_.mark("embedding");
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const CudaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
@@ -374,6 +399,10 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
     profiler_.mark("attention");
     linear_->run(attn, w.o_proj, nullptr, proj, num_tokens, c.hidden_size, c.q_size());
     profiler_.mark("o_proj");
+    if (tp_ != nullptr) {
+      all_reduce(proj, static_cast<size_t>(num_tokens) * c.hidden_size);  // row-parallel
+      profiler_.mark("all_reduce");
+    }
     add_rms_norm(residual, proj, w.post_attention_layernorm, num_tokens, c.hidden_size, eps, normed, stream);
     profiler_.mark("norm");
     if (linear_->fuses_silu_mul(w.gate_up_proj, num_tokens, c.hidden_size)) {
@@ -389,6 +418,10 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
     }
     linear_->run(act, w.down_proj, nullptr, proj, num_tokens, c.hidden_size, c.intermediate_size);
     profiler_.mark("down_proj");
+    if (tp_ != nullptr) {
+      all_reduce(proj, static_cast<size_t>(num_tokens) * c.hidden_size);  // row-parallel
+      profiler_.mark("all_reduce");
+    }
   }
   add_rms_norm(residual, proj, weights_.norm, num_tokens, c.hidden_size, eps, normed, stream);
   profiler_.mark("norm");
@@ -419,9 +452,41 @@ void CudaModel::compute_logits(int num_tokens, int begin, int rows) {
   // Gather the rows that need logits (an embedding lookup over the final hidden states).
   embedding(normed_.as<bf16>(), num_tokens, logits_indices_ + begin, rows, c.hidden_size, logits_rows_.as<bf16>(),
             context_->stream());
-  linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
-               c.hidden_size);
+  if (tp_ == nullptr) {
+    linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, c.vocab_size,
+                 c.hidden_size);
+    profiler_.mark("lm_head");
+    return;
+  }
+  // Vocab-parallel lm_head: this rank's columns of the logits, gathered from every rank and put
+  // side by side on rank 0. The gather's rows are vocab_rows_per_rank wide; only the last rank's
+  // may hold fewer real columns.
+  const int width = shard_.vocab_rows_per_rank;
+  cudaStream_t stream = context_->stream();
+  if (shard_.vocab_rows == width) {
+    linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_shard_.as<bf16>(), rows, width,
+                 c.hidden_size);
+  } else {
+    linear_->run(logits_rows_.as<bf16>(), weights_.lm_head, nullptr, logits_.as<bf16>(), rows, shard_.vocab_rows,
+                 c.hidden_size);
+    KILN_CUDA_CHECK(cudaMemcpy2DAsync(logits_shard_.data(), static_cast<size_t>(width) * 2, logits_.data(),
+                                      static_cast<size_t>(shard_.vocab_rows) * 2, static_cast<size_t>(shard_.vocab_rows) * 2,
+                                      rows, cudaMemcpyDeviceToDevice, stream));
+  }
   profiler_.mark("lm_head");
+  const size_t rank_elements = static_cast<size_t>(rows) * width;
+  tp_->nccl->all_gather(logits_shard_.as<bf16>(), rank_elements, logits_gathered_.as<bf16>(), stream);
+  if (samples()) {
+    for (int r = 0; r < tp_->size; ++r) {
+      const int columns = std::min(width, c.vocab_size - r * width);
+      KILN_CUDA_CHECK(cudaMemcpy2DAsync(logits_.as<bf16>() + static_cast<size_t>(r) * width,
+                                        static_cast<size_t>(c.vocab_size) * 2,
+                                        logits_gathered_.as<bf16>() + static_cast<size_t>(r) * rank_elements,
+                                        static_cast<size_t>(width) * 2, static_cast<size_t>(columns) * 2, rows,
+                                        cudaMemcpyDeviceToDevice, stream));
+    }
+  }
+  profiler_.mark("gather_logits");
 }
 
 Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits) {
@@ -438,10 +503,11 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
   run_layers(batch.num_tokens(), max_seq_len);
 
   const int num_logits = static_cast<int>(batch.logits_indices.size());
-  logits->resize(static_cast<size_t>(num_logits) * c.vocab_size);
+  logits->resize(samples() ? static_cast<size_t>(num_logits) * c.vocab_size : 0);
   for (int begin = 0; begin < num_logits; begin += max_logit_rows_) {
     const int rows = std::min(max_logit_rows_, num_logits - begin);
     compute_logits(batch.num_tokens(), begin, rows);
+    if (!samples()) continue;  // rank 0 returns the logits
     const size_t count = static_cast<size_t>(rows) * c.vocab_size;
     KILN_CUDA_CHECK(cudaMemcpyAsync(logits_host_, logits_.data(), count * 2, cudaMemcpyDeviceToHost, stream));
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream));

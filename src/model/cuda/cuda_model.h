@@ -3,6 +3,13 @@
 // paged bf16 cache this object owns, sized by a memory plan as vLLM makes it: weights, then one
 // profiled forward at max_num_batched_tokens, then the KV cache gets
 // gpu_memory_utilization x total - weights - activation peak - CUDA context.
+//
+// Under tensor parallelism (CudaModelOptions::tensor_parallel) a CudaModel is one GPU's rank:
+// it holds the rank's shard of the weights (model/weight_sharding.h) and of the KV heads,
+// all-reduces the embedding (vocab-parallel), o_proj and down_proj outputs, and gathers the
+// logits on rank 0, which alone samples; a step whose tokens come from the previous step's
+// samples gets them from rank 0 by a broadcast. Every rank runs the same steps in the same order
+// (model/cuda/cuda_tensor_parallel_model.h drives them).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -22,11 +29,13 @@
 #include "kernels/sampling.h"
 #include "model/cuda/cuda_weights.h"
 #include "model/cuda/step_profiler.h"
+#include "model/cuda/tensor_parallel_rank.h"
 #include "model/forward_batch.h"
 #include "model/memory_plan.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "model/rope.h"
+#include "model/tensor_parallel.h"
 
 namespace kiln::cuda {
 
@@ -56,6 +65,9 @@ struct CudaModelOptions {
   std::vector<float> kv_scales;
   // FP8 cache: set every layer's scales from the first launched step's keys and values.
   bool calculate_kv_scales = false;
+  // Tensor parallelism: this GPU's rank and collectives (it must outlive the model); the weights
+  // are then the rank's shard. Null: the whole model on one GPU.
+  const TensorParallelRank* tensor_parallel = nullptr;
 };
 
 class CudaModel {
@@ -94,7 +106,9 @@ class CudaModel {
   double busy_seconds() const { return static_cast<double>(busy_nanoseconds_.load()) * 1e-9; }
   int64_t num_graph_steps() const { return num_graph_steps_; }
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const { return config_; }  // the whole model's
+  // Whether this model samples and returns results: always, except on ranks other than 0.
+  bool samples() const { return tp_ == nullptr || tp_->rank == 0; }
   const MemoryPlan& memory_plan() const { return plan_; }
   const DeviceInfo& device_info() const { return context_->info(); }
 
@@ -146,7 +160,13 @@ class CudaModel {
   // Adds a finished step's device time (its slot's events) to the busy total.
   void add_busy_time(const StepSlot& slot);
 
+  // Tensor parallelism: the row-parallel and vocab-parallel sums (no-ops on one GPU).
+  void all_reduce(__nv_bfloat16* data, size_t count);
+
   ModelConfig config_;
+  ModelConfig local_;  // this rank's heads, KV heads and intermediate width (config_ on one GPU)
+  ShardShape shard_;
+  const TensorParallelRank* tp_ = nullptr;
   CudaModelOptions options_;
   std::unique_ptr<CudaContext> context_;
   std::unique_ptr<Linear> linear_;
@@ -170,6 +190,9 @@ class CudaModel {
   int max_logit_rows_ = 0;
   DeviceBuffer logits_rows_;  // [max_logit_rows, hidden] gathered final hidden states
   DeviceBuffer logits_;       // [max_logit_rows, vocab] bf16
+  // Tensor parallelism: this rank's logits [max_logit_rows, vocab_rows_per_rank] and every rank's
+  // [size, max_logit_rows, vocab_rows_per_rank], put side by side into logits_ on rank 0.
+  DeviceBuffer logits_shard_, logits_gathered_;
   // Step inputs on the device, copied from the launch slot's pinned mirror.
   DeviceBuffer step_inputs_;
   size_t step_inputs_bytes_ = 0;

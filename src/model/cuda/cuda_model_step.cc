@@ -50,9 +50,11 @@ cudaGraphExec_t CudaModel::capture_decode_graph(int padded, int stride) {
   KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
   run_layers(padded, max_seq_len, /*feed_sampled=*/true);
   compute_logits(padded, 0, padded);
-  sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
-              adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream,
-              bitmasks_.as<uint32_t>());
+  if (samples()) {
+    sample_rows(logits_.as<bf16>(), c.vocab_size, 0, sampling_rows_.as<SamplingRowParams>(), padded,
+                adjustments_.as<LogitAdjustment>(), sampling_workspace_.as<float>(), sampled_.as<SampledRow>(), stream,
+                bitmasks_.as<uint32_t>());
+  }
   KILN_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
   cudaGraphExec_t exec = nullptr;
   KILN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -233,8 +235,10 @@ void CudaModel::run_graph_step(const ForwardBatch& batch, std::span<const int32_
   }
   KILN_CUDA_CHECK(cudaGraphLaunch(found->second, stream));
   ++num_graph_steps_;
-  KILN_CUDA_CHECK(cudaMemcpyAsync(launch_slot().sampled_host, sampled_.data(), num_sampled * sizeof(SampledRow),
-                                  cudaMemcpyDeviceToHost, stream));
+  if (samples()) {
+    KILN_CUDA_CHECK(cudaMemcpyAsync(launch_slot().sampled_host, sampled_.data(), num_sampled * sizeof(SampledRow),
+                                    cudaMemcpyDeviceToHost, stream));
+  }
 }
 
 Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int32_t> token_source,
@@ -271,6 +275,7 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
     for (int begin = 0; begin < num_logits; begin += max_logit_rows_) {
       const int count = std::min(max_logit_rows_, num_logits - begin);
       compute_logits(batch.num_tokens(), begin, count);
+      if (!samples()) continue;  // rank 0 samples and returns the logits
       const int first_sampled = next_sampled;
       while (next_sampled < num_sampled && rows[static_cast<size_t>(next_sampled)].logits_row < begin + count) {
         ++next_sampled;
@@ -296,7 +301,7 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
       slot.other_logits.resize(offset + values);
       for (size_t i = 0; i < values; ++i) slot.other_logits[offset + i] = bf16_to_f32(logits_host_[i]);
     }
-    if (num_sampled > 0) {
+    if (num_sampled > 0 && samples()) {
       KILN_CUDA_CHECK(cudaMemcpyAsync(slot.sampled_host, sampled_.data(), num_sampled * sizeof(SampledRow),
                                       cudaMemcpyDeviceToHost, stream));
     }
@@ -319,7 +324,11 @@ Status CudaModel::collect_sampled(std::vector<SampledRow>* sampled, std::vector<
   StepSlot& slot = slots_[num_collected_ % 2];
   KILN_CUDA_CHECK(cudaEventSynchronize(slot.end));
   add_busy_time(slot);
-  sampled->assign(slot.sampled_host, slot.sampled_host + slot.num_sampled);
+  if (samples()) {
+    sampled->assign(slot.sampled_host, slot.sampled_host + slot.num_sampled);
+  } else {
+    sampled->clear();  // rank 0 returns the step's samples
+  }
   *other_logits = std::move(slot.other_logits);
   slot.other_logits.clear();
   ++num_collected_;
@@ -331,7 +340,7 @@ Status CudaModel::collect_sampled(std::vector<SampledRow>* sampled, std::vector<
     kv_scales_logged_ = true;
     std::vector<float> scales(2 * static_cast<size_t>(config_.num_hidden_layers));
     KILN_CUDA_CHECK(cudaMemcpy(scales.data(), kv_scales_.data(), scales.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    log_calculated_kv_scales(scales);
+    if (samples()) log_calculated_kv_scales(scales);  // under tensor parallelism, rank 0's KV heads
   }
   return ok_status();
 }

@@ -75,6 +75,9 @@ TEST(EngineFlagsTest, EnvironmentReachesTheEngineOnlyThroughTheArgs) {
   const Status bad_fp8 = read_engine_environment(env_of({{"KILN_FP8_WEIGHT_ONLY", "yes"}}), &args);
   ASSERT_FALSE(bad_fp8.ok());
   EXPECT_NE(bad_fp8.message().find("KILN_FP8_WEIGHT_ONLY must be 0 or 1"), std::string::npos);
+  EXPECT_FALSE(args.cuda_tensor_parallel);
+  ASSERT_TRUE(read_engine_environment(env_of({{"KILN_CUDA_TENSOR_PARALLEL", "1"}}), &args).ok());
+  EXPECT_TRUE(args.cuda_tensor_parallel);
   const Status bad = read_engine_environment(env_of({{"KILN_CUDA_PDL", "maybe"}}), &args);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("KILN_CUDA_PDL"), std::string::npos);

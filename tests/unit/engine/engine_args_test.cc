@@ -109,9 +109,17 @@ TEST(EngineArgsTest, TensorParallelSizeIsCheckedAgainstTheModelAndTheDevice) {
       << three.message();
   args.tensor_parallel_size = 2;
   args.device = "cuda";
-  auto cuda = resolve_engine_args(args, model, kOneGpu);
-  ASSERT_FALSE(cuda.ok());
-  EXPECT_NE(cuda.message().find("--tensor-parallel-size 2"), std::string::npos) << cuda.message();
+  constexpr AvailableDevices kTwoGpus{/*cuda_built=*/true, /*num_cuda_devices=*/2};
+  // Off until verified on a multi-GPU machine: the error names the switch.
+  auto unverified = resolve_engine_args(args, model, kTwoGpus);
+  ASSERT_FALSE(unverified.ok());
+  EXPECT_NE(unverified.message().find("--tensor-parallel-size 2: "), std::string::npos) << unverified.message();
+  EXPECT_NE(unverified.message().find("KILN_CUDA_TENSOR_PARALLEL=1"), std::string::npos) << unverified.message();
+  args.cuda_tensor_parallel = true;
+  EXPECT_TRUE(resolve_engine_args(args, model, kTwoGpus).ok());
+  auto one_gpu = resolve_engine_args(args, model, kOneGpu);
+  ASSERT_FALSE(one_gpu.ok());
+  EXPECT_NE(one_gpu.message().find("only 1 GPUs are visible"), std::string::npos) << one_gpu.message();
 }
 
 TEST(EngineArgsTest, RequestedKvBlocks) {

@@ -58,6 +58,8 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   model->shard_ = shard;
   model->tp_ = tp;
   model->options_ = options;
+  // Collectives that graphs cannot capture (tests' ranks sharing one GPU): every step eagerly.
+  if (tp != nullptr && !tp->collectives->capturable()) model->options_.enforce_eager = true;
   model->max_model_len_ = options.max_model_len > 0 ? options.max_model_len : config.max_position_embeddings;
   KILN_ASSIGN_OR_RETURN(model->context_, CudaContext::create(options.device));
   allow_grid_dependency_launches(options.programmatic_dependent_launch);
@@ -70,6 +72,11 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   const int64_t free_before_weights = free_device_bytes();
   WeightUploadOptions upload_options;
   upload_options.fp8_weight_only = options.fp8_weight_only || info.compute_capability < 90;
+  if (tp != nullptr) {
+    upload_options.progress_label = "Loading rank " + std::to_string(tp->rank) + " of " + std::to_string(tp->size) +
+                                    "'s weights to GPU " + std::to_string(options.device);
+    upload_options.show_progress = tp->rank == 0;
+  }
   KILN_ASSIGN_OR_RETURN(model->weights_, upload_weights(local, host_weights, model->context_->stream(), upload_options));
   model->context_->synchronize();
   KILN_RETURN_IF_ERROR(model->linear_->reserve_fp8(model->weights_.fp8_linears(), options.max_num_batched_tokens));
@@ -308,7 +315,7 @@ Fp8KvCacheLayer CudaModel::fp8_kv_layer(int layer) {
 }
 
 void CudaModel::all_reduce(bf16* data, size_t count) {
-  if (tp_ != nullptr) tp_->all_reduce(data, count, context_->stream());
+  if (tp_ != nullptr) tp_->collectives->all_reduce(data, count, context_->stream());
 }
 
 void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, bool calculate_kv_scales) {
@@ -340,7 +347,7 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
   if (feed_sampled) {
     // Only rank 0 samples: it resolves the tokens and hands them to the other ranks.
     if (samples()) take_sampled_tokens(token_source_, sampled_.as<SampledRow>(), num_tokens, token_ids_, stream);
-    if (tp_ != nullptr) tp_->nccl->broadcast(token_ids_, static_cast<size_t>(num_tokens) * sizeof(int32_t), 0, stream);
+    if (tp_ != nullptr) tp_->collectives->broadcast(token_ids_, static_cast<size_t>(num_tokens) * sizeof(int32_t), 0, stream);
     profiler_.mark("take_sampled_tokens");
   }
   if (tp_ != nullptr) {
@@ -475,7 +482,7 @@ void CudaModel::compute_logits(int num_tokens, int begin, int rows) {
   }
   profiler_.mark("lm_head");
   const size_t rank_elements = static_cast<size_t>(rows) * width;
-  tp_->nccl->all_gather(logits_shard_.as<bf16>(), rank_elements, logits_gathered_.as<bf16>(), stream);
+  tp_->collectives->all_gather(logits_shard_.as<bf16>(), rank_elements, logits_gathered_.as<bf16>(), stream);
   if (samples()) {
     for (int r = 0; r < tp_->size; ++r) {
       const int columns = std::min(width, c.vocab_size - r * width);

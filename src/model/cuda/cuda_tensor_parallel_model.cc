@@ -93,9 +93,6 @@ Result<std::unique_ptr<CudaTensorParallelModel>> CudaTensorParallelModel::create
   std::unique_ptr<CudaTensorParallelModel> group(new CudaTensorParallelModel());
   for (int r = 0; r < size; ++r) group->threads_.push_back(std::make_unique<RankThread>(r));
   group->nccl_.resize(static_cast<size_t>(size));
-  group->models_.resize(static_cast<size_t>(size));
-  group->sampled_.resize(static_cast<size_t>(size));
-  group->other_logits_.resize(static_cast<size_t>(size));
 
   // NCCL: every rank joins at once, each from its own thread.
   KILN_ASSIGN_OR_RETURN(const dist::NcclUniqueId id, dist::NcclCommunicator::make_unique_id());
@@ -124,50 +121,76 @@ Result<std::unique_ptr<CudaTensorParallelModel>> CudaTensorParallelModel::create
                       << " GPUs without peer access between them: every all-reduce goes through NCCL";
   }
   for (int r = 0; r < size; ++r) {
-    group->ranks_.push_back(TensorParallelRank{r, size, group->nccl_[static_cast<size_t>(r)].get(),
-                                               group->custom_.empty() ? nullptr : group->custom_[static_cast<size_t>(r)].get()});
+    group->devices_.push_back(r);
+    group->collectives_.push_back(std::make_unique<DeviceCollectives>(
+        group->nccl_[static_cast<size_t>(r)].get(), group->custom_.empty() ? nullptr : group->custom_[static_cast<size_t>(r)].get()));
   }
+  KILN_RETURN_IF_ERROR(group->create_ranks(config, host_weights, options));
+  return group;
+}
+
+Result<std::unique_ptr<CudaTensorParallelModel>> CudaTensorParallelModel::create_on_one_gpu(
+    const ModelConfig& config, const ModelWeights& host_weights, const CudaModelOptions& options,
+    std::vector<std::unique_ptr<RankCollectives>> collectives) {
+  const int size = static_cast<int>(collectives.size());
+  KILN_RETURN_IF_ERROR(check_tensor_parallel(config, size));
+  std::unique_ptr<CudaTensorParallelModel> group(new CudaTensorParallelModel());
+  for (int r = 0; r < size; ++r) group->threads_.push_back(std::make_unique<RankThread>(0));
+  group->devices_.assign(static_cast<size_t>(size), 0);
+  group->collectives_ = std::move(collectives);
+  KILN_RETURN_IF_ERROR(group->create_ranks(config, host_weights, options));
+  return group;
+}
+
+Status CudaTensorParallelModel::create_ranks(const ModelConfig& config, const ModelWeights& host_weights,
+                                             const CudaModelOptions& options) {
+  const int size = static_cast<int>(threads_.size());
+  models_.resize(static_cast<size_t>(size));
+  sampled_.resize(static_cast<size_t>(size));
+  other_logits_.resize(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) ranks_.push_back(TensorParallelRank{r, size, collectives_[static_cast<size_t>(r)].get()});
 
   // Each rank cuts its shard from the mapped checkpoint (reading only its slices), uploads it and
   // plans its memory; the profile forward runs the collectives on all ranks together. The
   // shard's host copies (o_proj and down_proj columns) are freed once uploaded.
-  KILN_RETURN_IF_ERROR(group->run_on_ranks([&](int r) -> Status {
+  KILN_RETURN_IF_ERROR(run_on_ranks([&](int r) -> Status {
     std::unique_ptr<WeightShard> shard;
     KILN_ASSIGN_OR_RETURN(shard, shard_model_weights(config, host_weights, shard_shape(config, r, size)));
     CudaModelOptions rank_options = options;
-    rank_options.device = r;
-    rank_options.tensor_parallel = &group->ranks_[static_cast<size_t>(r)];
+    rank_options.device = devices_[static_cast<size_t>(r)];
+    rank_options.tensor_parallel = &ranks_[static_cast<size_t>(r)];
     Result<std::unique_ptr<CudaModel>> model = CudaModel::create(config, shard->weights, rank_options);
     if (!model.ok()) {
       // Logged at once: the other ranks may be waiting for this one in a collective.
       KILN_LOG(Error) << "tensor-parallel rank " << r << ": " << model.message();
       return model.status();
     }
-    group->models_[static_cast<size_t>(r)] = std::move(model).value();
+    models_[static_cast<size_t>(r)] = std::move(model).value();
     return ok_status();
   }));
 
-  group->plan_ = group->models_.front()->memory_plan();
+  plan_ = models_.front()->memory_plan();
   for (int r = 0; r < size; ++r) {
-    const CudaModel& model = *group->models_[static_cast<size_t>(r)];
+    const CudaModel& model = *models_[static_cast<size_t>(r)];
     const MemoryPlan& plan = model.memory_plan();
-    KILN_LOG(Info) << "Rank " << r << " (GPU " << r << ", " << model.device_info().name << "): weights "
-                   << format_gib(plan.weights_bytes)
-                   << ", activations " << format_gib(plan.activation_bytes) << ", KV cache "
-                   << format_gib(plan.kv_cache_bytes) << " (" << plan.num_blocks << " blocks)";
-    group->plan_.num_blocks = std::min(group->plan_.num_blocks, plan.num_blocks);
+    KILN_LOG(Info) << "Rank " << r << " (GPU " << devices_[static_cast<size_t>(r)] << ", " << model.device_info().name
+                   << "): weights " << format_gib(plan.weights_bytes) << ", activations "
+                   << format_gib(plan.activation_bytes) << ", KV cache " << format_gib(plan.kv_cache_bytes) << " ("
+                   << plan.num_blocks << " blocks)";
+    plan_.num_blocks = std::min(plan_.num_blocks, plan.num_blocks);
   }
-  group->plan_.kv_cache_bytes = group->plan_.num_blocks * group->plan_.bytes_per_block;
-  return group;
+  plan_.kv_cache_bytes = plan_.num_blocks * plan_.bytes_per_block;
+  return ok_status();
 }
 
 CudaTensorParallelModel::~CudaTensorParallelModel() {
   // Each rank's model and collectives go on their own thread (their GPU current), models first.
   if (threads_.empty()) return;
   Status ignored = run_on_ranks([this](int r) {
-    models_[static_cast<size_t>(r)].reset();
-    if (!custom_.empty()) custom_[static_cast<size_t>(r)].reset();
-    nccl_[static_cast<size_t>(r)].reset();
+    if (r < static_cast<int>(models_.size())) models_[static_cast<size_t>(r)].reset();
+    if (r < static_cast<int>(collectives_.size())) collectives_[static_cast<size_t>(r)].reset();
+    if (r < static_cast<int>(custom_.size())) custom_[static_cast<size_t>(r)].reset();
+    if (r < static_cast<int>(nccl_.size())) nccl_[static_cast<size_t>(r)].reset();
     return ok_status();
   });
   (void)ignored;

@@ -20,6 +20,7 @@
 #include "dist/cuda/custom_all_reduce.h"
 #include "dist/cuda/nccl_communicator.h"
 #include "model/cuda/cuda_model.h"
+#include "model/cuda/tensor_parallel_rank.h"
 
 namespace kiln::cuda {
 
@@ -46,6 +47,14 @@ class CudaTensorParallelModel {
   // Rank 0's plan with the blocks every rank has room for.
   const MemoryPlan& memory_plan() const { return plan_; }
   bool uses_custom_all_reduce() const { return !custom_.empty(); }
+
+  // Tests on one GPU: every rank on GPU 0 (its own CudaModel, stream and thread) joined by
+  // `collectives` (one per rank) instead of NCCL, so the sharded forward, the rank-0 sampling
+  // and the token broadcast run where no second GPU is; steps run eagerly unless the
+  // collectives are capturable.
+  static Result<std::unique_ptr<CudaTensorParallelModel>> create_on_one_gpu(
+      const ModelConfig& config, const ModelWeights& host_weights, const CudaModelOptions& options,
+      std::vector<std::unique_ptr<RankCollectives>> collectives);
   double busy_seconds() const { return models_.front()->busy_seconds(); }
 
  private:
@@ -53,10 +62,14 @@ class CudaTensorParallelModel {
   CudaTensorParallelModel() = default;
   // Runs job(r) on every rank's thread and waits for all; the first failure, naming its rank.
   Status run_on_ranks(const std::function<Status(int)>& job);
+  // Shards, uploads and plans every rank once threads_, devices_ and collectives_ are set.
+  Status create_ranks(const ModelConfig& config, const ModelWeights& host_weights, const CudaModelOptions& options);
 
   std::vector<std::unique_ptr<RankThread>> threads_;
   std::vector<std::unique_ptr<dist::NcclCommunicator>> nccl_;
   std::vector<std::unique_ptr<dist::CustomAllReduce>> custom_;
+  std::vector<std::unique_ptr<RankCollectives>> collectives_;
+  std::vector<int> devices_;               // rank r's GPU
   std::vector<TensorParallelRank> ranks_;  // what each CudaModel points to
   std::vector<std::unique_ptr<CudaModel>> models_;
   MemoryPlan plan_;

@@ -353,7 +353,7 @@ Result<CudaWeights> upload_weights(const ModelConfig& config, const ModelWeights
 
   const double start = monotonic_seconds();
   {
-    ProgressBar progress("Loading weights to GPU", source_bytes, ProgressUnit::kBytes);
+    ProgressBar progress(options.progress_label, source_bytes, ProgressUnit::kBytes, options.show_progress);
     StagedUploader uploader(stream, &progress);
     LinearUploader linear_uploader(&uploader, base, stream);
     for (const DenseRegion* region : dense_regions) {

@@ -16,6 +16,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -52,6 +53,10 @@ struct WeightUploadOptions {
   // FP8 linears run weight-only (W8A16: bf16 activations), as GPUs without FP8 tensor cores
   // must; the checkpoint's activation scheme is then ignored.
   bool fp8_weight_only = false;
+  // The progress bar's label, and whether it draws (tensor-parallel ranks load side by side: one
+  // bar, rank 0's, stands for them all).
+  std::string progress_label = "Loading weights to GPU";
+  bool show_progress = true;
 };
 
 // Errors: out of GPU memory (with the size needed), unsupported dtype or scale (names the

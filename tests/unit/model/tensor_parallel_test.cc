@@ -12,8 +12,10 @@
 #include "model/cpu_model.h"
 #include "model/cpu_tensor_parallel_model.h"
 #include "model/memory_plan.h"
+#include "model/model_config.h"
 #include "model/tensor_parallel.h"
 #include "model/weight_sharding.h"
+#include "temp_dir.h"
 #include "test_model.h"
 
 namespace kiln {
@@ -104,6 +106,45 @@ TEST(ShardShapeTest, RefusesSizesThatDoNotSplitTheModel) {
         << status.message();
     EXPECT_NE(status.message().find(c.field), std::string::npos) << status.message();
   }
+}
+
+// The two distills that need several GPUs (configs in models/, from the public model cards)
+// split at 2, 4 and 8 as vLLM splits them; 16 ranks have no whole heads of the 32B.
+TEST(ShardShapeTest, TheSeventyAndThirtyTwoBillionDistillsSplitOverEightGpus) {
+  struct Case {
+    const char* path;
+    int heads, hidden, intermediate, vocab, layers;
+  };
+  const Case cases[] = {
+      {"models/deepseek-r1-distill-llama-70b/config.json", 64, 8192, 28672, 128256, 80},
+      {"models/deepseek-r1-distill-qwen-32b/config.json", 40, 5120, 27648, 152064, 64},
+  };
+  for (const Case& c : cases) {
+    const Result<ModelConfig> config = load_model_config(testing_support::source_path(c.path));
+    ASSERT_TRUE(config.ok()) << config.message();
+    EXPECT_EQ(config->num_attention_heads, c.heads) << c.path;
+    EXPECT_EQ(config->num_key_value_heads, 8) << c.path;
+    EXPECT_EQ(config->head_dim, 128) << c.path;
+    EXPECT_EQ(config->hidden_size, c.hidden) << c.path;
+    EXPECT_EQ(config->intermediate_size, c.intermediate) << c.path;
+    EXPECT_EQ(config->vocab_size, c.vocab) << c.path;
+    EXPECT_EQ(config->num_hidden_layers, c.layers) << c.path;
+    EXPECT_FALSE(config->tie_word_embeddings) << c.path;
+    for (int size : {1, 2, 4, 8}) {
+      ASSERT_TRUE(check_tensor_parallel(*config, size).ok()) << c.path << " TP=" << size;
+      const ShardShape last = shard_shape(*config, size - 1, size);
+      EXPECT_EQ(last.num_heads, c.heads / size) << c.path;
+      EXPECT_EQ(last.num_kv_heads, 8 / size) << c.path;
+      EXPECT_EQ(last.intermediate_size, c.intermediate / size) << c.path;
+      EXPECT_EQ(last.vocab_rows, c.vocab / size) << c.path;  // both vocabularies divide by 8
+      EXPECT_EQ(last.intermediate_size % 8, 0) << c.path;   // the CUDA backend's alignment
+    }
+  }
+  const Result<ModelConfig> qwen = load_model_config(testing_support::source_path(cases[1].path));
+  ASSERT_TRUE(qwen.ok());
+  const Status sixteen = check_tensor_parallel(*qwen, 16);
+  ASSERT_FALSE(sixteen.ok());
+  EXPECT_NE(sixteen.message().find("num_attention_heads (40)"), std::string::npos) << sixteen.message();
 }
 
 float at(const TensorView& t, int64_t row, int64_t col) {

@@ -80,7 +80,6 @@ function kilnContainers(objects) {
   for (const o of objects) {
     let specs = [];
     if (o.kind === "Deployment" && !o.metadata.name.endsWith("-epp")) specs = [o.spec.template.spec];
-    if (o.kind === "LeaderWorkerSet") specs = [o.spec.leaderWorkerTemplate.leaderTemplate.spec];
     for (const spec of specs) for (const c of spec.containers) if (c.name === "kiln") out.push({ owner: `${o.kind}/${o.metadata.name}`, c });
   }
   return out;
@@ -95,12 +94,6 @@ function podTemplates(objects) {
     if (o.kind === "Deployment") {
       out.push({ owner: `Deployment/${o.metadata.name}`, labels: o.spec.template.metadata.labels,
         serving: o.spec.template.spec.containers.some((c) => c.name === "kiln") });
-    }
-    if (o.kind === "LeaderWorkerSet") {
-      const t = o.spec.leaderWorkerTemplate;
-      // LWS adds the worker-index label to its pods: 0 for the leader.
-      out.push({ owner: "LWS leader", labels: { ...t.leaderTemplate.metadata.labels, "leaderworkerset.sigs.k8s.io/worker-index": "0" }, serving: true });
-      out.push({ owner: "LWS worker", labels: { ...t.workerTemplate.metadata.labels, "leaderworkerset.sigs.k8s.io/worker-index": "1" }, serving: false });
     }
   }
   return out;
@@ -151,7 +144,7 @@ function checkServing(set, objects, flags, errors) {
     }
     const drain = Number(argValue(c.args, "--drain-timeout"));
     const pod = objects.find((o) => `${o.kind}/${o.metadata.name}` === owner);
-    const podSpec = pod.kind === "Deployment" ? pod.spec.template.spec : pod.spec.leaderWorkerTemplate.leaderTemplate.spec;
+    const podSpec = pod.spec.template.spec;
     const sleep = Number(c.lifecycle?.preStop?.exec?.command?.[1] ?? 0);
     if (!(podSpec.terminationGracePeriodSeconds > drain + sleep)) {
       errors.push(`${where}: terminationGracePeriodSeconds ${podSpec.terminationGracePeriodSeconds} must exceed --drain-timeout ${drain} + preStop ${sleep}`);

@@ -26,7 +26,7 @@ export function valuesSets() {
     keda: [ci("keda")],
     hpa: [ci("hpa")],
     inferencepool: [ci("inferencepool")],
-    leaderworkerset: [ci("leaderworkerset")],
+    "tensor-parallel": [ci("tensor-parallel")],
     "secrets-pvc": [ci("secrets-pvc")],
     all: [ci("all")],
     eks: ["deploy/examples/eks/values-eks.yaml"],

@@ -1,6 +1,6 @@
 // Validates a rendered Kubernetes object against its schema: kubernetes-models for the core API
 // and the third-party APIs it packages (Prometheus operator, KEDA, Gateway API, Karpenter),
-// the vendored CRD schemas for InferencePool and LeaderWorkerSet. Unknown fields are errors
+// the vendored CRD schema for InferencePool. Unknown fields are errors
 // everywhere. An apiVersion/kind with no schema is an error, never a skip.
 import { fileURLToPath } from "node:url";
 import { unknownFields } from "./strict-fields.mjs";

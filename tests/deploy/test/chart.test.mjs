@@ -75,10 +75,24 @@ test("each toggle adds its objects", () => {
   const route = find(pool, "HTTPRoute");
   assert.deepEqual(route.spec.rules[0].backendRefs[0], { group: "inference.networking.k8s.io", kind: "InferencePool", name: "kiln" });
   assert.ok(find(pool, "Deployment", "kiln-epp"));
-  const lws = helmTemplate(sets.leaderworkerset);
-  assert.ok(find(lws, "LeaderWorkerSet"));
-  assert.equal(find(lws, "Deployment"), undefined, "the LeaderWorkerSet replaces the Deployment");
-  assert.equal(find(lws, "Service").spec.selector["leaderworkerset.sigs.k8s.io/worker-index"], "0");
+});
+
+test("tensor parallelism runs over the GPUs of one pod; the chart has no multi-node mode", () => {
+  const objects = helmTemplate(valuesSets()["tensor-parallel"]);
+  const c = kilnContainer(objects);
+  assert.equal(c.args[c.args.indexOf("--tensor-parallel-size") + 1], "4");
+  assert.equal(c.resources.limits["nvidia.com/gpu"], 4);
+  assert.equal(c.env.find((e) => e.name === "KILN_CUDA_TENSOR_PARALLEL").value, "1");
+  assert.equal(find(objects, "Deployment", "kiln").spec.replicas, 1);
+  assert.deepEqual(objects.filter((o) => /leaderworkerset/i.test(o.apiVersion)), []);
+  const fewGpus = helmTemplateRaw([], ["model.tensorParallelSize=2"]);
+  assert.notEqual(fewGpus.status, 0);
+  assert.match(fewGpus.stderr, /model.tensorParallelSize \(2\) needs as many GPUs in the pod: resources.limits\["nvidia.com\/gpu"\] is 1/);
+  const odd = helmTemplateRaw([], ["model.tensorParallelSize=3", "resources.limits.nvidia\\.com/gpu=4"]);
+  assert.notEqual(odd.status, 0);
+  assert.match(odd.stderr, /tensorParallelSize/);
+  const removed = helmTemplateRaw([], ["leaderWorkerSet.enabled=true"]);
+  assert.notEqual(removed.status, 0, "leaderWorkerSet is no value of the chart any more");
 });
 
 test("secrets from values, a PVC cache and the optional server flags", () => {
@@ -129,13 +143,6 @@ test("the schema validation rejects what the API server would", async () => {
   const poolErrors = await validateObject(pool);
   assert.ok(poolErrors.some((e) => e.includes("port is required when kind is 'Service'")), poolErrors.join("\n"));
   assert.ok(poolErrors.some((e) => e.includes("port number must be unique")), poolErrors.join("\n"));
-
-  const lws = structuredClone(find(objects, "LeaderWorkerSet"));
-  lws.spec.leaderWorkerTemplate.workerTemplate.spec.containers[0].imagePullPolicy = 3;
-  lws.spec.leaderWorkerTemplate.sizee = 2;
-  const lwsErrors = await validateObject(lws);
-  assert.ok(lwsErrors.some((e) => e.includes("PodSpec") && e.includes("imagePullPolicy")), lwsErrors.join("\n"));
-  assert.ok(lwsErrors.some((e) => e.includes("additional properties 'sizee'")), lwsErrors.join("\n"));
 
   const scaled = structuredClone(find(objects, "ScaledObject"));
   scaled.spec.triggers[0].metdata = scaled.spec.triggers[0].metadata;

@@ -37,12 +37,9 @@ app.kubernetes.io/component: endpoint-picker
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
-{{/* The pods that serve HTTP: all pods of the Deployment, or the leaders of the LeaderWorkerSet. */}}
+{{/* The pods that serve HTTP: all pods of the Deployment. */}}
 {{- define "kiln.servingSelectorLabels" -}}
 {{ include "kiln.selectorLabels" . }}
-{{- if .Values.leaderWorkerSet.enabled }}
-leaderworkerset.sigs.k8s.io/worker-index: "0"
-{{- end }}
 {{- end }}
 
 {{- define "kiln.serviceAccountName" -}}
@@ -86,8 +83,9 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
 {{- if le $grace (int (add .Values.server.drainTimeoutSeconds .Values.server.preStopSleepSeconds)) }}
 {{- fail (printf "server.terminationGracePeriodSeconds (%d) must exceed server.drainTimeoutSeconds + server.preStopSleepSeconds, or the kubelet kills requests that are still draining" $grace) }}
 {{- end }}
-{{- if and .Values.leaderWorkerSet.enabled (lt (int .Values.leaderWorkerSet.size) 2) }}
-{{- fail "leaderWorkerSet.size must be at least 2 (one leader and one worker); use the Deployment for one pod" }}
+{{- $gpus := int (index .Values.resources.limits "nvidia.com/gpu" | default 0) }}
+{{- if gt (int .Values.model.tensorParallelSize) $gpus }}
+{{- fail (printf "model.tensorParallelSize (%d) needs as many GPUs in the pod: resources.limits[\"nvidia.com/gpu\"] is %d (kiln runs tensor parallelism over the GPUs of one pod)" (int .Values.model.tensorParallelSize) $gpus) }}
 {{- end }}
 {{- end }}
 
@@ -205,7 +203,7 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
 {{- end }}
 {{- end }}
 
-{{/* The kiln serving container (Deployment pods and LeaderWorkerSet leaders). */}}
+{{/* The kiln serving container of the Deployment's pods. */}}
 {{- define "kiln.serveContainer" -}}
 - name: kiln
   image: {{ include "kiln.image" . }}
@@ -255,7 +253,7 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
     {{- include "kiln.volumeMounts" . | nindent 4 }}
 {{- end }}
 
-{{/* Pod-level fields shared by the Deployment and the LeaderWorkerSet templates. */}}
+{{/* Pod-level fields of the Deployment's pods. */}}
 {{- define "kiln.podSpecCommon" -}}
 serviceAccountName: {{ include "kiln.serviceAccountName" . }}
 enableServiceLinks: false
@@ -291,12 +289,7 @@ volumes:
 
 {{/* The scale target of KEDA and the HPA. */}}
 {{- define "kiln.scaleTargetRef" -}}
-{{- if .Values.leaderWorkerSet.enabled }}
-apiVersion: leaderworkerset.x-k8s.io/v1
-kind: LeaderWorkerSet
-{{- else }}
 apiVersion: apps/v1
 kind: Deployment
-{{- end }}
 name: {{ include "kiln.fullname" . }}
 {{- end }}

@@ -7,7 +7,7 @@
 #   tools/gpu/throughput_suite.sh BUNDLE OUT STAGES
 #
 # STAGES, any of:
-#   tests      kernels_cuda_tests and forward_cuda_tests (skipping the 8B goldens)
+#   tests      kernels_cuda_tests, forward_cuda_tests (skipping the 8B goldens) and dist_cuda_tests
 #   golden     the HF bf16 reference on the 8B shape, then kiln bf16 and kiln with the FP8 KV cache
 #              against it (LargeGoldenTest)
 #   latency    batch-1 decode at 1k and 32k, bf16 and FP8 cache (async scheduling, FP8 scales
@@ -17,6 +17,9 @@
 #   overlap    async FP8 cache without and with the mixed-step attention overlap (the pair), and
 #              bf16 with step profiles
 #   checks     the KV cache `kiln generate` sizes for one request, and KILN_CUDA_PDL=0 against 1
+#   structured token masks at batch (256 x 128/256, free against --output-regex) and `kiln serve`
+#              answering guided_regex / guided_json / guided_choice completions with
+#              KILN_CUDA_STRUCTURED_OUTPUTS=1, each answer checked against its constraint
 # NUM_PROMPTS overrides the 1024 requests of the throughput runs.
 # The bundle (../shared/tools/device-bundle, binaries may be gzipped) holds kiln,
 # kernels_cuda_tests, forward_cuda_tests and the tokenizer (tok/). The 8B model (kiln synth of
@@ -69,6 +72,10 @@ if has tests; then
   grep -E "^\[  (PASSED|FAILED) |FAILED  \]" "$out/kernels_cuda_tests.log" | head -20
   timeout 300 "$run" forward_cuda_tests --gtest_filter='-LargeGolden*' > "$out/forward_cuda_tests.log" 2>&1
   grep -E "^\[  (PASSED|FAILED) |FAILED  \]|FP8 KV cache|blocks, CUDA graphs" "$out/forward_cuda_tests.log" | head -30
+  if [ -e "$bundle/bin/dist_cuda_tests" ]; then
+    timeout 200 "$run" dist_cuda_tests > "$out/dist_cuda_tests.log" 2>&1
+    grep -E "^\[  (PASSED|FAILED) |FAILED  \]|SKIPPED" "$out/dist_cuda_tests.log" | head -20
+  fi
 fi
 
 if has golden; then
@@ -144,5 +151,67 @@ if has checks; then
       --output-len 128 --num-iters 3 --json > "$out/latency_pdl$pdl.json" 2> "$out/latency_pdl$pdl.log"
     echo "latency_pdl$pdl: $(summary "$out/latency_pdl$pdl.json")"
   done
+fi
+if has structured; then
+  make_8b
+  # The grammar needs the tokenizer; the regex never has to end (outputs run --output-len tokens).
+  cp "$bundle"/tok/{tokenizer.json,tokenizer_config.json,generation_config.json} "$model/" 2>/dev/null
+  for variant in "free|" "regex|([a-z]{1,8} [0-9]{1,4}, )+"; do
+    IFS='|' read -r name regex <<< "$variant"
+    stamp "throughput with token masks: $name"
+    extra=()
+    [ -n "$regex" ] && extra=(--output-regex "$regex")
+    timeout 150 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts 256 --input-len 128 \
+      --output-len 256 --max-num-seqs 256 --json "${extra[@]}" > "$out/structured_$name.json" 2> "$out/structured_$name.log"
+    echo "structured_$name: $(summary "$out/structured_$name.json")"
+    grep -E "grammar|compile" "$out/structured_$name.log" | head -2
+  done
+  stamp "kiln serve with KILN_CUDA_STRUCTURED_OUTPUTS=1"
+  KILN_CUDA_STRUCTURED_OUTPUTS=1 "$run" kiln serve "$model" --served-model-name m --max-model-len 4096 --port 8011 \
+    > "$out/structured_serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 240); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8011/health)" = 200 ] && break
+    kill -0 $server 2>/dev/null || break
+    sleep 0.5
+  done
+  python3 - <<'PY' 2>&1 | tee "$out/structured_serve_checks.log"
+import json, re, urllib.request, concurrent.futures
+def post(body):
+    req = urllib.request.Request("http://127.0.0.1:8011/v1/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    try:
+        return json.load(urllib.request.urlopen(req, timeout=120))
+    except urllib.error.HTTPError as e:
+        return {"error": e.read().decode()[:300]}
+schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+          "age": {"type": "integer", "minimum": 0, "maximum": 150}}, "required": ["name", "age"],
+          "additionalProperties": False}
+cases = [("regex", {"guided_regex": "[A-Z][a-z]{2,9} [0-9]{1,3}"}, lambda t: re.fullmatch(r"[A-Z][a-z]{2,9} [0-9]{1,3}", t)),
+         ("choice", {"guided_choice": ["yes", "no", "maybe"]}, lambda t: t in ("yes", "no", "maybe")),
+         ("json", {"guided_json": schema, "max_tokens": 200}, lambda t: set(json.loads(t)) == {"name", "age"})]
+def one(i):
+    kind, fields, check = cases[i % 3]
+    body = {"model": "m", "prompt": f"request {i}:", "max_tokens": 60, "temperature": 0.8, "seed": i, **fields}
+    answer = post(body)
+    if "error" in answer:
+        return kind, False, answer["error"]
+    text = answer["choices"][0]["text"]
+    try:
+        ok = bool(check(text))
+    except Exception as e:
+        ok = False
+    return kind, ok, text[:80]
+with concurrent.futures.ThreadPoolExecutor(24) as pool:
+    results = list(pool.map(one, range(48)))
+for kind in ("regex", "choice", "json"):
+    mine = [r for r in results if r[0] == kind]
+    print(f"{kind}: {sum(ok for _, ok, _ in mine)}/{len(mine)} follow their constraint; e.g. {mine[0][2]!r}")
+    for _, ok, text in mine:
+        if not ok:
+            print(f"  FAILED: {text!r}")
+PY
+  kill -TERM $server 2>/dev/null; wait $server 2>/dev/null
+  grep -E "Traceback|terminate|Segmentation|CUDA error" "$out/structured_serve.log" | head -3
 fi
 stamp done

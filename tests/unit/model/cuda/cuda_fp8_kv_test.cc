@@ -104,7 +104,7 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaFp8KvGoldenTest, ::testing::ValuesIn(kiln::
 TEST(CudaFp8KvTest, ThePlanHoldsTwiceTheBlocks) {
   KILN_SKIP_WITHOUT_GPU();
   auto model = make_test_model(fp8_spec());
-  int64_t blocks[2] = {0, 0}, kv_bytes[2] = {0, 0};
+  int64_t blocks[2] = {0, 0}, kv_bytes[2] = {0, 0}, kv_budget[2] = {0, 0};
   for (int fp8 = 0; fp8 < 2; ++fp8) {
     CudaModelOptions options;
     options.max_num_batched_tokens = 256;
@@ -118,15 +118,20 @@ TEST(CudaFp8KvTest, ThePlanHoldsTwiceTheBlocks) {
     const MemoryPlan& plan = (*gpu_model)->memory_plan();
     blocks[fp8] = plan.num_blocks;
     kv_bytes[fp8] = plan.kv_cache_bytes;
+    // What weights and activations leave: the measured CUDA context and graph pool come out of it,
+    // and they vary with the allocator's state (a second model in one process found 12 MiB of
+    // graph memory already pooled on an H100).
+    kv_budget[fp8] = plan.usable_bytes - plan.weights_bytes - plan.activation_bytes;
     EXPECT_GT(plan.num_graphs, 0);
     EXPECT_LE(plan.weights_bytes + plan.activation_bytes + plan.context_bytes + plan.graphs_bytes + plan.kv_cache_bytes,
               plan.usable_bytes);
     std::printf("%s cache: %lld blocks, CUDA graphs reserved %.1f MiB for %d graphs\n", fp8 ? "fp8" : "bf16",
                 static_cast<long long>(plan.num_blocks), plan.graphs_bytes / 1048576.0, plan.num_graphs);
   }
-  EXPECT_GE(blocks[1], 2 * blocks[0]);
-  EXPECT_LE(blocks[1], 2 * blocks[0] + 1);
-  EXPECT_NEAR(static_cast<double>(kv_bytes[1]), static_cast<double>(kv_bytes[0]), static_cast<double>(kv_bytes[0]) * 0.01);
+  // An FP8 block takes half a bf16 one, and the same budget holds twice the blocks.
+  EXPECT_EQ(kv_bytes[0] / blocks[0], 2 * (kv_bytes[1] / blocks[1]));
+  EXPECT_NEAR(static_cast<double>(kv_budget[1]), static_cast<double>(kv_budget[0]), static_cast<double>(kv_budget[0]) * 0.01);
+  EXPECT_NEAR(static_cast<double>(kv_bytes[1]), static_cast<double>(kv_bytes[0]), static_cast<double>(kv_budget[0]) * 0.03);
 }
 
 TEST(CudaFp8KvTest, FixedScalesKeepBatchInvarianceAndGraphsMatchEagerSteps) {

@@ -1,8 +1,7 @@
 // The CUDA model on FP8 weights (synthesized checkpoints of each format, online FP8 of a bf16
 // checkpoint, the weight-only path forced on Hopper) against the CPU backend on the same weights,
-// whose FP8 numerics the CPU tests tie to a double reference: the GPU adds bf16 activations, so
-// the bounds are those of the bf16 CUDA model against HF (greedy agreement where the CPU's choice
-// is clear, mean logprob error). Also: FP8 decode rows are independent of the batch, the weights
+// whose FP8 numerics the CPU tests tie to a double reference (bounds in AgreesWithTheCpuBackend's
+// comment). Also: FP8 decode rows are independent of the batch, the weights
 // take about half the memory, and unsupported fused layouts are refused with the tensor's name.
 #include <gtest/gtest.h>
 
@@ -79,76 +78,125 @@ struct Fp8ModelCase {
   const char* config;
   SynthQuantization format;
   const char* flag;
-  bool weight_only;
 };
+
+// How far one model's logprobs are from a reference's: greedy agreement where the reference's
+// choice is clear (top-2 margin > 0.1) and the logprob of the reference's top token.
+struct LogprobDistance {
+  double agreement = 1.0;
+  int clear = 0;
+  double mean = 0;
+  double worst = 0;
+};
+
+LogprobDistance distance(const std::vector<float>& reference, const std::vector<float>& actual, size_t vocab) {
+  LogprobDistance d;
+  const size_t rows = reference.size() / vocab;
+  int agree = 0;
+  for (size_t row = 0; row < rows; ++row) {
+    const std::vector<double> expected = kiln::testing::log_softmax_row(reference.data() + row * vocab, vocab);
+    const std::vector<double> got = kiln::testing::log_softmax_row(actual.data() + row * vocab, vocab);
+    std::vector<double> sorted = expected;
+    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+    const size_t best = static_cast<size_t>(std::max_element(expected.begin(), expected.end()) - expected.begin());
+    const double diff = std::abs(got[best] - expected[best]);
+    d.mean += diff / static_cast<double>(rows);
+    d.worst = std::max(d.worst, diff);
+    if (sorted[0] - sorted[1] > 0.1) {
+      ++d.clear;
+      agree += static_cast<size_t>(std::max_element(got.begin(), got.end()) - got.begin()) == best;
+    }
+  }
+  if (d.clear) d.agreement = static_cast<double>(agree) / d.clear;
+  return d;
+}
+
+std::string describe(const LogprobDistance& d) {
+  char text[160];
+  std::snprintf(text, sizeof(text), "agreement %.4f over %d clear positions, |dlogprob| mean %.4f worst %.4f",
+                d.agreement, d.clear, d.mean, d.worst);
+  return text;
+}
 
 class Fp8CudaModel : public ::testing::TestWithParam<Fp8ModelCase> {
  protected:
   void SetUp() override { KILN_SKIP_WITHOUT_GPU(); }
 };
 
+// Four runs on the same weights and prompts: the CPU and the GPU, each with FP8 activations (W8A8)
+// and without (W8A16, the GPU's weight-only path forced on Hopper).
+// - Weight-only, the GPU differs from the CPU by its bf16 activations only: the bf16 model's bounds.
+// - W8A8 cannot be held that close. Where a bf16 activation and its f32 twin straddle a rounding
+//   boundary of E4M3 (3 mantissa bits), the code differs by one step (6-12%); on these random
+//   2-3 layer models such flips move the logits about as far as activation quantization itself
+//   (an H100 measured CUDA-vs-CPU W8A8 |dlogprob| 0.17-0.21 where CPU W8A8-vs-W8A16 was
+//   0.17-0.24). So W8A8 is held relative to the CPU's own quantization effect: the GPU's
+//   quantization must move its logits by about as much as the CPU's does (a wrong scale, group or
+//   layout moves them far more, or not at all), and the GPU must stay within that distance of the
+//   CPU's W8A8 logits.
 TEST_P(Fp8CudaModel, AgreesWithTheCpuBackend) {
   const Fp8ModelCase& param = GetParam();
   const auto loaded = synth(param.config, param.format, param.flag, param.name);
   const ModelConfig& config = loaded->config;
   ASSERT_TRUE(config.quantization.enabled());
+  ASSERT_NE(config.quantization.activation, ActivationScheme::kNone);
   int num_blocks = 0;
   const ForwardBatch batch = prompts(config.vocab_size, &num_blocks);
-
-  CpuModelOptions cpu_options;
-  cpu_options.num_blocks = num_blocks;
-  cpu_options.block_size = 16;
-  // The weight-only GPU path against the CPU backend without activation quantization.
-  ModelConfig cpu_config = config;
-  if (param.weight_only) cpu_config.quantization.activation = ActivationScheme::kNone;
-  auto cpu_model = CpuModel::create(cpu_config, loaded->weights, cpu_options);
-  ASSERT_TRUE(cpu_model.ok()) << cpu_model.message();
-  std::vector<float> reference;
-  ASSERT_TRUE((*cpu_model)->forward(batch, &reference).ok());
-
-  CudaModelOptions options = options_for(batch, num_blocks);
-  options.fp8_weight_only = param.weight_only;
-  auto gpu_model = CudaModel::create(config, loaded->weights, options);
-  ASSERT_TRUE(gpu_model.ok()) << gpu_model.message();
-  std::vector<float> logits;
-  ASSERT_TRUE((*gpu_model)->forward(batch, &logits).ok());
-  ASSERT_EQ(logits.size(), reference.size());
-
   const size_t vocab = static_cast<size_t>(config.vocab_size);
-  const size_t rows = logits.size() / vocab;
-  int clear = 0, agree = 0;
-  double sum_diff = 0, worst = 0;
-  for (size_t row = 0; row < rows; ++row) {
-    const std::vector<double> expected = kiln::testing::log_softmax_row(reference.data() + row * vocab, vocab);
-    const std::vector<double> actual = kiln::testing::log_softmax_row(logits.data() + row * vocab, vocab);
-    std::vector<double> sorted = expected;
-    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-    const size_t best = static_cast<size_t>(std::max_element(expected.begin(), expected.end()) - expected.begin());
-    const double diff = std::abs(actual[best] - expected[best]);
-    sum_diff += diff;
-    worst = std::max(worst, diff);
-    if (sorted[0] - sorted[1] > 0.1) {
-      ++clear;
-      agree += static_cast<size_t>(std::max_element(actual.begin(), actual.end()) - actual.begin()) == best;
+
+  const auto run_cpu = [&](bool weight_only) {
+    CpuModelOptions options;
+    options.num_blocks = num_blocks;
+    options.block_size = 16;
+    ModelConfig cpu_config = config;
+    if (weight_only) cpu_config.quantization.activation = ActivationScheme::kNone;
+    auto model = CpuModel::create(cpu_config, loaded->weights, options);
+    EXPECT_TRUE(model.ok()) << model.message();
+    std::vector<float> logits;
+    if (model.ok()) {
+      EXPECT_TRUE((*model)->forward(batch, &logits).ok());
     }
-  }
-  const double agreement = clear ? static_cast<double>(agree) / clear : 1.0;
-  std::printf("%s (CUDA FP8 vs CPU FP8): %zu positions, greedy agreement %.4f over %d clear positions, |logprob - CPU| "
-              "mean %.4f worst %.4f\n",
-              param.name, rows, agreement, clear, sum_diff / rows, worst);
-  EXPECT_GE(agreement, 0.97);
-  EXPECT_LT(sum_diff / rows, 0.05);
+    return logits;
+  };
+  const auto run_gpu = [&](bool weight_only) {
+    CudaModelOptions options = options_for(batch, num_blocks);
+    options.fp8_weight_only = weight_only;
+    auto model = CudaModel::create(config, loaded->weights, options);
+    EXPECT_TRUE(model.ok()) << model.message();
+    std::vector<float> logits;
+    if (model.ok()) {
+      EXPECT_TRUE((*model)->forward(batch, &logits).ok());
+    }
+    return logits;
+  };
+  const std::vector<float> cpu_w8a8 = run_cpu(false), cpu_w8a16 = run_cpu(true);
+  const std::vector<float> gpu_w8a8 = run_gpu(false), gpu_w8a16 = run_gpu(true);
+  ASSERT_EQ(cpu_w8a8.size(), cpu_w8a16.size());
+  ASSERT_EQ(gpu_w8a8.size(), cpu_w8a8.size());
+  ASSERT_EQ(gpu_w8a16.size(), cpu_w8a8.size());
+
+  const LogprobDistance weight_only = distance(cpu_w8a16, gpu_w8a16, vocab);
+  const LogprobDistance cpu_quantization = distance(cpu_w8a16, cpu_w8a8, vocab);
+  const LogprobDistance gpu_quantization = distance(gpu_w8a16, gpu_w8a8, vocab);
+  const LogprobDistance w8a8 = distance(cpu_w8a8, gpu_w8a8, vocab);
+  std::printf("%s: W8A16 GPU vs CPU: %s\n", param.name, describe(weight_only).c_str());
+  std::printf("%s: W8A8 vs W8A16 on the CPU: %s\n", param.name, describe(cpu_quantization).c_str());
+  std::printf("%s: W8A8 vs W8A16 on the GPU: %s\n", param.name, describe(gpu_quantization).c_str());
+  std::printf("%s: W8A8 GPU vs CPU: %s\n", param.name, describe(w8a8).c_str());
+  EXPECT_GE(weight_only.agreement, 0.97);
+  EXPECT_LT(weight_only.mean, 0.05);
+  EXPECT_GT(gpu_quantization.mean, 0.5 * cpu_quantization.mean);
+  EXPECT_LT(gpu_quantization.mean, 2.0 * cpu_quantization.mean);
+  EXPECT_LT(w8a8.mean, 1.4 * cpu_quantization.mean);
+  EXPECT_GE(w8a8.agreement, cpu_quantization.agreement - 0.15);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Formats, Fp8CudaModel,
-    ::testing::Values(Fp8ModelCase{"fp8_dynamic_llama", "llama_gqa_hd64", SynthQuantization::kFp8Dynamic, "", false},
-                      Fp8ModelCase{"fp8_dynamic_qwen2_bias", "qwen2_bias_tied", SynthQuantization::kFp8Dynamic, "",
-                                   false},
-                      Fp8ModelCase{"fp8_block_llama", "llama_gqa_hd64", SynthQuantization::kFp8Block, "", false},
-                      Fp8ModelCase{"online_llama", "llama3_rope_hd128", SynthQuantization::kNone, "fp8", false},
-                      Fp8ModelCase{"weight_only_dynamic", "llama_gqa_hd64", SynthQuantization::kFp8Dynamic, "", true},
-                      Fp8ModelCase{"weight_only_block", "llama_gqa_hd64", SynthQuantization::kFp8Block, "", true}),
+    ::testing::Values(Fp8ModelCase{"fp8_dynamic_llama", "llama_gqa_hd64", SynthQuantization::kFp8Dynamic, ""},
+                      Fp8ModelCase{"fp8_dynamic_qwen2_bias", "qwen2_bias_tied", SynthQuantization::kFp8Dynamic, ""},
+                      Fp8ModelCase{"fp8_block_llama", "llama_gqa_hd64", SynthQuantization::kFp8Block, ""},
+                      Fp8ModelCase{"online_llama", "llama3_rope_hd128", SynthQuantization::kNone, "fp8"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Decode rows through the skinny FP8 kernel: a sequence's logits are the same bits alone and next

@@ -138,13 +138,16 @@ def scheme_of(quantization_config, online):
     return blocks, activation, quantized
 
 
-def build(model_dir, online, dtype=torch.bfloat16, device="cuda", attention="sdpa"):
-    """The model of model_dir in `dtype` on `device` with its FP8 linears emulated."""
+def build(model_dir, online, dtype=torch.bfloat16, device="cuda", attention="sdpa", weight_only=False):
+    """The model of model_dir in `dtype` on `device` with its FP8 linears emulated (weight_only:
+    bf16 activations, as kiln's W8A16 path)."""
     config_json = json.load(open(os.path.join(model_dir, "config.json")))
     quantization_config = config_json.pop("quantization_config", None)
     if quantization_config is None and not online:
         raise SystemExit(f"{model_dir} has no quantization_config: pass --online-fp8 for a bf16 checkpoint")
     blocks, activation, quantized = scheme_of(quantization_config, online)
+    if weight_only:
+        activation = None
     config = transformers.AutoConfig.for_model(**config_json)
     with torch.device(device):
         try:
@@ -221,6 +224,8 @@ def main():
     parser.add_argument("--online-fp8", action="store_true", help="quantize a bf16 checkpoint as --quantization fp8")
     parser.add_argument("--hf-native", action="store_true",
                         help="also run transformers' own FP8 loading (fp8 block checkpoints) and compare")
+    parser.add_argument("--weight-only", action="store_true",
+                        help="bf16 activations (W8A16): the reference of kiln's weight-only path")
     parser.add_argument("--num-prompts", type=int, default=4)
     parser.add_argument("--prompt-len", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1234)
@@ -231,7 +236,7 @@ def main():
     generator = torch.Generator().manual_seed(args.seed)
     prompts_ids = [torch.randint(0, 128000, (args.prompt_len,), generator=generator) for _ in range(args.num_prompts)]
     start = time.time()
-    model = build(args.model_dir, args.online_fp8)
+    model = build(args.model_dir, args.online_fp8, weight_only=args.weight_only)
     print(f"built in {time.time() - start:.1f} s", flush=True)
     prompts = run_prompts(model, prompts_ids)
     with open(args.out, "w") as f:

@@ -233,6 +233,8 @@ Status CudaModel::plan_and_allocate_kv_cache(int64_t free_before_weights, int64_
   for (int b = 0; b < profile_blocks; ++b) profile.block_tables.push_back(b);
   profile.logits_indices = {profile_tokens - 1};
   upload_batch(profile);
+  // The profile forward runs the first collectives: every rank must have got this far.
+  if (tp_ != nullptr && tp_->startup != nullptr) KILN_RETURN_IF_ERROR(tp_->startup->arrive(tp_->rank, ok_status()));
   run_layers(profile_tokens, profile_tokens);
   context_->synchronize();
   int num_graphs = 0;

@@ -148,26 +148,32 @@ Status CudaTensorParallelModel::create_ranks(const ModelConfig& config, const Mo
   models_.resize(static_cast<size_t>(size));
   sampled_.resize(static_cast<size_t>(size));
   other_logits_.resize(static_cast<size_t>(size));
-  for (int r = 0; r < size; ++r) ranks_.push_back(TensorParallelRank{r, size, collectives_[static_cast<size_t>(r)].get()});
+  startup_ = std::make_unique<dist::StartupBarrier>(size);
+  for (int r = 0; r < size; ++r) {
+    ranks_.push_back(TensorParallelRank{r, size, collectives_[static_cast<size_t>(r)].get(), startup_.get()});
+  }
 
   // Each rank cuts its shard from the mapped checkpoint (reading only its slices), uploads it and
   // plans its memory; the profile forward runs the collectives on all ranks together. The
   // shard's host copies (o_proj and down_proj columns) are freed once uploaded.
-  KILN_RETURN_IF_ERROR(run_on_ranks([&](int r) -> Status {
-    std::unique_ptr<WeightShard> shard;
-    KILN_ASSIGN_OR_RETURN(shard, shard_model_weights(config, host_weights, shard_shape(config, r, size)));
+  // A rank failing before the first collective still meets the others at startup_, which stops
+  // them too; the error returned is the first failed rank's own.
+  const Status started = run_on_ranks([&](int r) -> Status {
+    const auto fail = [&](const Status& status) {
+      if (!startup_->has_arrived(r)) (void)startup_->arrive(r, status);
+      return status;
+    };
+    Result<std::unique_ptr<WeightShard>> shard = shard_model_weights(config, host_weights, shard_shape(config, r, size));
+    if (!shard.ok()) return fail(shard.status());
     CudaModelOptions rank_options = options;
     rank_options.device = devices_[static_cast<size_t>(r)];
     rank_options.tensor_parallel = &ranks_[static_cast<size_t>(r)];
-    Result<std::unique_ptr<CudaModel>> model = CudaModel::create(config, shard->weights, rank_options);
-    if (!model.ok()) {
-      // Logged at once: the other ranks may be waiting for this one in a collective.
-      KILN_LOG(Error) << "tensor-parallel rank " << r << ": " << model.message();
-      return model.status();
-    }
+    Result<std::unique_ptr<CudaModel>> model = CudaModel::create(config, (*shard)->weights, rank_options);
+    if (!model.ok()) return fail(model.status());
     models_[static_cast<size_t>(r)] = std::move(model).value();
     return ok_status();
-  }));
+  });
+  if (!started.ok()) return startup_->first_failure().value_or(started);
 
   plan_ = models_.front()->memory_plan();
   for (int r = 0; r < size; ++r) {

@@ -70,6 +70,7 @@ class CudaTensorParallelModel {
   std::vector<std::unique_ptr<dist::CustomAllReduce>> custom_;
   std::vector<std::unique_ptr<RankCollectives>> collectives_;
   std::vector<int> devices_;               // rank r's GPU
+  std::unique_ptr<dist::StartupBarrier> startup_;
   std::vector<TensorParallelRank> ranks_;  // what each CudaModel points to
   std::vector<std::unique_ptr<CudaModel>> models_;
   MemoryPlan plan_;

@@ -10,6 +10,7 @@
 
 #include "dist/cuda/custom_all_reduce.h"
 #include "dist/cuda/nccl_communicator.h"
+#include "dist/startup_barrier.h"
 
 namespace kiln::cuda {
 
@@ -60,6 +61,9 @@ struct TensorParallelRank {
   int rank = 0;
   int size = 1;
   RankCollectives* collectives = nullptr;  // required
+  // Met by every rank before its first collective (the memory plan's profile forward), so that
+  // a rank failing to start stops the others; null: no such meeting.
+  dist::StartupBarrier* startup = nullptr;
 };
 
 }  // namespace kiln::cuda

@@ -8,7 +8,8 @@
 #   onegpu  one GPU: the embedding_shard kernel against its CPU twin, the custom all-reduce with
 #           ranks simulated on one GPU, and the CUDA tensor-parallel model with every rank on
 #           GPU 0 (host-staged collectives, eager steps): TP=2/4 against TP=1 and HF's golden
-#           logprobs, the engine's async steps against its synchronous ones (~2 min).
+#           logprobs, FP8 per-channel weights (weight-only) against TP=1, the engine's async
+#           steps against its synchronous ones and TP=1's tokens (~2 min).
 #   parity  2+ GPUs: NCCL and the custom all-reduce across GPUs, the golden and engine tests with
 #           one GPU per rank (graphs capturing the collectives), and the 8B shape (kiln synth,
 #           seed 8) at TP=2/4/8 against TP=1: top-1 agreement >= 99.5% on clear positions.
@@ -41,7 +42,7 @@ if has onegpu; then
   ("$run" kernels_cuda_tests --gtest_filter='EmbeddingShardParity.*'
    "$run" dist_cuda_tests --gtest_filter='*CustomAllReduceParity*'
    "$run" forward_cuda_tests --gtest_filter='*_simulated:*SimulatedOnOneGpu') > "$out/tp_onegpu.log" 2>&1
-  grep -E "PASSED|FAILED|simulated on one GPU" "$out/tp_onegpu.log"
+  grep -E "PASSED|FAILED|simulated" "$out/tp_onegpu.log"
 fi
 
 if has parity; then
@@ -49,7 +50,7 @@ if has parity; then
   synth models/deepseek-r1-distill-llama-8b/config.json /tmp/r1-8b
   stamp "tensor parallel across $gpus GPUs"
   ("$run" dist_cuda_tests
-   "$run" forward_cuda_tests --gtest_filter='Models/CudaTensorParallelGoldenTest.*:Ranks/CudaTensorParallelEngineTest.*'
+   "$run" forward_cuda_tests --gtest_filter='Models/CudaTensorParallelGoldenTest.*:Ranks/CudaTensorParallelEngineTest.*:Formats/CudaTensorParallelFp8Test.*'
    KILN_LARGE_GOLDEN_MODEL=/tmp/r1-8b "$run" forward_cuda_tests --gtest_filter='LargeTensorParallel.*') \
     > "$out/tp_parity.log" 2>&1
   grep -E "PASSED|FAILED|TP=[0-9]" "$out/tp_parity.log"

@@ -21,6 +21,7 @@
 #include "model/cuda/cuda_model.h"
 #include "model/cuda/cuda_tensor_parallel_model.h"
 #include "model/model_loader.h"
+#include "model/synth_model.h"
 #include "simulated_collectives.h"
 #include "test_model.h"
 
@@ -112,7 +113,8 @@ TEST_P(CudaTensorParallelGoldenTest, MatchesHfAndTp1WithinBf16) {
   const nlohmann::json fixture = kiln::testing::read_golden_fixture(param.name);
   if (fixture.is_null()) GTEST_SKIP() << "no golden fixture " << param.name;
   auto loaded = kiln::testing::synth_golden_model(
-      fixture, std::filesystem::path(KILN_BINARY_DIR) / "golden-models-cuda-tp" / param.name);
+      fixture, std::filesystem::path(KILN_BINARY_DIR) / "golden-models-cuda-tp" /
+                   (param.name + "_tp" + std::to_string(param.size) + (param.simulated ? "_simulated" : "")));
   ASSERT_TRUE(loaded.ok()) << loaded.message();
   const ModelConfig& config = (*loaded)->config;
   if (const Status split = check_tensor_parallel(config, param.size); !split.ok()) GTEST_SKIP() << split.message();
@@ -163,6 +165,73 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaTensorParallelGoldenTest, ::testing::Values
                            return info.param.name + "_tp" + std::to_string(info.param.size) +
                                   (info.param.simulated ? "_simulated" : "");
                          });
+
+// FP8 checkpoints split like bf16 ones: a rank's FP8 codes and per-channel scales (o_proj and
+// down_proj column slices copied with their rows' scales). Weight-only (W8A16), TP=N differs from
+// TP=1 by the bf16 partial sums only, so the bf16 bound holds. (W8A8 would also quantize the
+// o_proj/down_proj inputs over the rank's slice of each row, as vLLM does, and online FP8 the
+// rank's slice of each weight row, where TP=1 takes the whole row: not TP=1's numbers.)
+struct Fp8Case {
+  const char* name;
+  bool simulated;
+};
+
+class CudaTensorParallelFp8Test : public ::testing::TestWithParam<Fp8Case> {};
+
+TEST_P(CudaTensorParallelFp8Test, WeightOnlyShardsAgreeWithOneGpu) {
+  const Fp8Case& param = GetParam();
+  KILN_SKIP_WITHOUT_GPUS_FOR(param.simulated, 2);
+  const std::filesystem::path dir = std::filesystem::path(KILN_BINARY_DIR) / "fp8-models-cuda-tp" / param.name;
+  std::filesystem::remove_all(dir);
+  SynthOptions synth;
+  synth.config_path = kiln::testing::golden_model_dir() / "configs" / "llama_gqa_hd64.json";
+  synth.out_dir = dir;
+  synth.seed = 23;
+  synth.stddev = 0.1;
+  synth.quantization = SynthQuantization::kFp8Dynamic;
+  synth.show_progress = false;
+  const auto report = synth_model(synth);
+  ASSERT_TRUE(report.ok()) << report.message();
+  LoadOptions load;
+  load.show_progress = false;
+  auto loaded = load_model(dir, load);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  const ModelConfig& config = (*loaded)->config;
+  std::vector<kiln::testing::SeqStep> seqs;
+  int num_blocks = 0;
+  for (const int length : {1, 37, 150}) {
+    kiln::testing::SeqStep seq;
+    for (int i = 0; i < length; ++i) seq.tokens.push_back((i * 131 + length * 7) % config.vocab_size);
+    seq.num_new = length;
+    seq.all_logits = true;
+    for (int b = 0; b < (length + 15) / 16; ++b) seq.blocks.push_back(num_blocks++);
+    seqs.push_back(seq);
+  }
+  const ForwardBatch batch = kiln::testing::make_batch(seqs, 16);
+  CudaModelOptions options = options_for(batch, num_blocks);
+  options.fp8_weight_only = true;
+  std::vector<float> one, many;
+  {
+    auto model = CudaModel::create(config, (*loaded)->weights, options);
+    ASSERT_TRUE(model.ok()) << model.message();
+    ASSERT_TRUE((*model)->forward(batch, &one).ok());
+  }
+  auto group = make_group(config, (*loaded)->weights, 2, param.simulated, options);
+  ASSERT_TRUE(group.ok()) << group.message();
+  ASSERT_TRUE((*group)->forward(batch, &many).ok());
+  ASSERT_EQ(many.size(), one.size());
+  const Comparison c = compare(many, one, static_cast<size_t>(config.vocab_size));
+  std::printf("%s TP=2%s weight-only FP8 vs TP=1: agreement %.4f over %d clear positions, |logprob - TP=1| mean "
+              "%.4f worst %.4f\n",
+              param.name, param.simulated ? " simulated" : "", c.clear_agreement(), c.clear, c.sum_diff / c.rows,
+              c.worst_diff);
+  EXPECT_GE(c.clear_agreement(), 0.995);
+  EXPECT_LT(c.sum_diff / c.rows, 0.05);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, CudaTensorParallelFp8Test,
+                         ::testing::Values(Fp8Case{"per_channel", false}, Fp8Case{"per_channel_simulated", true}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 // The engine over the tensor-parallel executor; with GetParam() the ranks share GPU 0.
 class CudaTensorParallelEngineTest : public ::testing::TestWithParam<bool> {

@@ -132,6 +132,7 @@ int run_throughput(const CommandArgs& args) {
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::parse(result_json(r));
     out["device_idle_fraction"] = device_idle_fraction;
+    out["tensor_parallel_size"] = engine_args.tensor_parallel_size;
     if (grammar) out["grammar_compile_ms"] = grammar_compile_ms;
     std::printf("%s\n", out.dump().c_str());
     return 0;

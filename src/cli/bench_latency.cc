@@ -106,7 +106,9 @@ int run_bench_latency(const CommandArgs& args) {
   const LatencySummary itl_ms = summarize_latencies(itl);
   const double decode_tokens_per_s = 1000.0 / itl_ms.mean;
 
-  // Bytes one decode step reads at the mean context of the run, for the roofline.
+  // Bytes one decode step reads at the mean context of the run, for the roofline. Under tensor
+  // parallelism the plan is a rank's (its shard of the weights, its KV heads) against one GPU's
+  // copy bandwidth: the ranks read in parallel, so this is the aggregate roofline.
   const double kv_bytes_per_token =
       static_cast<double>(running->plan.bytes_per_block) / running->plan.block_size;  // the backend's KV dtype
   const double mean_context = input_len + output_len / 2.0;
@@ -128,6 +130,7 @@ int run_bench_latency(const CommandArgs& args) {
       return nlohmann::ordered_json{{"mean", s.mean}, {"p50", s.p50}, {"p99", s.p99}};
     };
     nlohmann::ordered_json out{{"device", running->device},
+                               {"tensor_parallel_size", engine_args.tensor_parallel_size},
                                {"input_len", input_len},
                                {"output_len", output_len},
                                {"batch_size", batch_size},
@@ -143,8 +146,11 @@ int run_bench_latency(const CommandArgs& args) {
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
-  std::printf("Latency on %s: batch %d, %d prompt + %d output tokens, %d iterations\n", running->device.c_str(),
-              batch_size, input_len, output_len, num_iters);
+  const std::string ranks = engine_args.tensor_parallel_size > 1
+                                ? " (tensor parallel over " + std::to_string(engine_args.tensor_parallel_size) + ")"
+                                : "";
+  std::printf("Latency on %s%s: batch %d, %d prompt + %d output tokens, %d iterations\n", running->device.c_str(),
+              ranks.c_str(), batch_size, input_len, output_len, num_iters);
   std::printf("TTFT (ms): mean %.2f, p50 %.2f, p99 %.2f\n", ttft_ms.mean, ttft_ms.p50, ttft_ms.p99);
   std::printf("ITL  (ms): mean %.3f, p50 %.3f, p99 %.3f  -> %.1f tokens/s per sequence\n", itl_ms.mean, itl_ms.p50,
               itl_ms.p99, decode_tokens_per_s);

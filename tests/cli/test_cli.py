@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Drives the built `kiln generate` and `kiln tokenize` on the demo model (random weights, real
-DeepSeek-R1-Distill tokenizer and chat template): output shapes, determinism, logprob
-consistency, the R1 chat rendering, and the one-line usage errors with exit code 2.
+"""Drives the built `kiln generate`, `kiln tokenize` and `kiln bench latency` on the demo model
+(random weights, real DeepSeek-R1-Distill tokenizer and chat template): output shapes,
+determinism, logprob consistency, the R1 chat rendering, tensor parallelism over threads, and the
+one-line usage errors with exit code 2.
 
 usage: test_cli.py KILN_BINARY DEMO_MODEL_DIR
 """
@@ -286,6 +287,33 @@ class Fp8Test(unittest.TestCase):
         UsageErrorTest.assert_usage_error(
             self, ["generate", "--model", MODEL, "--prompt", "x", "--quantization", "gptq"],
             "--quantization gptq: not supported (supported: fp8")
+
+
+class TensorParallelTest(unittest.TestCase):
+    """--tensor-parallel-size on the CPU backend (ranks on threads) through the commands."""
+
+    def test_generate_over_two_ranks_gives_one_rank_s_tokens(self):
+        args = ("--prompt", "The capital of France is", "--temperature", "0", "--max-tokens", "8",
+                "--ignore-eos", "--top-logprobs", "2")
+        one = generate_json(*args)
+        two = generate_json(*args, "--tensor-parallel-size", "2")
+        self.assertEqual([t["id"] for t in one["tokens"]], [t["id"] for t in two["tokens"]])
+        for a, b in zip(one["tokens"], two["tokens"]):
+            self.assertAlmostEqual(a["logprob"], b["logprob"], delta=1e-3)
+
+    def test_bench_latency_reports_the_size(self):
+        proc = run("bench", "latency", "--model", MODEL, "--device", "cpu", "--tensor-parallel-size", "2",
+                   "--input-len", "16", "--output-len", "4", "--num-iters", "1", "--json")
+        out = json.loads(proc.stdout.splitlines()[-1])
+        self.assertEqual(out["tensor_parallel_size"], 2)
+        self.assertGreater(out["decode_tokens_per_s_per_seq"], 0)
+
+    def test_a_size_that_does_not_split_the_model_is_a_usage_error(self):
+        proc = run("generate", "--model", MODEL, "--device", "cpu", "--prompt", "hi", "--tensor-parallel-size",
+                   "3", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--tensor-parallel-size 3", proc.stderr)
+        self.assertIn("num_attention_heads", proc.stderr)
 
 
 class UsageErrorTest(unittest.TestCase):

@@ -71,7 +71,7 @@ if has bench; then
     stamp "8B latency TP=$tp batch 1, operator profile every 32nd step"
     "$run" kiln bench latency --model /tmp/r1-8b --device cuda --tensor-parallel-size $tp --batch-size 1 \
       --input-len 1024 --output-len 128 --num-iters 1 --profile-steps 32 > "$out/tp${tp}_profile.log" 2>&1
-    grep -E "all_reduce|gather_logits|step" "$out/tp${tp}_profile.log" | tail -8
+    grep -E "Step profile" "$out/tp${tp}_profile.log" | tail -8
     stamp "8B throughput TP=$tp"
     timeout 300 "$run" kiln bench throughput --model /tmp/r1-8b --device cuda --tensor-parallel-size $tp \
       --num-prompts 256 --input-len 1024 --output-len 128 --max-num-seqs 256 --max-num-batched-tokens 8192 --json \

@@ -89,6 +89,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   KILN_CUDA_CHECK(cudaMemcpy(model->rope_table_.data(), table.data(), rope_bytes, cudaMemcpyHostToDevice));
 
   model->profiler_.enable(options.profile_every_n_steps);
+  if (tp != nullptr) model->profiler_.set_label("rank " + std::to_string(tp->rank));
   if (options.overlap_mixed_attention) {
     KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&model->side_stream_, cudaStreamNonBlocking));
     KILN_CUDA_CHECK(cudaEventCreateWithFlags(&model->fork_event_, cudaEventDisableTiming));

@@ -60,7 +60,7 @@ void StepProfiler::end(int num_tokens, int num_seqs) {
                   total > 0 ? 100 * ms / total : 0.0);
     line += part;
   }
-  KILN_LOG(Info) << "Step profile, " << num_tokens << " tokens of " << num_seqs << " sequences, "
+  KILN_LOG(Info) << "Step profile" << (label_.empty() ? "" : " (" + label_ + ")") << ", " << num_tokens << " tokens of " << num_seqs << " sequences, "
                  << total << " ms: " << line;
 }
 

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln::cuda {
@@ -18,6 +19,8 @@ class StepProfiler {
   StepProfiler& operator=(const StepProfiler&) = delete;
 
   void enable(int every_n_steps) { every_n_steps_ = every_n_steps; }
+  // Names whose steps the log lines are (a tensor-parallel rank: "rank 1"); empty: none.
+  void set_label(std::string label) { label_ = std::move(label); }
   // Counts a step; true when this one is profiled (the caller then runs it eagerly).
   bool begin(cudaStream_t stream);
   // The operator that ends here was `name` (a string literal); no-op unless a step is profiled.
@@ -30,6 +33,7 @@ class StepProfiler {
   cudaEvent_t next_event();
 
   int every_n_steps_ = 0;
+  std::string label_;
   long long steps_ = 0;
   bool active_ = false;
   cudaStream_t stream_ = nullptr;

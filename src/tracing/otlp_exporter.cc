@@ -99,9 +99,11 @@ void OtlpExporter::run() {
       lock.unlock();
       export_batch(std::move(batch));
       lock.lock();
-      if (last) break;  // at shutdown one batch, so that exit is not held up by a dead collector
+      // At shutdown one batch at most, so that exit is not held up by a dead collector; the stop
+      // may come while a drain is under way, hence stopping_ and not only last.
+      if (last || stopping_) break;
     }
-    if (last) {
+    if (stopping_) {
       dropped_.fetch_add(static_cast<int64_t>(queue_.size()));
       queue_.clear();
       return;

@@ -118,6 +118,35 @@ TEST(OtlpExporter, DeadCollectorNeverBlocksOrGrows) {
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - stop).count(), 3.0);
 }
 
+// A stop that comes while the exporter drains a full queue into a dead collector still waits for
+// the export under way only, not one timeout per queued batch (found by the ASan build, where the
+// exporter woke before the stop and then drained all ten batches).
+TEST(OtlpExporter, StopDuringADrainWaitsForOneExportAtMost) {
+  std::atomic<int> exports{0};
+  OtlpExporterConfig config;
+  config.endpoint = "http://127.0.0.1:1";
+  config.max_queue_spans = 100;
+  config.max_batch_spans = 10;
+  config.flush_interval_s = 0.01;
+  config.export_timeout_s = 1;
+  auto exporter = OtlpExporter::create(config, [&](const std::string&, const std::string&, double timeout_s) {
+    exports.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::duration<double>(timeout_s));
+    return Status::error("timed out");
+  });
+  ASSERT_TRUE(exporter.ok());
+  for (int i = 0; i < 10; ++i) (*exporter)->submit(span_named("first batch"));
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (exports.load() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(exports.load(), 1);  // the worker is inside its drain loop, exporting
+  for (int i = 0; i < 100; ++i) (*exporter)->submit(span_named("queued"));
+  EXPECT_EQ((*exporter)->queue_size(), 100u);
+  const auto stop = Clock::now();
+  exporter->reset();
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - stop).count(), 2.5);
+  EXPECT_EQ(exports.load(), 1);
+}
+
 // The real poster against a port nobody listens on fails fast with curl's reason.
 TEST(OtlpExporter, CurlPosterReportsConnectionFailures) {
   const Status status = post_with_curl("http://127.0.0.1:9/v1/traces", "x", 2);

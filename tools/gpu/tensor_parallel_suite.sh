@@ -15,9 +15,13 @@
 #           seed 8) at TP=2/4/8 against TP=1: top-1 agreement >= 99.5% on clear positions.
 #   bench   2+ GPUs: kiln bench latency (batch 1 and 32, 1024 in / 128 out) and throughput
 #           (256 x 1024/128) of the 8B at TP=1/2/4, then one --profile-steps run per size for the
-#           all-reduce's share of a decode step. Goal: TP=2 batch 1 >= 1.6x TP=1.
-#   70b     8 GPUs and ~150 GB of disk: kiln synth of the 70B config, latency at TP=4 and 8
-#           (goal at TP=4 on H100s: >= 80% of 4 x the bandwidth roofline) and throughput at TP=8.
+#           all-reduce's share of a decode step. Goal: TP=2 batch 1 >= 1.6x TP=1. TP_SIZES
+#           (default "1 2 4") picks the sizes, to split the stage over two device calls.
+#   70b     8 GPUs and ~150 GB of disk: kiln synth of the 70B config (seed 8, /tmp/r1-70b) and
+#           its logits at TP=8 against TP=4 (top-1 agreement >= 99.5% on clear positions).
+#   70bbench  4+ GPUs, after 70b (same machine): latency at TP=4 and 8, batch 1 (goal at TP=4 on
+#           H100s: roofline_fraction >= 0.8, the ranks' aggregate bandwidth) and throughput at TP=8.
+# Each stage fits one 10-minute device call; run them as separate calls on one warm machine.
 # Every size above 1 runs with KILN_CUDA_TENSOR_PARALLEL=1 (the switch that gates it).
 set -uo pipefail
 bundle=${1:?usage: tensor_parallel_suite.sh BUNDLE OUT [STAGES]}
@@ -59,7 +63,7 @@ fi
 if has bench; then
   [ "$gpus" -ge 2 ] || { echo "bench needs 2 GPUs ($gpus)"; exit 1; }
   synth models/deepseek-r1-distill-llama-8b/config.json /tmp/r1-8b
-  for tp in 1 2 4; do
+  for tp in ${TP_SIZES:-1 2 4}; do
     [ "$tp" -le "$gpus" ] || continue
     for batch in 1 32; do
       stamp "8B latency TP=$tp batch $batch"
@@ -81,7 +85,16 @@ if has bench; then
 fi
 
 if has 70b; then
-  [ "$gpus" -ge 4 ] || { echo "70b needs 4 GPUs ($gpus)"; exit 1; }
+  [ "$gpus" -ge 8 ] || { echo "70b needs 8 GPUs ($gpus)"; exit 1; }
+  synth models/deepseek-r1-distill-llama-70b/config.json /tmp/r1-70b
+  stamp "70B logits at TP=8 against TP=4"
+  KILN_LARGE_TP_MODEL=/tmp/r1-70b "$run" forward_cuda_tests --gtest_filter='LargeTensorParallel.SeventyBillion*' \
+    > "$out/70b_parity.log" 2>&1
+  grep -E "PASSED|FAILED|large TP" "$out/70b_parity.log"
+fi
+
+if has 70bbench; then
+  [ "$gpus" -ge 4 ] || { echo "70bbench needs 4 GPUs ($gpus)"; exit 1; }
   synth models/deepseek-r1-distill-llama-70b/config.json /tmp/r1-70b
   for tp in 4 8; do
     [ "$tp" -le "$gpus" ] || continue

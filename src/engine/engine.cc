@@ -145,6 +145,10 @@ void Engine::admit(EngineRequest request, OutputCallback on_output) {
   const int prompt_len = static_cast<int>(req.prompt.size());
   if (req.params.prompt_logprobs) req.prompt_logprobs.emplace(static_cast<size_t>(prompt_len));
   const int64_t arrival = next_arrival_++;
+  if (req.params.grammar && !mask_pool_) {
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    mask_pool_ = std::make_unique<cpu::ThreadPool>(std::clamp(cores / 2, 2, 8));
+  }
   const uint64_t base_seed = req.params.seed ? *req.params.seed : seed_source_();
   const int max_num_tokens = std::min(prompt_len + req.params.max_tokens, config_.scheduler.max_model_len);
   for (int i = 0; i < req.params.n; ++i) {
@@ -217,7 +221,7 @@ bool Engine::launch_step() {
   stat_logger_.note_busy();
   record_first_scheduled(out);
   LaunchedStep step;
-  step.prepared = prepare_step(out, scheduler_, executor_->vocab_size());
+  step.prepared = prepare_step(out, scheduler_, executor_->vocab_size(), mask_pool_.get());
   step.num_sampling_rows = static_cast<int>(step.prepared.input.sampling_rows.size());
   step.launch_status = executor_->launch(step.prepared.input);
   step.prepared.input = StepInput();

@@ -107,6 +107,9 @@ class Engine : public EngineClient {
   KvCacheManager kv_cache_;
   Scheduler scheduler_;
   std::unordered_map<std::string, std::unique_ptr<RequestState>> requests_;
+  // Writes structured outputs' token masks in parallel (2-8 threads, so CI runs the parallel
+  // path too); made with the first constrained request.
+  std::unique_ptr<cpu::ThreadPool> mask_pool_;
   std::vector<std::string> finished_request_ids_;  // to retire
   std::deque<LaunchedStep> in_flight_;             // launch order; at most two
   int64_t next_seq_id_ = 0;

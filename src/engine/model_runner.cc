@@ -9,24 +9,45 @@
 namespace kiln {
 namespace {
 
-// The sequence's next-token mask as a new row of the step's bitmasks, when its constraint is on.
-void add_grammar_mask(const Sequence& seq, int vocab_size, StepInput* input) {
+// The token masks of the step's constrained sampling rows, one bitmasks row each. The matchers
+// are independent (their compiled grammars are safe to share), so the masks are written in
+// parallel: with every one of 256 sequences constrained, one thread's masks left the GPU idle
+// for 8% of each step on an H100. A row whose constraint is off (not started, or ended) keeps
+// bitmask_row -1 and its zeroed row goes unread.
+void add_grammar_masks(const std::vector<std::pair<const Sequence*, size_t>>& constrained, int vocab_size,
+                       cpu::ThreadPool* pool, StepInput* input) {
+  if (constrained.empty()) return;
+  const Sequence& first = *constrained.front().first;
   const int words = vocab_size > 0 ? sampling_bitmask_words(vocab_size)
-                                   : seq.grammar->matcher().grammar().vocabulary().bitmask_words();
+                                   : first.grammar->matcher().grammar().vocabulary().bitmask_words();
   input->bitmask_words = words;
-  const size_t at = input->bitmasks.size();
-  input->bitmasks.resize(at + static_cast<size_t>(words));
-  if (seq.grammar->write_mask(seq, std::span<uint32_t>(input->bitmasks.data() + at, static_cast<size_t>(words)))) {
-    input->sampling_rows.back().bitmask_row = static_cast<int32_t>(at / static_cast<size_t>(words));
+  input->bitmasks.assign(constrained.size() * static_cast<size_t>(words), 0);
+  std::vector<char> masked(constrained.size(), 0);
+  const auto write = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const Sequence& seq = *constrained[static_cast<size_t>(i)].first;
+      const std::span<uint32_t> row(input->bitmasks.data() + static_cast<size_t>(i) * static_cast<size_t>(words),
+                                    static_cast<size_t>(words));
+      masked[static_cast<size_t>(i)] = seq.grammar->write_mask(seq, row);
+    }
+  };
+  const auto count = static_cast<int64_t>(constrained.size());
+  if (pool != nullptr && count > 1) {
+    pool->parallel_for(count, write, cpu::ThreadPool::kMinChunkCost / 4);
   } else {
-    input->bitmasks.resize(at);
+    write(0, count);
+  }
+  for (size_t i = 0; i < constrained.size(); ++i) {
+    if (masked[i]) input->sampling_rows[constrained[i].second].bitmask_row = static_cast<int32_t>(i);
   }
 }
 
 }  // namespace
 
-PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler, int vocab_size) {
+PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler, int vocab_size,
+                          cpu::ThreadPool* mask_pool) {
   PreparedStep step;
+  std::vector<std::pair<const Sequence*, size_t>> constrained;  // (sequence, its sampling row)
   ForwardBatch& b = step.input.batch;
   std::vector<int32_t>& sources = step.input.token_from_previous_sample;
   const int block_size = scheduler.kv_cache().block_size();
@@ -96,11 +117,13 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
       step.input.sampling_rows.push_back(make_sampling_row(seq->sampling, rows.sample_row,
                                                            tokens.first(seq->num_prompt_tokens), generated,
                                                            &step.input.adjustments));
-      if (seq->grammar) add_grammar_mask(*seq, vocab_size, &step.input);
+      if (seq->grammar) constrained.emplace_back(seq, step.input.sampling_rows.size() - 1);
       step.next_step_needs_tokens = step.next_step_needs_tokens || seq->sampling_reads_output();
     }
     step.rows.push_back(rows);
   }
+
+  add_grammar_masks(constrained, vocab_size, mask_pool, &step.input);
 
   step.result_logits_row.assign(b.logits_indices.size(), -1);
   std::vector<bool> sampled(b.logits_indices.size(), false);

@@ -9,6 +9,7 @@
 #include "engine/model_executor.h"
 #include "engine/scheduler.h"
 #include "engine/scheduler_output.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace kiln {
 
@@ -38,7 +39,8 @@ struct PreparedStep {
 // A pending token (kPendingToken) at a fed position is taken from the previous step's sampled
 // row its sequence's pending_sample_row names.
 // `vocab_size` (the model's) sets the width of structured-output token masks; 0: the grammar
-// vocabulary's.
-PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler, int vocab_size = 0);
+// vocabulary's. `mask_pool`, when given, writes the masks in parallel (same masks either way).
+PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& scheduler, int vocab_size = 0,
+                          cpu::ThreadPool* mask_pool = nullptr);
 
 }  // namespace kiln

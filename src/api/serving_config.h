@@ -21,9 +21,6 @@ struct ServingConfig {
   // model's text (vLLM refuses tool_choice "auto" without both).
   std::optional<ToolCallFormat> tool_call_parser;
   bool enable_auto_tool_choice = false;
-  // Whether the engine applies output constraints (token masks); until it does, requests that
-  // need one get a 400 after their constraint compiled (so bad schemas are still named).
-  bool structured_outputs_available = false;
   // The token that ends a reasoning model's thinking (</think>): with the deepseek_r1 reasoning
   // parser a chat's output constraint starts after it. -1: none.
   int32_t reasoning_end_token_id = -1;

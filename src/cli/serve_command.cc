@@ -128,10 +128,6 @@ int run_serve_command(const CommandArgs& args) {
   // Output constraints compile on their own thread against the tokenizer's vocabulary.
   grammar::GrammarCompiler grammars(grammar_vocabulary(**tokenizer, *model_config));
   if (auto id = (*tokenizer)->token_to_id("</think>")) serving.reasoning_end_token_id = *id;
-  // Token masks are applied by the CPU backend; on CUDA (not yet verified on a GPU) only with
-  // KILN_CUDA_STRUCTURED_OUTPUTS=1; otherwise constrained requests get a 400 naming their field.
-  const auto cuda_switch = env("KILN_CUDA_STRUCTURED_OUTPUTS");
-  serving.structured_outputs_available = engine_args->device == "cpu" || (cuda_switch && *cuda_switch == "1");
 
   server::TokenizerCodec codec(*tokenizer);
   server::ChatTemplateRenderer renderer(std::move(*chat_template), tokenizer_config->bos_token.value_or(""),

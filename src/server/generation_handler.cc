@@ -329,9 +329,7 @@ void reject(const std::shared_ptr<ResponseWriter>& writer, GenerationDeps& deps,
 // A request with an output constraint: the constraint compiles on the grammar compiler's
 // worker (cached, so a schema sent again costs nothing), and the request goes on, on its
 // connection's strand, with the compiled grammar. A schema the grammar engine refuses is a 400
-// naming the field it came in. Until the engine applies token masks (ServingConfig::
-// structured_outputs_available), a constraint that compiled is refused too, rather than
-// silently ignored.
+// naming the field it came in.
 void with_constraint(const std::shared_ptr<ResponseWriter>& writer, GenerationDeps deps, const api::OutputConstraint& constraint,
                      std::function<void(GenerationDeps, std::shared_ptr<const grammar::CompiledGrammar>)> then) {
   if (!deps.grammars) {
@@ -342,10 +340,6 @@ void with_constraint(const std::shared_ptr<ResponseWriter>& writer, GenerationDe
                                             then = std::move(then)](const grammar::CompileResult& result) mutable {
     writer->post([writer, deps = std::move(deps), param, then = std::move(then), result]() mutable {
       if (!result.ok()) return reject(writer, deps, api::bad_request(param + ": " + result.message(), param));
-      if (!deps.serving->structured_outputs_available) {
-        return reject(writer, deps,
-                      api::bad_request("structured outputs and forced tool calls are not applied by this server's engine yet", param));
-      }
       then(std::move(deps), *result);
     });
   });

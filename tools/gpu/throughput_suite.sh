@@ -18,8 +18,8 @@
 #              bf16 with step profiles
 #   checks     the KV cache `kiln generate` sizes for one request, and KILN_CUDA_PDL=0 against 1
 #   structured token masks at batch (256 x 128/256, free against --output-regex) and `kiln serve`
-#              answering guided_regex / guided_json / guided_choice completions with
-#              KILN_CUDA_STRUCTURED_OUTPUTS=1, each answer checked against its constraint
+#              answering guided_regex / guided_json / guided_choice completions, each answer
+#              checked against its constraint
 # NUM_PROMPTS overrides the 1024 requests of the throughput runs.
 # The bundle (../shared/tools/device-bundle, binaries may be gzipped) holds kiln,
 # kernels_cuda_tests, forward_cuda_tests and the tokenizer (tok/). The 8B model (kiln synth of
@@ -166,8 +166,8 @@ if has structured; then
     echo "structured_$name: $(summary "$out/structured_$name.json")"
     grep -E "grammar|compile" "$out/structured_$name.log" | head -2
   done
-  stamp "kiln serve with KILN_CUDA_STRUCTURED_OUTPUTS=1"
-  KILN_CUDA_STRUCTURED_OUTPUTS=1 "$run" kiln serve "$model" --served-model-name m --max-model-len 4096 --port 8011 \
+  stamp "kiln serve with guided completions"
+  "$run" kiln serve "$model" --served-model-name m --max-model-len 4096 --port 8011 \
     > "$out/structured_serve.log" 2>&1 &
   server=$!
   for _ in $(seq 1 240); do

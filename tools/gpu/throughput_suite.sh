@@ -17,7 +17,7 @@
 #   overlap    async FP8 cache without and with the mixed-step attention overlap (the pair), and
 #              bf16 with step profiles
 #   checks     the KV cache `kiln generate` sizes for one request, and KILN_CUDA_PDL=0 against 1
-#   structured token masks at batch (256 x 128/256, free against --output-regex) and `kiln serve`
+#   structured token masks at batch (256 x 128/256, free against --output-regex; and 4 at batch 1) and `kiln serve`
 #              answering guided_regex / guided_json / guided_choice completions, each answer
 #              checked against its constraint
 # NUM_PROMPTS overrides the 1024 requests of the throughput runs.
@@ -156,13 +156,16 @@ if has structured; then
   make_8b
   # The grammar needs the tokenizer; the regex never has to end (outputs run --output-len tokens).
   cp "$bundle"/tok/{tokenizer.json,tokenizer_config.json,generation_config.json} "$model/" 2>/dev/null
-  for variant in "free|" "regex|([a-z]{1,8} [0-9]{1,4}, )+"; do
-    IFS='|' read -r name regex <<< "$variant"
+  # name|sequences at a time|regex: 256 x 128/256 at 256 sequences, and 4 one at a time (batch 1)
+  for variant in "free|256|" "regex|256|([a-z]{1,8} [0-9]{1,4}, )+" "batch1_free|1|" "batch1_regex|1|([a-z]{1,8} [0-9]{1,4}, )+"; do
+    IFS='|' read -r name seqs regex <<< "$variant"
     stamp "throughput with token masks: $name"
     extra=()
     [ -n "$regex" ] && extra=(--output-regex "$regex")
-    timeout 150 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts 256 --input-len 128 \
-      --output-len 256 --max-num-seqs 256 --json "${extra[@]}" > "$out/structured_$name.json" 2> "$out/structured_$name.log"
+    prompts=256
+    [ "$seqs" = 1 ] && prompts=4
+    timeout 150 "$run" kiln bench throughput --model "$model" --device cuda --num-prompts $prompts --input-len 128 \
+      --output-len 256 --max-num-seqs "$seqs" --json "${extra[@]}" > "$out/structured_$name.json" 2> "$out/structured_$name.log"
     echo "structured_$name: $(summary "$out/structured_$name.json")"
     grep -E "grammar|compile" "$out/structured_$name.log" | head -2
   done

@@ -28,6 +28,7 @@
 
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention_mma.h"
 #include "kernels/cuda/grid_dependency.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 
@@ -432,13 +433,15 @@ const DecodeKernel<Cache>& choose_kernel(const AttentionShape& shape, int stages
 #undef KILN_DECODE_KERNEL
 }
 
+}  // namespace
+
 // How many splits the key range gets (lab measurements in bench/cuda/NOTES.md): as many as fit
 // target_waves waves of resident blocks, so no block waits for a second wave, but no shorter than
 // min_keys_per_split, since each block pays a fixed start (the queries, the first tiles' round
 // trip, the merge, a record). Mixed steps (decode_only) do not split: their records would be
 // indexed by sequence.
-int choose_splits(int resident_blocks_per_sm, const PagedAttentionMetadata& meta, const AttentionShape& shape,
-                  int num_sms, bool decode_only, const DecodeAttentionTuning& tuning) {
+int decode_attention_splits(int resident_blocks_per_sm, const PagedAttentionMetadata& meta, const AttentionShape& shape,
+                            int num_sms, bool decode_only, const DecodeAttentionTuning& tuning) {
   if (decode_only) return 1;
   const int blocks_without_split = meta.num_tokens * shape.num_kv_heads;
   const double per_sm = tuning.target_blocks_per_sm > 0 ? tuning.target_blocks_per_sm
@@ -453,8 +456,6 @@ int choose_splits(int resident_blocks_per_sm, const PagedAttentionMetadata& meta
                                        (static_cast<size_t>(meta.num_tokens) * shape.num_heads));
   return std::max(1, std::min({fitting, useful_splits, tuning.max_splits, records}));
 }
-
-}  // namespace
 
 bool decode_attention_supports(const AttentionShape& shape) {
   if (shape.head_dim != 64 && shape.head_dim != 128) return false;
@@ -476,7 +477,7 @@ void launch_decode_attention(const bf16* q, const Cache* k_cache, const Cache* v
                                                            : choose_kernel<Cache, 128>(shape, tuning.stages);
   // Whole tiles per split: the split count is then what covers the longest sequence.
   const int max_seq_len = std::max(1, meta.max_seq_len);
-  const int wanted = choose_splits(kernel.resident_blocks_per_sm, meta, shape, num_sms, decode_only, tuning);
+  const int wanted = decode_attention_splits(kernel.resident_blocks_per_sm, meta, shape, num_sms, decode_only, tuning);
   constexpr int kTileKeys = DecodeTileLayout<bf16, 128, 1>::kTileKeys;
   const int keys_per_split = ((max_seq_len + wanted - 1) / wanted + kTileKeys - 1) / kTileKeys * kTileKeys;
   const int splits = (max_seq_len + keys_per_split - 1) / keys_per_split;
@@ -496,6 +497,11 @@ void launch_decode_attention(const bf16* q, const Cache* k_cache, const Cache* v
 void decode_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionMetadata& meta,
                       const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
                       cudaStream_t stream, int q_token_stride, bool decode_only) {
+  if (decode_attention_mma_enabled() && decode_attention_mma_supports(shape)) {
+    decode_attention_mma(q, k_cache, v_cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride,
+                         decode_only);
+    return;
+  }
   launch_decode_attention<bf16>(q, k_cache, v_cache, nullptr, nullptr, meta, shape, scale, out, workspace, num_sms,
                                 stream, q_token_stride, decode_only, kDefaultTuning);
 }
@@ -511,6 +517,11 @@ void decode_attention_tuned(const bf16* q, const bf16* k_cache, const bf16* v_ca
 void decode_attention(const bf16* q, const Fp8KvCacheLayer& cache, const PagedAttentionMetadata& meta,
                       const AttentionShape& shape, float scale, bf16* out, void* workspace, int num_sms,
                       cudaStream_t stream, int q_token_stride, bool decode_only, const DecodeAttentionTuning& tuning) {
+  if (decode_attention_mma_enabled() && decode_attention_mma_supports(shape)) {
+    decode_attention_mma(q, cache, meta, shape, scale, out, workspace, num_sms, stream, q_token_stride, decode_only,
+                         tuning);
+    return;
+  }
   launch_decode_attention<uint8_t>(q, cache.k, cache.v, cache.k_scale, cache.v_scale, meta, shape, scale, out,
                                    workspace, num_sms, stream, q_token_stride, decode_only, tuning);
 }

@@ -43,7 +43,13 @@ void decode_attention(const __nv_bfloat16* q, const Fp8KvCacheLayer& cache, cons
                       cudaStream_t stream, int q_token_stride, bool decode_only = false,
                       const DecodeAttentionTuning& tuning = DecodeAttentionTuning{});
 
-// decode_attention with another tuning.
+// How many splits of the key range a decode kernel whose blocks fit resident_blocks_per_sm per SM
+// gets (before rounding each split to whole tiles); decode_attention_mma.cu shares it.
+int decode_attention_splits(int resident_blocks_per_sm, const PagedAttentionMetadata& meta,
+                            const AttentionShape& shape, int num_sms, bool decode_only,
+                            const DecodeAttentionTuning& tuning);
+
+// decode_attention with another tuning (always the CUDA-core kernel, for bench/cuda/kernel_lab).
 void decode_attention_tuned(const __nv_bfloat16* q, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                             const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale,
                             __nv_bfloat16* out, void* workspace, int num_sms, cudaStream_t stream, int q_token_stride,

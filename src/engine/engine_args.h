@@ -66,6 +66,9 @@ struct EngineArgs {
   // KILN_CUDA_OVERLAP_ATTENTION: in mixed steps the decode rows' attention runs on a second
   // stream beside the prefill attention (CudaModelOptions::overlap_mixed_attention).
   bool cuda_overlap_mixed_attention = false;
+  // KILN_CUDA_DECODE_ATTENTION_MMA=1: decode attention on the tensor cores
+  // (CudaModelOptions::decode_attention_mma), off until its GPU tests and benchmarks have run.
+  bool cuda_decode_attention_mma = false;
   // KILN_CUDA_TENSOR_PARALLEL=1: --tensor-parallel-size > 1 on the CUDA backend, which is off
   // until the multi-GPU tests and benchmarks have run on a multi-GPU machine.
   bool cuda_tensor_parallel = false;

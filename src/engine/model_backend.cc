@@ -138,6 +138,7 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.programmatic_dependent_launch = args.cuda_programmatic_dependent_launch;
   cuda_options.fp8_weight_only = args.fp8_weight_only;
   cuda_options.overlap_mixed_attention = args.cuda_overlap_mixed_attention;
+  cuda_options.decode_attention_mma = args.cuda_decode_attention_mma;
   const int tp = args.tensor_parallel_size;
   // Per GPU: a block holds the rank's KV heads (--kv-cache-memory is each GPU's budget, as vLLM's).
   const int64_t rank_block_bytes =

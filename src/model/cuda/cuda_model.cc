@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/decode_attention.h"
+#include "kernels/cuda/decode_attention_mma.h"
 #include "kernels/cuda/grid_dependency.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
@@ -63,6 +64,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const ModelConfig& config,
   model->max_model_len_ = options.max_model_len > 0 ? options.max_model_len : config.max_position_embeddings;
   KILN_ASSIGN_OR_RETURN(model->context_, CudaContext::create(options.device));
   allow_grid_dependency_launches(options.programmatic_dependent_launch);
+  use_decode_attention_mma(options.decode_attention_mma);
   model->linear_ = std::make_unique<Linear>(*model->context_);
   const DeviceInfo& info = model->context_->info();
   KILN_LOG(Info) << "CUDA device " << info.device << ": " << info.name << " (sm_" << info.compute_capability

@@ -59,6 +59,9 @@ struct CudaModelOptions {
   // Mixed steps (prefill chunks beside decodes): the decodes' attention, memory-bound, runs on a
   // second stream beside the prefill attention, which keeps the tensor cores busy.
   bool overlap_mixed_attention = false;
+  // Decode attention on the tensor cores (kernels/cuda/decode_attention_mma.h), for every model
+  // of the process: a switch of the kernels'.
+  bool decode_attention_mma = false;
   // KV cache element type: kBF16, or kF8E4M3 (--kv-cache-dtype fp8: codes, per-layer scales).
   DType kv_cache_dtype = DType::kBF16;
   // FP8 cache: per layer (k_scale, v_scale) from the checkpoint; empty: 1.0 each.

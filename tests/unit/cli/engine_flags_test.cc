@@ -78,6 +78,9 @@ TEST(EngineFlagsTest, EnvironmentReachesTheEngineOnlyThroughTheArgs) {
   EXPECT_FALSE(args.cuda_tensor_parallel);
   ASSERT_TRUE(read_engine_environment(env_of({{"KILN_CUDA_TENSOR_PARALLEL", "1"}}), &args).ok());
   EXPECT_TRUE(args.cuda_tensor_parallel);
+  EXPECT_FALSE(args.cuda_decode_attention_mma);
+  ASSERT_TRUE(read_engine_environment(env_of({{"KILN_CUDA_DECODE_ATTENTION_MMA", "1"}}), &args).ok());
+  EXPECT_TRUE(args.cuda_decode_attention_mma);
   const Status bad = read_engine_environment(env_of({{"KILN_CUDA_PDL", "maybe"}}), &args);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("KILN_CUDA_PDL"), std::string::npos);

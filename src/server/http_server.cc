@@ -130,6 +130,23 @@ struct HttpServer::Impl {
     });
   }
 
+  // The server stopped with requests still running (a second signal, the drain's flush grace
+  // passed, stop()): each ends with an error (a stream gets its error event and [DONE] where the
+  // socket takes them) so that its connection lets go of the request's state. The two hold each
+  // other until the response ends; left alone they would outlive the server (LeakSanitizer
+  // reported them). poll() runs only what is ready: stopping stays immediate.
+  void end_abandoned_requests() {
+    if (service->num_in_flight() == 0) return;
+    beast::error_code ec;
+    acceptor.close(ec);
+    if (signals) signals->cancel(ec);
+    accept_retry_timer.cancel();
+    drain_timer.cancel();
+    ioc.restart();
+    service->cancel_in_flight("The server stopped before the request finished");
+    ioc.poll();
+  }
+
   // Runs handlers; an exception that escapes one (a library throwing where it was not expected)
   // destroys that handler's connection and is logged, and the thread goes on serving.
   void run_thread() {
@@ -213,6 +230,7 @@ void HttpServer::run(bool handle_signals) {
   }
   impl_->run_thread();
   for (std::thread& thread : threads) thread.join();
+  impl_->end_abandoned_requests();
 }
 
 void HttpServer::drain() {

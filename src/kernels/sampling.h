@@ -17,6 +17,16 @@
 // leaves no token yields kNoAllowedToken rather than a token the mask forbids; rows without a
 // mask keep their behavior (every token blocked: token 0).
 //
+// Speculative decoding verifies a drafted token by rejection sampling (Leviathan et al., with the
+// draft as a point mass, as vLLM's n-gram and greedy EAGLE drafts are): a row with a
+// draft_token_id draws from the same kept distribution p with the draft walked first, so one
+// uniform u accepts the draft when u x mass < p(draft) (probability p(draft)) and otherwise walks
+// the other kept ids from u x mass - p(draft): the recovered token, drawn from p without the
+// draft, renormalized. Either way the row's token is distributed exactly as p, and it equals the
+// draft if and only if the draft is accepted, so a sequence's verify rows are sampled
+// independently and its output is the drafts up to the first row whose token differs, then that
+// row's token. A greedy row takes the argmax as ever (the draft is accepted when it is the argmax).
+//
 // Arithmetic both twins share so that they draw the same token: probabilities are f32 expf of
 // (x - max) / temperature; masses are summed in f64; the draw walks ids in ascending order in
 // kSamplingChunks contiguous chunks, comparing u x total mass with an f64 running sum.
@@ -53,6 +63,8 @@ struct SamplingRowParams {
   int32_t num_adjustments = 0;
   // Row of the bitmasks array holding this row's allowed tokens; -1: no mask.
   int32_t bitmask_row = -1;
+  // Speculative decoding: the drafted token this row verifies (see above); -1: none.
+  int32_t draft_token_id = -1;
 };
 
 // One token's change to its logit, applied in the sampler's order: blocked (-inf), + bias,

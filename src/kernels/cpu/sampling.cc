@@ -64,8 +64,17 @@ int32_t draw(std::vector<float>& x, int vocab, const SamplingRowParams& p, bool 
                                                       [&](float t) { return mass_at_least(t) >= target; }));
   }
 
+  double target = sampling_draw_uniform(p.seed, p.counter) * mass_at_least(threshold);
+  // A draft is walked first: accepted with probability p(draft), else the walk below skips it.
+  const int32_t draft = p.draft_token_id;
+  const bool has_draft = draft >= 0 && draft < vocab;
+  if (has_draft) {
+    const float draft_mass = x[draft] >= threshold ? x[draft] : 0.0f;
+    if (target < draft_mass) return draft;
+    target -= draft_mass;
+    x[draft] = 0.0f;
+  }
   // Walk the ids in kSamplingChunks contiguous chunks, as the kernel's threads own them.
-  const double target = sampling_draw_uniform(p.seed, p.counter) * mass_at_least(threshold);
   const int chunk = (vocab + kSamplingChunks - 1) / kSamplingChunks;
   double before = 0;
   int32_t last_kept = -1;
@@ -92,7 +101,9 @@ int32_t draw(std::vector<float>& x, int vocab, const SamplingRowParams& p, bool 
     before += chunk_mass;
     if (chunk_last_kept >= 0) last_kept = chunk_last_kept;
   }
-  return last_kept;  // rounding left target at or beyond the summed mass
+  // Rounding left target at or beyond the summed mass; with a draft and nothing else kept, the
+  // draft was the whole mass.
+  return last_kept >= 0 || !has_draft ? last_kept : draft;
 }
 
 void fill_logprobs(const float* raw, int vocab, int num_top, SampledRow* out) {

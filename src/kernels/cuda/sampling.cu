@@ -147,7 +147,19 @@ __device__ int draw(float* x, int vocab, const SamplingRowParams& p, bool masked
     }));
   }
 
-  const double target = sampling_draw_uniform(p.seed, p.counter) * mass_at_least(x, vocab, threshold, s);
+  double target = sampling_draw_uniform(p.seed, p.counter) * mass_at_least(x, vocab, threshold, s);
+  // A draft is walked first: accepted with probability p(draft), else the walk below skips it.
+  const int draft = p.draft_token_id;
+  const bool has_draft = draft >= 0 && draft < vocab;
+  if (has_draft) {
+    const float draft_value = x[draft];  // every thread reads it before one zeroes it
+    const float draft_mass = draft_value >= threshold ? draft_value : 0.0f;
+    if (target < draft_mass) return draft;
+    target -= draft_mass;
+    __syncthreads();
+    if (threadIdx.x == 0) x[draft] = 0.0f;
+    __syncthreads();
+  }
   const int chunk = (vocab + kThreads - 1) / kThreads;
   const int begin = min(vocab, static_cast<int>(threadIdx.x) * chunk);
   const int end = min(vocab, begin + chunk);
@@ -179,10 +191,12 @@ __device__ int draw(float* x, int vocab, const SamplingRowParams& p, bool masked
   __syncthreads();
   const int chosen = s.chosen;
   if (chosen != INT_MAX) return chosen;
-  // Rounding left the target at or beyond the summed mass: the last kept token.
+  // Rounding left the target at or beyond the summed mass: the last kept token (with a draft and
+  // nothing else kept, the draft was the whole mass).
   __syncthreads();
   Candidate last{static_cast<float>(last_kept), last_kept};
-  return block_best(last, s).id;
+  const int last_id = block_best(last, s).id;
+  return last_id >= 0 || !has_draft ? last_id : draft;
 }
 
 __device__ void fill_logprobs(const __nv_bfloat16* raw, int vocab, int num_top, int token, BlockShared& s,

@@ -1,9 +1,10 @@
 // Parity of the CUDA sampling kernel with its CPU twin (kernels/sampling.h): the same bf16
-// logits, settings and adjustments to both. Greedy tokens, ranks and top ids must be equal; the
+// logits, settings, adjustments and speculative drafts to both. Greedy tokens, ranks and top ids must be equal; the
 // draws may differ only where f32 expf rounding moves a cut-off or the draw across a boundary,
 // which happens for a handful of rows in thousands.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -71,6 +72,12 @@ TEST_P(SamplingParity, MatchesTheCpuTwin) {
       }
     }
     p.num_adjustments = static_cast<int32_t>(adjustments.size()) - p.adjustments_begin;
+    // Speculative verification: drafts of the row's argmax (mostly accepted) and of random
+    // tokens (mostly rejected, so the recovered draw runs).
+    if (r % 3 == 1) {
+      const float* row = logits.data() + static_cast<size_t>(r) * c.vocab;
+      p.draft_token_id = r % 2 ? static_cast<int32_t>(std::max_element(row, row + c.vocab) - row) : token(rng);
+    }
   }
 
   std::vector<SampledRow> expected(rows.size());

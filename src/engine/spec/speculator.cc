@@ -1,0 +1,60 @@
+#include "engine/spec/speculator.h"
+
+#include <algorithm>
+
+#include "base/check.h"
+#include "engine/spec/ngram_proposer.h"
+
+namespace kiln {
+
+std::unique_ptr<DraftProposer> make_draft_proposer(const SpeculativeConfig& config) {
+  if (config.method == "ngram") {
+    return std::make_unique<NgramProposer>(config.prompt_lookup_min.value_or(5), config.prompt_lookup_max.value_or(5));
+  }
+  return nullptr;
+}
+
+int count_accepted_drafts(std::span<const int32_t> drafts, std::span<const SampledRow> rows) {
+  KILN_CHECK_EQ(rows.size(), drafts.size() + 1);
+  int accepted = 0;
+  while (accepted < static_cast<int>(drafts.size()) && rows[static_cast<size_t>(accepted)].token_id == drafts[static_cast<size_t>(accepted)]) {
+    ++accepted;
+  }
+  return accepted;
+}
+
+Speculator::Speculator(const SpeculativeConfig& config, std::unique_ptr<DraftProposer> proposer)
+    : config_(config), proposer_(std::move(proposer)) {
+  counters_.num_accepted_tokens_per_pos.assign(static_cast<size_t>(std::max(0, config_.num_speculative_tokens)), 0);
+}
+
+void Speculator::propose(Sequence& seq) {
+  seq.draft_token_ids.clear();
+  if (proposer_ == nullptr) return;
+  // Drafts sit at positions num_tokens .. num_tokens + d - 1, and the scheduler computes no
+  // position at or past max_num_tokens - 1.
+  const int room = seq.max_num_tokens - 1 - seq.num_tokens();
+  const int max_drafts = std::min(config_.num_speculative_tokens, room);
+  if (max_drafts <= 0) return;
+  DraftContext context{seq.seq_id, seq.token_ids, seq.num_prompt_tokens, max_drafts};
+  proposer_->propose(context, &seq.draft_token_ids);
+  if (static_cast<int>(seq.draft_token_ids.size()) > max_drafts) seq.draft_token_ids.resize(static_cast<size_t>(max_drafts));
+}
+
+void Speculator::record(int num_drafts, int num_accepted) {
+  if (num_drafts <= 0) return;
+  ++counters_.num_drafts;
+  counters_.num_draft_tokens += num_drafts;
+  counters_.num_accepted_tokens += num_accepted;
+  for (int j = 0; j < num_accepted && j < static_cast<int>(counters_.num_accepted_tokens_per_pos.size()); ++j) {
+    ++counters_.num_accepted_tokens_per_pos[static_cast<size_t>(j)];
+  }
+}
+
+void Speculator::on_finished(const Sequence& seq, bool completed) {
+  if (proposer_ == nullptr) return;
+  DraftContext context{seq.seq_id, seq.token_ids, seq.num_prompt_tokens, 0};
+  proposer_->on_finished(context, completed);
+}
+
+}  // namespace kiln

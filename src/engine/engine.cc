@@ -28,6 +28,10 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> execut
     KILN_LOG(Info) << "Asynchronous scheduling is enabled: each step launches before the previous step's tokens "
                       "reach the host (--no-async-scheduling turns it off)";
   }
+  if (config_.speculative.enabled()) {
+    speculator_ = std::make_unique<Speculator>(
+        config_.speculative, config_.make_draft_proposer ? config_.make_draft_proposer() : make_draft_proposer(config_.speculative));
+  }
   update_stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -188,6 +192,7 @@ void Engine::handle_abort(const std::string& request_id) {
 }
 
 void Engine::finish(Sequence& seq, FinishReason reason) {
+  if (speculator_) speculator_->on_finished(seq, reason == FinishReason::kStop || reason == FinishReason::kLength);
   finish_sequence(seq, reason);
   scheduler_.finish(seq.seq_id);  // frees its blocks now
   if (seq.request != nullptr && seq.request->finished) finished_request_ids_.push_back(seq.request->request_id);
@@ -223,6 +228,10 @@ bool Engine::launch_step() {
   LaunchedStep step;
   step.prepared = prepare_step(out, scheduler_, executor_->vocab_size(), mask_pool_.get());
   step.num_sampling_rows = static_cast<int>(step.prepared.input.sampling_rows.size());
+  // Drafting for the next step needs this step's tokens on the host.
+  if (speculator_ && speculator_->active(scheduler_.num_running()) && step.num_sampling_rows > 0) {
+    step.prepared.next_step_needs_tokens = true;
+  }
   step.launch_status = executor_->launch(step.prepared.input);
   step.prepared.input = StepInput();
   // The tokens this step samples are known on the device before the host: they are pending
@@ -301,19 +310,52 @@ void Engine::apply_step_result(const LaunchedStep& step, StepResult& result, std
     }
     if (req.prompt_logprobs && req.num_prompt_logprobs_filled >= prompt_len - 1) seq->wants_prompt_logprobs = false;
     if (rows.sample_row < 0) continue;
-    const SampledRow& sampled = result.sampled[static_cast<size_t>(rows.sampled_index)];
-    if (sampled.token_id == kNoAllowedToken) {  // a structured output with nowhere to go
-      fail_request(req, "the output's grammar allows no next token (with min_tokens or logit_bias blocking what it allows)");
-      continue;
-    }
-    const int position = step.token_position[i];
-    if (position == seq->num_tokens() - 1) seq->pending_sample_row = -1;  // no later step samples it yet
+    const std::span<const SampledRow> sampled(result.sampled.data() + rows.sampled_index,
+                                              static_cast<size_t>(rows.num_sampled_rows));
+    apply_sampled_rows(*seq, s, step.token_position[i], sampled);
+  }
+  if (speculator_) propose_drafts(out);
+}
+
+void Engine::apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int position,
+                                std::span<const SampledRow> rows) {
+  if (rows[0].token_id == kNoAllowedToken) {  // a structured output with nowhere to go
+    fail_request(*seq.request, "the output's grammar allows no next token (with min_tokens or logit_bias blocking what it allows)");
+    return;
+  }
+  if (position == seq.num_tokens() - 1) seq.pending_sample_row = -1;  // no later step samples it yet
+  int num_tokens = 1;
+  if (s.num_drafts() > 0) {
+    const int num_accepted = count_accepted_drafts(s.draft_token_ids, rows);
+    speculator_->record(s.num_drafts(), num_accepted);
+    scheduler_.reject_drafts(s.seq_id, s.num_drafts() - num_accepted);
+    num_tokens += num_accepted;
+  }
+  for (int j = 0; j < num_tokens; ++j) {
+    const SampledRow& sampled = rows[static_cast<size_t>(j)];
     std::optional<TokenLogprob> logprob;
-    if (seq->sampling.logprobs >= 0) logprob = to_token_logprob(sampled);
+    if (seq.sampling.logprobs >= 0) logprob = to_token_logprob(sampled);
     ++generation_tokens_total_;
     const FinishReason reason =
-        process_token(*seq, position, sampled.token_id, std::move(logprob), config_.scheduler.max_model_len);
-    if (reason != FinishReason::kNone) finish(*seq, reason);
+        process_token(seq, position + j, sampled.token_id, std::move(logprob), config_.scheduler.max_model_len);
+    if (reason != FinishReason::kNone) {
+      finish(seq, reason);  // the tokens after a stop are dropped
+      return;
+    }
+  }
+}
+
+void Engine::propose_drafts(const SchedulerOutput& out) {
+  if (!speculator_->active(scheduler_.num_running())) return;
+  for (const ScheduledSequence& s : out.sequences) {
+    Sequence* seq = scheduler_.find(s.seq_id);
+    // Only a decode whose every token is on the host drafts (a sequence still in its prompt, or
+    // one a later step already feeds, does not).
+    if (seq == nullptr || seq->status != SequenceStatus::kRunning || seq->num_computed_tokens != seq->num_tokens() - 1 ||
+        seq->token_ids.back() == kPendingToken) {
+      continue;
+    }
+    speculator_->propose(*seq);
   }
 }
 
@@ -368,6 +410,13 @@ void Engine::update_stats() {
   stats_.num_preemptions_total = scheduler_.num_preemptions();
   stats_.prefix_cache_queries_tokens_total = kv_cache_.counters().queries_tokens;
   stats_.prefix_cache_hits_tokens_total = kv_cache_.counters().hits_tokens;
+  if (speculator_) {
+    const SpecDecodeCounters& spec = speculator_->counters();
+    stats_.spec_decode_num_drafts = spec.num_drafts;
+    stats_.spec_decode_num_draft_tokens = spec.num_draft_tokens;
+    stats_.spec_decode_num_accepted_tokens = spec.num_accepted_tokens;
+    stats_.spec_decode_num_accepted_tokens_per_pos = spec.num_accepted_tokens_per_pos;
+  }
 }
 
 }  // namespace kiln

@@ -12,6 +12,14 @@
 // never counted, never sent. A sequence whose sampling reads its generated tokens (penalties)
 // makes the engine collect first, since its next sampling row needs the last token.
 //
+// Speculative decoding (config.speculative, engine/spec/): after a step, each sequence it ran
+// gets drafts for its next step (while no more sequences run than the method's batch limit); that
+// step feeds them after the last token and samples a row at each position, verifying each draft
+// by rejection sampling (kernels/sampling.h); the accepted drafts and the token after them are
+// applied, the rejected positions given back. Greedy outputs are identical with and without it,
+// sampled ones follow the same distribution. A speculating step is collected before the next
+// one is scheduled, since drafting needs its tokens on the host.
+//
 // n > 1: a request becomes n sequences. Choice 0 computes the prompt; the others wait until it
 // has, then take the prompt's full blocks from the prefix cache (shared, reference-counted) and
 // recompute only the partial last block. Each choice draws from its own seed stream (seed + i).
@@ -21,6 +29,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +47,7 @@
 #include "engine/model_runner.h"
 #include "engine/request_state.h"
 #include "engine/scheduler.h"
+#include "engine/spec/speculator.h"
 #include "engine/stat_logger.h"
 #include "kvcache/kv_cache_manager.h"
 
@@ -56,6 +66,10 @@ struct EngineConfig {
   // Launch each step before collecting the previous one (see above). Unset: when the backend
   // runs asynchronously.
   std::optional<bool> async_scheduling;
+  // Speculative decoding (engine/spec/), resolved; off when its method is empty.
+  SpeculativeConfig speculative;
+  // Where drafts come from when set (the benchmark's oracle); unset: the method's own proposer.
+  std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer;
 };
 
 class Engine : public EngineClient {
@@ -90,6 +104,11 @@ class Engine : public EngineClient {
   // Collects the oldest launched step and processes its tokens into outputs.
   void complete_step();
   void apply_step_result(const LaunchedStep& step, StepResult& result, std::vector<RequestState*>* touched);
+  // Applies one sequence's sampled rows (the token, or with drafts the accepted drafts and the
+  // token after them) until it finishes.
+  void apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int position, std::span<const SampledRow> rows);
+  // Speculative decoding: drafts for the next step of each sequence the step ran.
+  void propose_drafts(const SchedulerOutput& out);
   void record_first_scheduled(const SchedulerOutput& out);
   void finish(Sequence& seq, FinishReason reason);
   void fail_request(RequestState& req, const std::string& message);
@@ -118,6 +137,7 @@ class Engine : public EngineClient {
   int64_t prompt_tokens_total_ = 0;
   int64_t generation_tokens_total_ = 0;
   StatLogger stat_logger_;
+  std::unique_ptr<Speculator> speculator_;  // null when speculative decoding is off
 
   // Shared with submitting threads.
   mutable std::mutex mutex_;

@@ -38,6 +38,13 @@ struct EngineStats {
   int64_t num_preemptions_total = 0;
   int64_t prefix_cache_queries_tokens_total = 0;
   int64_t prefix_cache_hits_tokens_total = 0;
+  // Speculative decoding, as vLLM's spec_decode counters: drafts verified, tokens drafted and
+  // accepted, and per draft position how many were accepted ([num_speculative_tokens]; empty
+  // when speculative decoding is off).
+  int64_t spec_decode_num_drafts = 0;
+  int64_t spec_decode_num_draft_tokens = 0;
+  int64_t spec_decode_num_accepted_tokens = 0;
+  std::vector<int64_t> spec_decode_num_accepted_tokens_per_pos;
 };
 
 class EngineClient {

@@ -68,11 +68,14 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
     KILN_CHECK(seq != nullptr) << "scheduled sequence " << s.seq_id << " is unknown";
     const auto table = scheduler.block_table(s.seq_id);
     const int end = s.num_computed_tokens + s.num_new_tokens;
-    KILN_CHECK_LE(end, seq->num_tokens());
+    const int num_drafts = s.num_drafts();
+    const int fed_end = end - num_drafts;  // drafts follow the sequence's known tokens
+    KILN_CHECK_LE(fed_end, seq->num_tokens());
+    KILN_CHECK(num_drafts == 0 || fed_end == seq->num_tokens()) << "drafts of sequence " << s.seq_id << " do not follow its last token";
     KILN_CHECK_LE(end, static_cast<int>(table.size()) * block_size);
     const int row0 = b.num_tokens();
     for (int pos = s.num_computed_tokens; pos < end; ++pos) {
-      const int32_t token = seq->token_ids[pos];
+      const int32_t token = pos < fed_end ? seq->token_ids[pos] : s.draft_token_ids[static_cast<size_t>(pos - fed_end)];
       if (token == kPendingToken) {
         // Only a sequence's last token can still be on its way from the step before.
         KILN_CHECK(pos == seq->num_tokens() - 1 && seq->pending_sample_row >= 0)
@@ -108,15 +111,31 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
     if (s.samples) {
       rows.sample_row = static_cast<int>(b.logits_indices.size());
       rows.sampled_index = static_cast<int>(step.input.sampling_rows.size());
-      b.logits_indices.push_back(b.num_tokens() - 1);
+      rows.num_sampled_rows = 1 + num_drafts;
       const std::span<const int32_t> tokens(seq->token_ids);
-      const std::span<const int32_t> generated = tokens.subspan(seq->num_prompt_tokens);
+      const std::span<const int32_t> prompt = tokens.first(seq->num_prompt_tokens);
+      std::span<const int32_t> generated = tokens.subspan(seq->num_prompt_tokens);
       KILN_CHECK(!seq->sampling_reads_output() ||
                  std::find(generated.begin(), generated.end(), kPendingToken) == generated.end())
           << "sequence " << s.seq_id << " has penalties but its last token is not on the host";
-      step.input.sampling_rows.push_back(make_sampling_row(seq->sampling, rows.sample_row,
-                                                           tokens.first(seq->num_prompt_tokens), generated,
-                                                           &step.input.adjustments));
+      // With drafts, the row at draft j's position samples as if drafts 0..j-1 were accepted:
+      // its history (penalties, min_tokens, the draw's counter) includes them.
+      std::vector<int32_t> history;
+      if (num_drafts > 0) {
+        history.assign(generated.begin(), generated.end());
+        history.insert(history.end(), s.draft_token_ids.begin(), s.draft_token_ids.end());
+      }
+      for (int j = 0; j <= num_drafts; ++j) {
+        const int logits_row = static_cast<int>(b.logits_indices.size());
+        b.logits_indices.push_back(b.num_tokens() - 1 - num_drafts + j);
+        const std::span<const int32_t> output =
+            num_drafts > 0 ? std::span<const int32_t>(history).first(generated.size() + static_cast<size_t>(j)) : generated;
+        SamplingRowParams row = make_sampling_row(seq->sampling, logits_row, prompt, output, &step.input.adjustments);
+        if (j < num_drafts) row.draft_token_id = s.draft_token_ids[static_cast<size_t>(j)];
+        step.input.sampling_rows.push_back(row);
+      }
+      // A structured output's row is masked to its grammar (such sequences do not draft).
+      KILN_CHECK(!seq->grammar || num_drafts == 0) << "sequence " << s.seq_id << " has a grammar and drafts";
       if (seq->grammar) constrained.emplace_back(seq, step.input.sampling_rows.size() - 1);
       step.next_step_needs_tokens = step.next_step_needs_tokens || seq->sampling_reads_output();
     }

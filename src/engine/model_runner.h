@@ -17,6 +17,8 @@ struct SequenceRows {
   int64_t seq_id = 0;
   int sample_row = -1;     // logits row it samples from; -1 when this step does not sample
   int sampled_index = -1;  // its entry of StepInput::sampling_rows and StepResult::sampled
+  // Consecutive sampling rows (and logits rows) from those: 1, plus one per draft it verifies.
+  int num_sampled_rows = 0;
   // Rows [prompt_row_begin, prompt_row_begin + num_prompt_rows) give the distributions of prompt
   // tokens first_prompt_position, first_prompt_position + 1, ...
   int prompt_row_begin = 0;

@@ -47,6 +47,7 @@ void Scheduler::add(Sequence* seq) {
 void Scheduler::preempt(int64_t seq_id) {
   Sequence& seq = *seqs_.at(seq_id);
   kv_cache_->free(seq_id);
+  seq.draft_token_ids.clear();
   seq.num_computed_tokens = 0;
   seq.num_collected_tokens = 0;
   seq.status = SequenceStatus::kWaiting;
@@ -64,12 +65,24 @@ void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
   while (i < running_.size()) {
     const int64_t id = running_[i];
     Sequence& seq = *seqs_.at(id);
-    const int last_fed = std::min(seq.num_tokens(), std::min(seq.max_num_tokens, config_.max_model_len) - 1);
-    const int num_new = std::min(last_fed - seq.num_computed_tokens, *budget);
+    const int fed_limit = std::min(seq.max_num_tokens, config_.max_model_len) - 1;
+    int num_new = std::min(std::min(seq.num_tokens(), fed_limit) - seq.num_computed_tokens, *budget);
     if (num_new <= 0) {
       ++i;
       continue;
     }
+    // Drafts ride on a decode whose last token is on the host, within the budget and the
+    // sequence's last position; they never cost another sequence its blocks.
+    int num_drafts = 0;
+    if (!seq.draft_token_ids.empty() && num_new == 1 && seq.num_computed_tokens == seq.num_tokens() - 1 &&
+        seq.token_ids.back() != kPendingToken) {
+      num_drafts = std::min({static_cast<int>(seq.draft_token_ids.size()), fed_limit - seq.num_tokens(), *budget - 1});
+      if (num_drafts > 0 && !kv_cache_->allocate(id, seq.num_tokens() + num_drafts)) num_drafts = 0;
+      num_new += std::max(0, num_drafts);
+    }
+    std::vector<int32_t> drafts;
+    if (num_drafts > 0) drafts.assign(seq.draft_token_ids.begin(), seq.draft_token_ids.begin() + num_drafts);
+    seq.draft_token_ids.clear();
     bool scheduled = false;
     bool self_preempted = false;
     while (true) {
@@ -91,7 +104,7 @@ void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
     if (self_preempted) break;  // everything after it was preempted before it
     if (scheduled) {
       out->sequences.push_back({id, seq.num_computed_tokens, num_new,
-                                seq.num_computed_tokens + num_new == seq.num_tokens()});
+                                seq.num_computed_tokens + num_new >= seq.num_tokens(), std::move(drafts)});
       seq.num_computed_tokens += num_new;
       out->total_num_tokens += num_new;
       *budget -= num_new;
@@ -152,11 +165,19 @@ void Scheduler::on_step_done(const SchedulerOutput& output) {
     Sequence* seq = find(s.seq_id);
     // Finished while the step ran, or preempted by a later schedule (its blocks are gone).
     if (seq == nullptr || seq->status != SequenceStatus::kRunning) continue;
-    const int end = s.num_computed_tokens + s.num_new_tokens;
+    // Drafts' K/V counts once they are accepted, at the sequence's next step.
+    const int end = s.num_computed_tokens + s.num_new_tokens - s.num_drafts();
     if (end <= seq->num_collected_tokens || end > seq->num_computed_tokens) continue;
     seq->num_collected_tokens = end;
     kv_cache_->cache_computed(s.seq_id, seq->token_ids, end);
   }
+}
+
+void Scheduler::reject_drafts(int64_t seq_id, int num_rejected) {
+  Sequence* seq = find(seq_id);
+  if (seq == nullptr || num_rejected <= 0) return;
+  KILN_CHECK_LE(num_rejected, seq->num_computed_tokens);
+  seq->num_computed_tokens -= num_rejected;
 }
 
 void Scheduler::finish(int64_t seq_id) {

@@ -14,6 +14,8 @@
 //   the step is still in flight, feeding a decode the token that step samples (kPendingToken on
 //   the host until collected). No position at or past a sequence's max_num_tokens - 1 is
 //   computed: its last token is never fed back.
+// - Speculative decoding: a decode whose sequence holds drafts (engine/spec/) also feeds them,
+//   within the budget and its last position, when blocks for them are free without preempting.
 // - finish() (stop, length, abort) frees a sequence's blocks at once. Its id leaves the running
 //   and waiting lists lazily (at the next schedule or insertion), so finishing k of n queued
 //   sequences costs O(k + n), not O(k x n): one request can queue hundreds of thousands.
@@ -52,6 +54,10 @@ class Scheduler {
   // After the step's results are collected: registers the blocks it completed in the prefix
   // cache (their K/V is written and every token in them is known now).
   void on_step_done(const SchedulerOutput& output);
+  // Speculative decoding, after on_step_done: the last `num_rejected` drafts the step fed were
+  // rejected, so their positions count as not computed (the next step writes them again; their
+  // blocks stay allocated).
+  void reject_drafts(int64_t seq_id, int num_rejected);
   // Frees the sequence's blocks and forgets it. Unknown ids are ignored.
   void finish(int64_t seq_id);
 

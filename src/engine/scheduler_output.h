@@ -15,6 +15,11 @@ struct ScheduledSequence {
   // True when this step reaches the end of the sequence's known tokens, so the step's last
   // row yields the next token (false for a prefill chunk that is not the last).
   bool samples = false;
+  // Speculative decoding: the last draft_token_ids.size() of the num_new_tokens are drafts fed
+  // after the sequence's last token; the step samples a row at the last token and at each draft,
+  // and each row verifies the draft after it (engine/spec/speculator.h).
+  std::vector<int32_t> draft_token_ids;
+  int num_drafts() const { return static_cast<int>(draft_token_ids.size()); }
 };
 
 struct SchedulerOutput {

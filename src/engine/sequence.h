@@ -58,6 +58,9 @@ struct Sequence {
   // Structured outputs: the grammar its tokens must follow (null: free). Reached through a
   // pointer so that building a step's masks, from the scheduler's const view, can advance it.
   std::unique_ptr<SequenceGrammar> grammar;
+  // Speculative decoding (engine/spec/): tokens drafted to follow token_ids, which the next
+  // decode step feeds after the last token and verifies; consumed when scheduled.
+  std::vector<int32_t> draft_token_ids;
 
   // Output.
   std::unique_ptr<IncrementalDetokenizer> detokenizer;

@@ -182,6 +182,11 @@ struct EngineOptions {
   bool worker_thread = false;      // steps run on a WorkerThreadExecutor (an asynchronous backend)
   // With worker_thread: called on the engine thread at each launch with the steps collected so far.
   std::function<void(int64_t)> on_launch;
+  int vocab = kVocab;  // the fake model's vocabulary
+  SpeculativeConfig speculative;  // EngineConfig::speculative (resolved by the test)
+  std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer;
+  // Wraps the executor last (a test's own instrumentation).
+  std::function<std::unique_ptr<ModelExecutor>(std::unique_ptr<ModelExecutor>)> wrap_executor;
 };
 
 inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
@@ -193,11 +198,14 @@ inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = {}) {
   config.generation_defaults = o.defaults;
   config.stats_log_interval_s = 0;
   config.async_scheduling = o.async_scheduling;
+  config.speculative = o.speculative;
+  config.make_draft_proposer = o.make_draft_proposer;
   std::unique_ptr<ModelExecutor> executor =
-      std::make_unique<FakeModelExecutor>(kVocab, o.num_blocks, o.block_size);
+      std::make_unique<FakeModelExecutor>(o.vocab, o.num_blocks, o.block_size);
   if (o.step_delay_ms > 0) executor = std::make_unique<SlowExecutor>(std::move(executor), o.step_delay_ms);
   if (o.gate) executor = std::make_unique<GatedExecutor>(std::move(executor), o.gate);
   if (o.worker_thread) executor = std::make_unique<WorkerThreadExecutor>(std::move(executor), o.on_launch);
+  if (o.wrap_executor) executor = o.wrap_executor(std::move(executor));
   return std::make_unique<Engine>(
       config, std::move(executor),
       [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });

@@ -149,11 +149,13 @@ Status CudaModel::allocate_activations() {
     KILN_RETURN_IF_ERROR(allocate(&logits_gathered_, shard_elements * static_cast<size_t>(tp_->size)));
   }
 
-  // Sampling on the device: at most one sampled row per sequence and step.
-  const size_t max_sampled = static_cast<size_t>(options_.max_num_seqs);
+  // Sampling on the device: one sampled row per sequence and step, plus one per drafted position
+  // when speculative decoding asks for more.
+  max_sampled_rows_ = std::max(options_.max_num_seqs, options_.max_sampled_rows);
+  const size_t max_sampled = static_cast<size_t>(max_sampled_rows_);
   KILN_ASSIGN_OR_RETURN(sampling_rows_, DeviceBuffer::try_allocate(max_sampled * sizeof(SamplingRowParams)));
   KILN_ASSIGN_OR_RETURN(sampling_workspace_,
-                        DeviceBuffer::try_allocate(sampling_workspace_bytes(options_.max_num_seqs, c.vocab_size)));
+                        DeviceBuffer::try_allocate(sampling_workspace_bytes(max_sampled_rows_, c.vocab_size)));
   KILN_ASSIGN_OR_RETURN(sampled_, DeviceBuffer::try_allocate(max_sampled * sizeof(SampledRow)));
   // Structured outputs: a token mask per sampled row at a fixed address, so the decode graphs
   // read each step's masks (rows without one never touch it).

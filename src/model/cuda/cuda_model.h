@@ -71,6 +71,9 @@ struct CudaModelOptions {
   // Tensor parallelism: this GPU's rank and collectives (it must outlive the model); the weights
   // are then the rank's shard. Null: the whole model on one GPU.
   const TensorParallelRank* tensor_parallel = nullptr;
+  // Rows one step may sample; 0: max_num_seqs (one per sequence). Speculative decoding samples a
+  // row per drafted position too (engine/spec/).
+  int max_sampled_rows = 0;
 };
 
 class CudaModel {
@@ -122,10 +125,10 @@ class CudaModel {
   // host writes step N+1's inputs while step N's copies may still be pending.
   struct StepSlot {
     void* inputs_host = nullptr;                  // mirror of step_inputs_
-    SamplingRowParams* rows_host = nullptr;       // [max_num_seqs]
+    SamplingRowParams* rows_host = nullptr;       // [max_sampled_rows_]
     LogitAdjustment* adjustments_host = nullptr;  // [adjustments_capacity_]
-    uint32_t* bitmasks_host = nullptr;            // [max_num_seqs * bitmask words]
-    SampledRow* sampled_host = nullptr;           // [max_num_seqs]
+    uint32_t* bitmasks_host = nullptr;            // [max_sampled_rows_ * bitmask words]
+    SampledRow* sampled_host = nullptr;           // [max_sampled_rows_]
     int32_t* kv_saturated_host = nullptr;         // [1] the FP8 cache's clip flag after the step
     cudaEvent_t begin = nullptr, end = nullptr;
     int num_sampled = 0;
@@ -213,13 +216,14 @@ class CudaModel {
   // Device sampling: rows and adjustments staged through the slots' pinned mirrors, f32 scratch
   // per row. sampled_ holds the last step's samples until the next step that samples: a step
   // launched in between feeds from it.
-  DeviceBuffer sampling_rows_;  // [max_num_seqs] SamplingRowParams
-  DeviceBuffer bitmasks_;       // [max_num_seqs, sampling_bitmask_words(vocab)] token masks
+  DeviceBuffer sampling_rows_;  // [max_sampled_rows_] SamplingRowParams
+  DeviceBuffer bitmasks_;       // [max_sampled_rows_, sampling_bitmask_words(vocab)] token masks
   DeviceBuffer adjustments_;    // grows with the step's needs; graphs hold its address
   size_t adjustments_capacity_ = 0;
-  DeviceBuffer sampling_workspace_;  // [max_num_seqs, vocab] f32
-  DeviceBuffer sampled_;             // [max_num_seqs] SampledRow
+  DeviceBuffer sampling_workspace_;  // [max_sampled_rows_, vocab] f32
+  DeviceBuffer sampled_;             // [max_sampled_rows_] SampledRow
   int num_previous_sampled_ = 0;     // rows the last launched step sampled
+  int max_sampled_rows_ = 0;         // the sampling buffers' rows (CudaModelOptions::max_sampled_rows)
 
   StepSlot slots_[2];
   int64_t num_launched_ = 0, num_collected_ = 0;

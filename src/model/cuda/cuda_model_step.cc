@@ -102,9 +102,9 @@ void CudaModel::release_graphs() {
 Status CudaModel::check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
                                  std::span<const LogitAdjustment> adjustments, std::span<const uint32_t> bitmasks) const {
   const size_t words = static_cast<size_t>(sampling_bitmask_words(config_.vocab_size));
-  if (static_cast<int>(rows.size()) > options_.max_num_seqs) {
-    return Status::error("sampling: " + std::to_string(rows.size()) + " rows exceed max_num_seqs " +
-                         std::to_string(options_.max_num_seqs));
+  if (static_cast<int>(rows.size()) > max_sampled_rows_) {
+    return Status::error("sampling: " + std::to_string(rows.size()) + " rows exceed the " +
+                         std::to_string(max_sampled_rows_) + " a step may sample");
   }
   const int num_logits = static_cast<int>(batch.logits_indices.size());
   int previous = -1;

@@ -60,6 +60,8 @@ Status validate_engine_args(const EngineArgs& a) {
   if (a.dtype != "auto" && a.dtype != "bfloat16" && a.dtype != "float16" && a.dtype != "float32") {
     return Status::error("--dtype " + a.dtype + ": expected auto, bfloat16, float16 or float32");
   }
+  SpeculativeConfig speculative = a.speculative;
+  KILN_RETURN_IF_ERROR(resolve_speculative_config(&speculative));
   // An explicit --device is checked now, before a model is downloaded or loaded; `auto` once
   // resolve_engine_args knows the device.
   if (a.device != "auto") KILN_RETURN_IF_ERROR(check_dtype_for_device(a.dtype, a.device));
@@ -71,6 +73,7 @@ Result<ResolvedEngineArgs> resolve_engine_args(const EngineArgs& args, const Mod
   KILN_RETURN_IF_ERROR(validate_engine_args(args));
   ResolvedEngineArgs resolved;
   resolved.args = args;
+  KILN_RETURN_IF_ERROR(resolve_speculative_config(&resolved.args.speculative));
   const bool cuda_visible = devices.cuda_built && devices.num_cuda_devices > 0;
   resolved.device = args.device == "auto" ? (cuda_visible ? "cuda" : "cpu") : args.device;
   // An unsupported --dtype is named before a missing GPU: it is wrong on any machine.

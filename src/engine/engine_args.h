@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "engine/spec/speculative_config.h"
 #include "model/model_config.h"
 #include "tensor/dtype.h"
 
@@ -57,6 +58,8 @@ struct EngineArgs {
   // (per-channel E4M3 weights, dynamic per-token activations; lm_head stays); empty or "none" runs
   // the checkpoint as it is. FP8 checkpoints are recognised from config.json without it.
   std::string quantization;
+  // vLLM's --speculative-config (engine/spec/speculative_config.h); off when its method is empty.
+  SpeculativeConfig speculative;
 
   // From the environment, read by the CLI only:
   bool cuda_programmatic_dependent_launch = true;  // KILN_CUDA_PDL=0 turns it off

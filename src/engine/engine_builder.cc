@@ -39,8 +39,16 @@ class FailAtPositionExecutor : public ModelExecutor {
 }  // namespace
 
 Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const ResolvedEngineArgs& resolved,
-                                   const GenerationDefaults& generation_defaults, DetokenizerFactory detokenizer) {
+                                   const GenerationDefaults& generation_defaults, DetokenizerFactory detokenizer,
+                                   std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer) {
   const EngineArgs& args = resolved.args;
+  const SpeculativeConfig& speculative = args.speculative;
+  if (speculative.method == "oracle" && !make_draft_proposer) {
+    return Status::error("--speculative-config: method oracle drafts recorded outputs; it runs in kiln bench latency only");
+  }
+  if (speculative.method == "eagle3") {
+    return Status::error("--speculative-config: method eagle3 is not available in this build yet (use ngram or suffix)");
+  }
   KILN_ASSIGN_OR_RETURN(ModelBackend backend, create_model_backend(model_dir, resolved));
   EngineConfig config;
   config.scheduler.max_num_batched_tokens = resolved.max_num_batched_tokens;
@@ -52,6 +60,13 @@ Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const
   config.seed = args.seed;
   config.async_scheduling = args.async_scheduling;
   config.generation_defaults = generation_defaults;
+  config.speculative = speculative;
+  config.make_draft_proposer = std::move(make_draft_proposer);
+  if (speculative.enabled()) {
+    KILN_LOG(Info) << "Speculative decoding: method " << speculative.method << ", up to "
+                   << speculative.num_speculative_tokens << " draft tokens per step while at most "
+                   << speculative.batch_size_limit() << " sequences run";
+  }
   if (args.test_fail_at_position) {
     KILN_LOG(Warning) << "KILN_TEST_FAIL_AT_POSITION=" << *args.test_fail_at_position
                       << ": test-only fault injection is on; steps reaching that position fail";

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,8 +32,11 @@ struct RunningEngine {
   const ModelExecutor* executor = nullptr;  // owned by `engine`
 };
 
-// `detokenizer` may be empty (outputs then carry token ids only).
+// `detokenizer` may be empty (outputs then carry token ids only). `make_draft_proposer` supplies
+// the drafts of speculative method "oracle" (the latency benchmark's); other methods bring their
+// own.
 Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const ResolvedEngineArgs& resolved,
-                                   const GenerationDefaults& generation_defaults, DetokenizerFactory detokenizer);
+                                   const GenerationDefaults& generation_defaults, DetokenizerFactory detokenizer,
+                                   std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer = nullptr);
 
 }  // namespace kiln

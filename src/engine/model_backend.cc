@@ -139,6 +139,12 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.fp8_weight_only = args.fp8_weight_only;
   cuda_options.overlap_mixed_attention = args.cuda_overlap_mixed_attention;
   cuda_options.decode_attention_mma = args.cuda_decode_attention_mma;
+  // Speculative steps sample a row per drafted position of the sequences that draft (at most
+  // the batch size limit of them).
+  if (args.speculative.enabled()) {
+    cuda_options.max_sampled_rows =
+        args.max_num_seqs + std::min(args.max_num_seqs, args.speculative.batch_size_limit()) * args.speculative.num_speculative_tokens;
+  }
   const int tp = args.tensor_parallel_size;
   // Per GPU: a block holds the rank's KV heads (--kv-cache-memory is each GPU's budget, as vLLM's).
   const int64_t rank_block_bytes =

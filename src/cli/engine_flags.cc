@@ -5,6 +5,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "cli/speculative_config_flag.h"
+
 namespace kiln::cli {
 
 Result<std::string> normalize_dtype(const std::string& value) {
@@ -64,6 +66,13 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
   parser.add_string("quantization", &a->quantization,
                     "fp8: quantize a bf16/f16/f32 checkpoint's linear layers to FP8 at load (per-channel weights, "
                     "dynamic per-token activations); FP8 checkpoints (compressed-tensors, fp8) need no flag");
+  parser.add_custom("speculative-config", "none",
+                    "speculative decoding as JSON, vLLM's keys: '{\"method\": \"ngram\"|\"suffix\", "
+                    "\"num_speculative_tokens\": 4, ...}' (drafts verified by the model; outputs as without)",
+                    [a](const std::string& value) -> Status {
+                      KILN_ASSIGN_OR_RETURN(a->speculative, parse_speculative_config(value));
+                      return ok_status();
+                    });
   parser.add_int("num-threads", &a->num_threads, "CPU backend threads (0: all cores)");
   parser.add_int("profile-steps", &a->profile_every_n_steps,
                  "CUDA: log where every Nth step's GPU time goes, by operator (0: off)");

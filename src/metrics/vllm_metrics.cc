@@ -109,6 +109,23 @@ void VllmMetrics::set_cache_config(const CacheConfigInfo& info) {
       ->set(1.0);
 }
 
+void VllmMetrics::add_spec_decode_metrics(size_t num_positions) {
+  Registry& r = *registry_;
+  r.add_counter("vllm:spec_decode_num_drafts", "Number of spec decoding drafts.", kLabels);
+  r.add_counter("vllm:spec_decode_num_draft_tokens", "Number of draft tokens.", kLabels);
+  r.add_counter("vllm:spec_decode_num_accepted_tokens", "Number of accepted tokens.", kLabels);
+  r.add_counter("vllm:spec_decode_num_accepted_tokens_per_pos", "Accepted tokens per draft position.",
+                {"model_name", "engine", "position"});
+  const LabelValues l = labels();
+  spec_drafts_ = r.counter("vllm:spec_decode_num_drafts", l);
+  spec_draft_tokens_ = r.counter("vllm:spec_decode_num_draft_tokens", l);
+  spec_accepted_tokens_ = r.counter("vllm:spec_decode_num_accepted_tokens", l);
+  for (size_t pos = 0; pos < num_positions; ++pos) {
+    spec_accepted_per_pos_.push_back(
+        r.counter("vllm:spec_decode_num_accepted_tokens_per_pos", {model_name_, "0", std::to_string(pos)}));
+  }
+}
+
 void VllmMetrics::update_scheduler(const SchedulerSnapshot& s) {
   std::lock_guard lock(last_mutex_);
   running_->set(s.num_running);
@@ -125,6 +142,20 @@ void VllmMetrics::update_scheduler(const SchedulerSnapshot& s) {
   follow(gpu_prefix_queries_, s.prefix_cache_queries_total, last_.prefix_cache_queries_total);
   follow(prefix_hits_, s.prefix_cache_hits_total, last_.prefix_cache_hits_total);
   follow(gpu_prefix_hits_, s.prefix_cache_hits_total, last_.prefix_cache_hits_total);
+  // As vLLM, the spec_decode metrics exist only when speculative decoding is configured: the
+  // engine's per-position counters say so from its first snapshot on.
+  if (spec_drafts_ == nullptr && !s.spec_decode_num_accepted_tokens_per_pos.empty()) {
+    add_spec_decode_metrics(s.spec_decode_num_accepted_tokens_per_pos.size());
+  }
+  if (spec_drafts_ != nullptr) {
+    follow(spec_drafts_, s.spec_decode_num_drafts, last_.spec_decode_num_drafts);
+    follow(spec_draft_tokens_, s.spec_decode_num_draft_tokens, last_.spec_decode_num_draft_tokens);
+    follow(spec_accepted_tokens_, s.spec_decode_num_accepted_tokens, last_.spec_decode_num_accepted_tokens);
+    for (size_t pos = 0; pos < spec_accepted_per_pos_.size() && pos < s.spec_decode_num_accepted_tokens_per_pos.size(); ++pos) {
+      const int64_t before = pos < last_.spec_decode_num_accepted_tokens_per_pos.size() ? last_.spec_decode_num_accepted_tokens_per_pos[pos] : 0;
+      follow(spec_accepted_per_pos_[pos], s.spec_decode_num_accepted_tokens_per_pos[pos], before);
+    }
+  }
   last_ = s;
 }
 

@@ -24,6 +24,12 @@ struct SchedulerSnapshot {
   int64_t num_preemptions_total = 0;
   int64_t prefix_cache_queries_total = 0;
   int64_t prefix_cache_hits_total = 0;
+  // Speculative decoding (vLLM's spec_decode counters); per position empty when it is off, and
+  // then no spec_decode metric is exported.
+  int64_t spec_decode_num_drafts = 0;
+  int64_t spec_decode_num_draft_tokens = 0;
+  int64_t spec_decode_num_accepted_tokens = 0;
+  std::vector<int64_t> spec_decode_num_accepted_tokens_per_pos;
 };
 
 struct CacheConfigInfo {
@@ -65,6 +71,8 @@ class VllmMetrics {
 
  private:
   LabelValues labels() const { return {model_name_, "0"}; }
+  // Declares vLLM's spec_decode counters, one per-position child per draft position.
+  void add_spec_decode_metrics(size_t num_positions);
 
   Registry* registry_;
   std::string model_name_;
@@ -86,6 +94,10 @@ class VllmMetrics {
   Histogram* queue_;
   Histogram* prompt_tokens_hist_;
   Histogram* generation_tokens_hist_;
+  Counter* spec_drafts_ = nullptr;  // the spec_decode counters, once speculative decoding runs
+  Counter* spec_draft_tokens_ = nullptr;
+  Counter* spec_accepted_tokens_ = nullptr;
+  std::vector<Counter*> spec_accepted_per_pos_;
   std::mutex last_mutex_;  // scrapes may run on several HTTP threads at once
   SchedulerSnapshot last_;
 };

@@ -40,6 +40,10 @@ struct StatCounters {
   int64_t num_preemptions_total = 0;
   int64_t prefix_cache_queries_total = 0;
   int64_t prefix_cache_hits_total = 0;
+  // Speculative decoding (0 when it is off): acceptance rate = accepted / draft tokens.
+  int64_t spec_decode_num_drafts_total = 0;
+  int64_t spec_decode_num_draft_tokens_total = 0;
+  int64_t spec_decode_num_accepted_tokens_total = 0;
 };
 
 struct StatGauges {

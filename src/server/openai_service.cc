@@ -35,6 +35,10 @@ OpenAiService::OpenAiService(ServerConfig config, api::ServingConfig serving)
     snapshot.num_preemptions_total = stats.num_preemptions_total;
     snapshot.prefix_cache_queries_total = stats.prefix_cache_queries_tokens_total;
     snapshot.prefix_cache_hits_total = stats.prefix_cache_hits_tokens_total;
+    snapshot.spec_decode_num_drafts = stats.spec_decode_num_drafts;
+    snapshot.spec_decode_num_draft_tokens = stats.spec_decode_num_draft_tokens;
+    snapshot.spec_decode_num_accepted_tokens = stats.spec_decode_num_accepted_tokens;
+    snapshot.spec_decode_num_accepted_tokens_per_pos = stats.spec_decode_num_accepted_tokens_per_pos;
     metrics_->update_scheduler(snapshot);
   });
 }
@@ -189,6 +193,9 @@ HttpResponse OpenAiService::stats_response() const {
   s.counters.num_preemptions_total = engine.num_preemptions_total;
   s.counters.prefix_cache_queries_total = engine.prefix_cache_queries_tokens_total;
   s.counters.prefix_cache_hits_total = engine.prefix_cache_hits_tokens_total;
+  s.counters.spec_decode_num_drafts_total = engine.spec_decode_num_drafts;
+  s.counters.spec_decode_num_draft_tokens_total = engine.spec_decode_num_draft_tokens;
+  s.counters.spec_decode_num_accepted_tokens_total = engine.spec_decode_num_accepted_tokens;
   s.gauges.num_requests_running = engine.num_running;
   s.gauges.num_requests_waiting = engine.num_waiting;
   s.gauges.kv_cache_usage = engine.kv_cache_usage;

@@ -249,3 +249,36 @@ TEST(ProcessMetricsTest, ReadsProcSelf) {
 
 }  // namespace
 }  // namespace kiln::metrics
+
+namespace kiln::metrics {
+namespace {
+
+TEST(VllmMetricsTest, SpecDecodeCountersAppearOnlyWithSpeculativeDecoding) {
+  Registry registry;
+  VllmMetrics metrics(&registry, "m", 2048);
+  SchedulerSnapshot snapshot;
+  metrics.update_scheduler(snapshot);
+  EXPECT_EQ(registry.expose().find("spec_decode"), std::string::npos);
+
+  snapshot.spec_decode_num_accepted_tokens_per_pos = {0, 0, 0};
+  metrics.update_scheduler(snapshot);
+  snapshot.spec_decode_num_drafts = 10;
+  snapshot.spec_decode_num_draft_tokens = 30;
+  snapshot.spec_decode_num_accepted_tokens = 14;
+  snapshot.spec_decode_num_accepted_tokens_per_pos = {8, 4, 2};
+  metrics.update_scheduler(snapshot);
+  const Parsed parsed = parse(registry.expose());
+  const std::string l = "{model_name=\"m\",engine=\"0\"}";
+  EXPECT_EQ(parsed.samples.at("vllm:spec_decode_num_drafts_total" + l), 10);
+  EXPECT_EQ(parsed.samples.at("vllm:spec_decode_num_draft_tokens_total" + l), 30);
+  EXPECT_EQ(parsed.samples.at("vllm:spec_decode_num_accepted_tokens_total" + l), 14);
+  EXPECT_EQ(parsed.types.at("vllm:spec_decode_num_accepted_tokens_total"), "counter");
+  for (int pos = 0; pos < 3; ++pos) {
+    EXPECT_EQ(parsed.samples.at("vllm:spec_decode_num_accepted_tokens_per_pos_total{model_name=\"m\",engine=\"0\",position=\"" +
+                                std::to_string(pos) + "\"}"),
+              8 >> pos);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::metrics

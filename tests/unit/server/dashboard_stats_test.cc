@@ -43,6 +43,8 @@ TEST(DashboardStatsJson, HasTheDocumentedShape) {
   EXPECT_EQ(j["memory_plan"]["kv_cache_bytes"], int64_t{1} << 30);
   EXPECT_EQ(j["counters"]["generation_tokens_total"], 200);
   EXPECT_EQ(j["counters"]["prefix_cache_hits_total"], 0);
+  EXPECT_EQ(j["counters"]["spec_decode_num_draft_tokens_total"], 0);
+  EXPECT_EQ(j["counters"]["spec_decode_num_accepted_tokens_total"], 0);
   EXPECT_EQ(j["gauges"]["num_requests_running"], 3);
   EXPECT_DOUBLE_EQ(j["gauges"]["kv_cache_usage"].get<double>(), 0.25);
   EXPECT_DOUBLE_EQ(j["latency"]["ttft_ms"]["p90"].get<double>(), 20.0);

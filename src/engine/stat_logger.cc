@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/spec/spec_decode_log.h"
 
 namespace kiln {
 
@@ -31,6 +32,12 @@ void StatLogger::maybe_log(const EngineStats& stats, bool has_work) {
                 (stats.generation_tokens_total - logged_generation_tokens_) / elapsed, stats.num_running,
                 stats.num_waiting, 100.0 * stats.kv_cache_usage, hit_rate);
   KILN_LOG(Info) << line;
+  const SpecDecodeCounters spec{stats.spec_decode_num_drafts, stats.spec_decode_num_draft_tokens,
+                                stats.spec_decode_num_accepted_tokens, stats.spec_decode_num_accepted_tokens_per_pos};
+  if (auto spec_line = format_spec_decode_line(spec, logged_spec_, elapsed)) {
+    KILN_LOG(Info) << *spec_line;
+  }
+  logged_spec_ = spec;
   last_log_s_ = now;
   logged_prompt_tokens_ = stats.prompt_tokens_total;
   logged_generation_tokens_ = stats.generation_tokens_total;

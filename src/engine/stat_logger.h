@@ -2,12 +2,14 @@
 // for the interval in which it went idle):
 //   Avg prompt throughput: ... tokens/s, Avg generation throughput: ... tokens/s, Running: N reqs,
 //   Waiting: M reqs, KV cache usage: Z%, Prefix cache hit rate: W%
+// and, with speculative decoding, vLLM's SpecDecoding line (engine/spec/spec_decode_log.h).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 
 #include "engine/engine_client.h"
+#include "engine/spec/spec_decode_counters.h"
 
 namespace kiln {
 
@@ -28,6 +30,7 @@ class StatLogger {
   double last_log_s_;
   int64_t logged_prompt_tokens_ = 0;
   int64_t logged_generation_tokens_ = 0;
+  SpecDecodeCounters logged_spec_;  // speculative decoding's counters at the last line
   bool busy_since_log_ = false;
 };
 

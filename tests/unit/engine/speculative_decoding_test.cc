@@ -10,6 +10,7 @@
 
 #include "engine/spec/ngram_proposer.h"
 #include "engine/spec/oracle_proposer.h"
+#include "engine/spec/spec_decode_log.h"
 #include "engine_test_util.h"
 
 namespace kiln::testing {
@@ -429,6 +430,24 @@ TEST(SpeculativeSamplingDistributionTest, OutputsFollowTheTargetWithAndWithoutSp
     // The same test fails an engine that accepts a rejected draft one time in ten.
     EXPECT_FALSE(fits(sample_outputs(prompt, top_p, draws, true, 0.1), expected, draws, &statistic)) << statistic;
   }
+}
+
+}  // namespace
+}  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+TEST(SpecDecodeLogTest, VllmsLineForWhatTheIntervalDrafted) {
+  SpecDecodeCounters before{10, 40, 20, {9, 6, 3, 2}};
+  SpecDecodeCounters now{20, 80, 35, {17, 10, 6, 2}};
+  const auto line = format_spec_decode_line(now, before, 2.0);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(*line,
+            "SpecDecoding metrics: Mean acceptance length: 2.50, Accepted throughput: 7.50 tokens/s, Drafted "
+            "throughput: 20.00 tokens/s, Accepted: 15 tokens, Drafted: 40 tokens, Per-position acceptance rate: "
+            "0.800, 0.400, 0.300, 0.000, Avg Draft acceptance rate: 37.5%");
+  EXPECT_FALSE(format_spec_decode_line(now, now, 2.0).has_value());
 }
 
 }  // namespace

@@ -4,12 +4,21 @@
 
 #include "base/check.h"
 #include "engine/spec/ngram_proposer.h"
+#include "engine/spec/suffix_proposer.h"
 
 namespace kiln {
 
 std::unique_ptr<DraftProposer> make_draft_proposer(const SpeculativeConfig& config) {
   if (config.method == "ngram") {
     return std::make_unique<NgramProposer>(config.prompt_lookup_min.value_or(5), config.prompt_lookup_max.value_or(5));
+  }
+  if (config.method == "suffix") {
+    SuffixDecodingParams params;
+    params.max_tree_depth = config.suffix_decoding_max_tree_depth;
+    params.max_cached_requests = config.suffix_decoding_max_cached_requests;
+    params.max_spec_factor = config.suffix_decoding_max_spec_factor;
+    params.min_token_prob = config.suffix_decoding_min_token_prob;
+    return std::make_unique<SuffixProposer>(params);
   }
   return nullptr;
 }

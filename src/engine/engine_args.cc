@@ -62,6 +62,9 @@ Status validate_engine_args(const EngineArgs& a) {
   }
   SpeculativeConfig speculative = a.speculative;
   KILN_RETURN_IF_ERROR(resolve_speculative_config(&speculative));
+  if (speculative.method == "oracle" && !a.records_oracle_drafts) {
+    return Status::error("--speculative-config: method oracle drafts recorded outputs; it runs in kiln bench latency only");
+  }
   // An explicit --device is checked now, before a model is downloaded or loaded; `auto` once
   // resolve_engine_args knows the device.
   if (a.device != "auto") KILN_RETURN_IF_ERROR(check_dtype_for_device(a.dtype, a.device));

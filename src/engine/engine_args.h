@@ -60,6 +60,8 @@ struct EngineArgs {
   std::string quantization;
   // vLLM's --speculative-config (engine/spec/speculative_config.h); off when its method is empty.
   SpeculativeConfig speculative;
+  // The command records the drafts of speculative method "oracle" (kiln bench latency only).
+  bool records_oracle_drafts = false;
 
   // From the environment, read by the CLI only:
   bool cuda_programmatic_dependent_launch = true;  // KILN_CUDA_PDL=0 turns it off

@@ -21,5 +21,5 @@ start=$(date +%s)
 KILN_BUILD_DIR="$build" node --test --test-concurrency=1 \
   openai_sdk.test.mjs streaming.test.mjs errors.test.mjs lifecycle.test.mjs \
   engine_failures.test.mjs serve_flags.test.mjs hostile.test.mjs tracing.test.mjs kv_cache_dtype.test.mjs \
-  structured_outputs.test.mjs
+  structured_outputs.test.mjs speculative.test.mjs
 echo "tests/e2e: passed in $(( $(date +%s) - start )) s"

@@ -1,8 +1,13 @@
 // `kiln bench latency`: time to first token and per-token decode latency of BATCH_SIZE requests
-// of INPUT_LEN random tokens generating OUTPUT_LEN tokens (ignore_eos, greedy), repeated
-// NUM_ITERS times after a warm-up, through the engine. On a GPU it also measures the copy
-// bandwidth in the same run and reports decode speed against the bandwidth roofline: the bytes
-// a decode step must read (all weights, plus every sequence's K/V so far) over that bandwidth.
+// of INPUT_LEN random tokens generating OUTPUT_LEN tokens (ignore_eos), repeated NUM_ITERS times
+// after a warm-up, through the engine. On a GPU it also measures the copy bandwidth in the same
+// run and reports decode speed against the bandwidth roofline: the bytes a decode step must read
+// (all weights, plus every sequence's K/V so far) over that bandwidth.
+//
+// With --speculative-config every iteration first runs the same requests without drafts (the
+// base, in the same run on the same engine), then with them, and reports both, the speed-up and
+// the acceptance. Method "oracle" (here only) drafts the base run's greedy outputs, corrupted
+// at 1 - oracle_acceptance_rate per token, to measure the machinery at a fixed acceptance.
 #include <cstdio>
 #include <string>
 #include <algorithm>
@@ -17,6 +22,7 @@
 #include "cli/engine_start.h"
 #include "cli/flag_parser.h"
 #include "engine/engine_args.h"
+#include "engine/spec/oracle_proposer.h"
 #include "engine/throughput_benchmark.h"
 
 #ifdef KILN_HAVE_CUDA
@@ -31,6 +37,7 @@ int run_bench_latency(const CommandArgs& args) {
   int output_len = 128;
   int batch_size = 1;
   int num_iters = 3;
+  double temperature = -1;  // unset: 1.0, or greedy with --speculative-config
   bool json = false;
   EngineArgs engine_args;
   engine_args.max_num_batched_tokens = 8192;
@@ -44,6 +51,8 @@ int run_bench_latency(const CommandArgs& args) {
   parser.add_int("output-len", &output_len, "generated tokens per request");
   parser.add_int("batch-size", &batch_size, "requests running together");
   parser.add_int("num-iters", &num_iters, "timed repetitions");
+  parser.add_double("temperature", &temperature,
+                    "sampling temperature (default 1.0; 0, greedy, with --speculative-config, which the oracle needs)");
   add_engine_flags(parser, &engine_args);
   parser.set_help("max-model-len", "tokens per sequence (default: input + output)");
   parser.set_help("max-num-seqs", "maximum sequences in one batch", "--batch-size");
@@ -68,13 +77,29 @@ int run_bench_latency(const CommandArgs& args) {
   if (!parser.was_set("max-num-seqs")) engine_args.max_num_seqs = batch_size;
   engine_args.max_num_batched_tokens = std::max(*engine_args.max_num_batched_tokens, batch_size);
   engine_args.show_progress = !json;
-  auto running = start_engine_from_args(model_dir, engine_args, nullptr);
+  const SpeculativeConfig& speculative = engine_args.speculative;
+  const bool speculating = speculative.enabled();
+  SpeculativeConfig resolved_speculative = speculative;  // for the report (suffix's default length)
+  (void)resolve_speculative_config(&resolved_speculative);
+  if (temperature < 0) temperature = speculating ? 0.0 : 1.0;
+  engine_args.records_oracle_drafts = true;
+  std::shared_ptr<OracleRecordings> recordings;
+  std::function<std::unique_ptr<DraftProposer>()> make_oracle;
+  if (speculative.method == "oracle") {
+    if (temperature != 0) return usage_error("--speculative-config method oracle drafts greedy outputs: use --temperature 0");
+    recordings = std::make_shared<OracleRecordings>();
+    make_oracle = [recordings, rate = speculative.oracle_acceptance_rate] {
+      return std::make_unique<OracleProposer>(recordings, rate, 1);
+    };
+  }
+  auto running = start_engine_from_args(model_dir, engine_args, nullptr, make_oracle);
   if (!running.ok()) return usage_error(running.message());
 
-  std::vector<double> ttft, itl;
+  std::vector<double> ttft, itl, base_itl;
   // GPU busy time over the measured iterations' wall time: what is left is the device idling
   // between steps (host scheduling, sampling bookkeeping, detokenizing).
   double busy_seconds = 0, wall_seconds = 0;
+  EngineStats spec_before, spec_after;  // speculative decoding's counters over the measured runs
   for (int iter = -1; iter < num_iters; ++iter) {
     ThroughputBenchmarkOptions options;
     options.num_prompts = batch_size;
@@ -83,6 +108,25 @@ int run_bench_latency(const CommandArgs& args) {
     options.vocab_size = running->config.vocab_size;
     options.seed = static_cast<uint64_t>(iter + 1000);
     options.show_progress = false;
+    options.temperature = static_cast<float>(temperature);
+    if (speculating) {
+      // The base: the same requests without drafts, which also records the oracle's outputs.
+      ThroughputBenchmarkOptions base = options;
+      base.speculative = false;
+      base.keep_tokens = recordings != nullptr;
+      auto base_result = run_throughput_benchmark(running->engine.get(), base);
+      if (!base_result.ok()) {
+        std::fprintf(stderr, "kiln bench latency: %s\n", base_result.message().c_str());
+        return 1;
+      }
+      if (recordings) {
+        for (size_t i = 0; i < base_result->prompts.size(); ++i) {
+          recordings->record(base_result->prompts[i], base_result->outputs[i]);
+        }
+      }
+      if (iter >= 0) base_itl.push_back(base_result->itl_ms.mean);
+      if (iter == 0) spec_before = running->engine->stats();
+    }
     const double busy_before = running->executor->device_busy_seconds();
     const double wall_before = monotonic_seconds();
     auto result = run_throughput_benchmark(running->engine.get(), options);
@@ -98,10 +142,21 @@ int run_bench_latency(const CommandArgs& args) {
     ttft.push_back(result->ttft_ms.mean);
     itl.push_back(result->itl_ms.mean);
     if (!json) {
-      std::fprintf(stderr, "iteration %d: TTFT %.2f ms, ITL %.3f ms\n", iter + 1, result->ttft_ms.mean,
+      std::fprintf(stderr, "iteration %d: TTFT %.2f ms, ITL %.3f ms", iter + 1, result->ttft_ms.mean,
                    result->itl_ms.mean);
+      if (speculating) std::fprintf(stderr, " (without drafts %.3f ms)", base_itl.back());
+      std::fprintf(stderr, "\n");
     }
   }
+  spec_after = running->engine->stats();
+  const double drafts = static_cast<double>(spec_after.spec_decode_num_drafts - spec_before.spec_decode_num_drafts);
+  const double drafted = static_cast<double>(spec_after.spec_decode_num_draft_tokens - spec_before.spec_decode_num_draft_tokens);
+  const double accepted =
+      static_cast<double>(spec_after.spec_decode_num_accepted_tokens - spec_before.spec_decode_num_accepted_tokens);
+  const double acceptance_rate = drafted > 0 ? accepted / drafted : 0;
+  const double mean_acceptance_length = drafts > 0 ? 1 + accepted / drafts : 1;
+  const LatencySummary base_itl_ms = summarize_latencies(base_itl);
+  const double speedup = speculating && itl.size() == base_itl.size() ? base_itl_ms.mean / summarize_latencies(itl).mean : 1;
   const LatencySummary ttft_ms = summarize_latencies(ttft);
   const LatencySummary itl_ms = summarize_latencies(itl);
   const double decode_tokens_per_s = 1000.0 / itl_ms.mean;
@@ -142,7 +197,21 @@ int run_bench_latency(const CommandArgs& args) {
                                {"copy_bandwidth_gbps", copy_gbps},
                                {"roofline_tokens_per_s_per_seq", roofline_steps_per_s},
                                {"roofline_fraction", roofline_fraction},
-                               {"device_idle_fraction", device_idle_fraction}};
+                               {"device_idle_fraction", device_idle_fraction},
+                               {"temperature", temperature}};
+    if (speculating) {
+      out["speculative"] = {{"method", speculative.method},
+                            {"num_speculative_tokens", resolved_speculative.num_speculative_tokens},
+                            {"oracle_acceptance_rate", speculative.method == "oracle" ? speculative.oracle_acceptance_rate : -1},
+                            {"base_itl_ms", summary(base_itl_ms)},
+                            {"base_decode_tokens_per_s_per_seq", 1000.0 / base_itl_ms.mean},
+                            {"speedup", speedup},
+                            {"acceptance_rate", acceptance_rate},
+                            {"mean_acceptance_length", mean_acceptance_length},
+                            {"num_drafts", drafts},
+                            {"num_draft_tokens", drafted},
+                            {"num_accepted_tokens", accepted}};
+    }
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
@@ -160,6 +229,12 @@ int run_bench_latency(const CommandArgs& args) {
   }
   if (measured_busy) {
     std::printf("GPU idle between steps: %.1f%% of the measured wall time\n", 100 * device_idle_fraction);
+  }
+  if (speculating) {
+    std::printf("Speculative decoding (%s, up to %d drafts): without drafts ITL %.3f ms -> %.1f tokens/s; speed-up "
+                "%.2fx; acceptance rate %.1f%% (%.0f of %.0f drafted tokens), mean acceptance length %.2f\n",
+                speculative.method.c_str(), resolved_speculative.num_speculative_tokens, base_itl_ms.mean,
+                1000.0 / base_itl_ms.mean, speedup, 100 * acceptance_rate, accepted, drafted, mean_acceptance_length);
   }
   return 0;
 }

@@ -22,18 +22,21 @@ Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path&
 }
 
 Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const ModelConfig& model,
-                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer) {
+                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                   std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer) {
   KILN_ASSIGN_OR_RETURN(GenerationDefaults defaults,
                         load_generation_defaults(model_dir, resolved.args.generation_config, model));
-  return build_engine(model_dir, resolved, defaults, tokenizer ? make_detokenizer_factory(std::move(tokenizer)) : nullptr);
+  return build_engine(model_dir, resolved, defaults, tokenizer ? make_detokenizer_factory(std::move(tokenizer)) : nullptr,
+                      std::move(make_draft_proposer));
 }
 
 Result<RunningEngine> start_engine_from_args(const std::filesystem::path& model_dir, EngineArgs args,
-                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer) {
+                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                             std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer) {
   KILN_RETURN_IF_ERROR(read_engine_environment(process_environment(), &args));
   KILN_ASSIGN_OR_RETURN(ModelConfig model, load_model_config(model_dir / "config.json"));
   KILN_ASSIGN_OR_RETURN(ResolvedEngineArgs resolved, resolve_engine_args(args, model, detect_devices()));
-  return start_engine(model_dir, model, resolved, std::move(tokenizer));
+  return start_engine(model_dir, model, resolved, std::move(tokenizer), std::move(make_draft_proposer));
 }
 
 }  // namespace kiln::cli

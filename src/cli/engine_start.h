@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "base/status.h"
@@ -23,13 +24,16 @@ Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path&
 
 // `model` is MODEL_DIR/config.json, which `resolved` was resolved against. `tokenizer` may be
 // null (the benchmarks): outputs then carry token ids only.
+// `make_draft_proposer`: build_engine's (the latency benchmark's oracle).
 Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const ModelConfig& model,
-                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
+                                   const ResolvedEngineArgs& resolved, std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                   std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer = nullptr);
 
 // For commands that need nothing from the resolved args before the engine runs (the
 // benchmarks): reads the environment into `args` (read_engine_environment), then
 // MODEL_DIR/config.json, resolve_engine_args and start_engine.
 Result<RunningEngine> start_engine_from_args(const std::filesystem::path& model_dir, EngineArgs args,
-                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
+                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                             std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer = nullptr);
 
 }  // namespace kiln::cli

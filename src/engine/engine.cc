@@ -165,6 +165,7 @@ void Engine::admit(EngineRequest request, OutputCallback on_output) {
     seq->num_prompt_tokens = prompt_len;
     seq->max_num_tokens = max_num_tokens;
     seq->priority = request.priority;
+    seq->speculative = request.speculative;
     seq->arrival_order = arrival;
     seq->wants_prompt_logprobs = i == 0 && req.prompt_logprobs.has_value() && prompt_len > 1;
     if (i > 0 && config_.enable_prefix_caching) seq->wait_for_seq_id = req.choices[0]->seq_id;
@@ -229,8 +230,11 @@ bool Engine::launch_step() {
   step.prepared = prepare_step(out, scheduler_, executor_->vocab_size(), mask_pool_.get());
   step.num_sampling_rows = static_cast<int>(step.prepared.input.sampling_rows.size());
   // Drafting for the next step needs this step's tokens on the host.
-  if (speculator_ && speculator_->active(scheduler_.num_running()) && step.num_sampling_rows > 0) {
-    step.prepared.next_step_needs_tokens = true;
+  if (speculator_ && speculator_->active(scheduler_.num_running())) {
+    for (size_t i = 0; i < out.sequences.size() && !step.prepared.next_step_needs_tokens; ++i) {
+      const Sequence* seq = scheduler_.find(out.sequences[i].seq_id);
+      step.prepared.next_step_needs_tokens = step.prepared.rows[i].sample_row >= 0 && seq->speculative;
+    }
   }
   step.launch_status = executor_->launch(step.prepared.input);
   step.prepared.input = StepInput();

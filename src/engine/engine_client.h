@@ -19,6 +19,9 @@ struct EngineRequest {
   std::vector<int32_t> prompt_token_ids;
   SamplingParams sampling;
   int priority = 0;  // lower runs first (vLLM's convention); FCFS among equals
+  // Whether its sequences may draft when the engine speculates (the latency benchmark's plain
+  // runs turn it off).
+  bool speculative = true;
   double arrival_time_s = 0;  // monotonic_seconds() when the request arrived; 0 = now
 };
 

@@ -61,6 +61,7 @@ struct Sequence {
   // Speculative decoding (engine/spec/): tokens drafted to follow token_ids, which the next
   // decode step feeds after the last token and verifies; consumed when scheduled.
   std::vector<int32_t> draft_token_ids;
+  bool speculative = true;  // may draft (EngineRequest::speculative)
 
   // Output.
   std::unique_ptr<IncrementalDetokenizer> detokenizer;

@@ -31,6 +31,7 @@ struct Tracker {
   std::vector<double> ttft_ms;
   std::vector<double> itl_ms;
   int64_t output_tokens = 0;
+  std::vector<std::vector<int32_t>> outputs;  // with keep_tokens
 };
 
 }  // namespace
@@ -62,33 +63,49 @@ Result<ThroughputResult> run_throughput_benchmark(EngineClient* engine,
     r.sampling.max_tokens = options.output_len;
     r.sampling.min_tokens = options.output_len;
     r.sampling.ignore_eos = true;
-    r.sampling.temperature = 1.0f;
+    r.sampling.temperature = options.temperature;
     r.sampling.top_p = 1.0f;
     r.sampling.seed = options.seed + static_cast<uint64_t>(i);
     // With a grammar, min_tokens alone holds the end back: with ignore_eos an end the grammar
     // allows could be sampled, leaving the rest of the output unconstrained.
     r.sampling.grammar = options.grammar;
     if (options.grammar) r.sampling.ignore_eos = false;
+    r.speculative = options.speculative;
+  }
+  ThroughputResult result;
+  if (options.keep_tokens) {
+    for (const EngineRequest& r : requests) result.prompts.push_back(r.prompt_token_ids);
   }
 
   auto tracker = std::make_shared<Tracker>();
+  if (options.keep_tokens) tracker->outputs.resize(requests.size());
   std::unique_ptr<ProgressBar> progress;
   if (options.show_progress) {
     progress = std::make_unique<ProgressBar>("Processed prompts", options.num_prompts);
   }
   ProgressBar* bar = progress.get();
   const double start_s = monotonic_seconds();
-  for (EngineRequest& r : requests) {
+  for (size_t index = 0; index < requests.size(); ++index) {
+    EngineRequest& r = requests[index];
     const double submit_s = monotonic_seconds();
     auto last_s = std::make_shared<double>(-1.0);
-    Status status = engine->submit(std::move(r), [tracker, submit_s, last_s, bar](RequestOutput out) {
+    const bool keep = options.keep_tokens;
+    Status status = engine->submit(std::move(r), [tracker, submit_s, last_s, bar, index, keep](RequestOutput out) {
       const double now = monotonic_seconds();
       std::lock_guard<std::mutex> lock(tracker->mutex);
       int new_tokens = 0;
-      for (const CompletionOutput& c : out.outputs) new_tokens += static_cast<int>(c.new_token_ids.size());
+      for (const CompletionOutput& c : out.outputs) {
+        new_tokens += static_cast<int>(c.new_token_ids.size());
+        if (keep) tracker->outputs[index].insert(tracker->outputs[index].end(), c.new_token_ids.begin(), c.new_token_ids.end());
+      }
       if (new_tokens > 0) {
-        if (*last_s < 0) tracker->ttft_ms.push_back(1000.0 * (now - submit_s));
-        else tracker->itl_ms.push_back(1000.0 * (now - *last_s));
+        if (*last_s < 0) {
+          // The first token's time is the TTFT; tokens arriving with it took no time of their own.
+          tracker->ttft_ms.push_back(1000.0 * (now - submit_s));
+          for (int t = 1; t < new_tokens; ++t) tracker->itl_ms.push_back(0.0);
+        } else {
+          for (int t = 0; t < new_tokens; ++t) tracker->itl_ms.push_back(1000.0 * (now - *last_s) / new_tokens);
+        }
         *last_s = now;
         tracker->output_tokens += new_tokens;
       }
@@ -109,7 +126,7 @@ Result<ThroughputResult> run_throughput_benchmark(EngineClient* engine,
   if (progress) progress->finish();
   std::lock_guard<std::mutex> lock(tracker->mutex);
   if (!tracker->error.empty()) return Status::error("benchmark: a request failed: " + tracker->error);
-  ThroughputResult result;
+  result.outputs = std::move(tracker->outputs);
   result.num_requests = options.num_prompts;
   result.elapsed_s = elapsed;
   result.prompt_tokens = static_cast<int64_t>(options.num_prompts) * options.input_len;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "base/status.h"
 #include "engine/engine_client.h"
@@ -23,6 +24,9 @@ struct ThroughputBenchmarkOptions {
   // Structured outputs: every output follows this grammar (null: free). Outputs run output_len
   // tokens with ignore_eos, so it should never force an end (e.g. a repeated record).
   std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  float temperature = 1.0f;  // 0: greedy
+  bool speculative = true;   // EngineRequest::speculative
+  bool keep_tokens = false;  // return the prompts and outputs (ThroughputResult::prompts, outputs)
 };
 
 struct LatencySummary {
@@ -40,7 +44,10 @@ struct ThroughputResult {
   double total_tokens_per_s = 0;
   double requests_per_s = 0;
   LatencySummary ttft_ms;
+  // Per output token after the first: an output carrying n tokens (speculative decoding) counts
+  // its gap divided by n, n times, so the mean is the time per output token.
   LatencySummary itl_ms;
+  std::vector<std::vector<int32_t>> prompts, outputs;  // with keep_tokens, by request
 };
 
 // Mean and nearest-rank-interpolated percentiles (numpy's default) of `values`; zeros if empty.

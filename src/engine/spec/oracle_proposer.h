@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/spec/draft_proposer.h"
@@ -19,13 +21,24 @@ struct OracleRecording {
   std::vector<int32_t> output;  // the target's greedy tokens after it
 };
 
+// Outputs by prompt. The benchmark records between runs, while the engine is idle.
+class OracleRecordings {
+ public:
+  void record(std::vector<int32_t> prompt, std::vector<int32_t> output) { outputs_[std::move(prompt)] = std::move(output); }
+  const std::vector<int32_t>* find(std::span<const int32_t> prompt) const;
+
+ private:
+  std::map<std::vector<int32_t>, std::vector<int32_t>> outputs_;
+};
+
 class OracleProposer : public DraftProposer {
  public:
-  OracleProposer(std::vector<OracleRecording> recordings, double acceptance_rate, uint64_t seed = 0);
+  OracleProposer(std::shared_ptr<const OracleRecordings> recordings, double acceptance_rate, uint64_t seed = 0);
+  OracleProposer(const std::vector<OracleRecording>& recordings, double acceptance_rate, uint64_t seed = 0);
   void propose(const DraftContext& context, std::vector<int32_t>* drafts) override;
 
  private:
-  std::map<std::vector<int32_t>, std::vector<int32_t>> outputs_;  // by prompt
+  std::shared_ptr<const OracleRecordings> recordings_;
   double acceptance_rate_;
   uint64_t seed_;
   uint64_t num_proposals_ = 0;

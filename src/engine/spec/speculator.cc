@@ -39,7 +39,7 @@ Speculator::Speculator(const SpeculativeConfig& config, std::unique_ptr<DraftPro
 
 void Speculator::propose(Sequence& seq) {
   seq.draft_token_ids.clear();
-  if (proposer_ == nullptr) return;
+  if (proposer_ == nullptr || !seq.speculative) return;
   // Drafts sit at positions num_tokens .. num_tokens + d - 1, and the scheduler computes no
   // position at or past max_num_tokens - 1.
   const int room = seq.max_num_tokens - 1 - seq.num_tokens();
@@ -61,7 +61,7 @@ void Speculator::record(int num_drafts, int num_accepted) {
 }
 
 void Speculator::on_finished(const Sequence& seq, bool completed) {
-  if (proposer_ == nullptr) return;
+  if (proposer_ == nullptr || !seq.speculative) return;
   DraftContext context{seq.seq_id, seq.token_ids, seq.num_prompt_tokens, 0};
   proposer_->on_finished(context, completed);
 }

@@ -11,6 +11,7 @@
 #include "engine/spec/ngram_proposer.h"
 #include "engine/spec/oracle_proposer.h"
 #include "engine/spec/spec_decode_log.h"
+#include "engine/throughput_benchmark.h"
 #include "engine_test_util.h"
 
 namespace kiln::testing {
@@ -448,6 +449,53 @@ TEST(SpecDecodeLogTest, VllmsLineForWhatTheIntervalDrafted) {
             "throughput: 20.00 tokens/s, Accepted: 15 tokens, Drafted: 40 tokens, Per-position acceptance rate: "
             "0.800, 0.400, 0.300, 0.000, Avg Draft acceptance rate: 37.5%");
   EXPECT_FALSE(format_spec_decode_line(now, now, 2.0).has_value());
+}
+
+}  // namespace
+}  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+TEST(SpeculativeBenchmarkTest, TheBaseRunRecordsTheOracleAndTheSpeculativeRunCountsEveryToken) {
+  // What `kiln bench latency --speculative-config '{"method": "oracle", ...}'` does: a greedy run
+  // without drafts records the outputs, then the same requests run with the oracle drafting them.
+  auto recordings = std::make_shared<OracleRecordings>();
+  EngineOptions options;
+  options.speculative = oracle_config(4);
+  options.make_draft_proposer = [recordings] { return std::make_unique<OracleProposer>(recordings, 1.0, 1); };
+  options.step_delay_ms = 1;  // gaps measurable
+  auto engine = make_engine(options);
+  ThroughputBenchmarkOptions bench;
+  bench.num_prompts = 3;
+  bench.input_len = 12;
+  bench.output_len = 21;
+  bench.vocab_size = kVocab;
+  bench.show_progress = false;
+  bench.temperature = 0.0f;
+  bench.seed = 5;
+  ThroughputBenchmarkOptions base = bench;
+  base.speculative = false;
+  base.keep_tokens = true;
+  auto plain = run_throughput_benchmark(engine.get(), base);
+  ASSERT_TRUE(plain.ok()) << plain.message();
+  ASSERT_EQ(plain->outputs.size(), 3u);
+  EXPECT_EQ(engine->stats().spec_decode_num_drafts, 0);  // the base run never drafts
+  EXPECT_EQ(plain->itl_ms.mean > 0, true);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(plain->outputs[i], reference_greedy(plain->prompts[i], 21));
+    recordings->record(plain->prompts[i], plain->outputs[i]);
+  }
+  bench.keep_tokens = true;
+  auto spec = run_throughput_benchmark(engine.get(), bench);
+  ASSERT_TRUE(spec.ok()) << spec.message();
+  EXPECT_EQ(spec->outputs, plain->outputs);
+  EXPECT_EQ(spec->output_tokens, 63);
+  // Drafts are all accepted: five tokens a step, and the per-token gaps still number 20 a request.
+  const EngineStats stats = engine->stats();
+  EXPECT_EQ(stats.spec_decode_num_accepted_tokens, stats.spec_decode_num_draft_tokens);
+  EXPECT_EQ(stats.spec_decode_num_accepted_tokens, 3 * 16);  // 20 tokens after the first: 4 steps of 4 drafts
+  EXPECT_LT(spec->itl_ms.mean, plain->itl_ms.mean);
 }
 
 }  // namespace

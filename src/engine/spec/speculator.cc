@@ -39,7 +39,8 @@ Speculator::Speculator(const SpeculativeConfig& config, std::unique_ptr<DraftPro
 
 void Speculator::propose(Sequence& seq) {
   seq.draft_token_ids.clear();
-  if (proposer_ == nullptr || !seq.speculative) return;
+  // A structured output's rows need the grammar's mask after each draft; it does not draft.
+  if (proposer_ == nullptr || !seq.speculative || seq.grammar) return;
   // Drafts sit at positions num_tokens .. num_tokens + d - 1, and the scheduler computes no
   // position at or past max_num_tokens - 1.
   const int room = seq.max_num_tokens - 1 - seq.num_tokens();

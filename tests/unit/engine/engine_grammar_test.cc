@@ -214,3 +214,35 @@ TEST(EngineGrammarTest, NothingAllowedFailsTheRequest) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+TEST(EngineGrammarTest, SpeculativeDecodingLeavesConstrainedSequencesUndrafted) {
+  auto requests = constrained_requests(4, 30);
+  std::vector<EngineRequest> free;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int32_t> prompt;
+    for (int r = 0; r < 4; ++r) {
+      for (int t = 0; t < 6; ++t) prompt.push_back((t * 17 + i) % kVocab);
+    }
+    requests.push_back(make_request("free" + std::to_string(i), prompt, 20));
+  }
+  EngineOptions options = with_eos({});
+  options.speculative.method = "ngram";
+  options.speculative.num_speculative_tokens = 3;
+  options.speculative.prompt_lookup_min = 1;
+  ASSERT_TRUE(resolve_speculative_config(&options.speculative).ok());
+  const auto results = run_all(make_engine(options).get(), requests);
+  const std::vector<EngineRequest> constrained(requests.begin(), requests.begin() + 4);
+  expect_reference_outputs(constrained, {results.begin(), results.begin() + 4});
+  for (size_t i = 4; i < requests.size(); ++i) {
+    std::vector<int32_t> expected = reference_greedy(requests[i].prompt_token_ids, 20);
+    const auto eos = std::find(expected.begin(), expected.end(), kEos);
+    if (eos != expected.end()) expected.erase(eos + 1, expected.end());
+    EXPECT_EQ(results[i].choices.at(0).tokens, expected);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -5,10 +5,12 @@
 #include <string>
 
 #include "base/byte_size.h"
+#include "base/file_reading.h"
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/flag_parser.h"
 #include "model/model_config.h"
+#include "model/synth_eagle3_head.h"
 #include "model/synth_model.h"
 
 namespace kiln::cli {
@@ -25,7 +27,9 @@ int run_synth_command(const CommandArgs& args) {
   FlagParser parser("synth",
                     "Write a Hugging Face model directory with deterministic random weights of "
                     "CONFIG.json's shapes, for tests, demos and benchmarks");
-  parser.add_string("config", &config_path, "config.json of a LlamaForCausalLM or Qwen2ForCausalLM (required)");
+  parser.add_string("config", &config_path,
+                    "config.json of a LlamaForCausalLM or Qwen2ForCausalLM, or of an EAGLE-3 draft head "
+                    "(LlamaForCausalLMEagle3: writes the head's weights and d2t/t2d vocabulary maps) (required)");
   parser.add_string("out", &out_dir, "output directory (created; old weights in it are replaced) (required)");
   parser.add_optional_string("tokenizer", &tokenizer_dir,
                              "directory to copy tokenizer.json, tokenizer_config.json, "
@@ -67,6 +71,25 @@ int run_synth_command(const CommandArgs& args) {
     }
   }
   if (max_shard_bytes <= 0) return usage_error("--max-shard-size must be positive");
+  if (const Result<std::string> text = read_regular_file(config_path); text.ok() && is_eagle3_head_config(*text)) {
+    if (tokenizer_dir || !quantization_text.empty()) {
+      return usage_error("--tokenizer and --quantization do not apply to an EAGLE-3 head (" + config_path + ")");
+    }
+    SynthEagle3HeadOptions head;
+    head.config_path = config_path;
+    head.out_dir = out_dir;
+    head.seed = static_cast<uint64_t>(seed);
+    head.dtype = *dtype;
+    head.stddev = stddev;
+    const Result<SynthEagle3HeadReport> report = synth_eagle3_head(head);
+    if (!report.ok()) {
+      std::fprintf(stderr, "kiln synth: %s\n", report.message().c_str());
+      return 1;
+    }
+    KILN_LOG(Info) << "Wrote " << out_dir << ": EAGLE-3 head, " << format_bytes(static_cast<int64_t>(report->weight_bytes))
+                   << " of " << dtype_name(*dtype) << " weights in " << report->seconds << " s";
+    return 0;
+  }
   // Config and tokenizer problems are the user's input: exit 2 before any work starts.
   const Result<ModelConfig> config = load_model_config(config_path);
   if (!config.ok()) return usage_error(config.message());

@@ -107,6 +107,12 @@ Result<std::unique_ptr<CpuModel>> CpuModel::create(const ModelConfig& config,
     return Status::error("CPU KV cache: " + std::to_string(options.kv_scales.size()) + " KV scales for " +
                          std::to_string(config.num_hidden_layers) + " layers (a k and a v scale per layer)");
   }
+  for (int layer : options.capture_layer_inputs) {
+    if (layer < 0 || layer > config.num_hidden_layers) {
+      return Status::error("hidden state capture: layer " + std::to_string(layer) + " is outside the model's 0.." +
+                           std::to_string(config.num_hidden_layers));
+    }
+  }
   KILN_ASSIGN_OR_RETURN(RopeParameters rope, compute_rope_parameters(config));
   std::unique_ptr<CpuModel> model(new CpuModel(config, shard, weights, options, std::move(rope)));
   KILN_RETURN_IF_ERROR(model->create_linears());
@@ -148,7 +154,8 @@ CpuModel::CpuModel(const ModelConfig& config, const ShardShape& shard, const Mod
       kv_cache_(KvCacheShape{config.num_hidden_layers, options.num_blocks, options.block_size,
                              local_.num_key_value_heads, config.head_dim, options.kv_cache_dtype}),
       kv_scales_pending_(options.kv_cache_dtype == DType::kF8E4M3 && options.calculate_kv_scales),
-      rope_table_(std::move(rope), config.head_dim) {
+      rope_table_(std::move(rope), config.head_dim),
+      capture_layer_inputs_(options.capture_layer_inputs) {
   if (kv_cache_.fp8() && !options.kv_scales.empty()) kv_cache_.scales() = options.kv_scales;
 }
 
@@ -202,6 +209,7 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
       cpu::add_rms_norm(ctx_, residual_.data(), proj_.data(), l.input_layernorm, n, h, eps,
                         normed_.data());
     }
+    capture_hidden(i, n, nullptr);  // residual_ is the layer's input now
     const LayerLinears& linear = linears_[static_cast<size_t>(i)];
     linear.q.run(ctx_, normed_.data(), n, l.q_bias, q_.data());
     linear.k.run(ctx_, normed_.data(), n, l.k_bias, k_.data());
@@ -228,6 +236,8 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
     linear.down.run(ctx_, act_.data(), n, TensorView{}, proj_.data());
     if (communicator_ != nullptr) communicator_->all_reduce_sum(proj_.data(), proj_.size());  // row-parallel
   }
+
+  capture_hidden(c.num_hidden_layers, n, proj_.data());
 
   if (kv_scales_pending_) {
     kv_scales_pending_ = false;
@@ -258,6 +268,21 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   }
   gather_logits(final_normed.data(), num_logits, logits);
   return ok_status();
+}
+
+void CpuModel::capture_hidden(int layer, int num_tokens, const float* pending) {
+  if (capture_layer_inputs_.empty()) return;
+  const size_t h = static_cast<size_t>(config_.hidden_size);
+  const size_t width = capture_layer_inputs_.size() * h;
+  captured_hidden_.resize(static_cast<size_t>(num_tokens) * width);
+  for (size_t j = 0; j < capture_layer_inputs_.size(); ++j) {
+    if (capture_layer_inputs_[j] != layer) continue;
+    for (size_t t = 0; t < static_cast<size_t>(num_tokens); ++t) {
+      const float* residual = residual_.data() + t * h;
+      float* out = captured_hidden_.data() + t * width + j * h;
+      for (size_t x = 0; x < h; ++x) out[x] = pending != nullptr ? residual[x] + pending[t * h + x] : residual[x];
+    }
+  }
 }
 
 void CpuModel::gather_logits(const float* final_normed, int num_logits, std::vector<float>* logits) {

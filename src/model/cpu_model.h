@@ -43,6 +43,10 @@ struct CpuModelOptions {
   // Tensor parallelism: this rank's communicator (its rank and the group's size); the weights are
   // then the rank's shard. Null: the whole model.
   dist::Communicator* communicator = nullptr;
+  // EAGLE-3 (model/cpu_eagle3_drafter.h): layers whose input hidden state (the residual stream
+  // entering them; num_hidden_layers means the last layer's output, before the final norm)
+  // forward() keeps for every row of the batch, side by side in captured_hidden().
+  std::vector<int> capture_layer_inputs;
 };
 
 class CpuModel {
@@ -67,6 +71,8 @@ class CpuModel {
   // FP8 cache: per layer (k_scale, v_scale) as they stand.
   std::vector<float> kv_scales() { return kv_cache_.scales(); }
   cpu::Isa isa() const { return ctx_.isa; }
+  // [num_tokens of the last forward, capture_layer_inputs.size() * hidden_size].
+  const std::vector<float>& captured_hidden() const { return captured_hidden_; }
   int num_threads() const { return pool_->num_threads(); }
 
  private:
@@ -98,6 +104,12 @@ class CpuModel {
 
   // Activations, resized per step; [num_tokens, width] each.
   std::vector<float> residual_, normed_, q_, k_, v_, attn_, proj_, gate_, up_, act_;
+  // Copies the residual stream (plus `pending`, the last layer's MLP output, when not null) into
+  // the captured_hidden_ columns of every capture of layer input `layer`.
+  void capture_hidden(int layer, int num_tokens, const float* pending);
+
+  std::vector<int> capture_layer_inputs_;
+  std::vector<float> captured_hidden_;
   // Tensor parallelism: this rank's logits padded to vocab_rows_per_rank, and every rank's.
   std::vector<float> shard_logits_, gathered_logits_;
 };

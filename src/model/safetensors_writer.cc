@@ -10,12 +10,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/check.h"
+#include "model/safetensors_file.h"
+
 namespace kiln {
 
 uint64_t SafetensorsEntry::size_bytes() const {
   uint64_t count = 1;
   for (int64_t dim : shape) count *= static_cast<uint64_t>(dim);
-  return count * dtype_size_bytes(dtype);
+  return count * element_bytes();
+}
+
+size_t SafetensorsEntry::element_bytes() const {
+  if (raw_dtype.empty()) return dtype_size_bytes(dtype);
+  const std::optional<size_t> size = safetensors_dtype_size(raw_dtype);
+  KILN_CHECK(size.has_value()) << "safetensors dtype " << raw_dtype << " is unknown";
+  return *size;
+}
+
+std::string SafetensorsEntry::dtype_name() const {
+  return raw_dtype.empty() ? safetensors_dtype_name(dtype) : raw_dtype;
 }
 
 std::string safetensors_dtype_name(DType dtype) {
@@ -34,8 +48,8 @@ SafetensorsLayout plan_safetensors(const std::vector<SafetensorsEntry>& entries,
   layout.data_order.resize(entries.size());
   std::iota(layout.data_order.begin(), layout.data_order.end(), size_t{0});
   std::sort(layout.data_order.begin(), layout.data_order.end(), [&](size_t a, size_t b) {
-    const size_t size_a = dtype_size_bytes(entries[a].dtype);
-    const size_t size_b = dtype_size_bytes(entries[b].dtype);
+    const size_t size_a = entries[a].element_bytes();
+    const size_t size_b = entries[b].element_bytes();
     if (size_a != size_b) return size_a > size_b;
     return entries[a].name < entries[b].name;
   });
@@ -47,7 +61,7 @@ SafetensorsLayout plan_safetensors(const std::vector<SafetensorsEntry>& entries,
     const SafetensorsEntry& entry = entries[index];
     layout.begin[index] = offset;
     if (json.size() > 1) json += ",";
-    json += nlohmann::json(entry.name).dump() + ":{\"dtype\":\"" + safetensors_dtype_name(entry.dtype) +
+    json += nlohmann::json(entry.name).dump() + ":{\"dtype\":\"" + entry.dtype_name() +
             "\",\"shape\":" + nlohmann::json(entry.shape).dump() + ",\"data_offsets\":[" +
             std::to_string(offset) + "," + std::to_string(offset + entry.size_bytes()) + "]}";
     offset += entry.size_bytes();

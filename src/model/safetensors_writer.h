@@ -19,8 +19,13 @@ struct SafetensorsEntry {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
+  // A safetensors dtype kiln's DType does not cover ("I64", "BOOL": index tensors such as an
+  // EAGLE-3 head's d2t and t2d); when set, `dtype` is ignored.
+  std::string raw_dtype;
 
   uint64_t size_bytes() const;
+  size_t element_bytes() const;
+  std::string dtype_name() const;  // as the header writes it
 };
 
 struct SafetensorsLayout {

@@ -4,9 +4,29 @@
 #include "cli/process_environment.h"
 #include "cli/tokenizer_adapters.h"
 #include "engine/model_backend.h"
+#include "hub/hub_config.h"
+#include "hub/pull.h"
 #include "tokenizer/generation_config.h"
 
 namespace kiln::cli {
+namespace {
+
+// An EAGLE-3 head named by a repo id comes through the Hub client (and its cache) like the model.
+Result<ResolvedEngineArgs> with_local_draft_head(ResolvedEngineArgs resolved) {
+  SpeculativeConfig& speculative = resolved.args.speculative;
+  std::error_code error;
+  if (speculative.method != "eagle3" || std::filesystem::is_directory(speculative.model, error)) return resolved;
+  const EnvLookup env = process_environment();
+  KILN_ASSIGN_OR_RETURN(hub::HubConfig hub_config, hub::make_hub_config(env, {}));
+  hub::PullOptions pull;
+  KILN_RETURN_IF_ERROR(hub::apply_hub_timeouts(env, &pull));
+  auto dir = hub::resolve_model(speculative.model, hub_config, pull);
+  if (!dir.ok()) return Status::error("--speculative-config: model: " + hub::redact_token(dir.message(), hub_config));
+  speculative.model = dir->string();
+  return resolved;
+}
+
+}  // namespace
 
 Result<GenerationDefaults> load_generation_defaults(const std::filesystem::path& model_dir, const std::string& flag,
                                                     const ModelConfig& model) {
@@ -26,7 +46,8 @@ Result<RunningEngine> start_engine(const std::filesystem::path& model_dir, const
                                    std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer) {
   KILN_ASSIGN_OR_RETURN(GenerationDefaults defaults,
                         load_generation_defaults(model_dir, resolved.args.generation_config, model));
-  return build_engine(model_dir, resolved, defaults, tokenizer ? make_detokenizer_factory(std::move(tokenizer)) : nullptr,
+  KILN_ASSIGN_OR_RETURN(ResolvedEngineArgs local, with_local_draft_head(resolved));
+  return build_engine(model_dir, local, defaults, tokenizer ? make_detokenizer_factory(std::move(tokenizer)) : nullptr,
                       std::move(make_draft_proposer));
 }
 

@@ -29,8 +29,14 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> execut
                       "reach the host (--no-async-scheduling turns it off)";
   }
   if (config_.speculative.enabled()) {
-    speculator_ = std::make_unique<Speculator>(
-        config_.speculative, config_.make_draft_proposer ? config_.make_draft_proposer() : make_draft_proposer(config_.speculative));
+    std::unique_ptr<DraftProposer> proposer =
+        config_.make_draft_proposer ? config_.make_draft_proposer() : make_draft_proposer(config_.speculative);
+    if (proposer == nullptr && config_.speculative.method == "eagle3") {
+      auto backend = std::make_unique<BackendDraftProposer>();
+      backend_drafts_ = backend.get();
+      proposer = std::move(backend);
+    }
+    speculator_ = std::make_unique<Speculator>(config_.speculative, std::move(proposer));
   }
   update_stats();
   thread_ = std::thread([this] { loop(); });
@@ -194,6 +200,7 @@ void Engine::handle_abort(const std::string& request_id) {
 
 void Engine::finish(Sequence& seq, FinishReason reason) {
   if (speculator_) speculator_->on_finished(seq, reason == FinishReason::kStop || reason == FinishReason::kLength);
+  if (backend_drafts_ != nullptr) released_draft_seq_ids_.push_back(seq.seq_id);
   finish_sequence(seq, reason);
   scheduler_.finish(seq.seq_id);  // frees its blocks now
   if (seq.request != nullptr && seq.request->finished) finished_request_ids_.push_back(seq.request->request_id);
@@ -236,7 +243,12 @@ bool Engine::launch_step() {
       step.prepared.next_step_needs_tokens = step.prepared.rows[i].sample_row >= 0 && seq->speculative;
     }
   }
+  if (backend_drafts_ != nullptr) add_draft_sequences(out, &step);
   step.launch_status = executor_->launch(step.prepared.input);
+  if (!step.launch_status.ok()) {  // the backend never saw them: the next launch carries them
+    released_draft_seq_ids_.insert(released_draft_seq_ids_.end(), step.prepared.input.released_seq_ids.begin(),
+                                   step.prepared.input.released_seq_ids.end());
+  }
   step.prepared.input = StepInput();
   // The tokens this step samples are known on the device before the host: they are pending
   // until collected, and the next step may feed them from there.
@@ -318,7 +330,32 @@ void Engine::apply_step_result(const LaunchedStep& step, StepResult& result, std
                                               static_cast<size_t>(rows.num_sampled_rows));
     apply_sampled_rows(*seq, s, step.token_position[i], sampled);
   }
+  if (backend_drafts_ != nullptr && result.drafts.size() == step.draft_seq_ids.size()) {
+    for (size_t j = 0; j < step.draft_seq_ids.size(); ++j) backend_drafts_->set(step.draft_seq_ids[j], std::move(result.drafts[j]));
+  }
   if (speculator_) propose_drafts(out);
+}
+
+void Engine::add_draft_sequences(const SchedulerOutput& out, LaunchedStep* step) {
+  StepInput& input = step->prepared.input;
+  input.released_seq_ids = std::move(released_draft_seq_ids_);
+  released_draft_seq_ids_.clear();
+  const bool active = speculator_->active(scheduler_.num_running());
+  for (size_t i = 0; i < out.sequences.size(); ++i) {
+    const ScheduledSequence& s = out.sequences[i];
+    const Sequence* seq = scheduler_.find(s.seq_id);
+    // The backend keeps draft state for every sequence that may draft, drafting or not this step.
+    if (seq == nullptr || !seq->speculative || seq->grammar) continue;
+    const SequenceRows& rows = step->prepared.rows[i];
+    BackendDraftSequence d;
+    d.seq_id = s.seq_id;
+    d.batch_index = static_cast<int>(i);
+    d.sampled_index = rows.sample_row >= 0 ? rows.sampled_index : -1;
+    d.num_verified_drafts = s.num_drafts();
+    d.num_drafts = active && rows.sample_row >= 0 ? config_.speculative.num_speculative_tokens : 0;
+    input.draft_sequences.push_back(d);
+    step->draft_seq_ids.push_back(s.seq_id);
+  }
 }
 
 void Engine::apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int position,

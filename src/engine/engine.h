@@ -47,6 +47,7 @@
 #include "engine/model_runner.h"
 #include "engine/request_state.h"
 #include "engine/scheduler.h"
+#include "engine/spec/backend_draft_proposer.h"
 #include "engine/spec/speculator.h"
 #include "engine/stat_logger.h"
 #include "kvcache/kv_cache_manager.h"
@@ -93,6 +94,7 @@ class Engine : public EngineClient {
     std::vector<int> token_position;  // per scheduled sequence: where its sampled token goes, or -1
     int num_sampling_rows = 0;
     Status launch_status;             // not ok: nothing was launched and nothing is collected
+    std::vector<int64_t> draft_seq_ids;  // EAGLE-3: StepInput::draft_sequences' ids, in order
   };
 
   void loop();
@@ -109,6 +111,8 @@ class Engine : public EngineClient {
   void apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int position, std::span<const SampledRow> rows);
   // Speculative decoding: drafts for the next step of each sequence the step ran.
   void propose_drafts(const SchedulerOutput& out);
+  // EAGLE-3: tells the backend which sequences it drafts for and which ended.
+  void add_draft_sequences(const SchedulerOutput& out, LaunchedStep* step);
   void record_first_scheduled(const SchedulerOutput& out);
   void finish(Sequence& seq, FinishReason reason);
   void fail_request(RequestState& req, const std::string& message);
@@ -138,6 +142,9 @@ class Engine : public EngineClient {
   int64_t generation_tokens_total_ = 0;
   StatLogger stat_logger_;
   std::unique_ptr<Speculator> speculator_;  // null when speculative decoding is off
+  // EAGLE-3: the speculator's proposer, fed with the drafts the backend returns; null otherwise.
+  BackendDraftProposer* backend_drafts_ = nullptr;
+  std::vector<int64_t> released_draft_seq_ids_;  // finished since the last launch
 
   // Shared with submitting threads.
   mutable std::mutex mutex_;

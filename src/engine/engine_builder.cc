@@ -46,8 +46,9 @@ Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const
   if (speculative.method == "oracle" && !make_draft_proposer) {
     return Status::error("--speculative-config: method oracle drafts recorded outputs; it runs in kiln bench latency only");
   }
-  if (speculative.method == "eagle3") {
-    return Status::error("--speculative-config: method eagle3 is not available in this build yet (use ngram or suffix)");
+  if (speculative.method == "eagle3" && resolved.device != "cpu") {
+    return Status::error("--speculative-config: method eagle3 runs on the CPU backend so far (--device cpu); "
+                         "on " + resolved.device + " use ngram or suffix");
   }
   KILN_ASSIGN_OR_RETURN(ModelBackend backend, create_model_backend(model_dir, resolved));
   EngineConfig config;

@@ -37,6 +37,7 @@ Status HostModelExecutor::launch(const StepInput& input) {
   KILN_RETURN_IF_ERROR(forward(*batch, &logits_));
   StepResult result;
   sample_on_host(input, logits_, vocab_size(), &result);
+  KILN_RETURN_IF_ERROR(draft(input, *batch, &result));
   last_sampled_ = result.sampled;
   results_.push_back(std::move(result));
   return ok_status();

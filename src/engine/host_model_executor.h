@@ -20,6 +20,14 @@ class HostModelExecutor : public ModelExecutor {
   // Runs the model over `batch` (every token id known), writing its K/V into the batch's slots;
   // logits: [batch.logits_indices.size(), vocab_size()] f32.
   virtual Status forward(const ForwardBatch& batch, std::vector<float>* logits) = 0;
+  // After the step sampled: a backend with a draft model drafts for input.draft_sequences
+  // (result->drafts) from what the forward over `batch` (every token id known) left behind.
+  virtual Status draft(const StepInput& input, const ForwardBatch& batch, StepResult* result) {
+    (void)input;
+    (void)batch;
+    (void)result;
+    return ok_status();
+  }
 
  private:
   std::deque<StepResult> results_;        // launched, not collected

@@ -98,12 +98,25 @@ Result<ModelBackend> create_cpu_backend(std::unique_ptr<LoadedModel> loaded, con
   cpu_options.calculate_kv_scales = args.calculate_kv_scales;
   KILN_ASSIGN_OR_RETURN(cpu_options.kv_scales, fp8_kv_scales(*loaded, resolved));
   ModelBackend backend;
+  if (tp > 1 && args.speculative.method == "eagle3") {
+    return Status::error("--speculative-config: method eagle3 runs without --tensor-parallel-size so far");
+  }
   if (tp > 1) {
     KILN_ASSIGN_OR_RETURN(auto model, CpuTensorParallelModel::create(config, loaded->weights, tp, cpu_options));
     KILN_LOG(Info) << "CPU backend: tensor parallel over " << tp << " ranks (threads), " << model->num_threads()
                    << " threads in all, " << cpu::isa_name(model->rank(0).isa()) << "; o_proj and down_proj slices copied: "
                    << format_bytes(model->copied_weight_bytes());
     backend.executor = std::make_unique<CpuTensorParallelExecutor>(std::move(model));
+  } else if (args.speculative.method == "eagle3") {
+    KILN_ASSIGN_OR_RETURN(auto head, load_eagle3_head(args.speculative.model, config, loaded->weights.embed_tokens));
+    cpu_options.capture_layer_inputs = head->config.target_layer_inputs;
+    KILN_ASSIGN_OR_RETURN(auto model, CpuModel::create(config, loaded->weights, cpu_options));
+    KILN_ASSIGN_OR_RETURN(auto drafter, CpuEagle3Drafter::create(head->config, head->weights, args.num_threads));
+    KILN_LOG(Info) << "CPU backend: " << model->num_threads() << " threads, " << cpu::isa_name(model->isa())
+                   << "; EAGLE-3 head " << args.speculative.model << " (draft vocabulary " << head->config.draft_vocab_size
+                   << ", reading the inputs of target layers " << head->config.target_layer_inputs[0] << ", "
+                   << head->config.target_layer_inputs[1] << ", " << head->config.target_layer_inputs[2] << ")";
+    backend.executor = std::make_unique<CpuModelExecutor>(std::move(model), std::move(drafter), std::move(head));
   } else {
     KILN_ASSIGN_OR_RETURN(auto model, CpuModel::create(config, loaded->weights, cpu_options));
     KILN_LOG(Info) << "CPU backend: " << model->num_threads() << " threads, " << cpu::isa_name(model->isa());

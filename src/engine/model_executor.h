@@ -21,6 +21,18 @@
 
 namespace kiln {
 
+// Speculative decoding with a draft model in the backend (EAGLE-3): a sequence of the step whose
+// draft state the backend keeps.
+struct BackendDraftSequence {
+  int64_t seq_id = 0;
+  int batch_index = 0;     // its sequence of the batch (query_start[batch_index] is its first row)
+  int sampled_index = -1;  // its first entry of sampling_rows; -1 when it does not sample this step
+  // Drafts fed after its last token this step: sampling rows sampled_index .. + num_verified_drafts
+  // verify them (the row after the last accepted one samples the next token).
+  int num_verified_drafts = 0;
+  int num_drafts = 0;  // drafts to propose for its next step (0: only keep the state)
+};
+
 // Plain data, built by the model runner (engine/model_runner.h).
 struct StepInput {
   // Tokens, positions, slots, block tables, and the rows that need logits (logits_indices).
@@ -37,6 +49,10 @@ struct StepInput {
   // bitmask_row >= 0; bitmask_words is sampling_bitmask_words(vocab) of the model's vocabulary.
   std::vector<uint32_t> bitmasks;
   int bitmask_words = 0;
+  // EAGLE-3: the sequences the backend drafts for, in batch order (empty: no backend drafting),
+  // and those that ended since the last step, whose draft state it drops.
+  std::vector<BackendDraftSequence> draft_sequences;
+  std::vector<int64_t> released_seq_ids;
 };
 
 struct StepResult {
@@ -44,6 +60,9 @@ struct StepResult {
   // The logits rows that do not sample (prompt logprobs), in logits_indices order:
   // [count, vocab_size] f32.
   std::vector<float> logits;
+  // EAGLE-3: per StepInput::draft_sequences entry, the target token ids drafted for its next step
+  // (empty when the backend does not draft).
+  std::vector<std::vector<int32_t>> drafts;
 };
 
 // Checks the rows a step samples against its batch, and the token sources against the previous

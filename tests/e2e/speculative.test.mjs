@@ -1,24 +1,51 @@
 // `kiln serve --speculative-config` on the demo model (CPU): greedy completions and their logprobs
 // are those of a server without speculation (the random model loops, so n-gram and suffix drafts
-// are accepted), streams carry the same text, sampled requests are answered, /metrics has vLLM's
-// spec_decode counters, and bad configurations are refused naming the key.
+// are accepted; the EAGLE-3 head, random from `kiln synth`, drafts noise that the target rejects),
+// streams carry the same text, sampled requests are answered, /metrics has vLLM's spec_decode
+// counters, and bad configurations are refused naming the key.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startServer, post, parseSse, metric, kilnBinary, demoModel, MODEL } from './harness.mjs';
 
 let plain;
 let ngram;
 let suffix;
+let eagle3;
+const headDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-eagle3-'));
+
+// A random EAGLE-3 head of the demo model's shape (its two layers need explicit layer ids).
+function synthHead() {
+  const demo = JSON.parse(fs.readFileSync(path.join(demoModel, 'config.json'), 'utf8'));
+  const config = {
+    architectures: ['LlamaForCausalLMEagle3'], model_type: 'llama', hidden_act: 'silu', num_hidden_layers: 1,
+    hidden_size: demo.hidden_size, intermediate_size: demo.intermediate_size, num_attention_heads: demo.num_attention_heads,
+    num_key_value_heads: demo.num_key_value_heads, head_dim: demo.head_dim, rms_norm_eps: demo.rms_norm_eps,
+    rope_theta: demo.rope_theta, rope_scaling: demo.rope_scaling, max_position_embeddings: 2048,
+    vocab_size: demo.vocab_size, draft_vocab_size: 4096, eagle_config: { eagle_aux_hidden_state_layer_ids: [0, 0, 1] },
+  };
+  fs.writeFileSync(path.join(headDir, 'head.json'), JSON.stringify(config));
+  const run = spawnSync(kilnBinary, ['synth', '--config', path.join(headDir, 'head.json'), '--out', path.join(headDir, 'head')],
+    { encoding: 'utf8', timeout: 60000 });
+  assert.equal(run.status, 0, run.stderr);
+  return path.join(headDir, 'head');
+}
+
 before(async () => {
-  [plain, ngram, suffix] = await Promise.all([
+  const head = synthHead();
+  [plain, ngram, suffix, eagle3] = await Promise.all([
     startServer(),
     startServer({ extraArgs: ['--speculative-config', '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 1, "prompt_lookup_max": 3}'] }),
     startServer({ extraArgs: ['--speculative-config', '{"method": "suffix", "num_speculative_tokens": 6}'] }),
+    startServer({ extraArgs: ['--speculative-config', JSON.stringify({ method: 'eagle3', model: head, num_speculative_tokens: 3 })] }),
   ]);
 });
 after(async () => {
-  await Promise.all([plain?.stop(), ngram?.stop(), suffix?.stop()]);
+  await Promise.all([plain?.stop(), ngram?.stop(), suffix?.stop(), eagle3?.stop()]);
+  fs.rmSync(headDir, { recursive: true, force: true });
 });
 
 const request = {
@@ -29,7 +56,7 @@ const request = {
 test('greedy completions and logprobs are those of plain decoding', async () => {
   const expected = await post(`${plain.url}/v1/completions`, request);
   assert.equal(expected.status, 200, expected.text);
-  for (const server of [ngram, suffix]) {
+  for (const server of [ngram, suffix, eagle3]) {
     const got = await post(`${server.url}/v1/completions`, request);
     assert.equal(got.status, 200, got.text);
     const [a, b] = [got.json.choices[0], expected.json.choices[0]];
@@ -86,6 +113,10 @@ test('/metrics has vLLM\'s spec_decode counters, and drafts were accepted', asyn
     assert.ok(drafts > 0 && drafted >= drafts && accepted > 0 && accepted <= drafted, `${drafts} ${drafted} ${accepted}`);
     assert.ok(first > 0 && first <= drafts);
   }
+  // The random head drafts chains of 3 after every step.
+  const headDrafts = await metric(eagle3.url, 'vllm:spec_decode_num_drafts_total');
+  const headTokens = await metric(eagle3.url, 'vllm:spec_decode_num_draft_tokens_total');
+  assert.ok(headDrafts > 0 && headTokens > headDrafts, `${headDrafts} ${headTokens}`);
   const text = await (await fetch(`${plain.url}/metrics`)).text();
   assert.ok(!text.includes('spec_decode'), 'no spec_decode metrics without speculative decoding');
 });
@@ -97,6 +128,7 @@ test('bad speculative configurations are refused, naming the key', () => {
     ['{"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup": 3}', /--speculative-config: prompt_lookup is not a known key/],
     ['{"method": "oracle", "num_speculative_tokens": 2}', /method oracle drafts recorded outputs; it runs in kiln bench latency only/],
     ['not json', /--speculative-config: not valid JSON/],
+    ['{"method": "eagle3", "num_speculative_tokens": 2}', /--speculative-config: model is required for method eagle3/],
   ]) {
     const run = spawnSync(kilnBinary, ['serve', demoModel, '--port', '0', '--speculative-config', config],
       { encoding: 'utf8', timeout: 30000 });

@@ -125,7 +125,11 @@ TEST_F(CudaEngineSpeculativeTest, GreedyOutputsArePlainDecodingsWithGraphsEagerl
       }
     }
     EXPECT_GT(stats.spec_decode_num_draft_tokens, 0);
-    EXPECT_GT(stats.spec_decode_num_accepted_tokens, 0);
+    // The oracle's drafts are the plain outputs (some corrupted); n-gram drafts are accepted only
+    // where the random model happens to repeat itself.
+    if (std::string(spec_run.method) == "oracle") {
+      EXPECT_GT(stats.spec_decode_num_accepted_tokens, 0);
+    }
     if (spec_run.acceptance == 1.0 && std::string(spec_run.method) == "oracle") {
       EXPECT_EQ(stats.spec_decode_num_accepted_tokens, stats.spec_decode_num_draft_tokens);
     }

@@ -75,6 +75,9 @@ int run_synth_command(const CommandArgs& args) {
     if (tokenizer_dir || !quantization_text.empty()) {
       return usage_error("--tokenizer and --quantization do not apply to an EAGLE-3 head (" + config_path + ")");
     }
+    if (const auto head_config = load_eagle3_head_config_alone(config_path); !head_config.ok()) {
+      return usage_error(head_config.message());
+    }
     SynthEagle3HeadOptions head;
     head.config_path = config_path;
     head.out_dir = out_dir;

@@ -70,20 +70,27 @@ bool is_eagle3_head_config(const std::string& json_text) {
   return name == kEagle3Architecture || name == "Eagle3LlamaForCausalLM";
 }
 
+Result<Eagle3HeadConfig> load_eagle3_head_config_alone(const std::filesystem::path& config_path) {
+  KILN_ASSIGN_OR_RETURN(std::string text, read_regular_file(config_path));
+  const Json config_json = Json::parse(text, nullptr, false);
+  if (config_json.is_discarded() || !config_json.is_object()) return Status::error(config_path.string() + ": not a JSON object");
+  // A stand-in target of the head's vocabulary and width, with layers enough for any ids.
+  ModelConfig stand_in;
+  const auto integer = [&](const char* key, int fallback) {
+    const auto it = config_json.find(key);
+    return it != config_json.end() && it->is_number_integer() ? it->get<int>() : fallback;
+  };
+  stand_in.vocab_size = integer("vocab_size", 0);
+  stand_in.hidden_size = integer("target_hidden_size", integer("hidden_size", 0));
+  stand_in.num_hidden_layers = 1 << 12;
+  return parse_eagle3_head_config(text, config_path.string(), stand_in);
+}
+
 Result<SynthEagle3HeadReport> synth_eagle3_head(const SynthEagle3HeadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(std::string text, read_regular_file(options.config_path));
   Json config_json = Json::parse(text, nullptr, false);
-  if (config_json.is_discarded() || !config_json.is_object()) {
-    return Status::error(options.config_path.string() + ": not a JSON object");
-  }
-  // The head is checked alone here (its target's layers are checked when it is loaded): a
-  // stand-in target of the head's vocabulary and width with layers enough for any ids.
-  ModelConfig stand_in;
-  stand_in.vocab_size = config_json.value("vocab_size", 0);
-  stand_in.hidden_size = config_json.value("target_hidden_size", config_json.value("hidden_size", 0));
-  stand_in.num_hidden_layers = 1 << 12;
-  KILN_ASSIGN_OR_RETURN(Eagle3HeadConfig config, parse_eagle3_head_config(text, options.config_path.string(), stand_in));
+  KILN_ASSIGN_OR_RETURN(Eagle3HeadConfig config, load_eagle3_head_config_alone(options.config_path));
   const ModelConfig& c = config.layer;
   const int64_t h = c.hidden_size, q = c.q_size(), kv = c.kv_size(), inter = c.intermediate_size;
   const DType dtype = options.dtype;

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "base/status.h"
+#include "model/eagle3_head.h"
 #include "tensor/dtype.h"
 
 namespace kiln {
@@ -31,6 +32,10 @@ struct SynthEagle3HeadReport {
 
 // True when the config.json text names an EAGLE-3 head (synth's dispatch).
 bool is_eagle3_head_config(const std::string& json_text);
+
+// The head's config.json checked on its own (the target's layer count is checked when the head
+// is loaded for one); errors name the file and field.
+Result<Eagle3HeadConfig> load_eagle3_head_config_alone(const std::filesystem::path& config_path);
 
 Result<SynthEagle3HeadReport> synth_eagle3_head(const SynthEagle3HeadOptions& options);
 

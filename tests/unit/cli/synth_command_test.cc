@@ -59,5 +59,23 @@ TEST(SynthCommand, UsageErrorsExitTwoWithOneLine) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "m/model.safetensors"));
 }
 
+TEST(SynthCommand, WritesAnEagle3HeadAndRefusesBadOnes) {
+  TempDir dir;
+  const std::string head = source_path("tests/data/configs/tiny-eagle3-head.json").string();
+  const std::string out = (dir.path() / "head").string();
+  const Outcome outcome = run_synth({"--config", head, "--out", out, "--seed", "4"});
+  EXPECT_EQ(outcome.code, 0) << outcome.stderr_text;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "head/model.safetensors"));
+  EXPECT_NE(testing_support::read_file(dir.path() / "head/config.json").find("LlamaForCausalLMEagle3"), std::string::npos);
+  expect_usage_error(run_synth({"--config", head, "--out", out, "--quantization", "fp8-dynamic"}),
+                     "--tokenizer and --quantization do not apply to an EAGLE-3 head");
+  testing_support::write_file(dir.path() / "two_layers.json",
+                              R"({"architectures": ["LlamaForCausalLMEagle3"], "hidden_size": 64, "intermediate_size": 128,
+                                  "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2,
+                                  "vocab_size": 512})");
+  expect_usage_error(run_synth({"--config", (dir.path() / "two_layers.json").string(), "--out", out}),
+                     "two_layers.json: num_hidden_layers is 2; kiln runs one-layer EAGLE-3 heads");
+}
+
 }  // namespace
 }  // namespace kiln::cli

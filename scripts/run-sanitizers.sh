@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# The sanitizer and fuzzing stage of CI (issue 15), after `make test`:
-#  1. build-asan: clang with -DKILN_SANITIZE=address,undefined and -DKILN_FUZZ=ON (CPU only);
-#     the unit tests, then the hostile-client and error e2e suites against the sanitized
-#     `kiln serve`, then every fuzz target for KILN_FUZZ_SECONDS (default 30) each from its seed
-#     corpus under tests/fuzz/corpus/. A sanitizer report, a leak, a crash or a fuzz finding
-#     fails the stage.
-#  2. build-tsan: clang with -DKILN_SANITIZE=thread; the engine and server unit tests.
-# usage: scripts/run-sanitizers.sh [asan|tsan|fuzz|all] (default all). KILN_SANITIZE_JOBS sets
-# the build parallelism (default nproc).
+# The sanitizer and fuzzing stage of CI (issue 15); scripts/run-tests.sh runs `ci` after the
+# other suites unless KILN_SANITIZERS=0.
+#   ci    (default) what CI runs, sized for a cold build on 2 cores in about 10 minutes:
+#         build-asan: clang, -DKILN_SANITIZE=address,undefined -DKILN_FUZZ=ON, -O1 with line
+#         tables, each src/ module as a unity build (KILN_UNITY_BUILD); the unit tests of the
+#         layers that read outside input (base: JSON nesting and UTF-8; api: request parsing,
+#         validation and limits; server: HTTP parsing and hostile connections; tokenizer:
+#         tokenizer.json, the pre-tokenizer regex and chat templates; jinja; tracing), then every
+#         fuzz target for KILN_FUZZ_SECONDS (default 20) from its seed corpus (tests/fuzz/corpus),
+#         two at a time.
+#   e2e   the hostile-client, error and streaming e2e suites against the sanitized `kiln serve`.
+#   tsan  build-tsan: -DKILN_SANITIZE=thread; the engine and server unit tests.
+#   all   ci, e2e and tsan.
+# A sanitizer report, a leak, a crash, a failed test or a fuzz finding fails the stage.
+# KILN_SANITIZE_JOBS sets the build parallelism (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-what=${1:-all}
+what=${1:-ci}
+case "$what" in ci | e2e | tsan | all) ;; *)
+  echo "usage: scripts/run-sanitizers.sh [ci|e2e|tsan|all]" >&2
+  exit 2
+  ;;
+esac
 jobs=${KILN_SANITIZE_JOBS:-$(nproc)}
-fuzz_seconds=${KILN_FUZZ_SECONDS:-30}
+fuzz_seconds=${KILN_FUZZ_SECONDS:-20}
 start=$(date +%s)
 export CC=${KILN_SANITIZE_CC:-clang-14} CXX=${KILN_SANITIZE_CXX:-clang++-14}
+if ! command -v "$CXX" >/dev/null; then
+  echo "sanitizers: $CXX not found (scripts/install-deps.sh installs clang-14; KILN_SANITIZERS=0 skips this stage)" >&2
+  exit 1
+fi
 # A report fails the run that made it; leaks are reported at exit. UBSan stops at the first report.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -24,67 +39,81 @@ if [ -x /usr/bin/llvm-symbolizer-14 ]; then
   export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14 TSAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
 fi
 
-configure() {  # configure DIR SANITIZERS [extra cmake flags]
-  local dir=$1 sanitize=$2
-  shift 2
+configure() { # configure DIR OPT SANITIZERS [extra cmake flags]
+  local dir=$1 opt=$2 sanitize=$3
+  shift 3
   [ -f "$dir/build.ninja" ] && return 0
-  # -O1 with line tables: quick to compile, fast enough to run, and reports with file:line.
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
-    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DKILN_CUDA=OFF -DKILN_WERROR=ON -DKILN_SANITIZE="$sanitize" "$@" >/dev/null
+  # Line tables for file:line in reports; unity modules because this build is never cached.
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="$opt -g1" \
+    -DCMAKE_C_FLAGS_DEBUG="$opt -g1" -DKILN_CUDA=OFF -DKILN_WERROR=ON -DKILN_UNITY_BUILD=ON \
+    -DKILN_SANITIZE="$sanitize" "$@" >/dev/null
 }
 
-stage() { echo "== sanitizers: $* ($(( $(date +%s) - start )) s)"; }
+# Elapsed time and load: the machine may be shared, which stretches every figure here.
+stage() { echo "== sanitizers: $* ($(($(date +%s) - start)) s, load $(cut -d' ' -f1-3 /proc/loadavg))"; }
 
-asan_tests="base_tests api_tests server_tests tracing_tests tokenizer_tests jinja_tests model_tests cli_tests"
+asan_tests="base_tests api_tests server_tests tokenizer_tests jinja_tests tracing_tests"
+fuzz_targets="fuzz_http_request fuzz_api_request fuzz_chat_template fuzz_tokenizer_json fuzz_bpe_encode
+  fuzz_safetensors_header fuzz_model_config"
 
-if [ "$what" = all ] || [ "$what" = asan ] || [ "$what" = fuzz ]; then
+run_fuzz() { # run_fuzz TARGET: KILN_FUZZ_SECONDS from the seeds, new inputs to a scratch corpus
+  local name=$1 scratch log=build-asan/$1.log
+  scratch=$(mktemp -d)
+  if ! "build-asan/tests/fuzz/$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=65536 -print_final_stats=1 -artifact_prefix="build-asan/$name-" "$scratch" \
+    "tests/fuzz/corpus/$name" >"$log" 2>&1; then
+    rm -rf "$scratch"
+    tail -60 "$log" >&2
+    echo "$name failed: the input is in build-asan/$name-*" >&2
+    return 1
+  fi
+  rm -rf "$scratch"
+  echo "$name: $(grep -E '^stat::number_of_executed_units' "$log" | cut -d: -f4 | tr -d ' ') runs in ${fuzz_seconds} s, $(grep -cE '^#[0-9]+[[:space:]]+(NEW|REDUCE)' "$log") new inputs"
+}
+
+if [ "$what" = ci ] || [ "$what" = all ]; then
   stage "ASan+UBSan build"
-  configure build-asan address,undefined -DKILN_FUZZ=ON
-  # The short form: the binary, the tests of every layer that reads outside input, the fuzz
-  # targets (the engine and kernel tests run in the release build and, engine, under TSan).
-  cmake --build build-asan -j "$jobs" --target kiln $asan_tests \
-    fuzz_http_request fuzz_api_request fuzz_chat_template fuzz_tokenizer_json fuzz_bpe_encode \
-    fuzz_safetensors_header fuzz_model_config
-  scripts/make-demo-model.sh build-asan >/dev/null
-fi
-
-if [ "$what" = all ] || [ "$what" = asan ]; then
+  configure build-asan -O1 address,undefined -DKILN_FUZZ=ON
+  cmake --build build-asan -j "$jobs" --target $asan_tests $fuzz_targets
+  scripts/make-tokenizer.sh build-asan >/dev/null
   stage "unit tests under ASan+UBSan"
   for tests in $asan_tests; do
     module=${tests%_tests}
     "build-asan/tests/unit/$module/$tests" --gtest_brief=1
   done
+  # The targets run $jobs at a time; the first failure fails the stage after the others end.
+  failed=0
+  pids=()
+  for name in $fuzz_targets; do
+    stage "$name for ${fuzz_seconds} s"
+    run_fuzz "$name" &
+    pids+=($!)
+    if [ ${#pids[@]} -ge "$jobs" ]; then
+      wait "${pids[0]}" || failed=1
+      pids=("${pids[@]:1}")
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || exit 1
+fi
+
+if [ "$what" = e2e ] || [ "$what" = all ]; then
+  stage "kiln under ASan+UBSan"
+  configure build-asan -O1 address,undefined -DKILN_FUZZ=ON
+  cmake --build build-asan -j "$jobs" --target kiln
+  scripts/make-demo-model.sh build-asan >/dev/null
   stage "e2e (hostile clients, errors, streaming) under ASan+UBSan"
   (cd tests/e2e && KILN_BUILD_DIR="$root/build-asan" KILN_E2E_SANITIZED=1 node --test --test-concurrency=1 \
     hostile.test.mjs errors.test.mjs streaming.test.mjs)
 fi
 
-if [ "$what" = all ] || [ "$what" = fuzz ]; then
-  for target in build-asan/tests/fuzz/fuzz_*; do
-    name=$(basename "$target")
-    stage "$name for ${fuzz_seconds} s"
-    corpus=$(mktemp -d)
-    log="build-asan/$name.log"
-    # New inputs go to a scratch corpus; the committed seeds are read only.
-    if ! "$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="build-asan/$name-" "$corpus" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
-      tail -60 "$log" >&2
-      echo "$name failed: the input is in build-asan/$name-*" >&2
-      rm -rf "$corpus"
-      exit 1
-    fi
-    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
-    rm -rf "$corpus"
-  done
-fi
-
-if [ "$what" = all ] || [ "$what" = tsan ]; then
+if [ "$what" = tsan ] || [ "$what" = all ]; then
   stage "TSan build (engine, server)"
-  configure build-tsan thread
+  configure build-tsan -O1 thread
   cmake --build build-tsan -j "$jobs" --target engine_tests server_tests
   stage "engine and server unit tests under TSan"
   build-tsan/tests/unit/engine/engine_tests --gtest_brief=1
   build-tsan/tests/unit/server/server_tests --gtest_brief=1
 fi
 
-echo "sanitizers: passed in $(( $(date +%s) - start )) s"
+echo "sanitizers ($what): passed in $(($(date +%s) - start)) s"

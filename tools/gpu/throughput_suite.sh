@@ -49,7 +49,7 @@ fi
 make_8b() {
   [ -f "$model/model.safetensors.index.json" ] && return 0
   stamp "synth 8B"
-  "$run" kiln synth --config models/deepseek-r1-distill-llama-8b/config.json --out "$model" --seed 8 --dtype bf16 \
+  "$run" kiln synth --config models/deepseek-r1-distill-llama-8b/config.json --out "$model" --tokenizer "$bundle/tok" --seed 8 --dtype bf16 \
     > "$out/synth_8b.log" 2>&1 || { echo "synth failed"; tail -3 "$out/synth_8b.log"; }
 }
 

@@ -240,7 +240,7 @@ bool Engine::launch_step() {
   if (speculator_ && speculator_->active(scheduler_.num_running())) {
     for (size_t i = 0; i < out.sequences.size() && !step.prepared.next_step_needs_tokens; ++i) {
       const Sequence* seq = scheduler_.find(out.sequences[i].seq_id);
-      step.prepared.next_step_needs_tokens = step.prepared.rows[i].sample_row >= 0 && seq->speculative;
+      step.prepared.next_step_needs_tokens = step.prepared.rows[i].sample_row >= 0 && speculator_->wants_tokens(*seq);
     }
   }
   if (backend_drafts_ != nullptr) add_draft_sequences(out, &step);

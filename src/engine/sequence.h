@@ -62,6 +62,7 @@ struct Sequence {
   // decode step feeds after the last token and verifies; consumed when scheduled.
   std::vector<int32_t> draft_token_ids;
   bool speculative = true;  // may draft (EngineRequest::speculative)
+  int num_draftless_proposals = 0;  // consecutive proposals that found nothing to draft
 
   // Output.
   std::unique_ptr<IncrementalDetokenizer> detokenizer;

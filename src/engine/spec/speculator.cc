@@ -49,6 +49,12 @@ void Speculator::propose(Sequence& seq) {
   DraftContext context{seq.seq_id, seq.token_ids, seq.num_prompt_tokens, max_drafts};
   proposer_->propose(context, &seq.draft_token_ids);
   if (static_cast<int>(seq.draft_token_ids.size()) > max_drafts) seq.draft_token_ids.resize(static_cast<size_t>(max_drafts));
+  seq.num_draftless_proposals = seq.draft_token_ids.empty() ? seq.num_draftless_proposals + 1 : 0;
+}
+
+bool Speculator::wants_tokens(const Sequence& seq) const {
+  if (proposer_ == nullptr || !seq.speculative || seq.grammar) return false;
+  return seq.num_draftless_proposals < kDraftlessBeforeBackoff || seq.num_tokens() % kProbeInterval == 0;
 }
 
 void Speculator::record(int num_drafts, int num_accepted) {

@@ -37,6 +37,13 @@ class Speculator {
   // Sets seq.draft_token_ids for its next step: at most num_speculative_tokens, and none past the
   // last position the sequence may compute.
   void propose(Sequence& seq);
+  // Whether the sequence's next step must reach the host before the one after is scheduled, so
+  // that it can draft. A sequence whose last kDraftlessBeforeBackoff proposals found nothing (text
+  // n-gram or suffix lookup cannot continue) stops holding async scheduling back, and tries again
+  // at every kProbeInterval-th position: speculation costs next to nothing where it cannot help.
+  bool wants_tokens(const Sequence& seq) const;
+  static constexpr int kDraftlessBeforeBackoff = 4;
+  static constexpr int kProbeInterval = 8;
   // Counts one verified draft: `num_drafts` drafted, the first `num_accepted` accepted.
   void record(int num_drafts, int num_accepted);
   void on_finished(const Sequence& seq, bool completed);

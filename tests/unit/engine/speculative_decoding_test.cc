@@ -269,6 +269,53 @@ TEST(SpeculativeDecodingTest, NgramDraftsOnRepetitiveTextKeepGreedyOutputs) {
   EXPECT_GT(engine->stats().spec_decode_num_draft_tokens, 0);
 }
 
+// Drafts nothing, or a fixed guess of kVocab - 1 tokens when `always` (never accepted, but drafts).
+class CountingProposer : public DraftProposer {
+ public:
+  CountingProposer(std::shared_ptr<int> calls, bool always) : calls_(std::move(calls)), always_(always) {}
+  void propose(const DraftContext& context, std::vector<int32_t>* drafts) override {
+    ++*calls_;
+    drafts->clear();
+    if (always_) drafts->assign(static_cast<size_t>(context.max_drafts), kVocab - 1);
+  }
+
+ private:
+  std::shared_ptr<int> calls_;
+  bool always_;
+};
+
+TEST(SpeculativeDecodingTest, SequencesThatFindNoDraftsRunAsynchronouslyAndProbeAgain) {
+  const std::vector<EngineRequest> requests = {make_request("r", make_prompt(7, 3), 64)};
+  for (bool always : {false, true}) {
+    SCOPED_TRACE(always ? "always drafts" : "never drafts");
+    auto calls = std::make_shared<int>(0);
+    EngineOptions options;
+    options.async_scheduling = true;
+    options.worker_thread = true;
+    int64_t launches = 0, overlapped = 0;
+    options.on_launch = [&](int64_t collected) {
+      if (collected < launches) ++overlapped;  // the step before is still on its way
+      ++launches;
+    };
+    options.speculative.method = "ngram";
+    options.speculative.num_speculative_tokens = 3;
+    ASSERT_TRUE(resolve_speculative_config(&options.speculative).ok());
+    options.make_draft_proposer = [calls, always] { return std::make_unique<CountingProposer>(calls, always); };
+    auto engine = make_engine(options);
+    const auto results = run_all(engine.get(), requests);
+    EXPECT_EQ(results[0].choices.at(0).tokens, reference_greedy(requests[0].prompt_token_ids, 64));
+    if (always) {
+      EXPECT_EQ(overlapped, 0);  // every step drafts for the next: each waits for its tokens
+    } else {
+      // Four empty proposals, then one probe every kProbeInterval positions; the steps between
+      // overlap.
+      EXPECT_GT(overlapped, launches / 2) << launches;
+      EXPECT_GE(*calls, Speculator::kDraftlessBeforeBackoff + 3);
+      EXPECT_LE(*calls, Speculator::kDraftlessBeforeBackoff + 64 / Speculator::kProbeInterval + 2);
+    }
+  }
+}
+
 TEST(SpeculativeDecodingTest, NoDraftsAboveTheBatchSizeLimit) {
   std::vector<EngineRequest> requests;
   for (int i = 0; i < 6; ++i) requests.push_back(make_request("r" + std::to_string(i), make_prompt(6, i), 4 + 6 * i));

@@ -67,8 +67,9 @@ void add_engine_flags(FlagParser& parser, EngineArgs* a) {
                     "fp8: quantize a bf16/f16/f32 checkpoint's linear layers to FP8 at load (per-channel weights, "
                     "dynamic per-token activations); FP8 checkpoints (compressed-tensors, fp8) need no flag");
   parser.add_custom("speculative-config", "none",
-                    "speculative decoding as JSON, vLLM's keys: '{\"method\": \"ngram\"|\"suffix\", "
-                    "\"num_speculative_tokens\": 4, ...}' (drafts verified by the model; outputs as without)",
+                    "speculative decoding as JSON, vLLM's keys: '{\"method\": \"ngram\"|\"suffix\"|\"eagle3\", "
+                    "\"num_speculative_tokens\": 4, \"model\": HEAD (eagle3), ...}' (drafts verified by the model; "
+                    "outputs as without)",
                     [a](const std::string& value) -> Status {
                       KILN_ASSIGN_OR_RETURN(a->speculative, parse_speculative_config(value));
                       return ok_status();

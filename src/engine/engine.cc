@@ -155,9 +155,10 @@ void Engine::admit(EngineRequest request, OutputCallback on_output) {
   const int prompt_len = static_cast<int>(req.prompt.size());
   if (req.params.prompt_logprobs) req.prompt_logprobs.emplace(static_cast<size_t>(prompt_len));
   const int64_t arrival = next_arrival_++;
-  if (req.params.grammar && !mask_pool_) {
+  if (req.params.grammar && !mask_pool_ && config_.grammar_mask_threads != 1) {
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    mask_pool_ = std::make_unique<cpu::ThreadPool>(std::clamp(cores / 2, 2, 8));
+    const int threads = config_.grammar_mask_threads > 1 ? config_.grammar_mask_threads : std::clamp(cores / 2, 2, 8);
+    mask_pool_ = std::make_unique<cpu::ThreadPool>(threads);
   }
   const uint64_t base_seed = req.params.seed ? *req.params.seed : seed_source_();
   const int max_num_tokens = std::min(prompt_len + req.params.max_tokens, config_.scheduler.max_model_len);

@@ -71,6 +71,9 @@ struct EngineConfig {
   SpeculativeConfig speculative;
   // Where drafts come from when set (the benchmark's oracle); unset: the method's own proposer.
   std::function<std::unique_ptr<DraftProposer>()> make_draft_proposer;
+  // Threads that write structured outputs' token masks: 0 = half the cores, 2 to 8; 1 = on the
+  // engine thread (bench/engine_bench compares the two).
+  int grammar_mask_threads = 0;
 };
 
 class Engine : public EngineClient {
@@ -130,8 +133,8 @@ class Engine : public EngineClient {
   KvCacheManager kv_cache_;
   Scheduler scheduler_;
   std::unordered_map<std::string, std::unique_ptr<RequestState>> requests_;
-  // Writes structured outputs' token masks in parallel (2-8 threads, so CI runs the parallel
-  // path too); made with the first constrained request.
+  // Writes structured outputs' token masks in parallel (by default 2-8 threads, so CI runs the
+  // parallel path too); made with the first constrained request.
   std::unique_ptr<cpu::ThreadPool> mask_pool_;
   std::vector<std::string> finished_request_ids_;  // to retire
   std::deque<LaunchedStep> in_flight_;             // launch order; at most two

@@ -20,9 +20,13 @@ after(async () => {
   await server?.stop();
 });
 
-// Sampled with a fixed seed and `</think>` made likely enough (about one token in ten) that the
-// reply reasons for a few tokens, closes the think block, then answers.
-const splitReply = () => ({ max_tokens: 32, temperature: 1, seed: 2, logit_bias: { [THINK_END_TOKEN]: 9 } });
+// Sampled with a fixed seed and `</think>` made likely enough that the reply reasons for about
+// 55 tokens, closes the think block, then answers. The page draws once per animation frame, so
+// the reasoning must outlast several frames even on an idle machine: with a few tokens of it
+// (bias 9) the whole phase could fall inside one frame and "Thinking…" was never drawn (one
+// run in three failed on an idle CI box).
+const SPLIT_MAX_TOKENS = 96;
+const splitReply = () => ({ max_tokens: SPLIT_MAX_TOKENS, temperature: 1, seed: 2, logit_bias: { [THINK_END_TOKEN]: 7.5 } });
 // Short, sampled at the page's temperature (0.6): `</think>` comes early (about one token in
 // seven), so there is an answer, and each reply differs.
 const shortReply = () => ({ max_tokens: 24, logit_bias: { [THINK_END_TOKEN]: 6 } });
@@ -59,7 +63,7 @@ describe('chat', () => {
     const stats = await page.getByTestId('reply-stats').innerText();
     const m = /(\d+) tokens · [\d.]+ tok\/s · prompt (\d+)/.exec(stats);
     assert.ok(m, stats);
-    assert.equal(Number(m[1]), 32, 'max_tokens reached');
+    assert.equal(Number(m[1]), SPLIT_MAX_TOKENS, 'max_tokens reached');
     // The block opens again on click and shows the reasoning text.
     await thinking.locator('.thinking-head').click();
     assert.equal(await thinking.locator('.thinking-head').getAttribute('aria-expanded'), 'true');

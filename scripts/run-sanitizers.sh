@@ -8,7 +8,8 @@
 #         parsing, validation and limits; server: HTTP parsing and hostile connections;
 #         tokenizer: tokenizer.json, the pre-tokenizer regex and chat templates; jinja; tracing),
 #         then every fuzz target for KILN_FUZZ_SECONDS (default 20) from its seed corpus
-#         (tests/fuzz/corpus), two at a time; then build-tsan: -DKILN_SANITIZE=thread, the engine
+#         (tests/fuzz/corpus), two at a time, with a fixed seed (KILN_FUZZ_SEED, default 1; 0
+#         lets libFuzzer pick one) so that a rerun of CI explores the same inputs; then build-tsan: -DKILN_SANITIZE=thread, the engine
 #         and server unit tests (the engine's step thread, the HTTP threads, their hand-offs).
 #   asan  the ASan+UBSan and fuzz half of ci; tsan: the TSan half.
 #   e2e   the hostile-client, error and streaming e2e suites against the sanitized `kiln serve`
@@ -28,6 +29,7 @@ case "$what" in ci | asan | tsan | e2e | all) ;; *)
 esac
 jobs=${KILN_SANITIZE_JOBS:-$(nproc)}
 fuzz_seconds=${KILN_FUZZ_SECONDS:-20}
+fuzz_seed=${KILN_FUZZ_SEED:-1}
 start=$(date +%s)
 export CC=${KILN_SANITIZE_CC:-clang-14} CXX=${KILN_SANITIZE_CXX:-clang++-14}
 if ! command -v "$CXX" >/dev/null; then
@@ -62,7 +64,7 @@ fuzz_targets="fuzz_http_request fuzz_api_request fuzz_chat_template fuzz_tokeniz
 run_fuzz() { # run_fuzz TARGET: KILN_FUZZ_SECONDS from the seeds, new inputs to a scratch corpus
   local name=$1 scratch log=build-asan/$1.log
   scratch=$(mktemp -d)
-  if ! "build-asan/tests/fuzz/$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+  if ! "build-asan/tests/fuzz/$name" -max_total_time="$fuzz_seconds" -seed="$fuzz_seed" -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -print_final_stats=1 -artifact_prefix="build-asan/$name-" "$scratch" \
     "tests/fuzz/corpus/$name" >"$log" 2>&1; then
     rm -rf "$scratch"

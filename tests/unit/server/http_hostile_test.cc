@@ -4,6 +4,7 @@
 // streams cut by the drain timeout. Each would crash, leak or hang the server without its fix.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ class RawClient {
     if (receive_buffer_bytes > 0) {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
     }
+    const int no_delay = 1;  // each send() leaves as its own segment
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof no_delay);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<uint16_t>(port));
@@ -106,6 +109,23 @@ TEST_F(HostileClientTest, HugeChunkedTrailerIsRefusedAndTheServerLives) {
               std::string(70000, 'a') + "\r\n\r\n");
   const std::string response = client.read_until_close(5);
   EXPECT_EQ(status_of(response), 431) << response.substr(0, 200);
+  EXPECT_EQ(request("GET", "/health").status, 200);
+}
+
+// An empty chunked body whose last-chunk line and final CRLF arrive in separate reads re-enters
+// Beast's parser with four bytes, which Boost 1.74 asserts cannot happen (boost_assert_handler.cc);
+// a Debug or sanitizer build of the server aborted on it.
+TEST_F(HostileClientTest, EmptyChunkedBodyArrivingByteByByteGetsAnAnswer) {
+  start();
+  RawClient client(port_);
+  ASSERT_TRUE(client.connected());
+  client.send("POST /tokenize HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              "Content-Type: application/json\r\nConnection: close\r\n\r\n");
+  for (const char* piece : {"0\r\n", "\r", "\n"}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    client.send(piece);
+  }
+  EXPECT_EQ(status_of(client.read_until_close(5)), 400);
   EXPECT_EQ(request("GET", "/health").status, 200);
 }
 

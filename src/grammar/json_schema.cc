@@ -1,6 +1,7 @@
 #include "grammar/json_schema.h"
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -11,6 +12,7 @@
 
 #include "grammar/json_number_range.h"
 #include "grammar/json_string_formats.h"
+#include "grammar/json_syntax_builder.h"
 #include "grammar/regex_parser.h"
 
 namespace kiln::grammar {
@@ -31,7 +33,6 @@ const std::set<std::string> kAnnotations = {
     "contentMediaType", "discriminator", "$vocabulary", "strict"};
 
 constexpr double kMaxSafeBound = 1e15;  // bounds beyond this are treated as absent
-constexpr int kEscapeLetter = -1;        // after a backslash in a key: the escape's letter is due
 
 std::string pointer_escape(const std::string& key) {
   std::string out;
@@ -45,6 +46,8 @@ std::string pointer_escape(const std::string& key) {
 
 bool is_validation_keyword(const std::string& key) { return !kAnnotations.count(key); }
 
+// The schema's keywords to grammar, node by node; JSON's own syntax comes from JsonSyntaxBuilder.
+// The first error is kept (with the JSON pointer of the node) and stops the walk.
 class Converter {
  public:
   Converter(const Json& root, const JsonSchemaOptions& options) : root_(root), options_(options) {}
@@ -62,7 +65,7 @@ class Converter {
   Grammar any_object() {
     const RuleId root = g_.add_rule("root");
     g_.set_root(root);
-    g_.set_body(root, object_of_any());
+    g_.set_body(root, json_.any_object());
     return std::move(g_);
   }
 
@@ -72,63 +75,7 @@ class Converter {
     return g_.empty();
   }
 
-  ExprId ws() {
-    return g_.repeat(g_.char_class({{' ', ' '}, {'\n', '\n'}, {'\t', '\t'}}), 0, options_.max_whitespace);
-  }
-  ExprId separator(const char* text) { return g_.sequence({ws(), g_.bytes(text), ws()}); }
   ExprId literal_json(const Json& v) { return g_.bytes(v.dump()); }
-
-  // ---- basic rules, made once ----
-
-  ExprId string_char() {
-    const ExprId hex = g_.char_class({{'0', '9'}, {'A', 'F'}, {'a', 'f'}});
-    // \u escapes of surrogates are left out, so that every escape is exactly one character.
-    const ExprId unicode = g_.sequence({g_.bytes("u"), g_.choice({g_.sequence({g_.char_class({{'0', '9'}, {'A', 'C'}, {'E', 'F'}, {'a', 'c'}, {'e', 'f'}}), hex, hex, hex}),
-                                                                 g_.sequence({g_.char_class({{'D', 'D'}, {'d', 'd'}}), g_.char_class({{'0', '7'}}), hex, hex})})});
-    const ExprId escape = g_.sequence({g_.bytes("\\"), g_.choice({g_.char_class({{'"', '"'}, {'\\', '\\'}, {'/', '/'}, {'b', 'b'}, {'f', 'f'}, {'n', 'n'}, {'r', 'r'}, {'t', 't'}}), unicode})});
-    return g_.choice({g_.char_class({{0x20, 0x21}, {0x23, 0x5B}, {0x5D, kMaxCodepoint}}), escape});
-  }
-
-  ExprId string_rule(int32_t min_length, int32_t max_length) {
-    const auto key = std::make_pair(min_length, max_length);
-    if (auto it = string_rules_.find(key); it != string_rules_.end()) return g_.ref(it->second);
-    const RuleId rule = g_.add_rule(min_length == 0 && max_length == kUnbounded ? "string" : "string_with_length");
-    g_.set_keep(rule);
-    string_rules_[key] = rule;
-    g_.set_body(rule, g_.sequence({g_.bytes("\""), g_.repeat(string_char(), min_length, max_length), g_.bytes("\"")}));
-    return g_.ref(rule);
-  }
-
-  ExprId plain_number() {
-    const ExprId digit = g_.char_class({{'0', '9'}});
-    return g_.sequence({integer_range(&g_, std::nullopt, std::nullopt),
-                        g_.optional(g_.sequence({g_.bytes("."), g_.repeat(digit, 1, kUnbounded)})),
-                        g_.optional(g_.sequence({g_.char_class({{'E', 'E'}, {'e', 'e'}}), g_.optional(g_.char_class({{'+', '+'}, {'-', '-'}})),
-                                                 g_.repeat(digit, 1, kUnbounded)}))});
-  }
-
-  // Any JSON value: one recursive rule shared by every place that allows anything.
-  ExprId any_value() {
-    if (any_value_rule_ < 0) {
-      any_value_rule_ = g_.add_rule("value");
-      const ExprId v = g_.ref(any_value_rule_);
-      const ExprId object = g_.sequence({g_.bytes("{"), ws(),
-                                         g_.optional(g_.sequence({string_rule(0, kUnbounded), separator(":"), v,
-                                                                  g_.star(g_.sequence({separator(","), string_rule(0, kUnbounded), separator(":"), v}))})),
-                                         ws(), g_.bytes("}")});
-      const ExprId array = g_.sequence({g_.bytes("["), ws(), g_.optional(g_.sequence({v, g_.star(g_.sequence({separator(","), v}))})), ws(), g_.bytes("]")});
-      g_.set_body(any_value_rule_, g_.choice({object, array, string_rule(0, kUnbounded), plain_number(), g_.bytes("true"),
-                                              g_.bytes("false"), g_.bytes("null")}));
-    }
-    return g_.ref(any_value_rule_);
-  }
-
-  ExprId object_of_any() {
-    return g_.sequence({g_.bytes("{"), ws(),
-                        g_.optional(g_.sequence({string_rule(0, kUnbounded), separator(":"), any_value(),
-                                                 g_.star(g_.sequence({separator(","), string_rule(0, kUnbounded), separator(":"), any_value()}))})),
-                        ws(), g_.bytes("}")});
-  }
 
   // ---- dispatch ----
 
@@ -139,7 +86,7 @@ class Converter {
       int& d;
       ~DepthGuard() { --d; }
     } guard{depth_};
-    if (schema.is_boolean()) return schema.get<bool>() ? any_value() : fail(path, "the schema 'false' matches nothing");
+    if (schema.is_boolean()) return schema.get<bool>() ? json_.any_value() : fail(path, "the schema 'false' matches nothing");
     if (!schema.is_object()) return fail(path, "a schema must be an object or a boolean, got " + std::string(schema.type_name()));
     std::string unsupported;  // every one at this node, named in the error
     int num_unsupported = 0;
@@ -173,7 +120,7 @@ class Converter {
       }
     } else {
       types = inferred_types(schema);
-      if (types.empty()) return any_value();
+      if (types.empty()) return json_.any_value();
     }
     std::vector<ExprId> choices;
     for (const std::string& type : types) choices.push_back(typed(schema, type, path));
@@ -371,7 +318,7 @@ class Converter {
   ExprId number(const Json& schema, const std::string& path) {
     std::optional<std::pair<double, bool>> lo, hi;
     bounds(schema, path, &lo, &hi);
-    if (!lo && !hi) return plain_number();
+    if (!lo && !hi) return json_.number();
     // Fractional bounds are rounded inward to integers: every value generated satisfies them.
     std::optional<NumberBound> low, high;
     if (lo) {
@@ -432,7 +379,7 @@ class Converter {
         return regex_string(*regex, path, "format");
       }
     }
-    return string_rule(min.value_or(0), max.value_or(kUnbounded));
+    return json_.string(min.value_or(0), max.value_or(kUnbounded));
   }
 
   // ---- arrays and objects ----
@@ -468,7 +415,7 @@ class Converter {
     if (max && min > *max) return fail(path, "minItems is larger than maxItems (or than the items allowed)");
     if (!error_.ok()) return g_.empty();
 
-    const ExprId sep = separator(",");
+    const ExprId sep = json_.separator(",");
     const ExprId item = items ? value(*items, items_path) : g_.empty();
     auto element = [&](size_t i) { return i < prefix.size() ? value(*prefix[i], prefix_paths[i]) : item; };
     // Elements i.. as nested optionals; beyond the prefix the item repeats.
@@ -482,72 +429,11 @@ class Converter {
       const ExprId next = g_.sequence({sep, element(static_cast<size_t>(i)), tail(i + 1)});
       return i < min ? next : g_.optional(next);
     };
-    if (max && *max == 0) return g_.sequence({g_.bytes("["), ws(), g_.bytes("]")});
+    if (max && *max == 0) return g_.sequence({g_.bytes("["), json_.whitespace(), g_.bytes("]")});
     const ExprId elements = g_.sequence({element(0), tail(1)});
-    return g_.sequence({g_.bytes("["), ws(), min > 0 ? elements : g_.optional(elements), ws(), g_.bytes("]")});
+    return g_.sequence({g_.bytes("["), json_.whitespace(), min > 0 ? elements : g_.optional(elements), json_.whitespace(), g_.bytes("]")});
   }
 
-  // A JSON string whose content is none of `names` (additional property keys).
-  ExprId key_not_in(const std::vector<std::string>& names) {
-    struct Node {
-      std::map<unsigned char, Node> children;
-      bool is_name = false;
-    };
-    Node trie;
-    for (const std::string& name : names) {
-      const std::string encoded = Json(name).dump();  // the key as JSON writes it, quotes included
-      Node* n = &trie;
-      for (size_t i = 1; i + 1 < encoded.size(); ++i) n = &n->children[static_cast<unsigned char>(encoded[i])];
-      n->is_name = true;
-    }
-    // Any content byte sequence that leaves the trie is free to go on as any string.
-    const RuleId rest_rule = g_.add_rule("key_rest");
-    g_.set_body(rest_rule, g_.sequence({g_.star(string_char()), g_.bytes("\"")}));
-    // `pending`: bytes still owed by the character or escape under way; inside one only the
-    // names' own bytes may follow (so a key never ends mid-character or mid-escape).
-    std::function<ExprId(const Node&, int)> build = [&](const Node& n, int pending) -> ExprId {
-      std::vector<ExprId> choices;
-      std::vector<CodepointRange> used;
-      for (const auto& [byte, child] : n.children) {
-        used.push_back({byte, byte});
-        int next_pending = pending > 0 ? pending - 1 : 0;
-        if (pending == kEscapeLetter) next_pending = byte == 'u' ? 4 : 0;
-        else if (pending == 0 && byte == '\\') next_pending = kEscapeLetter;
-        else if (pending == 0 && byte >= 0xF0) next_pending = 3;
-        else if (pending == 0 && byte >= 0xE0) next_pending = 2;
-        else if (pending == 0 && byte >= 0xC0) next_pending = 1;
-        choices.push_back(g_.sequence({g_.byte_class({{byte, byte}}), build(child, next_pending)}));
-      }
-      if (pending != 0) return g_.choice(std::move(choices));
-      if (!n.is_name) choices.push_back(g_.bytes("\""));
-      // A different next character (or an escape) leaves the names behind. Bytes the names use
-      // here are excluded as first bytes, so the two branches never overlap.
-      auto taken = [&](uint32_t b) {
-        for (const CodepointRange& r : used) {
-          if (b == r.first) return true;
-        }
-        return false;
-      };
-      std::vector<ExprId> leave;
-      std::vector<CodepointRange> plain;
-      for (uint32_t c = 0x20; c < 0x80; ++c) {
-        if (c != '"' && c != '\\' && !taken(c)) plain.push_back({c, c});
-      }
-      for (uint32_t lead = 0xC2; lead <= 0xF4; ++lead) {  // multi-byte characters by lead byte
-        if (taken(lead)) continue;
-        const uint32_t first = lead < 0xE0 ? ((lead & 0x1F) << 6) : lead < 0xF0 ? ((lead & 0x0F) << 12) : ((lead & 0x07) << 18);
-        const uint32_t span = lead < 0xE0 ? 0x40 : lead < 0xF0 ? 0x1000 : 0x40000;
-        const uint32_t smallest = lead < 0xE0 ? 0x80 : lead < 0xF0 ? 0x800 : 0x10000;  // no overlong forms
-        plain.push_back({std::max(first, smallest), first + span - 1});
-      }
-      if (!plain.empty()) leave.push_back(g_.char_class(plain));
-      if (!taken('\\')) leave.push_back(g_.sequence({g_.bytes("\\"), g_.choice({g_.char_class({{'"', '"'}, {'\\', '\\'}, {'/', '/'}, {'b', 'b'}, {'f', 'f'}, {'n', 'n'}, {'r', 'r'}, {'t', 't'}}),
-                                                                                g_.sequence({g_.bytes("u"), g_.repeat(g_.char_class({{'0', '9'}, {'A', 'F'}, {'a', 'f'}}), 4, 4)})})}));
-      if (!leave.empty()) choices.push_back(g_.sequence({g_.choice(std::move(leave)), g_.ref(rest_rule)}));
-      return g_.choice(std::move(choices));
-    };
-    return g_.sequence({g_.bytes("\""), build(trie, 0)});
-  }
 
   ExprId object(const Json& schema, const std::string& path) {
     static const Json kEmpty = Json::object();
@@ -575,7 +461,7 @@ class Converter {
     std::vector<std::string> names;
     auto member = [&](const std::string& name, const Json& value_schema, const std::string& value_path) {
       names.push_back(name);
-      items.push_back(g_.sequence({literal_json(Json(name)), separator(":"), value(value_schema, value_path)}));
+      items.push_back(g_.sequence({literal_json(Json(name)), json_.separator(":"), value(value_schema, value_path)}));
       is_required.push_back(required.count(name) ? 1 : 0);
     };
     for (const auto& [name, s] : properties.items()) member(name, s, path + "/properties/" + pointer_escape(name));
@@ -586,21 +472,20 @@ class Converter {
     }
     ExprId rest = -1;
     if (additional) {
-      rest = g_.sequence({key_not_in(names), separator(":"), value(*additional, path + "/additionalProperties")});
+      rest = g_.sequence({json_.key_not_in(names), json_.separator(":"), value(*additional, path + "/additionalProperties")});
     }
-    const ExprId members = g_.subsequence(std::move(items), std::move(is_required), separator(","), rest);
-    return g_.sequence({g_.bytes("{"), ws(), members, ws(), g_.bytes("}")});
+    const ExprId members = g_.subsequence(std::move(items), std::move(is_required), json_.separator(","), rest);
+    return g_.sequence({g_.bytes("{"), json_.whitespace(), members, json_.whitespace(), g_.bytes("}")});
   }
 
   const Json& root_;
   const JsonSchemaOptions& options_;
   Grammar g_;
+  JsonSyntaxBuilder json_{&g_, options_.max_whitespace};
   Status error_;
   int depth_ = 0;
   std::map<std::string, RuleId> ref_rules_;
-  std::map<std::pair<int32_t, int32_t>, RuleId> string_rules_;
   std::map<std::string, RuleId> pattern_rules_;
-  RuleId any_value_rule_ = -1;
 };
 
 }  // namespace

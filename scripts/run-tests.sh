@@ -12,7 +12,7 @@ for suite in tests/*/run.sh; do
   echo "== $suite"
   KILN_BUILD_DIR="$build" "$suite"
 done
-# The sanitizer and fuzzing stage (issue 15): its own clang builds, about 10 minutes cold on
+# The sanitizer and fuzzing stage (issue 15): its own clang builds, about 13 minutes cold on
 # 2 cores. KILN_SANITIZERS=0 skips it for a quick local run; CI always runs it.
 if [ "${KILN_SANITIZERS:-1}" != 0 ]; then
   echo "== scripts/run-sanitizers.sh ci"

@@ -6,16 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <random>
 
+#include "cpu_engine_test_util.h"
 #include "engine/cpu_model_executor.h"
-#include "engine_test_util.h"
 #include "model/cpu_eagle3_drafter.h"
-#include "model/cpu_model.h"
 #include "model/eagle3_head.h"
-#include "model/model_loader.h"
 #include "model/synth_eagle3_head.h"
-#include "model/synth_model.h"
 
 namespace kiln::testing {
 namespace {
@@ -23,100 +19,64 @@ namespace {
 class EngineCpuEagle3Test : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
-                                     ("kiln_engine_cpu_eagle3_" + std::to_string(std::random_device{}())));
-    SynthOptions options;
-    options.config_path = std::filesystem::path(KILN_SOURCE_DIR) / "tests/data/configs/tiny-llama.json";
-    options.out_dir = *dir_ / "target";
-    options.dtype = DType::kF32;
-    options.stddev = 0.5;  // peaked logits: greedy ties are unlikely
-    options.show_progress = false;
-    options.num_threads = 1;
-    auto report = synth_model(options);
-    ASSERT_TRUE(report.ok()) << report.message();
+    auto llama = TinyLlama::create("kiln_engine_cpu_eagle3_", "target");
+    ASSERT_TRUE(llama.ok()) << llama.message();
+    llama_ = std::move(llama).value().release();
     SynthEagle3HeadOptions head;
     head.config_path = std::filesystem::path(KILN_SOURCE_DIR) / "tests/data/configs/tiny-eagle3-head.json";
-    head.out_dir = *dir_ / "head";
+    head.out_dir = head_dir();
     head.dtype = DType::kF32;
     head.stddev = 0.5;
     auto head_report = synth_eagle3_head(head);
     ASSERT_TRUE(head_report.ok()) << head_report.message();
-    LoadOptions load;
-    load.prefault = false;
-    load.show_progress = false;
-    auto loaded = load_model(*dir_ / "target", load);
-    ASSERT_TRUE(loaded.ok()) << loaded.message();
-    model_ = std::move(loaded).value().release();
   }
-  static void TearDownTestSuite() {
-    delete model_;
-    std::error_code ignored;
-    std::filesystem::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete llama_; }
+  static std::filesystem::path head_dir() { return llama_->dir.path() / "head"; }
 
   // An engine over the CPU model; with `eagle3`, the head drafts up to 3 tokens.
   std::unique_ptr<Engine> engine(int num_blocks, bool async_scheduling, bool eagle3, bool prefix_caching) {
-    CpuModelOptions options;
-    options.num_blocks = num_blocks;
-    options.block_size = 16;
-    options.num_threads = 1;
+    const LoadedModel& model = *llama_->model;
+    CpuEngineOptions engine_options;
+    engine_options.num_blocks = num_blocks;
+    engine_options.async_scheduling = async_scheduling;
+    engine_options.enable_prefix_caching = prefix_caching;
+    CpuModelOptions options = cpu_model_options(model.config, engine_options);
     std::unique_ptr<CpuEagle3Drafter> drafter;
     if (eagle3) {
-      auto head = load_eagle3_head(*dir_ / "head", model_->config, model_->weights.embed_tokens);
+      auto head = load_eagle3_head(head_dir(), model.config, model.weights.embed_tokens);
       EXPECT_TRUE(head.ok()) << head.message();
       head_ = std::move(head).value();
       options.capture_layer_inputs = head_->config.target_layer_inputs;
       auto created = CpuEagle3Drafter::create(head_->config, head_->weights, 1);
       EXPECT_TRUE(created.ok()) << created.message();
       drafter = std::move(created).value();
+      engine_options.speculative.method = "eagle3";
+      engine_options.speculative.model = head_dir().string();
+      engine_options.speculative.num_speculative_tokens = 3;
+      EXPECT_TRUE(resolve_speculative_config(&engine_options.speculative).ok());
     }
-    auto cpu = CpuModel::create(model_->config, model_->weights, options);
+    auto cpu = CpuModel::create(model.config, model.weights, options);
     EXPECT_TRUE(cpu.ok()) << cpu.message();
-    EngineConfig config;
-    config.scheduler = {24, 64, 256};  // chunked prefill: 24 tokens a step
-    config.num_blocks = num_blocks;
-    config.stats_log_interval_s = 0;
-    config.async_scheduling = async_scheduling;
-    config.enable_prefix_caching = prefix_caching;
-    if (eagle3) {
-      config.speculative.method = "eagle3";
-      config.speculative.model = (*dir_ / "head").string();
-      config.speculative.num_speculative_tokens = 3;
-      EXPECT_TRUE(resolve_speculative_config(&config.speculative).ok());
-    }
     auto executor = std::make_unique<CpuModelExecutor>(std::move(cpu).value(), std::move(drafter));
     executor_ = executor.get();
     if (take_executor_) {  // the test drives the executor itself
       executor_owned_ = std::move(executor);
       return nullptr;
     }
-    std::unique_ptr<ModelExecutor> outer = std::move(executor);
-    if (async_scheduling) outer = std::make_unique<WorkerThreadExecutor>(std::move(outer), nullptr);
-    return std::make_unique<Engine>(config, std::move(outer), nullptr);
+    return cpu_engine_over(std::move(executor), engine_options);
   }
 
-  static std::filesystem::path* dir_;
-  static LoadedModel* model_;
+  static TinyLlama* llama_;
   std::unique_ptr<LoadedEagle3Head> head_;
   CpuModelExecutor* executor_ = nullptr;
   bool take_executor_ = false;
   std::unique_ptr<CpuModelExecutor> executor_owned_;
 };
 
-std::filesystem::path* EngineCpuEagle3Test::dir_ = nullptr;
-LoadedModel* EngineCpuEagle3Test::model_ = nullptr;
+TinyLlama* EngineCpuEagle3Test::llama_ = nullptr;
 
 TEST_F(EngineCpuEagle3Test, DraftedStepsGiveThePlainTokensAndLogprobs) {
-  std::vector<EngineRequest> requests;
-  for (int i = 0; i < 5; ++i) {
-    std::vector<int32_t> p;
-    for (int t = 0; t < 6 + 9 * i; ++t) p.push_back((t * 37 + i * 101 + 5) % 512);
-    if (i >= 3) p.insert(p.begin(), 32, 7);  // two full blocks shared: prefix cache hits
-    EngineRequest r = make_request("r" + std::to_string(i), p, 24);
-    r.sampling.logprobs = 2;
-    requests.push_back(r);
-  }
+  const std::vector<EngineRequest> requests = prefix_sharing_requests(24);
   const auto plain = run_all(engine(64, false, false, true).get(), requests);
   struct Run {
     const char* name;
@@ -129,15 +89,7 @@ TEST_F(EngineCpuEagle3Test, DraftedStepsGiveThePlainTokensAndLogprobs) {
     SCOPED_TRACE(run.name);
     auto spec = engine(run.num_blocks, run.async, true, run.prefix_caching);
     const auto got = run_all(spec.get(), requests);
-    for (size_t i = 0; i < requests.size(); ++i) {
-      const ChoiceResult& expected = plain[i].choices.at(0);
-      const ChoiceResult& actual = got[i].choices.at(0);
-      EXPECT_EQ(actual.tokens, expected.tokens) << i;
-      ASSERT_EQ(actual.logprobs.size(), expected.logprobs.size()) << i;
-      for (size_t t = 0; t < expected.logprobs.size(); ++t) {
-        EXPECT_FLOAT_EQ(actual.logprobs[t].logprob, expected.logprobs[t].logprob) << i << " " << t;
-      }
-    }
+    expect_same_tokens_and_logprobs(plain, got);
     const EngineStats stats = spec->stats();
     EXPECT_GT(stats.spec_decode_num_drafts, 0);
     EXPECT_GT(stats.spec_decode_num_draft_tokens, stats.spec_decode_num_drafts);  // chains of several drafts

@@ -2,14 +2,7 @@
 // do not depend on the batch, on prefix caching or on preemption with real paged attention.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <random>
-
-#include "engine/cpu_model_executor.h"
-#include "engine_test_util.h"
-#include "model/cpu_model.h"
-#include "model/model_loader.h"
-#include "model/synth_model.h"
+#include "cpu_engine_test_util.h"
 
 namespace kiln::testing {
 namespace {
@@ -17,53 +10,22 @@ namespace {
 class EngineCpuModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
-                                     ("kiln_engine_cpu_model_" + std::to_string(std::random_device{}())));
-    SynthOptions options;
-    options.config_path = std::filesystem::path(KILN_SOURCE_DIR) / "tests/data/configs/tiny-llama.json";
-    options.out_dir = *dir_;
-    options.dtype = DType::kF32;
-    options.stddev = 0.5;  // peaked logits: greedy ties are unlikely
-    options.show_progress = false;
-    options.num_threads = 1;
-    auto report = synth_model(options);
-    ASSERT_TRUE(report.ok()) << report.message();
-    LoadOptions load;
-    load.prefault = false;
-    load.show_progress = false;
-    auto loaded = load_model(*dir_, load);
-    ASSERT_TRUE(loaded.ok()) << loaded.message();
-    model_ = std::move(loaded).value().release();
+    auto llama = TinyLlama::create("kiln_engine_cpu_model_");
+    ASSERT_TRUE(llama.ok()) << llama.message();
+    llama_ = std::move(llama).value().release();
   }
-  static void TearDownTestSuite() {
-    delete model_;
-    std::error_code ignored;
-    std::filesystem::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete llama_; }
 
   static std::unique_ptr<Engine> engine(int num_blocks, int max_batched_tokens,
                                         std::shared_ptr<StepGate> gate = nullptr, bool async_scheduling = false,
                                         DType kv_cache_dtype = DType::kF32) {
-    CpuModelOptions options;
+    CpuEngineOptions options;
     options.num_blocks = num_blocks;
-    options.block_size = 16;
-    options.num_threads = 1;
+    options.scheduler = {max_batched_tokens, 64, 256};
     options.kv_cache_dtype = kv_cache_dtype;
-    // Fixed scales keep every sequence's codes independent of its batch (calculated ones would
-    // depend on the first step's tokens).
-    if (kv_cache_dtype == DType::kF8E4M3) options.kv_scales.assign(2 * model_->config.num_hidden_layers, 0.05f);
-    auto cpu = CpuModel::create(model_->config, model_->weights, options);
-    EXPECT_TRUE(cpu.ok()) << cpu.message();
-    EngineConfig config;
-    config.scheduler = {max_batched_tokens, 64, 256};
-    config.num_blocks = num_blocks;
-    config.stats_log_interval_s = 0;
-    config.async_scheduling = async_scheduling;
-    std::unique_ptr<ModelExecutor> executor = std::make_unique<CpuModelExecutor>(std::move(cpu).value());
-    if (gate) executor = std::make_unique<GatedExecutor>(std::move(executor), std::move(gate));
-    if (async_scheduling) executor = std::make_unique<WorkerThreadExecutor>(std::move(executor), nullptr);
-    return std::make_unique<Engine>(config, std::move(executor), nullptr);
+    options.async_scheduling = async_scheduling;
+    options.gate = std::move(gate);
+    return make_cpu_engine(*llama_->model, options);
   }
 
   static std::vector<int32_t> prompt(int length, int salt) {
@@ -72,12 +34,10 @@ class EngineCpuModelTest : public ::testing::Test {
     return p;
   }
 
-  static std::filesystem::path* dir_;
-  static LoadedModel* model_;
+  static TinyLlama* llama_;
 };
 
-std::filesystem::path* EngineCpuModelTest::dir_ = nullptr;
-LoadedModel* EngineCpuModelTest::model_ = nullptr;
+TinyLlama* EngineCpuModelTest::llama_ = nullptr;
 
 class EngineCpuModelKvDtypeTest : public EngineCpuModelTest, public ::testing::WithParamInterface<DType> {};
 

@@ -5,40 +5,24 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <random>
 
+#include "cpu_engine_test_util.h"
 #include "engine/engine_args.h"
 #include "engine/engine_builder.h"
 #include "engine/model_backend.h"
-#include "engine_test_util.h"
 #include "model/model_config.h"
-#include "model/synth_model.h"
 
 namespace kiln::testing {
 namespace {
 
-namespace fs = std::filesystem;
-
 class EngineTensorParallelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("kiln_engine_tp_" + std::to_string(std::random_device{}())));
-    SynthOptions options;
-    options.config_path = fs::path(KILN_SOURCE_DIR) / "tests/data/configs/tiny-llama.json";  // 4 heads, 2 KV heads
-    options.out_dir = *dir_;
-    options.dtype = DType::kF32;
-    options.stddev = 0.5;  // peaked logits: greedy ties are unlikely
-    options.show_progress = false;
-    options.num_threads = 1;
-    auto report = synth_model(options);
-    ASSERT_TRUE(report.ok()) << report.message();
+    dir_ = new TempDir("kiln_engine_tp_");
+    const Status synthesized = synth_tiny_llama(dir_->path());  // 4 heads, 2 KV heads
+    ASSERT_TRUE(synthesized.ok()) << synthesized.message();
   }
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    fs::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   static RunningEngine start(int tp, int num_blocks, bool async_scheduling = false) {
     EngineArgs args;
@@ -50,11 +34,11 @@ class EngineTensorParallelTest : public ::testing::Test {
     args.num_threads = 2;
     args.async_scheduling = async_scheduling;
     args.show_progress = false;
-    auto config = load_model_config(*dir_ / "config.json");
+    auto config = load_model_config(dir_->path() / "config.json");
     EXPECT_TRUE(config.ok()) << config.message();
     auto resolved = resolve_engine_args(args, *config, AvailableDevices{});
     EXPECT_TRUE(resolved.ok()) << resolved.message();
-    auto running = build_engine(*dir_, *resolved, GenerationDefaults{}, nullptr);
+    auto running = build_engine(dir_->path(), *resolved, GenerationDefaults{}, nullptr);
     EXPECT_TRUE(running.ok()) << running.message();
     return std::move(running).value();
   }
@@ -79,10 +63,10 @@ class EngineTensorParallelTest : public ::testing::Test {
     return out;
   }
 
-  static fs::path* dir_;
+  static TempDir* dir_;
 };
 
-fs::path* EngineTensorParallelTest::dir_ = nullptr;
+TempDir* EngineTensorParallelTest::dir_ = nullptr;
 
 TEST_F(EngineTensorParallelTest, GeneratesTheTokensOfOneRank) {
   RunningEngine one = start(1, 64);
@@ -117,7 +101,7 @@ TEST_F(EngineTensorParallelTest, KvBudgetCountsEveryRanksHeads) {
   // --kv-cache-memory buys the same blocks whatever the split: the 2 KV heads split over 2 ranks,
   // and are held twice over 4 ranks (each rank's query heads need their KV head), so TP=4 gets
   // half the blocks of the same budget.
-  auto config = load_model_config(*dir_ / "config.json");
+  auto config = load_model_config(dir_->path() / "config.json");
   ASSERT_TRUE(config.ok());
   const int64_t one = kv_bytes_per_block(*config, 16, DType::kF32);
   for (auto [tp, expected_blocks] : {std::pair{1, 20}, std::pair{2, 20}, std::pair{4, 10}}) {
@@ -129,14 +113,14 @@ TEST_F(EngineTensorParallelTest, KvBudgetCountsEveryRanksHeads) {
     args.show_progress = false;
     auto resolved = resolve_engine_args(args, *config, AvailableDevices{});
     ASSERT_TRUE(resolved.ok()) << resolved.message();
-    auto running = build_engine(*dir_, *resolved, GenerationDefaults{}, nullptr);
+    auto running = build_engine(dir_->path(), *resolved, GenerationDefaults{}, nullptr);
     ASSERT_TRUE(running.ok()) << running.message();
     EXPECT_EQ(running->plan.num_blocks, expected_blocks) << "TP=" << tp;
   }
 }
 
 TEST_F(EngineTensorParallelTest, RefusesSizesTheModelDoesNotSplit) {
-  auto config = load_model_config(*dir_ / "config.json");
+  auto config = load_model_config(dir_->path() / "config.json");
   ASSERT_TRUE(config.ok());
   EngineArgs args;
   args.device = "cpu";

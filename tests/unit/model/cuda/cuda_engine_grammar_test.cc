@@ -7,32 +7,17 @@
 
 #include <regex>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
-#include "engine/cuda/cuda_model_executor.h"
 #include "engine_test_util.h"
 #include "grammar/grammar_compiler.h"
 #include "grammar/grammar_matcher.h"
-#include "test_model.h"
 
 namespace kiln::testing {
 namespace {
 
-constexpr int kGrammarVocab = 1000;
+constexpr int kGrammarVocab = kSmallLlamaVocab;
 constexpr int32_t kEndToken = kGrammarVocab - 1;
-
-TestModelSpec grammar_llama() {
-  TestModelSpec spec;
-  spec.hidden = 256;
-  spec.intermediate = 512;
-  spec.layers = 2;
-  spec.heads = 4;
-  spec.kv_heads = 2;
-  spec.head_dim = 128;
-  spec.vocab = kGrammarVocab;
-  spec.dtype = DType::kBF16;
-  spec.seed = 29;
-  return spec;
-}
 
 // The fake detokenizer's pieces as the grammar's vocabulary, kEndToken ending generation.
 std::shared_ptr<const grammar::CompiledGrammar> compile_regex(const std::string& regex) {
@@ -54,24 +39,13 @@ class CudaEngineGrammarTest : public ::testing::Test {
   void SetUp() override { KILN_SKIP_WITHOUT_GPU(); }
 
   std::vector<RequestResult> run(bool async_scheduling, bool enforce_eager, const std::vector<EngineRequest>& requests) {
-    if (!model_) model_ = make_test_model(grammar_llama());
-    cuda::CudaModelOptions options;
-    options.max_num_batched_tokens = 256;
-    options.max_num_seqs = 8;
-    options.max_model_len = 256;
-    options.num_blocks = 128;
+    if (!model_) model_ = make_test_model(small_bf16_llama(29));
+    cuda::CudaModelOptions options = engine_model_options();
     options.enforce_eager = enforce_eager;
-    auto created = cuda::CudaModel::create(model_->config, model_->weights, options);
-    EXPECT_TRUE(created.ok()) << created.message();
-    EngineConfig config;
-    config.scheduler = {256, 8, 256};
-    config.num_blocks = 128;
-    config.stats_log_interval_s = 0;
-    config.async_scheduling = async_scheduling;
+    EngineConfig config = engine_config_for(options, async_scheduling);
     config.generation_defaults.eos_token_ids = {kEndToken};
     auto gate = std::make_shared<StepGate>();  // every request admitted in the first step
-    std::unique_ptr<ModelExecutor> executor =
-        std::make_unique<GatedExecutor>(std::make_unique<CudaModelExecutor>(std::move(created).value()), gate);
+    std::unique_ptr<ModelExecutor> executor = std::make_unique<GatedExecutor>(make_cuda_executor(*model_, options), gate);
     Engine engine(config, std::move(executor),
                   [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });
     return run_all(&engine, requests, gate.get());

@@ -9,28 +9,13 @@
 
 #include <cmath>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
-#include "engine/cuda/cuda_model_executor.h"
 #include "engine/spec/oracle_proposer.h"
 #include "engine_test_util.h"
-#include "test_model.h"
 
 namespace kiln::testing {
 namespace {
-
-TestModelSpec speculative_llama() {
-  TestModelSpec spec;
-  spec.hidden = 256;
-  spec.intermediate = 512;
-  spec.layers = 2;
-  spec.heads = 4;
-  spec.kv_heads = 2;
-  spec.head_dim = 128;
-  spec.vocab = 1000;
-  spec.dtype = DType::kBF16;
-  spec.seed = 41;
-  return spec;
-}
 
 struct SpecRun {
   const char* name;
@@ -46,22 +31,12 @@ class CudaEngineSpeculativeTest : public ::testing::Test {
 
   std::vector<RequestResult> run(const SpecRun& spec_run, const std::vector<EngineRequest>& requests,
                                  const std::vector<OracleRecording>& recordings, EngineStats* stats) {
-    if (!model_) model_ = make_test_model(speculative_llama());
+    if (!model_) model_ = make_test_model(small_bf16_llama(41));
     constexpr int kDrafts = 4;
-    cuda::CudaModelOptions options;
-    options.max_num_batched_tokens = 256;
-    options.max_num_seqs = 8;
-    options.max_model_len = 256;
-    options.num_blocks = 128;
+    cuda::CudaModelOptions options = engine_model_options();
     options.enforce_eager = spec_run.enforce_eager;
     options.max_sampled_rows = 8 * (1 + kDrafts);  // as engine_builder sizes it
-    auto created = cuda::CudaModel::create(model_->config, model_->weights, options);
-    EXPECT_TRUE(created.ok()) << created.message();
-    EngineConfig config;
-    config.scheduler = {256, 8, 256};
-    config.num_blocks = 128;
-    config.stats_log_interval_s = 0;
-    config.async_scheduling = spec_run.async_scheduling;
+    EngineConfig config = engine_config_for(options, spec_run.async_scheduling);
     if (std::string(spec_run.method) == "oracle") {
       config.speculative.method = "oracle";
       config.speculative.num_speculative_tokens = kDrafts;
@@ -78,8 +53,7 @@ class CudaEngineSpeculativeTest : public ::testing::Test {
       EXPECT_TRUE(resolve_speculative_config(&config.speculative).ok());
     }
     auto gate = std::make_shared<StepGate>();  // every request admitted in the first step
-    std::unique_ptr<ModelExecutor> executor =
-        std::make_unique<GatedExecutor>(std::make_unique<CudaModelExecutor>(std::move(created).value()), gate);
+    std::unique_ptr<ModelExecutor> executor = std::make_unique<GatedExecutor>(make_cuda_executor(*model_, options), gate);
     Engine engine(config, std::move(executor), nullptr);
     auto results = run_all(&engine, requests, gate.get());
     *stats = engine.stats();

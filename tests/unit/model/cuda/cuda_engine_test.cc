@@ -11,29 +11,14 @@
 
 #include <cmath>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
-#include "engine/cuda/cuda_model_executor.h"
 #include "engine_test_util.h"
-#include "test_model.h"
 
 namespace kiln::testing {
 namespace {
 
-constexpr int kEngineVocab = 1000;
-
-TestModelSpec engine_llama() {
-  TestModelSpec spec;
-  spec.hidden = 256;
-  spec.intermediate = 512;
-  spec.layers = 2;
-  spec.heads = 4;
-  spec.kv_heads = 2;
-  spec.head_dim = 128;
-  spec.vocab = kEngineVocab;
-  spec.dtype = DType::kBF16;
-  spec.seed = 23;
-  return spec;
-}
+constexpr int kEngineVocab = kSmallLlamaVocab;
 
 class CudaEngineTest : public ::testing::Test {
  protected:
@@ -41,22 +26,11 @@ class CudaEngineTest : public ::testing::Test {
 
   std::unique_ptr<Engine> engine(bool async_scheduling, int num_blocks = 128,
                                  std::shared_ptr<StepGate> gate = nullptr, int max_num_batched_tokens = 256) {
-    if (!model_) model_ = make_test_model(engine_llama());
-    cuda::CudaModelOptions options;
-    options.max_num_batched_tokens = max_num_batched_tokens;
-    options.max_num_seqs = 8;
-    options.max_model_len = 256;
-    options.num_blocks = num_blocks;
-    auto created = cuda::CudaModel::create(model_->config, model_->weights, options);
-    EXPECT_TRUE(created.ok()) << created.message();
-    EngineConfig config;
-    config.scheduler = {max_num_batched_tokens, 8, 256};
-    config.num_blocks = num_blocks;
-    config.stats_log_interval_s = 0;
-    config.async_scheduling = async_scheduling;
-    std::unique_ptr<ModelExecutor> executor = std::make_unique<CudaModelExecutor>(std::move(created).value());
+    if (!model_) model_ = make_test_model(small_bf16_llama(23));
+    const cuda::CudaModelOptions options = engine_model_options(num_blocks, max_num_batched_tokens);
+    std::unique_ptr<ModelExecutor> executor = make_cuda_executor(*model_, options);
     if (gate) executor = std::make_unique<GatedExecutor>(std::move(executor), std::move(gate));
-    return std::make_unique<Engine>(config, std::move(executor),
+    return std::make_unique<Engine>(engine_config_for(options, async_scheduling), std::move(executor),
                                     [](std::span<const int32_t>, bool) { return std::make_unique<FakeDetokenizer>(); });
   }
 

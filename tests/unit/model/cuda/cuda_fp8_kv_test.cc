@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
 #include "golden_fixture.h"
 #include "model/cuda/cuda_model.h"
@@ -17,19 +18,12 @@ namespace {
 
 using kiln::testing::make_batch;
 using kiln::testing::make_test_model;
+using kiln::testing::small_bf16_llama;
 using kiln::testing::TestModelSpec;
 
 TestModelSpec fp8_spec() {
-  TestModelSpec spec;
-  spec.hidden = 256;
-  spec.intermediate = 512;
-  spec.layers = 2;
+  TestModelSpec spec = small_bf16_llama(19);
   spec.heads = 8;
-  spec.kv_heads = 2;
-  spec.head_dim = 128;
-  spec.vocab = 1000;
-  spec.dtype = DType::kBF16;
-  spec.seed = 19;
   return spec;
 }
 

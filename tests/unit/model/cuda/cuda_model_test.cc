@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
 #include "model/cpu_model.h"
 #include "model/cuda/cuda_model.h"
@@ -17,21 +18,16 @@ namespace {
 using kiln::testing::make_batch;
 using kiln::testing::make_test_model;
 using kiln::testing::SeqStep;
+using kiln::testing::small_bf16_llama;
 using kiln::testing::TestModelSpec;
 
 TestModelSpec spec_for(Architecture architecture, int head_dim, int heads, int kv_heads, bool tied) {
-  TestModelSpec spec;
+  TestModelSpec spec = small_bf16_llama(7);
   spec.architecture = architecture;
-  spec.hidden = 256;
-  spec.intermediate = 512;
-  spec.layers = 2;
   spec.heads = heads;
   spec.kv_heads = kv_heads;
   spec.head_dim = head_dim;
-  spec.vocab = 1000;
   spec.tied = tied;
-  spec.dtype = DType::kBF16;
-  spec.seed = 7;
   return spec;
 }
 

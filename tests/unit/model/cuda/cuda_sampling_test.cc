@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
 #include "model/cuda/cuda_model.h"
 #include "test_model.h"
@@ -16,23 +17,9 @@ namespace {
 using kiln::testing::make_batch;
 using kiln::testing::make_test_model;
 using kiln::testing::SeqStep;
-using kiln::testing::TestModelSpec;
+using kiln::testing::small_bf16_llama;
 
 constexpr int kBlockSize = 16;
-
-TestModelSpec small_llama() {
-  TestModelSpec spec;
-  spec.hidden = 256;
-  spec.intermediate = 512;
-  spec.layers = 2;
-  spec.heads = 4;
-  spec.kv_heads = 2;
-  spec.head_dim = 128;
-  spec.vocab = 1000;
-  spec.dtype = DType::kBF16;
-  spec.seed = 11;
-  return spec;
-}
 
 std::unique_ptr<CudaModel> make_cuda_model(const kiln::testing::TestModel& model, bool enforce_eager) {
   CudaModelOptions options;
@@ -59,7 +46,7 @@ class CudaSamplingTest : public ::testing::Test {
 };
 
 TEST_F(CudaSamplingTest, SampledRowsAndOtherLogitsMatchForward) {
-  auto model = make_test_model(small_llama());
+  auto model = make_test_model(small_bf16_llama(11));
   auto host = make_cuda_model(*model, true);
   auto device = make_cuda_model(*model, true);
   ASSERT_TRUE(host && device);
@@ -98,7 +85,7 @@ TEST_F(CudaSamplingTest, SampledRowsAndOtherLogitsMatchForward) {
 }
 
 TEST_F(CudaSamplingTest, GraphDecodeStepsFollowEagerSteps) {
-  auto model = make_test_model(small_llama());
+  auto model = make_test_model(small_bf16_llama(11));
   auto eager = make_cuda_model(*model, true);
   auto graphed = make_cuda_model(*model, false);
   ASSERT_TRUE(eager && graphed);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_test_setup.h"
 #include "cuda_test_util.h"
 #include "engine/cuda/cuda_model_executor.h"
 #include "engine/cuda/cuda_tensor_parallel_executor.h"
@@ -239,46 +240,26 @@ class CudaTensorParallelEngineTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     KILN_SKIP_WITHOUT_GPUS_FOR(GetParam(), 2);
-    kiln::testing::TestModelSpec spec;
-    spec.hidden = 256;
-    spec.intermediate = 512;
-    spec.layers = 2;
-    spec.heads = 4;
-    spec.kv_heads = 2;
+    kiln::testing::TestModelSpec spec = kiln::testing::small_bf16_llama(29);
     spec.head_dim = 64;
-    spec.vocab = 1000;
-    spec.dtype = DType::kBF16;
-    spec.seed = 29;
     model_ = kiln::testing::make_test_model(spec);
   }
 
   std::unique_ptr<Engine> engine(int size, bool async_scheduling, bool enforce_eager,
                                  std::shared_ptr<kiln::testing::StepGate> gate) {
-    CudaModelOptions options;
-    options.max_num_batched_tokens = 256;
-    options.max_num_seqs = 8;
-    options.max_model_len = 256;
-    options.num_blocks = 128;
+    CudaModelOptions options = kiln::testing::engine_model_options();
     options.enforce_eager = enforce_eager;
     std::unique_ptr<ModelExecutor> executor;
     if (size == 1) {
-      auto created = CudaModel::create(model_->config, model_->weights, options);
-      EXPECT_TRUE(created.ok()) << created.message();
-      executor = std::make_unique<CudaModelExecutor>(std::move(created).value());
+      executor = kiln::testing::make_cuda_executor(*model_, options);
     } else {
       auto created = make_group(model_->config, model_->weights, size, GetParam(), options);
       EXPECT_TRUE(created.ok()) << created.message();
       executor = std::make_unique<CudaTensorParallelExecutor>(std::move(created).value());
     }
     executor = std::make_unique<kiln::testing::GatedExecutor>(std::move(executor), gate);
-    EngineConfig config;
-    config.scheduler = {256, 8, 256};
-    config.num_blocks = 128;
-    config.stats_log_interval_s = 0;
-    config.async_scheduling = async_scheduling;
-    return std::make_unique<Engine>(config, std::move(executor), [](std::span<const int32_t>, bool) {
-      return std::make_unique<kiln::testing::FakeDetokenizer>();
-    });
+    return std::make_unique<Engine>(kiln::testing::engine_config_for(options, async_scheduling), std::move(executor),
+                                    [](std::span<const int32_t>, bool) { return std::make_unique<kiln::testing::FakeDetokenizer>(); });
   }
 
   std::vector<kiln::testing::RequestResult> run(int size, bool async_scheduling, bool enforce_eager) {

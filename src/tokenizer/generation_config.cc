@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/config_json.h"
 #include "tokenizer/read_file.h"
 
 namespace kiln::tokenizer {
@@ -9,39 +10,35 @@ namespace {
 
 using json = nlohmann::json;
 
-Status field_error(const std::string& name, const std::string& field, const std::string& message) {
-  return Status::error(name + ": " + field + ": " + message);
-}
-
 Status read_id(const json& root, const char* key, const std::string& name,
                std::optional<int32_t>* out) {
-  const auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return ok_status();
-  if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > INT32_MAX) {
+  const json* field = optional_field(root, key);
+  if (field == nullptr) return ok_status();
+  if (!field->is_number_integer() || field->get<int64_t>() < 0 || field->get<int64_t>() > INT32_MAX) {
     return field_error(name, key, "expected a token id");
   }
-  *out = it->get<int32_t>();
+  *out = field->get<int32_t>();
   return ok_status();
 }
 
 Status read_number(const json& root, const char* key, const std::string& name,
                    std::optional<double>* out) {
-  const auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return ok_status();
-  if (!it->is_number()) return field_error(name, key, "expected a number");
-  *out = it->get<double>();
+  const json* field = optional_field(root, key);
+  if (field == nullptr) return ok_status();
+  if (!field->is_number()) return field_error(name, key, "expected a number");
+  *out = field->get<double>();
   return ok_status();
 }
 
 Status read_int(const json& root, const char* key, const std::string& name,
                 std::optional<int32_t>* out) {
-  const auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return ok_status();
-  if (!it->is_number_integer() || it->get<int64_t>() < INT32_MIN ||
-      it->get<int64_t>() > INT32_MAX) {
+  const json* field = optional_field(root, key);
+  if (field == nullptr) return ok_status();
+  if (!field->is_number_integer() || field->get<int64_t>() < INT32_MIN ||
+      field->get<int64_t>() > INT32_MAX) {
     return field_error(name, key, "expected an integer");
   }
-  *out = it->get<int32_t>();
+  *out = field->get<int32_t>();
   return ok_status();
 }
 
@@ -49,14 +46,12 @@ Status read_int(const json& root, const char* key, const std::string& name,
 
 Result<GenerationConfig> parse_generation_config(std::string_view json_text,
                                                  const std::string& name) {
-  const json root = json::parse(json_text.begin(), json_text.end(), nullptr, false);
-  if (root.is_discarded()) return Status::error(name + ": not valid JSON");
-  if (!root.is_object()) return Status::error(name + ": expected a JSON object");
+  KILN_ASSIGN_OR_RETURN(const json root, parse_config_object(json_text, name));
   GenerationConfig config;
   KILN_RETURN_IF_ERROR(read_id(root, "bos_token_id", name, &config.bos_token_id));
   KILN_RETURN_IF_ERROR(read_id(root, "pad_token_id", name, &config.pad_token_id));
-  if (const auto it = root.find("eos_token_id"); it != root.end() && !it->is_null()) {
-    const json list = it->is_array() ? *it : json::array({*it});
+  if (const json* field = optional_field(root, "eos_token_id")) {
+    const json list = field->is_array() ? *field : json::array({*field});
     for (const json& id : list) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
         return field_error(name, "eos_token_id", "expected a token id or a list of ids");
@@ -64,9 +59,9 @@ Result<GenerationConfig> parse_generation_config(std::string_view json_text,
       config.eos_token_ids.push_back(id.get<int32_t>());
     }
   }
-  if (const auto it = root.find("do_sample"); it != root.end() && !it->is_null()) {
-    if (!it->is_boolean()) return field_error(name, "do_sample", "expected true or false");
-    config.do_sample = it->get<bool>();
+  if (const json* field = optional_field(root, "do_sample")) {
+    if (!field->is_boolean()) return field_error(name, "do_sample", "expected true or false");
+    config.do_sample = field->get<bool>();
   }
   KILN_RETURN_IF_ERROR(read_number(root, "temperature", name, &config.temperature));
   KILN_RETURN_IF_ERROR(read_number(root, "top_p", name, &config.top_p));

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/config_json.h"
 #include "tokenizer/read_file.h"
 
 namespace kiln::tokenizer {
@@ -9,22 +10,18 @@ namespace {
 
 using json = nlohmann::json;
 
-Status field_error(const std::string& name, const std::string& field, const std::string& message) {
-  return Status::error(name + ": " + field + ": " + message);
-}
-
 // A token field: a string, an AddedToken object with "content", or null.
 Status read_token(const json& root, const char* key, const std::string& name,
                   std::optional<std::string>* out) {
-  const auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return ok_status();
-  if (it->is_string()) {
-    *out = it->get<std::string>();
+  const json* field = optional_field(root, key);
+  if (field == nullptr) return ok_status();
+  if (field->is_string()) {
+    *out = field->get<std::string>();
     return ok_status();
   }
-  if (it->is_object()) {
-    const auto content = it->find("content");
-    if (content != it->end() && content->is_string()) {
+  if (field->is_object()) {
+    const auto content = field->find("content");
+    if (content != field->end() && content->is_string()) {
       *out = content->get<std::string>();
       return ok_status();
     }
@@ -34,10 +31,10 @@ Status read_token(const json& root, const char* key, const std::string& name,
 
 Status read_optional_bool(const json& root, const char* key, const std::string& name,
                           std::optional<bool>* out) {
-  const auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return ok_status();
-  if (!it->is_boolean()) return field_error(name, key, "expected true or false");
-  *out = it->get<bool>();
+  const json* field = optional_field(root, key);
+  if (field == nullptr) return ok_status();
+  if (!field->is_boolean()) return field_error(name, key, "expected true or false");
+  *out = field->get<bool>();
   return ok_status();
 }
 
@@ -52,9 +49,7 @@ const std::string* TokenizerConfig::chat_template(std::string_view name) const {
 }
 
 Result<TokenizerConfig> parse_tokenizer_config(std::string_view json_text, const std::string& name) {
-  const json root = json::parse(json_text.begin(), json_text.end(), nullptr, false);
-  if (root.is_discarded()) return Status::error(name + ": not valid JSON");
-  if (!root.is_object()) return Status::error(name + ": expected a JSON object");
+  KILN_ASSIGN_OR_RETURN(const json root, parse_config_object(json_text, name));
   TokenizerConfig config;
   KILN_RETURN_IF_ERROR(read_token(root, "bos_token", name, &config.bos_token));
   KILN_RETURN_IF_ERROR(read_token(root, "eos_token", name, &config.eos_token));
@@ -62,23 +57,23 @@ Result<TokenizerConfig> parse_tokenizer_config(std::string_view json_text, const
   KILN_RETURN_IF_ERROR(read_token(root, "unk_token", name, &config.unk_token));
   KILN_RETURN_IF_ERROR(read_optional_bool(root, "add_bos_token", name, &config.add_bos_token));
   KILN_RETURN_IF_ERROR(read_optional_bool(root, "add_eos_token", name, &config.add_eos_token));
-  if (const auto it = root.find("model_max_length"); it != root.end() && !it->is_null()) {
-    if (it->is_number_integer()) {
-      config.model_max_length = it->get<int64_t>();
-    } else if (!it->is_number()) {
+  if (const json* field = optional_field(root, "model_max_length")) {
+    if (field->is_number_integer()) {
+      config.model_max_length = field->get<int64_t>();
+    } else if (!field->is_number()) {
       // transformers writes 1e30 (a float) for "no limit": that is no limit, not an error.
       return field_error(name, "model_max_length", "expected a number");
     }
   }
-  if (const auto it = root.find("tokenizer_class"); it != root.end() && it->is_string()) {
-    config.tokenizer_class = it->get<std::string>();
+  if (const json* field = optional_field(root, "tokenizer_class"); field != nullptr && field->is_string()) {
+    config.tokenizer_class = field->get<std::string>();
   }
-  if (const auto it = root.find("chat_template"); it != root.end() && !it->is_null()) {
-    if (it->is_string()) {
-      config.chat_templates.push_back({"default", it->get<std::string>()});
-    } else if (it->is_array()) {
-      for (size_t i = 0; i < it->size(); ++i) {
-        const json& entry = (*it)[i];
+  if (const json* field = optional_field(root, "chat_template")) {
+    if (field->is_string()) {
+      config.chat_templates.push_back({"default", field->get<std::string>()});
+    } else if (field->is_array()) {
+      for (size_t i = 0; i < field->size(); ++i) {
+        const json& entry = (*field)[i];
         if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
             !entry.contains("template") || !entry["template"].is_string()) {
           return field_error(name, "chat_template[" + std::to_string(i) + "]",

@@ -16,7 +16,6 @@ set(kiln_unity_own_files
     src/jinja/globals.cc              # kUndefined (filters.cc)
     src/jinja/methods.cc              # kNone, kUndefined (filters.cc)
     src/jinja/tests.cc                # kUndefined, canonical (filters.cc)
-    src/tokenizer/tokenizer_config.cc # field_error (generation_config.cc)
     src/cli/serve_command.cc          # fail (generate_command.cc)
     tests/unit/api/structured_output_fields_test.cc  # chat (bad_request_test.cc)
     tests/unit/api/tool_call_response_test.cc        # context (response_shape_test.cc)

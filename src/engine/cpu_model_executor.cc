@@ -8,6 +8,9 @@ Status CpuModelExecutor::draft(const StepInput& input, const ForwardBatch& batch
   if (drafter_ == nullptr) return ok_status();
   for (int64_t seq_id : input.released_seq_ids) drafter_->release(seq_id);
   if (input.draft_sequences.empty()) return ok_status();
+  // The head reads the kept rows as consecutive positions: its drafts are chains (the config
+  // refuses draft_tree_topk above 1 for eagle3).
+  if (!batch.tree_parents.empty()) return Status::error("StepInput: EAGLE-3 drafting over a step that feeds draft trees");
   std::vector<Eagle3StepSequence> sequences;
   sequences.reserve(input.draft_sequences.size());
   for (const BackendDraftSequence& d : input.draft_sequences) {

@@ -245,10 +245,22 @@ bool Engine::launch_step() {
     }
   }
   if (backend_drafts_ != nullptr) add_draft_sequences(out, &step);
+  // Before this step's forward reads or writes the cache, the last collected draft trees'
+  // accepted nodes move to their sequences' consecutive slots. Those sequences are not in a step
+  // launched before that collection (their drafts' positions were still in flight), so nothing
+  // between reads the old slots; a sequence that finished meanwhile only had its free blocks
+  // written, before anything of this step's is.
+  ForwardBatch& batch = step.prepared.input.batch;
+  batch.kv_move_from = std::move(pending_kv_move_from_);
+  batch.kv_move_to = std::move(pending_kv_move_to_);
+  pending_kv_move_from_.clear();
+  pending_kv_move_to_.clear();
   step.launch_status = executor_->launch(step.prepared.input);
   if (!step.launch_status.ok()) {  // the backend never saw them: the next launch carries them
     released_draft_seq_ids_.insert(released_draft_seq_ids_.end(), step.prepared.input.released_seq_ids.begin(),
                                    step.prepared.input.released_seq_ids.end());
+    pending_kv_move_from_ = std::move(batch.kv_move_from);
+    pending_kv_move_to_ = std::move(batch.kv_move_to);
   }
   step.prepared.input = StepInput();
   // The tokens this step samples are known on the device before the host: they are pending
@@ -366,15 +378,27 @@ void Engine::apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int p
     return;
   }
   if (position == seq.num_tokens() - 1) seq.pending_sample_row = -1;  // no later step samples it yet
-  int num_tokens = 1;
+  // The emitted tokens are the rows of the root and of each accepted draft node: the nodes'
+  // tokens, then the bonus token of the last row (engine/spec/draft_tree.h).
+  std::vector<int> path;
   if (s.num_drafts() > 0) {
-    const int num_accepted = count_accepted_drafts(s.draft_token_ids, rows);
+    path = accept_draft_tree(s.drafts, rows);
+    const int num_accepted = static_cast<int>(path.size());
     speculator_->record(s.num_drafts(), num_accepted);
     scheduler_.reject_drafts(s.seq_id, s.num_drafts() - num_accepted);
-    num_tokens += num_accepted;
+    const std::span<const int> table = scheduler_.block_table(s.seq_id);
+    const int block_size = scheduler_.kv_cache().block_size();
+    const auto slot = [&](int p) {
+      return static_cast<int64_t>(table[static_cast<size_t>(p / block_size)]) * block_size + p % block_size;
+    };
+    for (const auto& [from, to] : accepted_kv_moves(position - 1, path)) {
+      pending_kv_move_from_.push_back(slot(from));
+      pending_kv_move_to_.push_back(slot(to));
+    }
   }
+  const int num_tokens = 1 + static_cast<int>(path.size());
   for (int j = 0; j < num_tokens; ++j) {
-    const SampledRow& sampled = rows[static_cast<size_t>(j)];
+    const SampledRow& sampled = rows[static_cast<size_t>(j == 0 ? 0 : 1 + path[static_cast<size_t>(j - 1)])];
     std::optional<TokenLogprob> logprob;
     if (seq.sampling.logprobs >= 0) logprob = to_token_logprob(sampled);
     ++generation_tokens_total_;

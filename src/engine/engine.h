@@ -148,6 +148,9 @@ class Engine : public EngineClient {
   // EAGLE-3: the speculator's proposer, fed with the drafts the backend returns; null otherwise.
   BackendDraftProposer* backend_drafts_ = nullptr;
   std::vector<int64_t> released_draft_seq_ids_;  // finished since the last launch
+  // Draft trees' accepted nodes whose K/V the next launched step moves into place
+  // (ForwardBatch::kv_move_from / kv_move_to).
+  std::vector<int64_t> pending_kv_move_from_, pending_kv_move_to_;
 
   // Shared with submitting threads.
   mutable std::mutex mutex_;

@@ -50,6 +50,8 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
   std::vector<std::pair<const Sequence*, size_t>> constrained;  // (sequence, its sampling row)
   ForwardBatch& b = step.input.batch;
   std::vector<int32_t>& sources = step.input.token_from_previous_sample;
+  std::vector<int32_t> parents;  // ForwardBatch::tree_parents, built once a sequence feeds a tree
+  bool feeds_tree = false;
   const int block_size = scheduler.kv_cache().block_size();
   int max_blocks = 0;
   for (const ScheduledSequence& s : output.sequences) {
@@ -74,8 +76,24 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
     KILN_CHECK(num_drafts == 0 || fed_end == seq->num_tokens()) << "drafts of sequence " << s.seq_id << " do not follow its last token";
     KILN_CHECK_LE(end, static_cast<int>(table.size()) * block_size);
     const int row0 = b.num_tokens();
+    // Draft node i sits in the slot of position fed_end + i, at position root + its depth.
+    const DraftTree& tree = s.drafts;
+    KILN_CHECK(*draft_tree_error(tree) == '\0') << "sequence " << s.seq_id << ": " << draft_tree_error(tree);
+    if (!tree.is_chain() && !feeds_tree) {
+      // The step so far is chains: each sequence's first token has no parent.
+      feeds_tree = true;
+      for (size_t q = 0; q + 1 < b.query_start.size(); ++q) {
+        for (int t = b.query_start[q]; t < b.query_start[q + 1]; ++t) parents.push_back(t - b.query_start[q] - 1);
+      }
+    }
     for (int pos = s.num_computed_tokens; pos < end; ++pos) {
-      const int32_t token = pos < fed_end ? seq->token_ids[pos] : s.draft_token_ids[static_cast<size_t>(pos - fed_end)];
+      const int node = pos - fed_end;
+      const int32_t token = node < 0 ? seq->token_ids[pos] : tree.tokens[static_cast<size_t>(node)];
+      const int position = node < 0 ? pos : fed_end - 1 + tree.depth(node);
+      if (feeds_tree) {
+        const int local = pos - s.num_computed_tokens;  // index within the sequence's new tokens
+        parents.push_back(local == 0 ? -1 : node <= 0 ? local - 1 : (fed_end - s.num_computed_tokens) + tree.parents[static_cast<size_t>(node)]);
+      }
       if (token == kPendingToken) {
         // Only a sequence's last token can still be on its way from the step before.
         KILN_CHECK(pos == seq->num_tokens() - 1 && seq->pending_sample_row >= 0)
@@ -86,7 +104,7 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
         sources.push_back(-1);
       }
       b.token_ids.push_back(token);
-      b.positions.push_back(pos);
+      b.positions.push_back(position);
       b.slot_mapping.push_back(static_cast<int64_t>(table[pos / block_size]) * block_size +
                                pos % block_size);
     }
@@ -118,20 +136,25 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
       KILN_CHECK(!seq->sampling_reads_output() ||
                  std::find(generated.begin(), generated.end(), kPendingToken) == generated.end())
           << "sequence " << s.seq_id << " has penalties but its last token is not on the host";
-      // With drafts, the row at draft j's position samples as if drafts 0..j-1 were accepted:
-      // its history (penalties, min_tokens, the draw's counter) includes them.
+      // The row at draft node i samples as if the node's path were accepted: its history
+      // (penalties, min_tokens, the draw's counter) holds the path's tokens. It walks its first
+      // child's token first (kernels/sampling.h), which for a chain is the next draft.
       std::vector<int32_t> history;
-      if (num_drafts > 0) {
-        history.assign(generated.begin(), generated.end());
-        history.insert(history.end(), s.draft_token_ids.begin(), s.draft_token_ids.end());
-      }
       for (int j = 0; j <= num_drafts; ++j) {
+        const int node = j - 1;  // -1: the root
         const int logits_row = static_cast<int>(b.logits_indices.size());
         b.logits_indices.push_back(b.num_tokens() - 1 - num_drafts + j);
-        const std::span<const int32_t> output =
-            num_drafts > 0 ? std::span<const int32_t>(history).first(generated.size() + static_cast<size_t>(j)) : generated;
+        std::span<const int32_t> output = generated;
+        if (node >= 0) {
+          history.assign(generated.begin(), generated.end());
+          const size_t path_begin = history.size();
+          for (int n = node; n >= 0; n = tree.parents[static_cast<size_t>(n)]) history.push_back(tree.tokens[static_cast<size_t>(n)]);
+          std::reverse(history.begin() + static_cast<std::ptrdiff_t>(path_begin), history.end());
+          output = history;
+        }
         SamplingRowParams row = make_sampling_row(seq->sampling, logits_row, prompt, output, &step.input.adjustments);
-        if (j < num_drafts) row.draft_token_id = s.draft_token_ids[static_cast<size_t>(j)];
+        const int child = tree.first_child(node);
+        if (child >= 0) row.draft_token_id = tree.tokens[static_cast<size_t>(child)];
         step.input.sampling_rows.push_back(row);
       }
       // A structured output's row is masked to its grammar (such sequences do not draft).
@@ -142,6 +165,7 @@ PreparedStep prepare_step(const SchedulerOutput& output, const Scheduler& schedu
     step.rows.push_back(rows);
   }
 
+  b.tree_parents = std::move(parents);
   add_grammar_masks(constrained, vocab_size, mask_pool, &step.input);
 
   step.result_logits_row.assign(b.logits_indices.size(), -1);

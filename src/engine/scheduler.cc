@@ -47,7 +47,7 @@ void Scheduler::add(Sequence* seq) {
 void Scheduler::preempt(int64_t seq_id) {
   Sequence& seq = *seqs_.at(seq_id);
   kv_cache_->free(seq_id);
-  seq.draft_token_ids.clear();
+  seq.drafts.clear();
   seq.num_computed_tokens = 0;
   seq.num_collected_tokens = 0;
   seq.status = SequenceStatus::kWaiting;
@@ -74,15 +74,19 @@ void Scheduler::schedule_running(SchedulerOutput* out, int* budget) {
     // Drafts ride on a decode whose last token is on the host, within the budget and the
     // sequence's last position; they never cost another sequence its blocks.
     int num_drafts = 0;
-    if (!seq.draft_token_ids.empty() && num_new == 1 && seq.num_computed_tokens == seq.num_tokens() - 1 &&
+    if (!seq.drafts.empty() && num_new == 1 && seq.num_computed_tokens == seq.num_tokens() - 1 &&
         seq.token_ids.back() != kPendingToken) {
-      num_drafts = std::min({static_cast<int>(seq.draft_token_ids.size()), fed_limit - seq.num_tokens(), *budget - 1});
+      // A tree's first nodes are a tree (parents precede children): trimming keeps a prefix.
+      num_drafts = std::min({seq.drafts.num_nodes(), fed_limit - seq.num_tokens(), *budget - 1});
       if (num_drafts > 0 && !kv_cache_->allocate(id, seq.num_tokens() + num_drafts)) num_drafts = 0;
       num_new += std::max(0, num_drafts);
     }
-    std::vector<int32_t> drafts;
-    if (num_drafts > 0) drafts.assign(seq.draft_token_ids.begin(), seq.draft_token_ids.begin() + num_drafts);
-    seq.draft_token_ids.clear();
+    DraftTree drafts;
+    if (num_drafts > 0) {
+      drafts = std::move(seq.drafts);
+      drafts.truncate(num_drafts);
+    }
+    seq.drafts.clear();
     bool scheduled = false;
     bool self_preempted = false;
     while (true) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/spec/draft_tree.h"
+
 namespace kiln {
 
 struct ScheduledSequence {
@@ -15,11 +17,12 @@ struct ScheduledSequence {
   // True when this step reaches the end of the sequence's known tokens, so the step's last
   // row yields the next token (false for a prefill chunk that is not the last).
   bool samples = false;
-  // Speculative decoding: the last draft_token_ids.size() of the num_new_tokens are drafts fed
-  // after the sequence's last token; the step samples a row at the last token and at each draft,
-  // and each row verifies the draft after it (engine/spec/speculator.h).
-  std::vector<int32_t> draft_token_ids;
-  int num_drafts() const { return static_cast<int>(draft_token_ids.size()); }
+  // Speculative decoding: the last drafts.num_nodes() of the num_new_tokens are the nodes of a
+  // draft tree fed after the sequence's last token (its root), in node order; the step samples a
+  // row at the root and at each node, and the acceptance walk follows them
+  // (engine/spec/draft_tree.h).
+  DraftTree drafts;
+  int num_drafts() const { return drafts.num_nodes(); }
 };
 
 struct SchedulerOutput {

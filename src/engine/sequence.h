@@ -18,6 +18,7 @@
 #include "engine/generation_defaults.h"
 #include "engine/request_output.h"
 #include "engine/sequence_grammar.h"
+#include "engine/spec/draft_tree.h"
 #include "engine/stop_string_checker.h"
 
 namespace kiln {
@@ -58,9 +59,10 @@ struct Sequence {
   // Structured outputs: the grammar its tokens must follow (null: free). Reached through a
   // pointer so that building a step's masks, from the scheduler's const view, can advance it.
   std::unique_ptr<SequenceGrammar> grammar;
-  // Speculative decoding (engine/spec/): tokens drafted to follow token_ids, which the next
-  // decode step feeds after the last token and verifies; consumed when scheduled.
-  std::vector<int32_t> draft_token_ids;
+  // Speculative decoding (engine/spec/): the tree of tokens drafted to follow token_ids (a chain
+  // for most methods), which the next decode step feeds after the last token and verifies;
+  // consumed when scheduled.
+  DraftTree drafts;
   bool speculative = true;  // may draft (EngineRequest::speculative)
   int num_draftless_proposals = 0;  // consecutive proposals that found nothing to draft
 

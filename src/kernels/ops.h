@@ -36,6 +36,12 @@ struct PagedAttentionMetadata {
   // Most new tokens of any sequence (1 = every sequence decodes one token). 0 = unknown, read
   // as possibly more than 1. Lets the CUDA launcher pick its decode and prefill kernels.
   int max_query_len = 0;
+  // Speculative draft trees: [num_tokens] or null (every sequence's new tokens causal, as above).
+  // Per token, the index within its sequence's new tokens of its parent (-1 for the first): new
+  // token j then sees the cached prefix (keys 0..seq_len - num_new - 1) and the new tokens on its
+  // path from the first new token to itself, in that order (ForwardBatch::tree_parents). A chain
+  // (parent j - 1) sees exactly the causal keys, in the same order, so it gives the same bits.
+  const int32_t* tree_parents = nullptr;
 };
 
 struct AttentionShape {
@@ -114,7 +120,8 @@ void rope_and_cache_kv(const CpuContext& ctx, float* q, const float* k, const fl
                        int max_position, const Fp8KvCacheLayer& cache, bool calculate_scales);
 
 // Attention of the step's queries over the paged cache (which already holds this step's K/V):
-// causal within the new tokens, full over the cached prefix, GQA/MQA (the query heads of a KV
+// causal within the new tokens (or along each draft tree's paths: meta.tree_parents), full over
+// the cached prefix, GQA/MQA (the query heads of a KV
 // group are computed together), softmax in f32 with the running-max trick, scale given by the
 // caller (1/sqrt(head_dim) for Llama/Qwen2).
 void paged_attention(const CpuContext& ctx, const float* q /*[num_tokens, num_heads, head_dim]*/,
@@ -125,6 +132,14 @@ void paged_attention(const CpuContext& ctx, const float* q /*[num_tokens, num_he
 // As above over an FP8 cache, keys and values dequantized with the layer's scales.
 void paged_attention(const CpuContext& ctx, const float* q, const Fp8KvCacheLayer& cache,
                      const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale, float* out);
+
+// Copies the K/V entries of slot from[i] to slot to[i], for i in order, in one layer's K and V
+// caches of `row_bytes` bytes per slot (num_kv_heads x head_dim elements of the cache's dtype, f32
+// or FP8 codes: the entries are moved, not converted). Speculative decoding moves the accepted
+// nodes of a draft tree to their sequence's consecutive slots this way (ForwardBatch::kv_move_*);
+// no move may read a slot an earlier one wrote.
+void move_kv(const CpuContext& ctx, void* k_cache, void* v_cache, int64_t row_bytes, const int64_t* from,
+             const int64_t* to, int num_moves);
 
 // SwiGLU: out[r, i] = silu(gate[r, i]) * up[r, i], with gate and up rows `stride` floats apart:
 // separate [m, inter] buffers (stride = inter) or halves of one [m, 2 * inter] gate|up buffer

@@ -178,6 +178,7 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   meta.block_size = kv_cache_.shape().block_size;
   meta.num_tokens = n;
   for (int32_t len : batch.seq_lens) meta.max_seq_len = std::max(meta.max_seq_len, len);
+  meta.tree_parents = batch.tree_parents.empty() ? nullptr : batch.tree_parents.data();
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   int max_position = 0;
   for (int32_t p : batch.positions) max_position = std::max(max_position, p);
@@ -194,6 +195,15 @@ Status CpuModel::forward(const ForwardBatch& batch, std::vector<float>* logits) 
   resize(&up_, n, inter);
   resize(&act_, n, inter);
 
+  if (!batch.kv_move_from.empty()) {  // accepted draft-tree nodes, before anything reads them
+    const int64_t row_bytes = static_cast<int64_t>(c.kv_size()) * static_cast<int64_t>(dtype_size_bytes(kv_cache_.shape().dtype));
+    for (int i = 0; i < c.num_hidden_layers; ++i) {
+      void* k = kv_cache_.fp8() ? static_cast<void*>(kv_cache_.fp8_layer(i).k) : static_cast<void*>(kv_cache_.k(i));
+      void* v = kv_cache_.fp8() ? static_cast<void*>(kv_cache_.fp8_layer(i).v) : static_cast<void*>(kv_cache_.v(i));
+      cpu::move_kv(ctx_, k, v, row_bytes, batch.kv_move_from.data(), batch.kv_move_to.data(),
+                   static_cast<int>(batch.kv_move_from.size()));
+    }
+  }
   if (communicator_ != nullptr) {
     // Vocab-parallel: each token's row comes from the one rank that holds it.
     cpu::embedding_shard(ctx_, weights_.embed_tokens, shard_.vocab_begin, batch.token_ids.data(), n, residual_.data());

@@ -29,6 +29,20 @@ struct ForwardBatch {
   // samples; every prompt token when prompt logprobs are asked for).
   std::vector<int32_t> logits_indices;  // [num_logits]
 
+  // Speculative draft trees (engine/spec/draft_tree.h), [num_tokens] or empty when every
+  // sequence's new tokens are a chain (each follows the one before, as ever). Per token, the index
+  // within its sequence's new tokens of the token it follows, -1 for the sequence's first new
+  // token. Token j of a sequence still takes the slot of position seq_len - num_new + j, but its
+  // position (for rope) is that of the first new token plus its depth, and its attention sees the
+  // cached prefix and its own ancestors only. A chain (parent j - 1 for every j > 0) is the same
+  // as no tree.
+  std::vector<int32_t> tree_parents;
+  // K/V entries copied before the step's forward, in order, from slot kv_move_from[i] to slot
+  // kv_move_to[i] in every layer: the accepted nodes of an earlier step's draft tree, moved to their
+  // sequence's consecutive positions. No move reads a slot an earlier one wrote.
+  std::vector<int64_t> kv_move_from;
+  std::vector<int64_t> kv_move_to;
+
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
   int num_seqs() const { return static_cast<int>(seq_lens.size()); }
 };

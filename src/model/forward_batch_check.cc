@@ -1,6 +1,7 @@
 #include "model/forward_batch_check.h"
 
 #include <string>
+#include <unordered_set>
 
 namespace kiln {
 
@@ -22,6 +23,9 @@ Status validate_forward_batch(const ForwardBatch& b, int vocab_size, int num_blo
       b.block_tables.size() != static_cast<size_t>(num_seqs) * b.max_blocks_per_seq) {
     return fail("block_tables must be [num_seqs, max_blocks_per_seq]");
   }
+  if (!b.tree_parents.empty() && b.tree_parents.size() != b.token_ids.size()) {
+    return fail("tree_parents must be empty or hold one parent per token");
+  }
   for (int s = 0; s < num_seqs; ++s) {
     const int begin = b.query_start[static_cast<size_t>(s)];
     const int end = b.query_start[static_cast<size_t>(s) + 1];
@@ -40,15 +44,29 @@ Status validate_forward_batch(const ForwardBatch& b, int vocab_size, int num_blo
       }
     }
     for (int t = begin; t < end; ++t) {
-      const int position = seq_len - (end - begin) + (t - begin);
+      // Token j of the sequence's new tokens takes the slot of position first + j; its position is
+      // first + its depth in a draft tree (first + j in a chain).
+      const int first = seq_len - (end - begin);
+      const int slot_position = first + (t - begin);
+      int position = slot_position;
       const std::string token = "token " + std::to_string(t) + " (" + seq + ")";
+      if (!b.tree_parents.empty()) {
+        const int parent = b.tree_parents[static_cast<size_t>(t)];
+        if (t == begin ? parent != -1 : (parent < 0 || parent >= t - begin)) {
+          return fail(token + " has tree parent " + std::to_string(parent) + ", expected " +
+                      (t == begin ? std::string("-1 (the sequence's first new token)")
+                                  : "one of the sequence's earlier new tokens 0.." + std::to_string(t - begin - 1)));
+        }
+        if (t > begin) position = b.positions[static_cast<size_t>(begin + parent)] + 1;
+      }
       if (b.positions[static_cast<size_t>(t)] != position) {
         return fail(token + " has position " + std::to_string(b.positions[static_cast<size_t>(t)]) +
-                    ", seq_lens implies " + std::to_string(position));
+                    (b.tree_parents.empty() ? ", seq_lens implies " : ", its tree parent implies ") +
+                    std::to_string(position));
       }
       const int64_t slot =
-          static_cast<int64_t>(table[position / block_size]) * block_size +
-          position % block_size;
+          static_cast<int64_t>(table[slot_position / block_size]) * block_size +
+          slot_position % block_size;
       if (b.slot_mapping[static_cast<size_t>(t)] != slot) {
         return fail(token + " has slot " + std::to_string(b.slot_mapping[static_cast<size_t>(t)]) +
                     ", its block table implies " + std::to_string(slot));
@@ -66,6 +84,20 @@ Status validate_forward_batch(const ForwardBatch& b, int vocab_size, int num_blo
                     std::to_string(vocab_size));
       }
     }
+  }
+  if (b.kv_move_from.size() != b.kv_move_to.size()) return fail("kv_move_from and kv_move_to differ in length");
+  const int64_t num_slots = static_cast<int64_t>(num_blocks) * block_size;
+  std::unordered_set<int64_t> written;
+  for (size_t i = 0; i < b.kv_move_from.size(); ++i) {
+    const int64_t from = b.kv_move_from[i], to = b.kv_move_to[i];
+    if (from < 0 || from >= num_slots || to < 0 || to >= num_slots) {
+      return fail("KV move " + std::to_string(i) + " (slot " + std::to_string(from) + " to " + std::to_string(to) +
+                  ") leaves the cache's " + std::to_string(num_slots) + " slots");
+    }
+    if (written.count(from) > 0) {
+      return fail("KV move " + std::to_string(i) + " reads slot " + std::to_string(from) + ", which an earlier move wrote");
+    }
+    written.insert(to);
   }
   for (int32_t row : b.logits_indices) {
     if (row < 0 || row >= num_tokens) {

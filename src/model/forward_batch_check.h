@@ -1,6 +1,7 @@
 // Checks a ForwardBatch against itself and the cache before a backend writes anything: lengths,
 // offsets, block ids inside the cache, positions and slots consistent with the block tables,
-// token ids inside the vocabulary, logits rows inside the batch. Shared by the CPU and CUDA
+// token ids inside the vocabulary, logits rows inside the batch, draft-tree parents within their
+// sequence's new tokens and positions that follow them, KV moves inside the cache. Shared by the CPU and CUDA
 // backends so that a bad step is refused the same way on both.
 #pragma once
 

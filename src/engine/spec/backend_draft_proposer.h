@@ -17,13 +17,13 @@ class BackendDraftProposer : public DraftProposer {
   // The drafts the backend made for `seq_id` in the step just collected.
   void set(int64_t seq_id, std::vector<int32_t> drafts) { drafts_[seq_id] = std::move(drafts); }
 
-  void propose(const DraftContext& context, std::vector<int32_t>* drafts) override {
+  void propose(const DraftContext& context, DraftTree* drafts) override {
     drafts->clear();
     const auto it = drafts_.find(context.seq_id);
     if (it == drafts_.end()) return;
-    *drafts = std::move(it->second);
+    *drafts = DraftTree::chain(it->second);
     drafts_.erase(it);
-    if (static_cast<int>(drafts->size()) > context.max_drafts) drafts->resize(static_cast<size_t>(context.max_drafts));
+    drafts->truncate(context.max_drafts);
   }
   void on_finished(const DraftContext& context, bool completed) override {
     (void)completed;

@@ -3,7 +3,8 @@
 // draft is accepted and a step shows the most speculation can give. With acceptance_rate below
 // 1, each drafted token is corrupted with probability 1 - rate (independently, deterministically
 // from the seed), so the verify step runs at a chosen per-token acceptance rate, as a trained
-// draft head would reach it. A sequence whose output left the recording drafts nothing.
+// draft head would reach it. A sequence whose output left the recording drafts nothing. With draft
+// trees (draft_tree_topk k > 1), each depth has k - 1 wrong siblings before the drafted token.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,7 @@ class OracleProposer : public DraftProposer {
  public:
   OracleProposer(std::shared_ptr<const OracleRecordings> recordings, double acceptance_rate, uint64_t seed = 0);
   OracleProposer(const std::vector<OracleRecording>& recordings, double acceptance_rate, uint64_t seed = 0);
-  void propose(const DraftContext& context, std::vector<int32_t>* drafts) override;
+  void propose(const DraftContext& context, DraftTree* drafts) override;
 
  private:
   std::shared_ptr<const OracleRecordings> recordings_;

@@ -21,6 +21,14 @@ Status resolve_speculative_config(SpeculativeConfig* c) {
   if (c->num_speculative_tokens < 1 || c->num_speculative_tokens > 64) {
     return field_error("num_speculative_tokens", "must be between 1 and 64, got " + std::to_string(c->num_speculative_tokens));
   }
+  if (c->draft_tree_topk < 1 || c->draft_tree_topk > c->num_speculative_tokens) {
+    return field_error("draft_tree_topk", "must be between 1 and num_speculative_tokens (" +
+                                              std::to_string(c->num_speculative_tokens) + "), got " +
+                                              std::to_string(c->draft_tree_topk));
+  }
+  if (c->draft_tree_topk > 1 && m != "ngram" && m != "oracle") {
+    return field_error("draft_tree_topk", "above 1 (draft trees) is supported for methods ngram and oracle only so far, not " + m);
+  }
   if (m == "ngram") {
     if (!c->prompt_lookup_min && !c->prompt_lookup_max) c->prompt_lookup_min = c->prompt_lookup_max = 5;
     if (!c->prompt_lookup_min) c->prompt_lookup_min = c->prompt_lookup_max;

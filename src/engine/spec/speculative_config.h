@@ -14,7 +14,12 @@ struct SpeculativeConfig {
   // "" (off), "ngram" (prompt lookup), "suffix" (suffix decoding), "eagle3" (a draft head), or
   // "oracle" (test and benchmark only: drafts a recorded continuation, see oracle_proposer.h).
   std::string method;
-  int num_speculative_tokens = 0;
+  int num_speculative_tokens = 0;  // tokens drafted per sequence and step (tree nodes)
+  // Draft trees: the most children a drafted node (or the sequence's last token) may have, as
+  // SGLang's speculative_eagle_topk; 1 (the default) drafts chains. Method ngram branches at its
+  // different earlier matches, the benchmark's oracle adds wrong siblings (eagle3 and suffix draft
+  // chains so far); the step verifies the whole tree at once.
+  int draft_tree_topk = 1;
   // ngram: the longest suffix of the sequence, between these lengths, that occurred before.
   // Unset: vLLM's defaults (both 5; one given sets the other).
   std::optional<int> prompt_lookup_min;

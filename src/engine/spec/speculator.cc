@@ -23,22 +23,13 @@ std::unique_ptr<DraftProposer> make_draft_proposer(const SpeculativeConfig& conf
   return nullptr;
 }
 
-int count_accepted_drafts(std::span<const int32_t> drafts, std::span<const SampledRow> rows) {
-  KILN_CHECK_EQ(rows.size(), drafts.size() + 1);
-  int accepted = 0;
-  while (accepted < static_cast<int>(drafts.size()) && rows[static_cast<size_t>(accepted)].token_id == drafts[static_cast<size_t>(accepted)]) {
-    ++accepted;
-  }
-  return accepted;
-}
-
 Speculator::Speculator(const SpeculativeConfig& config, std::unique_ptr<DraftProposer> proposer)
     : config_(config), proposer_(std::move(proposer)) {
   counters_.num_accepted_tokens_per_pos.assign(static_cast<size_t>(std::max(0, config_.num_speculative_tokens)), 0);
 }
 
 void Speculator::propose(Sequence& seq) {
-  seq.draft_token_ids.clear();
+  seq.drafts.clear();
   // A structured output's rows need the grammar's mask after each draft; it does not draft.
   if (proposer_ == nullptr || !seq.speculative || seq.grammar) return;
   // Drafts sit at positions num_tokens .. num_tokens + d - 1, and the scheduler computes no
@@ -46,10 +37,11 @@ void Speculator::propose(Sequence& seq) {
   const int room = seq.max_num_tokens - 1 - seq.num_tokens();
   const int max_drafts = std::min(config_.num_speculative_tokens, room);
   if (max_drafts <= 0) return;
-  DraftContext context{seq.seq_id, seq.token_ids, seq.num_prompt_tokens, max_drafts};
-  proposer_->propose(context, &seq.draft_token_ids);
-  if (static_cast<int>(seq.draft_token_ids.size()) > max_drafts) seq.draft_token_ids.resize(static_cast<size_t>(max_drafts));
-  seq.num_draftless_proposals = seq.draft_token_ids.empty() ? seq.num_draftless_proposals + 1 : 0;
+  DraftContext context{seq.seq_id, seq.token_ids, seq.num_prompt_tokens, max_drafts, config_.draft_tree_topk};
+  proposer_->propose(context, &seq.drafts);
+  KILN_CHECK(*draft_tree_error(seq.drafts) == '\0') << "proposer for method " << config_.method << ": " << draft_tree_error(seq.drafts);
+  seq.drafts.truncate(max_drafts);
+  seq.num_draftless_proposals = seq.drafts.empty() ? seq.num_draftless_proposals + 1 : 0;
 }
 
 bool Speculator::wants_tokens(const Sequence& seq) const {

@@ -122,7 +122,7 @@ SuffixDraft SuffixCorpus::draft(std::span<const int32_t> context, int max_drafts
   return best;
 }
 
-void SuffixProposer::propose(const DraftContext& context, std::vector<int32_t>* drafts) {
+void SuffixProposer::propose(const DraftContext& context, DraftTree* drafts) {
   drafts->clear();
   std::unique_ptr<SuffixCorpus>& own = sequences_[context.seq_id];
   if (!own) own = std::make_unique<SuffixCorpus>();
@@ -134,7 +134,7 @@ void SuffixProposer::propose(const DraftContext& context, std::vector<int32_t>* 
     SuffixDraft global = finished_.draft(context.tokens, context.max_drafts, params_);
     if (global.score > best.score) best = std::move(global);
   }
-  *drafts = std::move(best.tokens);
+  *drafts = DraftTree::chain(best.tokens);
 }
 
 void SuffixProposer::on_finished(const DraftContext& context, bool completed) {

@@ -63,7 +63,7 @@ class SuffixCorpus {
 class SuffixProposer : public DraftProposer {
  public:
   explicit SuffixProposer(const SuffixDecodingParams& params) : params_(params) {}
-  void propose(const DraftContext& context, std::vector<int32_t>* drafts) override;
+  void propose(const DraftContext& context, DraftTree* drafts) override;
   void on_finished(const DraftContext& context, bool completed) override;
 
  private:

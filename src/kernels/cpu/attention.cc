@@ -3,9 +3,12 @@
 // visible context are materialized (the CPU path is the reference, not a FlashAttention), then a
 // max-subtracted softmax in f32 and the weighted sum of V rows in key order. Every query's result
 // depends only on its own keys, so chunked prefill and decode give the same bits as a full prefill.
+// A draft tree's token (meta.tree_parents) sees the cached prefix and then its path's new tokens:
+// the same loops over a list of visible keys, which for a chain is the causal list itself.
 // An FP8 cache's rows are dequantized (code x scale) into a row of floats before use.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -69,24 +72,36 @@ void attend(const CpuContext& ctx, const float* q, RowReader key_row, RowReader 
       [&](int64_t begin, int64_t end) {
         std::vector<float> scores(static_cast<size_t>(group) * static_cast<size_t>(max_context));
         std::vector<float> scratch(static_cast<size_t>(hd));
+        std::vector<int32_t> visible, path;  // draft trees: the key positions a token sees
         for (int64_t item = begin; item < end; ++item) {
           const int t = static_cast<int>(item / shape.num_kv_heads);
           const int kv_head = static_cast<int>(item % shape.num_kv_heads);
           const int s = seq_of_token[t];
           const int num_new = meta.query_start[s + 1] - meta.query_start[s];
-          const int position = meta.seq_lens[s] - num_new + (t - meta.query_start[s]);
-          const int context = position + 1;  // causal: keys 0..position
+          const int first_new = meta.seq_lens[s] - num_new;
+          const int position = first_new + (t - meta.query_start[s]);
+          int context = position + 1;  // causal: keys 0..position
+          if (meta.tree_parents != nullptr) {
+            path.clear();
+            for (int j = t - meta.query_start[s]; j >= 0; j = meta.tree_parents[meta.query_start[s] + j]) path.push_back(j);
+            visible.resize(static_cast<size_t>(first_new));
+            for (int j = 0; j < first_new; ++j) visible[static_cast<size_t>(j)] = j;
+            for (auto it = path.rbegin(); it != path.rend(); ++it) visible.push_back(first_new + *it);
+            context = static_cast<int>(visible.size());
+          }
+          const auto key_position = [&](int j) { return meta.tree_parents != nullptr ? visible[static_cast<size_t>(j)] : j; };
           const int32_t* table =
               meta.block_tables + static_cast<int64_t>(s) * meta.max_blocks_per_seq;
           const float* q_group = q + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
 
-          for (int j = 0; j < context; ++j) {
+          for (int jj = 0; jj < context; ++jj) {
+            const int j = key_position(jj);
             const int64_t slot =
                 static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
                 j % meta.block_size;
             const float* key = key_row(slot, kv_head, scratch.data());
             for (int g = 0; g < group; ++g) {
-              scores[static_cast<size_t>(g) * max_context + j] =
+              scores[static_cast<size_t>(g) * max_context + jj] =
                   dot(q_group + g * hd, key, hd) * scale;
             }
           }
@@ -104,13 +119,14 @@ void attend(const CpuContext& ctx, const float* q, RowReader key_row, RowReader 
           }
           float* out_group = out + t * q_row + static_cast<int64_t>(kv_head) * group * hd;
           std::fill(out_group, out_group + static_cast<int64_t>(group) * hd, 0.0f);
-          for (int j = 0; j < context; ++j) {
+          for (int jj = 0; jj < context; ++jj) {
+            const int j = key_position(jj);
             const int64_t slot =
                 static_cast<int64_t>(table[j / meta.block_size]) * meta.block_size +
                 j % meta.block_size;
             const float* value = value_row(slot, kv_head, scratch.data());
             for (int g = 0; g < group; ++g) {
-              axpy(scores[static_cast<size_t>(g) * max_context + j], value, out_group + g * hd, hd);
+              axpy(scores[static_cast<size_t>(g) * max_context + jj], value, out_group + g * hd, hd);
             }
           }
         }
@@ -143,6 +159,17 @@ void paged_attention(const CpuContext& ctx, const float* q, const Fp8KvCacheLaye
     };
   };
   attend(ctx, q, row_of(cache.k, *cache.k_scale), row_of(cache.v, *cache.v_scale), meta, shape, scale, out);
+}
+
+void move_kv(const CpuContext& ctx, void* k_cache, void* v_cache, int64_t row_bytes, const int64_t* from,
+             const int64_t* to, int num_moves) {
+  (void)ctx;  // a few rows per accepted draft: not worth the pool
+  for (int i = 0; i < num_moves; ++i) {
+    for (void* cache : {k_cache, v_cache}) {
+      auto* bytes = static_cast<uint8_t*>(cache);
+      std::memmove(bytes + to[i] * row_bytes, bytes + from[i] * row_bytes, static_cast<size_t>(row_bytes));
+    }
+  }
 }
 
 }  // namespace kiln::cpu

@@ -444,6 +444,10 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
 Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len, std::span<const int32_t> token_source) const {
   KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, plan_.num_blocks, options_.block_size,
                                               token_source, num_previous_sampled_));
+  if (!batch.tree_parents.empty() || !batch.kv_move_from.empty()) {
+    // The engine drafts chains for this backend (engine_builder.cc): trees need tree attention here.
+    return Status::error("ForwardBatch: speculative draft trees (tree_parents, KV moves) are not supported by the CUDA backend");
+  }
   if (batch.num_tokens() > options_.max_num_batched_tokens) {
     return Status::error("ForwardBatch: " + std::to_string(batch.num_tokens()) +
                          " tokens exceed --max-num-batched-tokens " + std::to_string(options_.max_num_batched_tokens));

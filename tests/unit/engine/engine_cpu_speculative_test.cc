@@ -1,7 +1,8 @@
 // Speculative decoding over the real CPU forward (a tiny random-weight Llama from `kiln synth`):
 // verify steps compute several positions of a sequence with paged attention, rejected drafts
 // leave K/V that later steps overwrite, and the tokens and logprobs are those of plain decoding,
-// with an f32 or an FP8 KV cache, chunked prefill, prefix caching, preemption and async steps.
+// with an f32 or an FP8 KV cache, chunked prefill, prefix caching, preemption and async steps;
+// draft trees run tree attention and move the accepted nodes' K/V into place.
 #include <gtest/gtest.h>
 
 #include "cpu_engine_test_util.h"
@@ -19,9 +20,10 @@ class EngineCpuSpeculativeTest : public ::testing::TestWithParam<DType> {
   }
   static void TearDownTestSuite() { delete llama_; }
 
-  // An engine over the CPU model; with `recordings`, speculating with the oracle at `rate`.
+  // An engine over the CPU model; with `recordings`, speculating with the oracle at `rate`
+  // (trees of `topk` children per node when above 1).
   static std::unique_ptr<Engine> engine(int num_blocks, bool async_scheduling, const std::vector<OracleRecording>* recordings,
-                                        double rate, std::shared_ptr<StepGate> gate) {
+                                        double rate, std::shared_ptr<StepGate> gate, int topk = 1) {
     CpuEngineOptions options;
     options.num_blocks = num_blocks;
     options.kv_cache_dtype = GetParam();
@@ -29,7 +31,8 @@ class EngineCpuSpeculativeTest : public ::testing::TestWithParam<DType> {
     options.gate = std::move(gate);
     if (recordings != nullptr) {
       options.speculative.method = "oracle";
-      options.speculative.num_speculative_tokens = 4;
+      options.speculative.num_speculative_tokens = topk > 1 ? 6 : 4;
+      options.speculative.draft_tree_topk = topk;
       EXPECT_TRUE(resolve_speculative_config(&options.speculative).ok());
       options.make_draft_proposer = [copy = *recordings, rate] { return std::make_unique<OracleProposer>(copy, rate, 11); };
     }
@@ -54,17 +57,20 @@ TEST_P(EngineCpuSpeculativeTest, VerifyStepsGiveThePlainTokensAndLogprobs) {
     int num_blocks;
     bool async;
     double rate;
+    int topk = 1;
   };
   for (const Run& run : {Run{"all accepted", 64, false, 1.0}, Run{"some rejected", 64, false, 0.6},
-                         Run{"async", 64, true, 0.6}, Run{"preempting", 8, false, 0.6}}) {
+                         Run{"async", 64, true, 0.6}, Run{"preempting", 8, false, 0.6},
+                         Run{"trees, all accepted", 64, false, 1.0, 3}, Run{"trees, some rejected", 64, false, 0.6, 3},
+                         Run{"trees, async", 64, true, 0.6, 2}, Run{"trees, preempting", 8, false, 0.6, 2}}) {
     SCOPED_TRACE(run.name);
     auto gate = std::make_shared<StepGate>();  // every request in the first step: preemption whatever the timing
-    auto spec = engine(run.num_blocks, run.async, &recordings, run.rate, gate);
+    auto spec = engine(run.num_blocks, run.async, &recordings, run.rate, gate, run.topk);
     const auto got = run_all(spec.get(), requests, gate.get());
     expect_same_tokens_and_logprobs(plain, got);
     const EngineStats stats = spec->stats();
     EXPECT_GT(stats.spec_decode_num_accepted_tokens, 0);
-    if (run.rate == 1.0) {
+    if (run.rate == 1.0 && run.topk == 1) {
       EXPECT_EQ(stats.spec_decode_num_accepted_tokens, stats.spec_decode_num_draft_tokens);
     }
     if (run.num_blocks == 8) {

@@ -3,7 +3,8 @@
 // pseudo-random function of the whole token history read back through the block table. So its
 // output depends only on a sequence's tokens — exactly what batch invariance, preemption by
 // recompute and prefix caching must preserve — and a wrong block table or slot mapping changes
-// the logits.
+// the logits. A draft tree's row reads the cached prefix and its own path (ForwardBatch::
+// tree_parents), and KV moves copy slots before the step's writes, as a model's attention does.
 #pragma once
 
 #include <cstdint>

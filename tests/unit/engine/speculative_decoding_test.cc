@@ -17,10 +17,11 @@
 namespace kiln::testing {
 namespace {
 
-SpeculativeConfig oracle_config(int k) {
+SpeculativeConfig oracle_config(int k, int topk = 1) {
   SpeculativeConfig c;
   c.method = "oracle";
   c.num_speculative_tokens = k;
+  c.draft_tree_topk = topk;
   EXPECT_TRUE(resolve_speculative_config(&c).ok());
   return c;
 }
@@ -273,10 +274,10 @@ TEST(SpeculativeDecodingTest, NgramDraftsOnRepetitiveTextKeepGreedyOutputs) {
 class CountingProposer : public DraftProposer {
  public:
   CountingProposer(std::shared_ptr<int> calls, bool always) : calls_(std::move(calls)), always_(always) {}
-  void propose(const DraftContext& context, std::vector<int32_t>* drafts) override {
+  void propose(const DraftContext& context, DraftTree* drafts) override {
     ++*calls_;
     drafts->clear();
-    if (always_) drafts->assign(static_cast<size_t>(context.max_drafts), kVocab - 1);
+    if (always_) *drafts = DraftTree::chain(std::vector<int32_t>(static_cast<size_t>(context.max_drafts), kVocab - 1));
   }
 
  private:
@@ -340,13 +341,22 @@ TEST(SpeculativeDecodingTest, NoDraftsAboveTheBatchSizeLimit) {
 constexpr int kSmallVocab = 4;
 constexpr int kOutputLength = 3;
 
-// Drafts that are right sometimes and wrong otherwise: a fixed function of the position.
+// Drafts that are right sometimes and wrong otherwise: a fixed function of the position. With
+// trees, each depth has max_branches children (the pattern's token and the next ids), and the
+// path grows from the first child at even depths and the last at odd ones.
 class PatternProposer : public DraftProposer {
  public:
-  void propose(const DraftContext& context, std::vector<int32_t>* drafts) override {
+  void propose(const DraftContext& context, DraftTree* drafts) override {
     drafts->clear();
-    for (int j = 0; j < context.max_drafts; ++j) {
-      drafts->push_back(static_cast<int32_t>((context.tokens.size() + static_cast<size_t>(j) * 3) % kSmallVocab));
+    int parent = -1;
+    for (int j = 0; drafts->num_nodes() < context.max_drafts; ++j) {
+      const int first = static_cast<int>((context.tokens.size() + static_cast<size_t>(j) * 3) % kSmallVocab);
+      int grow = -1;
+      for (int b = 0; b < context.max_branches && drafts->num_nodes() < context.max_drafts; ++b) {
+        const int node = drafts->add(parent, (first + b) % kSmallVocab);
+        if (b == 0 || j % 2 == 1) grow = node;
+      }
+      parent = grow;
     }
   }
 };
@@ -433,11 +443,13 @@ bool fits(const std::vector<int>& counts, const std::vector<double>& expected, i
   return *statistic < k * c * c * c;
 }
 
-std::vector<int> sample_outputs(const std::vector<int32_t>& prompt, float top_p, int draws, bool speculate, double bias) {
+// `topk` > 1: draft trees of 2 * (kOutputLength - 1) nodes, topk children per node.
+std::vector<int> sample_outputs(const std::vector<int32_t>& prompt, float top_p, int draws, bool speculate, double bias,
+                                int topk = 1) {
   EngineOptions options;
   options.vocab = kSmallVocab;
   if (speculate) {
-    options.speculative = oracle_config(kOutputLength - 1);
+    options.speculative = topk > 1 ? oracle_config(2 * (kOutputLength - 1), topk) : oracle_config(kOutputLength - 1);
     options.make_draft_proposer = [] { return std::make_unique<PatternProposer>(); };
   }
   if (bias > 0) {
@@ -477,6 +489,10 @@ TEST(SpeculativeSamplingDistributionTest, OutputsFollowTheTargetWithAndWithoutSp
     EXPECT_TRUE(fits(sample_outputs(prompt, top_p, draws, true, 0), expected, draws, &statistic)) << statistic;
     // The same test fails an engine that accepts a rejected draft one time in ten.
     EXPECT_FALSE(fits(sample_outputs(prompt, top_p, draws, true, 0.1), expected, draws, &statistic)) << statistic;
+    // Draft trees: the acceptance walk keeps the distribution, and the test fails a walk that
+    // descends into a node's first child one time in ten whatever the row sampled.
+    EXPECT_TRUE(fits(sample_outputs(prompt, top_p, draws, true, 0, 2), expected, draws, &statistic)) << statistic;
+    EXPECT_FALSE(fits(sample_outputs(prompt, top_p, draws, true, 0.1, 2), expected, draws, &statistic)) << statistic;
   }
 }
 

@@ -61,9 +61,10 @@ TEST(SuffixProposerTest, DraftsFromItsOwnTextAndFromFinishedRequests) {
   SuffixProposer proposer(params);
   // Its own text, never the match that is the context itself.
   const Tokens own = {10, 11, 12, 13, 10, 11};
-  Tokens drafts;
+  DraftTree drafts;
   proposer.propose({1, own, 2, 5}, &drafts);
-  EXPECT_EQ(drafts, (Tokens{12, 13, 10, 11}));
+  EXPECT_EQ(drafts.tokens, (Tokens{12, 13, 10, 11}));
+  EXPECT_TRUE(drafts.is_chain());
   const Tokens alone = {10, 11};
   proposer.propose({2, alone, 2, 5}, &drafts);
   EXPECT_TRUE(drafts.empty());
@@ -75,16 +76,19 @@ TEST(SuffixProposerTest, DraftsFromItsOwnTextAndFromFinishedRequests) {
   EXPECT_TRUE(drafts.empty());
   const Tokens other = {9, 20, 21};
   proposer.propose({5, other, 1, 5}, &drafts);
-  EXPECT_EQ(drafts, (Tokens{22, 23, 24}));
+  EXPECT_EQ(drafts.tokens, (Tokens{22, 23, 24}));
+  EXPECT_TRUE(drafts.is_chain());
   // An aborted request's output is not kept; with one cached request the older one goes.
   proposer.on_finished({6, Tokens{0, 30, 31, 32}, 1, 0}, false);
   proposer.propose({7, Tokens{9, 20, 21}, 1, 5}, &drafts);
-  EXPECT_EQ(drafts, (Tokens{22, 23, 24}));
+  EXPECT_EQ(drafts.tokens, (Tokens{22, 23, 24}));
+  EXPECT_TRUE(drafts.is_chain());
   proposer.on_finished({8, Tokens{0, 50, 51, 52}, 1, 0}, true);
   proposer.propose({9, Tokens{9, 20, 21}, 1, 5}, &drafts);
   EXPECT_TRUE(drafts.empty());
   proposer.propose({10, Tokens{9, 50, 51}, 1, 5}, &drafts);
-  EXPECT_EQ(drafts, (Tokens{52}));
+  EXPECT_EQ(drafts.tokens, (Tokens{52}));
+  EXPECT_TRUE(drafts.is_chain());
 }
 
 TEST(SuffixProposerTest, TheEngineGivesGreedyOutputsAndDraftsOnRepeatedText) {

@@ -57,6 +57,11 @@ void rope_and_cache_kv(bf16* q /*[num_tokens, num_heads, head_dim]*/,
                        const AttentionShape& shape, const float* cos_sin, int max_position,
                        bf16* k_cache, bf16* v_cache, cudaStream_t stream, int token_stride = 0);
 
+// As cpu::move_kv: K/V rows of `row_bytes` bytes (bf16 or FP8 codes, copied as bytes) from slot
+// from[i] to slot to[i] of one layer's caches; from and to are device arrays of num_moves slots.
+void move_kv(void* k_cache, void* v_cache, int64_t row_bytes, const int64_t* from, const int64_t* to, int num_moves,
+             cudaStream_t stream);
+
 // out = bf16(bf16(silu(gate)) * up); gate and up rows `stride` elements apart.
 void silu_and_mul(const bf16* gate, const bf16* up, int m, int inter, int stride,
                   bf16* out /*[m, inter]*/, cudaStream_t stream);

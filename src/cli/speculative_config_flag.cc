@@ -46,6 +46,8 @@ Result<SpeculativeConfig> parse_speculative_config(const std::string& json_text)
       KILN_ASSIGN_OR_RETURN(c.method, read_string(value, key));
     } else if (key == "num_speculative_tokens") {
       KILN_ASSIGN_OR_RETURN(c.num_speculative_tokens, read_int(value, key));
+    } else if (key == "draft_tree_topk") {
+      KILN_ASSIGN_OR_RETURN(c.draft_tree_topk, read_int(value, key));
     } else if (key == "prompt_lookup_min") {
       KILN_ASSIGN_OR_RETURN(c.prompt_lookup_min, read_int(value, key));
     } else if (key == "prompt_lookup_max") {
@@ -68,7 +70,7 @@ Result<SpeculativeConfig> parse_speculative_config(const std::string& json_text)
       KILN_ASSIGN_OR_RETURN(const int tp, read_int(value, key));
       if (tp != 1) return key_error(key, "must be 1 (the draft runs beside the target on its GPU)");
     } else {
-      return key_error(key, "is not a known key (known: method, num_speculative_tokens, model, prompt_lookup_min, "
+      return key_error(key, "is not a known key (known: method, num_speculative_tokens, draft_tree_topk, model, prompt_lookup_min, "
                             "prompt_lookup_max, disable_by_batch_size, suffix_decoding_max_tree_depth, "
                             "suffix_decoding_max_cached_requests, suffix_decoding_max_spec_factor, "
                             "suffix_decoding_min_token_prob, draft_tensor_parallel_size, oracle_acceptance_rate)");

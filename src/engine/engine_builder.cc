@@ -63,9 +63,19 @@ Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const
   config.generation_defaults = generation_defaults;
   config.speculative = speculative;
   config.make_draft_proposer = std::move(make_draft_proposer);
+  if (speculative.draft_tree_topk > 1 && resolved.device != "cpu") {
+    KILN_LOG(Warning) << "Speculative decoding: draft trees (draft_tree_topk " << speculative.draft_tree_topk
+                      << ") need tree attention, which the " << resolved.device
+                      << " backend does not have yet; drafting chains (draft_tree_topk 1)";
+    config.speculative.draft_tree_topk = 1;
+  }
   if (speculative.enabled()) {
     KILN_LOG(Info) << "Speculative decoding: method " << speculative.method << ", up to "
-                   << speculative.num_speculative_tokens << " draft tokens per step while at most "
+                   << speculative.num_speculative_tokens << " draft tokens per step"
+                   << (config.speculative.draft_tree_topk > 1
+                           ? " (a tree of up to " + std::to_string(config.speculative.draft_tree_topk) + " children per node)"
+                           : std::string())
+                   << " while at most "
                    << speculative.batch_size_limit() << " sequences run";
   }
   if (args.test_fail_at_position) {

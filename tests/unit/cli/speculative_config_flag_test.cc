@@ -12,10 +12,11 @@ namespace {
 TEST(SpeculativeConfigFlagTest, ReadsVllmKeys) {
   auto c = parse_speculative_config(
       R"({"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, "prompt_lookup_max": 6,
-          "disable_by_batch_size": 16, "draft_tensor_parallel_size": 1, "model": null})");
+          "disable_by_batch_size": 16, "draft_tensor_parallel_size": 1, "model": null, "draft_tree_topk": 2})");
   ASSERT_TRUE(c.ok()) << c.message();
   EXPECT_EQ(c->method, "ngram");
   EXPECT_EQ(c->num_speculative_tokens, 4);
+  EXPECT_EQ(c->draft_tree_topk, 2);
   EXPECT_EQ(c->prompt_lookup_min, 2);
   EXPECT_EQ(c->prompt_lookup_max, 6);
   EXPECT_EQ(c->disable_by_batch_size, 16);

@@ -97,6 +97,15 @@ TEST(SpeculativeConfigTest, ResolvesVllmDefaultsAndNamesTheFieldInErrors) {
   bad = ngram;
   bad.disable_by_batch_size = 0;
   EXPECT_NE(error_of(bad).find("disable_by_batch_size"), std::string::npos);
+  bad = ngram;
+  bad.draft_tree_topk = 4;  // more children than nodes
+  EXPECT_NE(error_of(bad).find("draft_tree_topk must be between 1 and num_speculative_tokens (3), got 4"), std::string::npos);
+  bad.draft_tree_topk = 2;
+  EXPECT_TRUE(error_of(bad).empty());
+  bad = suffix;
+  bad.draft_tree_topk = 2;
+  EXPECT_NE(error_of(bad).find("draft_tree_topk above 1 (draft trees) is supported for methods ngram and oracle only so far, not suffix"),
+            std::string::npos);
 }
 
 TEST(SpeculativeDecodingTest, GreedyOutputsAreThePlainOnesAtEveryAcceptanceRate) {

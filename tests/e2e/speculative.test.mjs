@@ -2,7 +2,8 @@
 // are those of a server without speculation (the random model loops, so n-gram and suffix drafts
 // are accepted; the EAGLE-3 head, random from `kiln synth`, drafts noise that the target rejects),
 // streams carry the same text, sampled requests are answered, /metrics has vLLM's spec_decode
-// counters, and bad configurations are refused naming the key.
+// counters, and bad configurations are refused naming the key. n-gram draft trees
+// (draft_tree_topk) branch at the loop's several earlier matches and keep the same outputs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ let plain;
 let ngram;
 let suffix;
 let eagle3;
+let ngramTree;
 const headDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-eagle3-'));
 
 // A random EAGLE-3 head of the demo model's shape (its two layers need explicit layer ids).
@@ -36,15 +38,16 @@ function synthHead() {
 
 before(async () => {
   const head = synthHead();
-  [plain, ngram, suffix, eagle3] = await Promise.all([
+  [plain, ngram, suffix, eagle3, ngramTree] = await Promise.all([
     startServer(),
     startServer({ extraArgs: ['--speculative-config', '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 1, "prompt_lookup_max": 3}'] }),
     startServer({ extraArgs: ['--speculative-config', '{"method": "suffix", "num_speculative_tokens": 6}'] }),
     startServer({ extraArgs: ['--speculative-config', JSON.stringify({ method: 'eagle3', model: head, num_speculative_tokens: 3 })] }),
+    startServer({ extraArgs: ['--speculative-config', '{"method": "ngram", "num_speculative_tokens": 6, "draft_tree_topk": 3, "prompt_lookup_min": 1, "prompt_lookup_max": 3}'] }),
   ]);
 });
 after(async () => {
-  await Promise.all([plain?.stop(), ngram?.stop(), suffix?.stop(), eagle3?.stop()]);
+  await Promise.all([plain?.stop(), ngram?.stop(), suffix?.stop(), eagle3?.stop(), ngramTree?.stop()]);
   fs.rmSync(headDir, { recursive: true, force: true });
 });
 
@@ -56,7 +59,7 @@ const request = {
 test('greedy completions and logprobs are those of plain decoding', async () => {
   const expected = await post(`${plain.url}/v1/completions`, request);
   assert.equal(expected.status, 200, expected.text);
-  for (const server of [ngram, suffix, eagle3]) {
+  for (const server of [ngram, suffix, eagle3, ngramTree]) {
     const got = await post(`${server.url}/v1/completions`, request);
     assert.equal(got.status, 200, got.text);
     const [a, b] = [got.json.choices[0], expected.json.choices[0]];
@@ -105,7 +108,7 @@ test('sampled requests are answered, n > 1 too', async () => {
 });
 
 test('/metrics has vLLM\'s spec_decode counters, and drafts were accepted', async () => {
-  for (const server of [ngram, suffix]) {
+  for (const server of [ngram, suffix, ngramTree]) {
     const drafts = await metric(server.url, 'vllm:spec_decode_num_drafts_total');
     const drafted = await metric(server.url, 'vllm:spec_decode_num_draft_tokens_total');
     const accepted = await metric(server.url, 'vllm:spec_decode_num_accepted_tokens_total');
@@ -129,6 +132,8 @@ test('bad speculative configurations are refused, naming the key', () => {
     ['{"method": "oracle", "num_speculative_tokens": 2}', /method oracle drafts recorded outputs; it runs in kiln bench latency only/],
     ['not json', /--speculative-config: not valid JSON/],
     ['{"method": "eagle3", "num_speculative_tokens": 2}', /--speculative-config: model is required for method eagle3/],
+    ['{"method": "suffix", "num_speculative_tokens": 4, "draft_tree_topk": 2}', /--speculative-config: draft_tree_topk above 1 \(draft trees\) is supported for methods ngram and oracle only so far, not suffix/],
+    ['{"method": "ngram", "num_speculative_tokens": 2, "draft_tree_topk": 3}', /--speculative-config: draft_tree_topk must be between 1 and num_speculative_tokens \(2\), got 3/],
   ]) {
     const run = spawnSync(kilnBinary, ['serve', demoModel, '--port', '0', '--speculative-config', config],
       { encoding: 'utf8', timeout: 30000 });

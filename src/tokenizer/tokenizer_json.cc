@@ -16,6 +16,11 @@ namespace {
 
 using json = nlohmann::json;
 
+// Token ids index dense tables (text, bytes and flags per id), so one id far past the number of
+// tokens would make a file of a few kilobytes allocate gigabytes. Ids may leave gaps, but the
+// largest stays below twice the number of tokens plus 1024 (real tokenizers are dense).
+size_t id_limit(size_t num_tokens) { return std::min<size_t>(2 * num_tokens + 1024, size_t{1} << 24); }
+
 // The GPT-2 split, used by a ByteLevel pre-tokenizer with use_regex (tokenizers' ByteLevel).
 constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
@@ -110,9 +115,12 @@ Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
   KILN_RETURN_IF_ERROR(read_bool(model, "ignore_merges", "model", &ignore_merges));
 
   if (!contents->has_vocab) return error("model.vocab", "missing or not an object of token -> id");
+  const size_t vocab_id_limit = id_limit(contents->vocab.size());
   for (auto& [token, id] : contents->vocab) {
-    if (id < 0 || id > (1 << 24)) {
-      return error("model.vocab[\"" + token + "\"]", "expected an id from 0 to 16777216");
+    if (id < 0 || static_cast<size_t>(id) >= vocab_id_limit) {
+      return error("model.vocab[\"" + token + "\"]", "expected an id from 0 to " + std::to_string(vocab_id_limit - 1) +
+                                                      " (twice the vocabulary's " +
+                                                      std::to_string(contents->vocab.size()) + " tokens plus 1024)");
     }
     if (static_cast<size_t>(id) >= vocab_text_.size()) vocab_text_.resize(id + 1);
     if (!vocab_text_[id].empty()) {
@@ -318,6 +326,10 @@ Status Parser::parse_post_processor(const json& processor, const std::string& fi
 
 Status Parser::parse_added_tokens(const json& tokens) {
   if (!tokens.is_array()) return error("added_tokens", "expected an array");
+  const auto is_token = [](const std::string& text) { return !text.empty(); };
+  const size_t num_tokens =
+      static_cast<size_t>(std::count_if(vocab_text_.begin(), vocab_text_.end(), is_token)) + tokens.size();
+  const int64_t added_id_limit = static_cast<int64_t>(id_limit(num_tokens));
   for (size_t i = 0; i < tokens.size(); ++i) {
     const json& token = tokens[i];
     const std::string field = "added_tokens[" + std::to_string(i) + "]";
@@ -326,6 +338,10 @@ Status Parser::parse_added_tokens(const json& tokens) {
         !token.contains("content") || !token["content"].is_string() ||
         token["content"].get_ref<const std::string&>().empty()) {
       return error(field, "expected {\"id\": N, \"content\": \"...\", ...} with a non-empty content");
+    }
+    if (token["id"].get<int64_t>() >= added_id_limit) {
+      return error(field + ".id", "expected an id below " + std::to_string(added_id_limit) + " (twice the " +
+                                      std::to_string(num_tokens) + " tokens plus 1024)");
     }
     AddedToken added;
     added.id = token["id"].get<int32_t>();

@@ -46,6 +46,22 @@ TEST(TokenizerJsonErrors, UnsupportedModelType) {
   EXPECT_THAT(load_error(json), AllOf(HasSubstr("model.type"), HasSubstr("WordPiece")));
 }
 
+// Ids index dense per-id tables: one id of 16 million in a file of a few hundred bytes allocated
+// gigabytes (fuzz_tokenizer_json found it). Gaps stay allowed up to twice the tokens plus 1024.
+TEST(TokenizerJsonErrors, IdsFarPastTheNumberOfTokensAreRefused) {
+  auto json = valid();
+  const size_t num_vocab = json["model"]["vocab"].size();
+  json["model"]["vocab"]["far"] = 16'000'000;
+  EXPECT_THAT(load_error(json), AllOf(HasSubstr("model.vocab[\"far\"]"),
+                                      HasSubstr("expected an id from 0 to " + std::to_string(2 * (num_vocab + 1) + 1023))));
+  json = valid();
+  json["model"]["vocab"]["gap"] = 2 * (num_vocab + 1) + 1023;  // the largest id allowed
+  EXPECT_TRUE(Tokenizer::from_json_text(json.dump(), "models/x/tokenizer.json").ok());
+  json = valid();
+  json["added_tokens"] = nlohmann::json::array({{{"id", 10'000'000}, {"content", "<|x|>"}}});
+  EXPECT_THAT(load_error(json), HasSubstr("added_tokens[0].id"));
+}
+
 TEST(TokenizerJsonErrors, MergeOfUnknownToken) {
   auto json = valid();
   json["model"]["merges"].push_back("zz q");

@@ -1,6 +1,9 @@
 #include "engine/cpu_model_executor.h"
 
+#include <span>
 #include <string>
+
+#include "engine/spec/draft_tree.h"
 
 namespace kiln {
 
@@ -8,9 +11,6 @@ Status CpuModelExecutor::draft(const StepInput& input, const ForwardBatch& batch
   if (drafter_ == nullptr) return ok_status();
   for (int64_t seq_id : input.released_seq_ids) drafter_->release(seq_id);
   if (input.draft_sequences.empty()) return ok_status();
-  // The head reads the kept rows as consecutive positions: its drafts are chains (the config
-  // refuses draft_tree_topk above 1 for eagle3).
-  if (!batch.tree_parents.empty()) return Status::error("StepInput: EAGLE-3 drafting over a step that feeds draft trees");
   std::vector<Eagle3StepSequence> sequences;
   sequences.reserve(input.draft_sequences.size());
   for (const BackendDraftSequence& d : input.draft_sequences) {
@@ -22,8 +22,9 @@ Status CpuModelExecutor::draft(const StepInput& input, const ForwardBatch& batch
     s.seq_id = d.seq_id;
     s.first_row = batch.query_start[static_cast<size_t>(d.batch_index)];
     s.num_rows = batch.query_start[static_cast<size_t>(d.batch_index) + 1] - s.first_row;
-    s.num_kept_rows = s.num_rows;
+    for (int r = 0; r < s.num_rows; ++r) s.kept_rows.push_back(r);
     s.num_drafts = d.num_drafts;
+    s.max_branches = d.max_branches;
     if (d.sampled_index >= 0) {
       const int num_verified = d.num_verified_drafts;
       if (num_verified < 0 || num_verified >= s.num_rows ||
@@ -31,17 +32,23 @@ Status CpuModelExecutor::draft(const StepInput& input, const ForwardBatch& batch
         return Status::error("StepInput: draft sequence " + std::to_string(d.seq_id) + " verifies " +
                              std::to_string(num_verified) + " drafts outside its rows");
       }
-      // Row j verified the draft fed after it; the first mismatch ends the kept tokens and its
-      // row's token follows them.
-      const int first_draft_row = s.first_row + s.num_rows - num_verified;
-      int accepted = 0;
-      while (accepted < num_verified &&
-             result->sampled[static_cast<size_t>(d.sampled_index + accepted)].token_id ==
-                 batch.token_ids[static_cast<size_t>(first_draft_row + accepted)]) {
-        ++accepted;
+      // The verified nodes are the sequence's last rows, after their root; the acceptance walk
+      // over their sampled rows keeps the root, the accepted path and the token after it.
+      const int root = s.num_rows - 1 - num_verified;
+      DraftTree tree;
+      for (int n = 0; n < num_verified; ++n) {
+        const size_t row = static_cast<size_t>(s.first_row + root + 1 + n);
+        tree.tokens.push_back(batch.token_ids[row]);
+        tree.parents.push_back(batch.tree_parents.empty() ? n - 1 : batch.tree_parents[row] - root - 1);
       }
-      s.num_kept_rows = s.num_rows - num_verified + accepted;
-      s.next_token = result->sampled[static_cast<size_t>(d.sampled_index + accepted)].token_id;
+      if (*draft_tree_error(tree) != '\0') {
+        return Status::error("StepInput: draft sequence " + std::to_string(d.seq_id) + ": " + draft_tree_error(tree));
+      }
+      const std::span<const SampledRow> rows(result->sampled.data() + d.sampled_index, static_cast<size_t>(num_verified) + 1);
+      const std::vector<int> path = accept_draft_tree(tree, rows);
+      s.kept_rows.resize(static_cast<size_t>(root) + 1);
+      for (int node : path) s.kept_rows.push_back(root + 1 + node);
+      s.next_token = rows[path.empty() ? 0 : static_cast<size_t>(path.back()) + 1].token_id;
       if (s.next_token < 0) {  // a failed row (no allowed token): its sequence ends
         s.next_token = -1;
         s.num_drafts = 0;
@@ -49,7 +56,16 @@ Status CpuModelExecutor::draft(const StepInput& input, const ForwardBatch& batch
     }
     sequences.push_back(s);
   }
-  return drafter_->step(batch, model_->captured_hidden().data(), sequences, &result->drafts);
+  std::vector<Eagle3Draft> drafts;
+  KILN_RETURN_IF_ERROR(drafter_->step(batch, model_->captured_hidden().data(), sequences, &drafts));
+  result->drafts.clear();
+  for (Eagle3Draft& draft : drafts) {
+    DraftTree tree;
+    tree.tokens = std::move(draft.tokens);
+    tree.parents = std::move(draft.parents);
+    result->drafts.push_back(std::move(tree));
+  }
+  return ok_status();
 }
 
 }  // namespace kiln

@@ -366,6 +366,7 @@ void Engine::add_draft_sequences(const SchedulerOutput& out, LaunchedStep* step)
     d.sampled_index = rows.sample_row >= 0 ? rows.sampled_index : -1;
     d.num_verified_drafts = s.num_drafts();
     d.num_drafts = active && rows.sample_row >= 0 ? config_.speculative.num_speculative_tokens : 0;
+    d.max_branches = config_.speculative.draft_tree_topk;
     input.draft_sequences.push_back(d);
     step->draft_seq_ids.push_back(s.seq_id);
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "engine/spec/draft_tree.h"
 #include "kernels/sampling.h"
 #include "model/forward_batch.h"
 
@@ -27,10 +28,13 @@ struct BackendDraftSequence {
   int64_t seq_id = 0;
   int batch_index = 0;     // its sequence of the batch (query_start[batch_index] is its first row)
   int sampled_index = -1;  // its first entry of sampling_rows; -1 when it does not sample this step
-  // Drafts fed after its last token this step: sampling rows sampled_index .. + num_verified_drafts
-  // verify them (the row after the last accepted one samples the next token).
+  // Draft-tree nodes fed after its last token this step (batch.tree_parents gives their parents
+  // when any sequence's are not a chain): sampling rows sampled_index .. + num_verified_drafts
+  // are the root's and the nodes', and the acceptance walk over them (engine/spec/draft_tree.h)
+  // gives the kept path and the next token.
   int num_verified_drafts = 0;
-  int num_drafts = 0;  // drafts to propose for its next step (0: only keep the state)
+  int num_drafts = 0;    // draft tokens (tree nodes) to propose for its next step (0: only keep the state)
+  int max_branches = 1;  // children per node of that tree (1: a chain)
 };
 
 // Plain data, built by the model runner (engine/model_runner.h).
@@ -60,9 +64,9 @@ struct StepResult {
   // The logits rows that do not sample (prompt logprobs), in logits_indices order:
   // [count, vocab_size] f32.
   std::vector<float> logits;
-  // EAGLE-3: per StepInput::draft_sequences entry, the target token ids drafted for its next step
-  // (empty when the backend does not draft).
-  std::vector<std::vector<int32_t>> drafts;
+  // EAGLE-3: per StepInput::draft_sequences entry, the tree of target token ids drafted for its
+  // next step (empty when the backend does not draft).
+  std::vector<DraftTree> drafts;
 };
 
 // Checks the rows a step samples against its batch, and the token sources against the previous

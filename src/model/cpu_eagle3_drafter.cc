@@ -39,6 +39,7 @@ void CpuEagle3Drafter::SequenceCache::truncate_from(int position, int kv_width) 
   size_t keep = positions.size();
   while (keep > 0 && positions[keep - 1] >= position) --keep;
   positions.resize(keep);
+  parents.resize(keep);
   k.resize(keep * static_cast<size_t>(kv_width));
   v.resize(keep * static_cast<size_t>(kv_width));
 }
@@ -49,7 +50,7 @@ std::vector<int32_t> CpuEagle3Drafter::cached_positions(int64_t seq_id) const {
 }
 
 void CpuEagle3Drafter::forward(SequenceCache& cache, const float* state, const int32_t* tokens,
-                               const int32_t* positions, int m, float* out, int32_t* draft) {
+                               const int32_t* positions, int m, float* out, const int32_t* parents) {
   const ModelConfig& c = config_.layer;
   const int h = c.hidden_size;
   const int inter = c.intermediate_size;
@@ -93,19 +94,50 @@ void CpuEagle3Drafter::forward(SequenceCache& cache, const float* state, const i
   rope_table_.reserve(max_position + 1);
   cpu::rope_and_cache_kv(ctx_, q_.data(), k_new_.data(), v_new_.data(), positions, slots.data(), m, shape,
                          rope_table_.data(), rope_table_.num_positions(), cache.k.data(), cache.v.data());
-  const int32_t query_start[2] = {0, m};
-  const int32_t seq_len = total;
-  const int32_t block_table = 0;
+  for (int r = 0; r < m; ++r) cache.parents.push_back(parents == nullptr ? kTargetEntry : parents[r]);
+  // Target entries: the cache is one block whose slots are the entries in order, each new one
+  // seeing all before it. Draft entries: each its own sequence of one-slot blocks listing what it
+  // sees (the target entries, its ancestors, itself) in that order, which for a chain is every
+  // entry in order, as above: the same keys in the same order, so the same bits.
+  std::vector<int32_t> query_start = {0, m}, seq_lens = {total}, tables = {0};
   PagedAttentionMetadata meta;
-  meta.query_start = query_start;
-  meta.seq_lens = &seq_len;
-  meta.block_tables = &block_table;
   meta.num_seqs = 1;
   meta.max_blocks_per_seq = 1;
   meta.block_size = total;
-  meta.num_tokens = m;
   meta.max_seq_len = total;
   meta.max_query_len = m;
+  if (parents != nullptr) {
+    std::vector<std::vector<int32_t>> visible(static_cast<size_t>(m));
+    size_t longest = 0;
+    for (int r = 0; r < m; ++r) {
+      std::vector<int32_t>& list = visible[static_cast<size_t>(r)];
+      int entry = num_cached + r;
+      for (; cache.parents[static_cast<size_t>(entry)] != kTargetEntry; entry = cache.parents[static_cast<size_t>(entry)]) {
+        list.push_back(entry);
+      }
+      for (int e = entry; e >= 0; --e) list.push_back(e);  // the target entries up to the root's
+      std::reverse(list.begin(), list.end());
+      longest = std::max(longest, list.size());
+    }
+    query_start.assign(1, 0);
+    seq_lens.clear();
+    tables.assign(static_cast<size_t>(m) * longest, -1);
+    for (int r = 0; r < m; ++r) {
+      query_start.push_back(r + 1);
+      seq_lens.push_back(static_cast<int32_t>(visible[static_cast<size_t>(r)].size()));
+      std::copy(visible[static_cast<size_t>(r)].begin(), visible[static_cast<size_t>(r)].end(),
+                tables.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(r) * longest));
+    }
+    meta.num_seqs = m;
+    meta.max_blocks_per_seq = static_cast<int>(longest);
+    meta.block_size = 1;
+    meta.max_seq_len = static_cast<int>(longest);
+    meta.max_query_len = 1;
+  }
+  meta.query_start = query_start.data();
+  meta.seq_lens = seq_lens.data();
+  meta.block_tables = tables.data();
+  meta.num_tokens = m;
   cpu::paged_attention(ctx_, q_.data(), cache.k.data(), cache.v.data(), meta, shape,
                        1.0f / std::sqrt(static_cast<float>(c.head_dim)), attn_.data());
 
@@ -119,19 +151,108 @@ void CpuEagle3Drafter::forward(SequenceCache& cache, const float* state, const i
   cpu::silu_and_mul(ctx_, gate_.data(), up_.data(), m, inter, inter, act_.data());
   cpu::matmul(ctx_, act_.data(), m, inter, weights_.down_proj, TensorView{}, out);
   for (size_t i = 0; i < static_cast<size_t>(m) * h; ++i) out[i] += residual_[i];
-  if (draft == nullptr) return;
+}
 
-  // Greedy draft from the last entry: the norm, the draft vocabulary's head, then d2t.
-  const float* last = out + static_cast<size_t>(m - 1) * h;
-  cpu::rms_norm(ctx_, last, weights_.norm, 1, h, eps, normed_.data());
+const std::vector<double>& CpuEagle3Drafter::draft_log_probs(const float* out_row) {
+  const ModelConfig& c = config_.layer;
+  cpu::rms_norm(ctx_, out_row, weights_.norm, 1, c.hidden_size, static_cast<float>(c.rms_norm_eps), normed_.data());
   logits_.resize(static_cast<size_t>(config_.draft_vocab_size));
-  cpu::matmul(ctx_, normed_.data(), 1, h, weights_.lm_head, TensorView{}, logits_.data());
-  const size_t best = static_cast<size_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
-  *draft = weights_.draft_to_target[best];
+  cpu::matmul(ctx_, normed_.data(), 1, c.hidden_size, weights_.lm_head, TensorView{}, logits_.data());
+  const float max_logit = *std::max_element(logits_.begin(), logits_.end());
+  double sum = 0;
+  for (float x : logits_) sum += std::exp(static_cast<double>(x - max_logit));
+  const double log_sum = std::log(sum);
+  log_probs_.resize(logits_.size());
+  for (size_t i = 0; i < logits_.size(); ++i) log_probs_[i] = static_cast<double>(logits_[i] - max_logit) - log_sum;
+  return log_probs_;
+}
+
+Eagle3Draft CpuEagle3Drafter::draft_tree(SequenceCache& cache, const float* root_out, int32_t root_position,
+                                         int num_drafts, int max_branches) {
+  const int h = config_.layer.hidden_size;
+  struct Node {
+    int32_t draft_id;
+    int parent;    // pool index, -1: the root
+    double score;  // cumulative draft log-probability
+  };
+  std::vector<Node> pool;
+  // The top k draft ids after an output row (ties to the lower id, as a greedy argmax), as
+  // children of `parent`.
+  const auto expand = [&](const float* out_row, int parent, std::vector<int>* children) {
+    const std::vector<double>& lp = draft_log_probs(out_row);
+    const int k = std::min<int>(max_branches, static_cast<int>(lp.size()));
+    std::vector<int32_t> ids(lp.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                      [&](int32_t a, int32_t b) { return lp[static_cast<size_t>(a)] > lp[static_cast<size_t>(b)] || (lp[static_cast<size_t>(a)] == lp[static_cast<size_t>(b)] && a < b); });
+    const double base = parent < 0 ? 0.0 : pool[static_cast<size_t>(parent)].score;
+    for (int j = 0; j < k; ++j) {
+      children->push_back(static_cast<int>(pool.size()));
+      pool.push_back({ids[static_cast<size_t>(j)], parent, base + lp[static_cast<size_t>(ids[static_cast<size_t>(j)])]});
+    }
+  };
+  // Levels: a chain's k drafts need k levels; a tree spends its budget on k children a level.
+  const int depth = max_branches == 1 ? num_drafts : std::max(1, (num_drafts + max_branches - 1) / max_branches);
+  std::vector<int> frontier, children;
+  expand(root_out, -1, &frontier);
+  std::vector<float> states, outs;
+  std::vector<int32_t> tokens, positions, parents;
+  const int root_entry = static_cast<int>(cache.positions.size()) - 1;
+  std::vector<int> entry_of(pool.size(), -1);  // forwarded nodes' cache entries
+  std::vector<float> out_of(static_cast<size_t>(frontier.size()) * h);  // frontier nodes' parents' output rows
+  for (size_t f = 0; f < frontier.size(); ++f) std::copy_n(root_out, h, out_of.data() + f * h);
+  for (int level = 2; level <= depth; ++level) {
+    // Feed the frontier: each node's token with its parent's output state, one position on.
+    const int m = static_cast<int>(frontier.size());
+    tokens.clear();
+    positions.clear();
+    parents.clear();
+    for (int node : frontier) {
+      const Node& n = pool[static_cast<size_t>(node)];
+      tokens.push_back(weights_.draft_to_target[static_cast<size_t>(n.draft_id)]);
+      positions.push_back(root_position + level - 1);
+      parents.push_back(n.parent < 0 ? root_entry : entry_of[static_cast<size_t>(n.parent)]);
+    }
+    const int first_entry = static_cast<int>(cache.positions.size());
+    outs.resize(static_cast<size_t>(m) * h);
+    forward(cache, out_of.data(), tokens.data(), positions.data(), m, outs.data(), parents.data());
+    entry_of.resize(pool.size(), -1);
+    for (int r = 0; r < m; ++r) entry_of[static_cast<size_t>(frontier[static_cast<size_t>(r)])] = first_entry + r;
+    children.clear();
+    for (int r = 0; r < m; ++r) expand(outs.data() + static_cast<size_t>(r) * h, frontier[static_cast<size_t>(r)], &children);
+    entry_of.resize(pool.size(), -1);
+    // The next frontier: the best k children (by score; earlier on ties) and their parents' rows.
+    std::stable_sort(children.begin(), children.end(),
+                     [&](int a, int b) { return pool[static_cast<size_t>(a)].score > pool[static_cast<size_t>(b)].score; });
+    children.resize(std::min<size_t>(children.size(), static_cast<size_t>(max_branches)));
+    std::sort(children.begin(), children.end());
+    out_of.resize(children.size() * static_cast<size_t>(h));
+    for (size_t f = 0; f < children.size(); ++f) {
+      const int parent_row = static_cast<int>(std::find(frontier.begin(), frontier.end(), pool[static_cast<size_t>(children[f])].parent) - frontier.begin());
+      std::copy_n(outs.data() + static_cast<size_t>(parent_row) * h, h, out_of.data() + f * h);
+    }
+    frontier = children;
+  }
+  // The best num_drafts nodes: a parent scores at least its child and comes earlier, so the chosen
+  // nodes form a tree; in pool order parents precede children.
+  std::vector<int> order(pool.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pool[static_cast<size_t>(a)].score > pool[static_cast<size_t>(b)].score; });
+  order.resize(std::min<size_t>(order.size(), static_cast<size_t>(num_drafts)));
+  std::sort(order.begin(), order.end());
+  std::vector<int> index_of(pool.size(), -1);
+  Eagle3Draft draft;
+  for (int node : order) {
+    const Node& n = pool[static_cast<size_t>(node)];
+    index_of[static_cast<size_t>(node)] = static_cast<int>(draft.tokens.size());
+    draft.tokens.push_back(weights_.draft_to_target[static_cast<size_t>(n.draft_id)]);
+    draft.parents.push_back(n.parent < 0 ? -1 : index_of[static_cast<size_t>(n.parent)]);
+  }
+  return draft;
 }
 
 Status CpuEagle3Drafter::step(const ForwardBatch& batch, const float* target_hidden,
-                              std::span<const Eagle3StepSequence> sequences, std::vector<std::vector<int32_t>>* drafts) {
+                              std::span<const Eagle3StepSequence> sequences, std::vector<Eagle3Draft>* drafts) {
   const int h = config_.layer.hidden_size;
   const int fused_width = 3 * config_.target_hidden_size;
   const int kv_width = config_.layer.kv_size();
@@ -140,11 +261,16 @@ Status CpuEagle3Drafter::step(const ForwardBatch& batch, const float* target_hid
   std::vector<int32_t> tokens, positions;
   for (size_t i = 0; i < sequences.size(); ++i) {
     const Eagle3StepSequence& s = sequences[i];
-    if (s.num_rows <= 0 || s.first_row < 0 || s.first_row + s.num_rows > batch.num_tokens() || s.num_kept_rows < 1 ||
-        s.num_kept_rows > s.num_rows || s.num_drafts < 0) {
+    bool rows_ok = s.num_rows > 0 && s.first_row >= 0 && s.first_row + s.num_rows <= batch.num_tokens() &&
+                   !s.kept_rows.empty() && s.kept_rows[0] == 0 && s.num_drafts >= 0 && s.max_branches >= 1;
+    for (size_t r = 1; rows_ok && r < s.kept_rows.size(); ++r) {
+      rows_ok = s.kept_rows[r] > s.kept_rows[r - 1] && s.kept_rows[r] < s.num_rows;
+    }
+    if (!rows_ok) {
       return Status::error("EAGLE-3 drafter: sequence " + std::to_string(s.seq_id) + " names rows [" +
                            std::to_string(s.first_row) + ", +" + std::to_string(s.num_rows) + ") keeping " +
-                           std::to_string(s.num_kept_rows) + " of a batch of " + std::to_string(batch.num_tokens()));
+                           std::to_string(s.kept_rows.size()) + " (from its first, ascending) of a batch of " +
+                           std::to_string(batch.num_tokens()));
     }
     SequenceCache& cache = sequences_[s.seq_id];
     const int first_position = batch.positions[static_cast<size_t>(s.first_row)];
@@ -160,10 +286,11 @@ Status CpuEagle3Drafter::step(const ForwardBatch& batch, const float* target_hid
     }
     cache.pending.clear();
     cache.pending_position = -1;
-    for (int r = 0; r < s.num_kept_rows; ++r) {
-      const size_t row = static_cast<size_t>(s.first_row + r);
+    for (size_t r = 0; r < s.kept_rows.size(); ++r) {
+      const size_t row = static_cast<size_t>(s.first_row + s.kept_rows[r]);
       const float* hidden = target_hidden + row * static_cast<size_t>(fused_width);
-      const int32_t next = r + 1 < s.num_kept_rows ? batch.token_ids[row + 1] : s.next_token;
+      const int32_t next = r + 1 < s.kept_rows.size() ? batch.token_ids[static_cast<size_t>(s.first_row + s.kept_rows[r + 1])]
+                                                      : s.next_token;
       if (next < 0) {  // the prompt goes on in the next chunk
         cache.pending.assign(hidden, hidden + fused_width);
         cache.pending_position = batch.positions[row];
@@ -179,21 +306,10 @@ Status CpuEagle3Drafter::step(const ForwardBatch& batch, const float* target_hid
     state.resize(static_cast<size_t>(m) * h);
     cpu::matmul(ctx_, fused.data(), m, fused_width, weights_.fc, TensorView{}, state.data());
     out.resize(static_cast<size_t>(m) * h);
-    const bool drafts_now = s.num_drafts > 0 && s.next_token >= 0;
-    std::vector<int32_t>& mine = (*drafts)[i];
-    int32_t draft = -1;
-    forward(cache, state.data(), tokens.data(), positions.data(), m, out.data(), drafts_now ? &draft : nullptr);
-    if (!drafts_now) continue;
-    mine.push_back(draft);
-    // The chain: the head's own output state and the draft before, one position on.
-    std::vector<float> own(out.end() - h, out.end());
-    int32_t position = positions.back();
-    while (static_cast<int>(mine.size()) < s.num_drafts) {
-      ++position;
-      const int32_t previous = mine.back();
-      forward(cache, own.data(), &previous, &position, 1, out.data(), &draft);
-      std::copy_n(out.data(), h, own.data());
-      mine.push_back(draft);
+    forward(cache, state.data(), tokens.data(), positions.data(), m, out.data(), nullptr);
+    if (s.num_drafts > 0 && s.next_token >= 0) {
+      (*drafts)[i] = draft_tree(cache, out.data() + static_cast<size_t>(m - 1) * h, positions.back(), s.num_drafts,
+                                s.max_branches);
     }
   }
   return ok_status();

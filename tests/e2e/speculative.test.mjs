@@ -3,7 +3,8 @@
 // are accepted; the EAGLE-3 head, random from `kiln synth`, drafts noise that the target rejects),
 // streams carry the same text, sampled requests are answered, /metrics has vLLM's spec_decode
 // counters, and bad configurations are refused naming the key. n-gram draft trees
-// (draft_tree_topk) branch at the loop's several earlier matches and keep the same outputs.
+// (draft_tree_topk) branch at the loop's several earlier matches, the head drafts top-k trees, and
+// both keep the same outputs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ let ngram;
 let suffix;
 let eagle3;
 let ngramTree;
+let eagle3Tree;
 const headDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-eagle3-'));
 
 // A random EAGLE-3 head of the demo model's shape (its two layers need explicit layer ids).
@@ -38,16 +40,17 @@ function synthHead() {
 
 before(async () => {
   const head = synthHead();
-  [plain, ngram, suffix, eagle3, ngramTree] = await Promise.all([
+  [plain, ngram, suffix, eagle3, ngramTree, eagle3Tree] = await Promise.all([
     startServer(),
     startServer({ extraArgs: ['--speculative-config', '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 1, "prompt_lookup_max": 3}'] }),
     startServer({ extraArgs: ['--speculative-config', '{"method": "suffix", "num_speculative_tokens": 6}'] }),
     startServer({ extraArgs: ['--speculative-config', JSON.stringify({ method: 'eagle3', model: head, num_speculative_tokens: 3 })] }),
     startServer({ extraArgs: ['--speculative-config', '{"method": "ngram", "num_speculative_tokens": 6, "draft_tree_topk": 3, "prompt_lookup_min": 1, "prompt_lookup_max": 3}'] }),
+    startServer({ extraArgs: ['--speculative-config', JSON.stringify({ method: 'eagle3', model: head, num_speculative_tokens: 4, draft_tree_topk: 2 })] }),
   ]);
 });
 after(async () => {
-  await Promise.all([plain?.stop(), ngram?.stop(), suffix?.stop(), eagle3?.stop(), ngramTree?.stop()]);
+  await Promise.all([plain?.stop(), ngram?.stop(), suffix?.stop(), eagle3?.stop(), ngramTree?.stop(), eagle3Tree?.stop()]);
   fs.rmSync(headDir, { recursive: true, force: true });
 });
 
@@ -59,7 +62,7 @@ const request = {
 test('greedy completions and logprobs are those of plain decoding', async () => {
   const expected = await post(`${plain.url}/v1/completions`, request);
   assert.equal(expected.status, 200, expected.text);
-  for (const server of [ngram, suffix, eagle3, ngramTree]) {
+  for (const server of [ngram, suffix, eagle3, ngramTree, eagle3Tree]) {
     const got = await post(`${server.url}/v1/completions`, request);
     assert.equal(got.status, 200, got.text);
     const [a, b] = [got.json.choices[0], expected.json.choices[0]];
@@ -132,7 +135,7 @@ test('bad speculative configurations are refused, naming the key', () => {
     ['{"method": "oracle", "num_speculative_tokens": 2}', /method oracle drafts recorded outputs; it runs in kiln bench latency only/],
     ['not json', /--speculative-config: not valid JSON/],
     ['{"method": "eagle3", "num_speculative_tokens": 2}', /--speculative-config: model is required for method eagle3/],
-    ['{"method": "suffix", "num_speculative_tokens": 4, "draft_tree_topk": 2}', /--speculative-config: draft_tree_topk above 1 \(draft trees\) is supported for methods ngram and oracle only so far, not suffix/],
+    ['{"method": "suffix", "num_speculative_tokens": 4, "draft_tree_topk": 2}', /--speculative-config: draft_tree_topk above 1 \(draft trees\) is supported for methods ngram, eagle3 and oracle, not suffix/],
     ['{"method": "ngram", "num_speculative_tokens": 2, "draft_tree_topk": 3}', /--speculative-config: draft_tree_topk must be between 1 and num_speculative_tokens \(2\), got 3/],
   ]) {
     const run = spawnSync(kilnBinary, ['serve', demoModel, '--port', '0', '--speculative-config', config],

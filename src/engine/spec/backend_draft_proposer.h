@@ -15,15 +15,22 @@ namespace kiln {
 class BackendDraftProposer : public DraftProposer {
  public:
   // The drafts the backend made for `seq_id` in the step just collected.
-  void set(int64_t seq_id, std::vector<int32_t> drafts) { drafts_[seq_id] = std::move(drafts); }
+  void set(int64_t seq_id, DraftTree drafts) { drafts_[seq_id] = std::move(drafts); }
 
   void propose(const DraftContext& context, DraftTree* drafts) override {
     drafts->clear();
     const auto it = drafts_.find(context.seq_id);
     if (it == drafts_.end()) return;
-    *drafts = DraftTree::chain(it->second);
+    // Rebuilt node by node: siblings that map to the same target token merge (the backend checks
+    // nothing of the tree's shape), and only nodes whose parents are kept stay.
+    const DraftTree& made = it->second;
+    std::vector<int> index(static_cast<size_t>(made.num_nodes()), -1);
+    for (int i = 0; i < made.num_nodes() && drafts->num_nodes() < context.max_drafts; ++i) {
+      const int parent = made.parents[static_cast<size_t>(i)];
+      if (parent >= i || (parent >= 0 && index[static_cast<size_t>(parent)] < 0)) continue;
+      index[static_cast<size_t>(i)] = drafts->add(parent < 0 ? -1 : index[static_cast<size_t>(parent)], made.tokens[static_cast<size_t>(i)]);
+    }
     drafts_.erase(it);
-    drafts->truncate(context.max_drafts);
   }
   void on_finished(const DraftContext& context, bool completed) override {
     (void)completed;
@@ -31,7 +38,7 @@ class BackendDraftProposer : public DraftProposer {
   }
 
  private:
-  std::unordered_map<int64_t, std::vector<int32_t>> drafts_;
+  std::unordered_map<int64_t, DraftTree> drafts_;
 };
 
 }  // namespace kiln

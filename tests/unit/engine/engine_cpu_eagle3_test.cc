@@ -2,7 +2,8 @@
 // random head of the published format (both from `kiln synth`). The head drafts after every
 // step from the target's captured hidden states, the verify steps check the drafts, and the
 // greedy tokens and logprobs are those of plain decoding, with chunked prefill, prefix caching,
-// preemption and async scheduling; every sequence's draft cache is gone when it finishes.
+// preemption and async scheduling, with chains and with top-k trees; every sequence's draft cache
+// is gone when it finishes; a tree's accepted path feeds the head as a chain's would.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -33,8 +34,9 @@ class EngineCpuEagle3Test : public ::testing::Test {
   static void TearDownTestSuite() { delete llama_; }
   static std::filesystem::path head_dir() { return llama_->dir.path() / "head"; }
 
-  // An engine over the CPU model; with `eagle3`, the head drafts up to 3 tokens.
-  std::unique_ptr<Engine> engine(int num_blocks, bool async_scheduling, bool eagle3, bool prefix_caching) {
+  // An engine over the CPU model; with `eagle3`, the head drafts up to 3 tokens (a tree of 4 with
+  // topk children per node when topk > 1).
+  std::unique_ptr<Engine> engine(int num_blocks, bool async_scheduling, bool eagle3, bool prefix_caching, int topk = 1) {
     const LoadedModel& model = *llama_->model;
     CpuEngineOptions engine_options;
     engine_options.num_blocks = num_blocks;
@@ -52,7 +54,8 @@ class EngineCpuEagle3Test : public ::testing::Test {
       drafter = std::move(created).value();
       engine_options.speculative.method = "eagle3";
       engine_options.speculative.model = head_dir().string();
-      engine_options.speculative.num_speculative_tokens = 3;
+      engine_options.speculative.num_speculative_tokens = topk > 1 ? 4 : 3;
+      engine_options.speculative.draft_tree_topk = topk;
       EXPECT_TRUE(resolve_speculative_config(&engine_options.speculative).ok());
     }
     auto cpu = CpuModel::create(model.config, model.weights, options);
@@ -83,11 +86,13 @@ TEST_F(EngineCpuEagle3Test, DraftedStepsGiveThePlainTokensAndLogprobs) {
     int num_blocks;
     bool async;
     bool prefix_caching;
+    int topk = 1;
   };
   for (const Run& run : {Run{"sync", 64, false, true}, Run{"async", 64, true, true}, Run{"no prefix caching", 64, false, false},
-                         Run{"preempting", 8, false, false}}) {
+                         Run{"preempting", 8, false, false}, Run{"trees", 64, false, true, 2},
+                         Run{"trees, preempting", 8, false, false, 2}}) {
     SCOPED_TRACE(run.name);
-    auto spec = engine(run.num_blocks, run.async, true, run.prefix_caching);
+    auto spec = engine(run.num_blocks, run.async, true, run.prefix_caching, run.topk);
     const auto got = run_all(spec.get(), requests);
     expect_same_tokens_and_logprobs(plain, got);
     const EngineStats stats = spec->stats();
@@ -154,7 +159,8 @@ TEST_F(EngineCpuEagle3Test, TheHeadKeepsTheAcceptedDraftsAndDropsTheRest) {
   ASSERT_TRUE(executor->collect(&result).ok());
   EXPECT_EQ(result.sampled[0].token_id, greedy[0]);
   ASSERT_EQ(result.drafts.size(), 1u);
-  EXPECT_EQ(result.drafts[0].size(), 3u);
+  EXPECT_EQ(result.drafts[0].num_nodes(), 3);
+  EXPECT_TRUE(result.drafts[0].is_chain());
   // Entries 0..5 (the last with the sampled token), then the chain's guesses at 6 and 7.
   EXPECT_EQ(executor->drafter()->cached_positions(7), (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
   // A verify step feeding greedy[1] (accepted) then a wrong token (rejected): positions 6 and 7
@@ -164,8 +170,47 @@ TEST_F(EngineCpuEagle3Test, TheHeadKeepsTheAcceptedDraftsAndDropsTheRest) {
   ASSERT_TRUE(executor->collect(&result).ok());
   EXPECT_EQ(result.sampled[0].token_id, greedy[1]);
   EXPECT_EQ(result.sampled[1].token_id, greedy[2]);
-  EXPECT_EQ(result.drafts[0].size(), 2u);
+  EXPECT_EQ(result.drafts[0].num_nodes(), 2);
   EXPECT_EQ(executor->drafter()->cached_positions(7), (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+TEST_F(EngineCpuEagle3Test, ATreesAcceptedPathFeedsTheHeadAsAChainWould) {
+  const std::vector<int32_t> prompt = {11, 22, 33, 44, 55, 66};
+  std::vector<int32_t> greedy;
+  {
+    auto plain = engine(8, false, false, false);
+    greedy = run_all(plain.get(), {make_request("g", prompt, 3)})[0].choices.at(0).tokens;
+    ASSERT_EQ(greedy.size(), 3u);
+  }
+  take_executor_ = true;
+  std::vector<DraftTree> after;
+  for (bool tree : {false, true}) {
+    SCOPED_TRACE(tree ? "tree" : "chain");
+    engine(8, false, true, false);
+    auto executor = std::move(executor_owned_);
+    StepResult result;
+    ASSERT_TRUE(executor->launch(verify_step(prompt, 0, 1, 2)).ok());
+    ASSERT_TRUE(executor->collect(&result).ok());
+    // Chain: greedy[1] after greedy[0]. Tree: a wrong first child, then greedy[1] as its sibling,
+    // in the slot of position 8 at position 7; the walk keeps the root and the second child.
+    const int32_t wrong = greedy[1] == 5 ? 6 : 5;
+    StepInput input = tree ? verify_step({greedy[0], wrong, greedy[1]}, 6, 3, 2) : verify_step({greedy[0], greedy[1]}, 6, 2, 2);
+    if (tree) {
+      input.batch.positions[2] = 7;
+      input.batch.tree_parents = {-1, 0, 0};
+      input.sampling_rows[1].draft_token_id = -1;  // node 0's row has no child to walk first
+    }
+    ASSERT_TRUE(executor->launch(input).ok());
+    ASSERT_TRUE(executor->collect(&result).ok());
+    EXPECT_EQ(result.sampled[0].token_id, greedy[1]);
+    EXPECT_EQ(result.sampled.back().token_id, greedy[2]);
+    // Entries 0..7 (position 7 from the kept node's row), then the chain's guess at 8.
+    EXPECT_EQ(executor->drafter()->cached_positions(7), (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+    ASSERT_EQ(result.drafts.size(), 1u);
+    after.push_back(result.drafts[0]);
+  }
+  EXPECT_EQ(after[0].tokens, after[1].tokens);
+  EXPECT_EQ(after[0].parents, after[1].parents);
 }
 
 }  // namespace

@@ -302,6 +302,16 @@ class ReferenceHead {
     return w_.draft_to_target[static_cast<size_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())];
   }
   std::vector<float> fuse(const std::vector<float>& target_state) const { return reference_linear(w_.fc, target_state); }
+  // The k best target ids after `out`.
+  std::vector<int32_t> top(const std::vector<float>& out, int k) const {
+    const std::vector<float> logits = reference_linear(w_.lm_head, reference_rms(out, w_.norm, c_.layer.rms_norm_eps));
+    std::vector<int32_t> ids(logits.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
+    std::vector<int32_t> best;
+    for (int j = 0; j < k; ++j) best.push_back(w_.draft_to_target[static_cast<size_t>(ids[static_cast<size_t>(j)])]);
+    return best;
+  }
 
  private:
   Eagle3HeadConfig c_;
@@ -366,8 +376,14 @@ class Eagle3DrafterTest : public ::testing::Test {
     std::vector<Eagle3StepSequence> sequences;
     const int width = 3 * head_->config.target_hidden_size;
     for (const Part& part : parts) {
-      sequences.push_back({part.seq_id, batch.num_tokens(), static_cast<int>(part.fed.size()), part.num_kept, part.next,
-                           part.num_drafts});
+      Eagle3StepSequence s;
+      s.seq_id = part.seq_id;
+      s.first_row = batch.num_tokens();
+      s.num_rows = static_cast<int>(part.fed.size());
+      for (int r = 0; r < part.num_kept; ++r) s.kept_rows.push_back(r);
+      s.next_token = part.next;
+      s.num_drafts = part.num_drafts;
+      sequences.push_back(s);
       for (size_t i = 0; i < part.fed.size(); ++i) {
         const int32_t position = part.first_position + static_cast<int32_t>(i);
         batch.token_ids.push_back(part.fed[i]);
@@ -376,10 +392,15 @@ class Eagle3DrafterTest : public ::testing::Test {
         states.insert(states.end(), state.begin(), state.end());
       }
     }
-    std::vector<std::vector<int32_t>> drafts;
+    std::vector<Eagle3Draft> drafts;
     const Status status = drafter_->step(batch, states.data(), sequences, &drafts);
     EXPECT_TRUE(status.ok()) << status.message();
-    return drafts;
+    std::vector<std::vector<int32_t>> chains;
+    for (const Eagle3Draft& d : drafts) {
+      for (size_t n = 0; n < d.parents.size(); ++n) EXPECT_EQ(d.parents[n], static_cast<int32_t>(n) - 1);  // chains
+      chains.push_back(d.tokens);
+    }
+    return chains;
   }
 
   TempDir dir_;
@@ -428,16 +449,74 @@ TEST_F(Eagle3DrafterTest, IncrementalDraftsEqualTheReferenceOverTheKeptTokens) {
   EXPECT_EQ(drafter_->num_cached_sequences(), 0u);
 }
 
+TEST_F(Eagle3DrafterTest, TopKTreesExpandTheBestNodesOfEachLevel) {
+  const std::vector<int32_t> a = {5, 77, 300, 12, 9, 41, 111};  // the prompt, then the sampled token
+  const int width = 3 * head_->config.target_hidden_size;
+  ForwardBatch batch;
+  std::vector<float> states;
+  for (int p = 0; p + 1 < static_cast<int>(a.size()); ++p) {
+    batch.token_ids.push_back(a[static_cast<size_t>(p)]);
+    batch.positions.push_back(p);
+    const std::vector<float> state = target_state(p, a[static_cast<size_t>(p)], width);
+    states.insert(states.end(), state.begin(), state.end());
+  }
+  Eagle3StepSequence s;
+  s.seq_id = 3;
+  s.num_rows = batch.num_tokens();
+  for (int r = 0; r < s.num_rows; ++r) s.kept_rows.push_back(r);
+  s.next_token = a.back();
+  s.num_drafts = 6;
+  s.max_branches = 2;
+  std::vector<Eagle3Draft> drafts;
+  ASSERT_TRUE(drafter_->step(batch, states.data(), std::vector<Eagle3StepSequence>{s}, &drafts).ok());
+  const Eagle3Draft& tree = drafts[0];
+  ASSERT_EQ(tree.tokens.size(), 6u);  // three levels of two: more than a chain of depth 3 holds
+  EXPECT_EQ(tree.tokens[0], reference(a, 1)[0]);  // the greedy first token scores best
+  std::vector<int> children(tree.tokens.size() + 1, 0);
+  for (size_t i = 0; i < tree.tokens.size(); ++i) {
+    const int parent = tree.parents[i];
+    ASSERT_TRUE(parent >= -1 && parent < static_cast<int>(i)) << i;
+    ++children[static_cast<size_t>(parent + 1)];
+    // The node's token is one of the top two after its parent's path, as the reference computes it.
+    std::vector<int32_t> path;
+    for (int n = parent; n >= 0; n = tree.parents[static_cast<size_t>(n)]) path.insert(path.begin(), tree.tokens[static_cast<size_t>(n)]);
+    ReferenceHead ref(head_->config, head_->weights);
+    std::vector<float> out;
+    for (size_t p = 0; p + 1 < a.size(); ++p) {
+      out = ref.add(ref.fuse(target_state(static_cast<int32_t>(p), a[p], width)), a[p + 1], static_cast<int32_t>(p));
+    }
+    int32_t position = static_cast<int32_t>(a.size()) - 2;
+    for (int32_t token : path) out = ref.add(out, token, ++position);
+    const std::vector<int32_t> best = ref.top(out, 2);
+    EXPECT_TRUE(tree.tokens[i] == best[0] || tree.tokens[i] == best[1]) << "node " << i;
+    for (size_t j = 0; j < i; ++j) EXPECT_FALSE(tree.parents[j] == parent && tree.tokens[j] == tree.tokens[i]) << "siblings " << j << " " << i;
+  }
+  EXPECT_LE(*std::max_element(children.begin(), children.end()), 2);
+  EXPECT_EQ(*std::max_element(children.begin(), children.end()), 2);  // a tree, not a chain
+  drafter_->release(3);
+}
+
 TEST_F(Eagle3DrafterTest, RefusesRowsOutsideTheBatch) {
   ForwardBatch batch;
   batch.token_ids = {1, 2};
   batch.positions = {0, 1};
   std::vector<float> states(2 * 3 * 64);
-  std::vector<std::vector<int32_t>> drafts;
-  const std::vector<Eagle3StepSequence> bad = {{1, 1, 2, 2, 5, 1}};
-  const Status status = drafter_->step(batch, states.data(), bad, &drafts);
+  std::vector<Eagle3Draft> drafts;
+  std::vector<Eagle3StepSequence> bad(1);
+  bad[0].seq_id = 1;
+  bad[0].first_row = 1;
+  bad[0].num_rows = 2;
+  bad[0].kept_rows = {0, 1};
+  bad[0].next_token = 5;
+  bad[0].num_drafts = 1;
+  Status status = drafter_->step(batch, states.data(), bad, &drafts);
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("sequence 1 names rows [1, +2)"), std::string::npos) << status.message();
+  bad[0].first_row = 0;
+  bad[0].kept_rows = {1};  // the first row is always kept
+  status = drafter_->step(batch, states.data(), bad, &drafts);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("keeping 1 (from its first, ascending)"), std::string::npos) << status.message();
 }
 
 }  // namespace

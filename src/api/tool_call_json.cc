@@ -3,33 +3,10 @@
 #include <cctype>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace kiln::api {
 namespace {
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
-size_t skip_space(std::string_view t, size_t i) {
-  while (i < t.size() && is_space(t[i])) ++i;
-  return i;
-}
-
-void append_utf8(uint32_t c, std::string* out) {
-  if (c < 0x80) {
-    out->push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
 
 // The end of a JSON string literal starting at t[i] == '"', or npos when it does not end in t.
 size_t string_end(std::string_view t, size_t i) {
@@ -68,11 +45,18 @@ size_t value_end(std::string_view t, size_t i) {
     return std::string_view::npos;
   }
   size_t k = i;
-  while (k < t.size() && !is_space(t[k]) && t[k] != ',' && t[k] != '}' && t[k] != ']') ++k;
+  while (k < t.size() && !is_json_space(t[k]) && t[k] != ',' && t[k] != '}' && t[k] != ']') ++k;
   return k < t.size() ? k : std::string_view::npos;
 }
 
 }  // namespace
+
+bool is_json_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+size_t skip_json_space(std::string_view text, size_t i) {
+  while (i < text.size() && is_json_space(text[i])) ++i;
+  return i;
+}
 
 std::optional<std::string> decode_json_string(std::string_view text, size_t* length) {
   if (text.empty() || text[0] != '"') return std::nullopt;
@@ -130,7 +114,7 @@ std::optional<std::string> decode_json_string(std::string_view text, size_t* len
 
 JsonCallScan scan_json_call(std::string_view t) {
   JsonCallScan scan;
-  size_t i = skip_space(t, 0);
+  size_t i = skip_json_space(t, 0);
   if (i == t.size()) return scan;
   if (t[i] != '{') {
     scan.valid = false;
@@ -139,7 +123,7 @@ JsonCallScan scan_json_call(std::string_view t) {
   ++i;
   bool first = true;
   for (;;) {
-    i = skip_space(t, i);
+    i = skip_json_space(t, i);
     if (i == t.size()) return scan;
     if (t[i] == '}') {
       scan.complete = true;
@@ -151,7 +135,7 @@ JsonCallScan scan_json_call(std::string_view t) {
         scan.valid = false;
         return scan;
       }
-      i = skip_space(t, i + 1);
+      i = skip_json_space(t, i + 1);
       if (i == t.size()) return scan;
     }
     first = false;
@@ -165,13 +149,13 @@ JsonCallScan scan_json_call(std::string_view t) {
       if (string_end(t, i) != std::string_view::npos) scan.valid = false;
       return scan;
     }
-    i = skip_space(t, i + key_length);
+    i = skip_json_space(t, i + key_length);
     if (i == t.size()) return scan;
     if (t[i] != ':') {
       scan.valid = false;
       return scan;
     }
-    i = skip_space(t, i + 1);
+    i = skip_json_space(t, i + 1);
     const bool is_arguments = *key == "arguments" || *key == "parameters";
     if (is_arguments) {
       scan.arguments_begin = i;

@@ -32,6 +32,12 @@ JsonCallScan scan_json_call(std::string_view text);
 // content when the model wrote a JSON string; "{}" when there were none.
 std::string call_arguments(std::string_view text, const JsonCallScan& scan);
 
+// Whitespace as JSON allows it between tokens (space, tab, line feed, carriage return); the tool
+// call parsers skip the same around the calls they find.
+bool is_json_space(char c);
+// The first position from `i` on that is not JSON whitespace (text.size() when none).
+size_t skip_json_space(std::string_view text, size_t i);
+
 // Decodes a complete JSON string literal starting at text[0] == '"'; nullopt if malformed.
 std::optional<std::string> decode_json_string(std::string_view text, size_t* length);
 

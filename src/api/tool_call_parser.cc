@@ -15,13 +15,6 @@ constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
 constexpr std::string_view kSep = "<｜tool▁sep｜>";
 constexpr std::string_view kFence = "```json";
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
-size_t skip_space(std::string_view t, size_t i) {
-  while (i < t.size() && is_space(t[i])) ++i;
-  return i;
-}
-
 bool starts_with(std::string_view t, size_t i, std::string_view p) { return t.substr(i, p.size()) == p; }
 
 // t[i, end) is a proper prefix of p (more text could complete it).
@@ -49,15 +42,15 @@ size_t partial_marker_tail(std::string_view t, size_t from, std::initializer_lis
 // be one. `closed`: the whole marker is there (then the tail must hold the backticks).
 size_t deepseek_arguments_tail(std::string_view args) {
   for (size_t p = 0; p < args.size(); ++p) {
-    if (!is_space(args[p]) && args[p] != '`') continue;
+    if (!is_json_space(args[p]) && args[p] != '`') continue;
     size_t k = p;
-    while (k < args.size() && is_space(args[k])) ++k;
+    while (k < args.size() && is_json_space(args[k])) ++k;
     size_t ticks = 0;
     while (k < args.size() && args[k] == '`' && ticks < 3) {
       ++k;
       ++ticks;
     }
-    while (ticks == 3 && k < args.size() && is_space(args[k])) ++k;
+    while (ticks == 3 && k < args.size() && is_json_space(args[k])) ++k;
     const std::string_view rest = args.substr(k);
     if (rest.empty() || (ticks == 3 && kCallEnd.substr(0, rest.size()) == rest)) return p;
   }
@@ -120,7 +113,7 @@ void ToolCallStreamParser::step(ToolStreamDelta* out, bool final) {
     bool progressed = false;
     switch (phase_) {
       case Phase::kStart: {
-        const size_t i = skip_space(text_, pos_);
+        const size_t i = skip_json_space(text_, pos_);
         if (format_ == ToolCallFormat::kNamedArguments) {
           start_call(out, named_function_);
           call_begin_ = pos_;
@@ -197,7 +190,7 @@ void ToolCallStreamParser::content_until_marker(ToolStreamDelta* out, bool final
 
 void ToolCallStreamParser::between_calls(ToolStreamDelta* out, bool final, bool* progressed) {
   const std::string_view t = text_;
-  size_t i = skip_space(t, pos_);
+  size_t i = skip_json_space(t, pos_);
   auto wait_or_content = [&](std::initializer_list<std::string_view> partials) {
     bool partial = i == t.size();
     for (std::string_view p : partials) partial = partial || is_partial(t, i, p);
@@ -279,7 +272,7 @@ void ToolCallStreamParser::in_json_call(ToolStreamDelta* out, bool final, bool* 
   if (call_named_ && arguments_sent_ == 0) emit_arguments(out, call_arguments(body, scan));
   size_t next = call_begin_ + scan.end;
   if (format_ == ToolCallFormat::kHermes) {
-    const size_t i = skip_space(text_, next);
+    const size_t i = skip_json_space(text_, next);
     if (starts_with(text_, i, kHermesEnd)) {
       next = i + kHermesEnd.size();
     } else if (!final && (i == text_.size() || is_partial(text_, i, kHermesEnd))) {
@@ -310,7 +303,7 @@ void ToolCallStreamParser::in_deepseek_call(ToolStreamDelta* out, bool final, bo
   if (newline == std::string_view::npos && !final) return;
   if (!call_named_) {
     std::string_view name = body.substr(name_begin, newline == std::string_view::npos ? std::string_view::npos : newline - name_begin);
-    while (!name.empty() && is_space(name.back())) name.remove_suffix(1);
+    while (!name.empty() && is_json_space(name.back())) name.remove_suffix(1);
     start_call(out, std::string(name));
   }
   if (newline == std::string_view::npos) return;
@@ -326,7 +319,7 @@ void ToolCallStreamParser::in_deepseek_call(ToolStreamDelta* out, bool final, bo
     }
     return;
   }
-  const size_t args_begin = skip_space(body, fence + kFence.size());
+  const size_t args_begin = skip_json_space(body, fence + kFence.size());
   if (end != std::string_view::npos) {
     std::string_view args = body.substr(args_begin, end >= args_begin ? end - args_begin : 0);
     const size_t tail = deepseek_arguments_tail(args);

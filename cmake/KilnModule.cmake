@@ -12,7 +12,6 @@
 # CMakeFiles/<target>.dir/Unity/unity_N_cxx.cxx.
 option(KILN_UNITY_BUILD "Compile each module and unit-test binary as a few unity translation units" OFF)
 set(kiln_unity_own_files
-    src/api/tool_call_parser.cc       # is_space, skip_space (tool_call_json.cc)
     src/jinja/globals.cc              # kUndefined (filters.cc)
     src/jinja/methods.cc              # kNone, kUndefined (filters.cc)
     src/jinja/tests.cc                # kUndefined, canonical (filters.cc)

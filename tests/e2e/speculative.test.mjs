@@ -135,7 +135,7 @@ test('bad speculative configurations are refused, naming the key', () => {
     ['{"method": "oracle", "num_speculative_tokens": 2}', /method oracle drafts recorded outputs; it runs in kiln bench latency only/],
     ['not json', /--speculative-config: not valid JSON/],
     ['{"method": "eagle3", "num_speculative_tokens": 2}', /--speculative-config: model is required for method eagle3/],
-    ['{"method": "suffix", "num_speculative_tokens": 4, "draft_tree_topk": 2}', /--speculative-config: draft_tree_topk above 1 \(draft trees\) is supported for methods ngram, eagle3 and oracle, not suffix/],
+    ['{"method": "suffix", "num_speculative_tokens": 4, "draft_tree_topk": 0}', /--speculative-config: draft_tree_topk must be between 1 and num_speculative_tokens \(4\), got 0/],
     ['{"method": "ngram", "num_speculative_tokens": 2, "draft_tree_topk": 3}', /--speculative-config: draft_tree_topk must be between 1 and num_speculative_tokens \(2\), got 3/],
   ]) {
     const run = spawnSync(kilnBinary, ['serve', demoModel, '--port', '0', '--speculative-config', config],

@@ -26,9 +26,6 @@ Status resolve_speculative_config(SpeculativeConfig* c) {
                                               std::to_string(c->num_speculative_tokens) + "), got " +
                                               std::to_string(c->draft_tree_topk));
   }
-  if (c->draft_tree_topk > 1 && m == "suffix") {
-    return field_error("draft_tree_topk", "above 1 (draft trees) is supported for methods ngram, eagle3 and oracle, not suffix");
-  }
   if (m == "ngram") {
     if (!c->prompt_lookup_min && !c->prompt_lookup_max) c->prompt_lookup_min = c->prompt_lookup_max = 5;
     if (!c->prompt_lookup_min) c->prompt_lookup_min = c->prompt_lookup_max;

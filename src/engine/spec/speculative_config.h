@@ -17,8 +17,9 @@ struct SpeculativeConfig {
   int num_speculative_tokens = 0;  // tokens drafted per sequence and step (tree nodes)
   // Draft trees: the most children a drafted node (or the sequence's last token) may have, as
   // SGLang's speculative_eagle_topk; 1 (the default) drafts chains. Method ngram branches at its
-  // different earlier matches, eagle3 expands the top k of each level (EAGLE-2/3), the benchmark's
-  // oracle adds wrong siblings (suffix drafts chains); the step verifies the whole tree at once.
+  // different earlier matches, suffix best first over the k most frequent continuations per node,
+  // eagle3 expands the top k of each level (EAGLE-2/3), the benchmark's oracle adds wrong
+  // siblings; the step verifies the whole tree at once.
   int draft_tree_topk = 1;
   // ngram: the longest suffix of the sequence, between these lengths, that occurred before.
   // Unset: vLLM's defaults (both 5; one given sets the other).

@@ -50,7 +50,7 @@ void SuffixCorpus::compact() {
 }
 
 SuffixDraft SuffixCorpus::draft(std::span<const int32_t> context, int max_drafts, const SuffixDecodingParams& params,
-                                int64_t exclude_doc, int exclude_end) const {
+                                int64_t exclude_doc, int exclude_end, int max_branches) const {
   SuffixDraft best;
   const int length = static_cast<int>(context.size());
   if (length < 2 || max_drafts <= 0) return best;
@@ -91,31 +91,53 @@ SuffixDraft SuffixCorpus::draft(std::span<const int32_t> context, int max_drafts
     for (const Candidate& c : candidates) {
       if (c.match >= match) survivors.emplace_back(c.text, c.end + 1);
     }
-    SuffixDraft draft;
-    double probability = 1.0;
-    while (static_cast<int>(draft.tokens.size()) < max_spec) {
-      // The most frequent next token (ties: the most recent); occurrences at their text's end
-      // count in the total, as a suffix tree node counts them.
+    // Best first, as a suffix tree's speculation: a node's probability is its parent's times its
+    // token's share of the parent's continuations; the likeliest open node is taken next while it
+    // stays at least min_token_prob, its children being its max_branches most frequent next
+    // tokens (ties: the most recent). With one branch this is the chain of the most frequent
+    // continuation.
+    struct Open {
+      double probability;
+      int parent, depth;
+      std::vector<std::pair<const std::vector<int32_t>*, int>> survivors;  // positions of its token
+      int32_t token;
+    };
+    std::vector<Open> open;
+    const auto add_children = [&](const std::vector<std::pair<const std::vector<int32_t>*, int>>& from, double probability,
+                                  int parent, int depth) {
+      if (depth >= max_spec) return;
+      // The next tokens and their counts; occurrences at their text's end count in the total, as
+      // a suffix tree node counts them.
       std::vector<std::pair<int32_t, int>> counts;
-      for (const auto& [text, next] : survivors) {
+      for (const auto& [text, next] : from) {
         if (next >= static_cast<int>(text->size())) continue;
         const int32_t token = (*text)[static_cast<size_t>(next)];
         auto slot = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == token; });
         if (slot == counts.end()) counts.emplace_back(token, 1);
         else ++slot->second;
       }
-      if (counts.empty()) break;
-      const auto chosen = std::max_element(counts.begin(), counts.end(),
-                                           [](const auto& a, const auto& b) { return a.second < b.second; });
-      probability *= static_cast<double>(chosen->second) / static_cast<double>(survivors.size());
-      if (probability < params.min_token_prob) break;
-      const int32_t token = chosen->first;
-      draft.tokens.push_back(token);
-      draft.score += probability;
-      std::erase_if(survivors, [&](const auto& s) {
-        return s.second >= static_cast<int>(s.first->size()) || (*s.first)[static_cast<size_t>(s.second)] != token;
-      });
-      for (auto& s : survivors) ++s.second;
+      std::stable_sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+      if (static_cast<int>(counts.size()) > max_branches) counts.resize(static_cast<size_t>(max_branches));
+      for (const auto& [token, count] : counts) {
+        Open child{probability * static_cast<double>(count) / static_cast<double>(from.size()), parent, depth + 1, {}, token};
+        for (const auto& [text, next] : from) {
+          if (next < static_cast<int>(text->size()) && (*text)[static_cast<size_t>(next)] == token) child.survivors.emplace_back(text, next + 1);
+        }
+        open.push_back(std::move(child));
+      }
+    };
+    SuffixDraft draft;
+    add_children(survivors, 1.0, -1, 0);
+    while (static_cast<int>(draft.tokens.size()) < max_drafts && !open.empty()) {
+      auto next = std::max_element(open.begin(), open.end(),
+                                   [](const Open& a, const Open& b) { return a.probability < b.probability; });
+      if (next->probability < params.min_token_prob) break;
+      Open node = std::move(*next);
+      open.erase(next);
+      draft.tokens.push_back(node.token);
+      draft.parents.push_back(node.parent);
+      draft.score += node.probability;
+      add_children(node.survivors, node.probability, static_cast<int>(draft.tokens.size()) - 1, node.depth);
     }
     if (!draft.tokens.empty()) return draft;
   }
@@ -129,12 +151,13 @@ void SuffixProposer::propose(const DraftContext& context, DraftTree* drafts) {
   const int indexed = own->num_tokens(context.seq_id);
   if (indexed < static_cast<int>(context.tokens.size())) own->append(context.seq_id, context.tokens.subspan(static_cast<size_t>(indexed)));
   const int last = static_cast<int>(context.tokens.size()) - 1;
-  SuffixDraft best = own->draft(context.tokens, context.max_drafts, params_, context.seq_id, last);
+  SuffixDraft best = own->draft(context.tokens, context.max_drafts, params_, context.seq_id, last, context.max_branches);
   if (params_.max_cached_requests > 0) {
-    SuffixDraft global = finished_.draft(context.tokens, context.max_drafts, params_);
+    SuffixDraft global = finished_.draft(context.tokens, context.max_drafts, params_, -1, -1, context.max_branches);
     if (global.score > best.score) best = std::move(global);
   }
-  *drafts = DraftTree::chain(best.tokens);
+  drafts->tokens = std::move(best.tokens);
+  drafts->parents = std::move(best.parents);
 }
 
 void SuffixProposer::on_finished(const DraftContext& context, bool completed) {

@@ -4,7 +4,9 @@
 // requests. The draft grows while the estimated probability of the whole draft (the product of
 // each token's share of the continuations) stays at least min_token_prob, up to
 // max_spec_factor x the match length and max_tree_depth for match and draft together, so a long,
-// often-repeated match drafts far and a short or ambiguous one drafts little or nothing.
+// often-repeated match drafts far and a short or ambiguous one drafts little or nothing. With
+// draft trees (draft_tree_topk k > 1) the draft grows best first over up to k continuations per
+// node, as Arctic Inference's speculation trees do, within the same probability floor.
 //
 // The matches are found through an index of the token pairs in each corpus (what a depth-limited
 // suffix tree's second level holds), so a step costs a lookup and a scan of the most recent
@@ -30,9 +32,11 @@ struct SuffixDecodingParams {
   double min_token_prob = 0.1;      // the draft's estimated probability at least
 };
 
+// A draft tree (engine/spec/draft_tree.h): a chain unless max_branches > 1.
 struct SuffixDraft {
   std::vector<int32_t> tokens;
-  double score = 0;  // the expected number of accepted tokens (sum of the prefixes' probabilities)
+  std::vector<int32_t> parents;
+  double score = 0;  // the expected number of accepted tokens (sum of the nodes' probabilities)
 };
 
 // Token sequences (documents) with an index of the positions where each token pair ends.
@@ -43,10 +47,11 @@ class SuffixCorpus {
   // Forgets the document (its index entries go at the next compaction).
   void remove(int64_t doc);
   int num_tokens(int64_t doc) const;
-  // The best draft continuing `context` with at most `max_drafts` tokens, never matching the
-  // occurrence that ends at (exclude_doc, exclude_end) (the context itself, when it is indexed).
+  // The best draft continuing `context` with at most `max_drafts` tokens (at most max_branches
+  // children per node), never matching the occurrence that ends at (exclude_doc, exclude_end)
+  // (the context itself, when it is indexed).
   SuffixDraft draft(std::span<const int32_t> context, int max_drafts, const SuffixDecodingParams& params,
-                    int64_t exclude_doc = -1, int exclude_end = -1) const;
+                    int64_t exclude_doc = -1, int exclude_end = -1, int max_branches = 1) const;
 
  private:
   struct Occurrence {

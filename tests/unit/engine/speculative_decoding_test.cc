@@ -104,8 +104,7 @@ TEST(SpeculativeConfigTest, ResolvesVllmDefaultsAndNamesTheFieldInErrors) {
   EXPECT_TRUE(error_of(bad).empty());
   bad = suffix;
   bad.draft_tree_topk = 2;
-  EXPECT_NE(error_of(bad).find("draft_tree_topk above 1 (draft trees) is supported for methods ngram, eagle3 and oracle, not suffix"),
-            std::string::npos);
+  EXPECT_TRUE(error_of(bad).empty());
 }
 
 TEST(SpeculativeDecodingTest, GreedyOutputsAreThePlainOnesAtEveryAcceptanceRate) {

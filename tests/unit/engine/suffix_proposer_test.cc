@@ -91,6 +91,30 @@ TEST(SuffixProposerTest, DraftsFromItsOwnTextAndFromFinishedRequests) {
   EXPECT_TRUE(drafts.is_chain());
 }
 
+TEST(SuffixProposerTest, TreesGrowBestFirstOverTheFrequentContinuations) {
+  SuffixDecodingParams params;
+  params.max_spec_factor = 2.0;
+  params.max_cached_requests = 0;
+  // (1, 2) continued by 10 11 9, 10 11 8 and 20 21 7 earlier: 10 (2/3) then 11 (2/3), then 20
+  // and 8 (1/3 each; 20 comes first as the root's child, 8 before 9 as the more recent).
+  const Tokens text = {1, 2, 10, 11, 9, 1, 2, 10, 11, 8, 1, 2, 20, 21, 7, 1, 2};
+  SuffixProposer proposer(params);
+  DraftTree tree;
+  proposer.propose({1, text, 2, 4, 2}, &tree);
+  EXPECT_EQ(tree.tokens, (Tokens{10, 11, 20, 8}));
+  EXPECT_EQ(tree.parents, (std::vector<int32_t>{-1, 0, -1, 1}));
+  // One branch: the chain of the most frequent continuation, as before trees.
+  SuffixProposer chain_proposer(params);
+  chain_proposer.propose({2, text, 2, 4, 1}, &tree);
+  EXPECT_EQ(tree.tokens, (Tokens{10, 11, 8, 1}));
+  EXPECT_TRUE(tree.is_chain());
+  // The probability floor holds for trees too: at 0.5 only the 2/3 branch is drafted.
+  params.min_token_prob = 0.5;
+  SuffixProposer strict(params);
+  strict.propose({3, text, 2, 4, 3}, &tree);
+  EXPECT_EQ(tree.tokens, (Tokens{10, 11}));
+}
+
 TEST(SuffixProposerTest, TheEngineGivesGreedyOutputsAndDraftsOnRepeatedText) {
   std::vector<EngineRequest> requests;
   for (int i = 0; i < 4; ++i) {
@@ -100,22 +124,26 @@ TEST(SuffixProposerTest, TheEngineGivesGreedyOutputsAndDraftsOnRepeatedText) {
     }
     requests.push_back(make_request("suffix" + std::to_string(i), prompt, 25));
   }
-  EngineOptions options;
-  options.speculative.method = "suffix";
-  options.speculative.num_speculative_tokens = 5;
-  ASSERT_TRUE(resolve_speculative_config(&options.speculative).ok());
-  auto engine = make_engine(options);
-  const std::vector<RequestResult> results = run_all(engine.get(), requests);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    EXPECT_EQ(results[i].choices.at(0).tokens, reference_greedy(requests[i].prompt_token_ids, 25)) << i;
+  for (int topk : {1, 2}) {  // chains, and trees over the two most frequent continuations
+    SCOPED_TRACE("draft_tree_topk " + std::to_string(topk));
+    EngineOptions options;
+    options.speculative.method = "suffix";
+    options.speculative.num_speculative_tokens = 5;
+    options.speculative.draft_tree_topk = topk;
+    ASSERT_TRUE(resolve_speculative_config(&options.speculative).ok());
+    auto engine = make_engine(options);
+    const std::vector<RequestResult> results = run_all(engine.get(), requests);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      EXPECT_EQ(results[i].choices.at(0).tokens, reference_greedy(requests[i].prompt_token_ids, 25)) << i;
+    }
+    // The same requests again: the first round's outputs are cached, and drafts now match them.
+    std::vector<EngineRequest> again = requests;
+    for (EngineRequest& r : again) r.request_id += "-again";
+    const int64_t accepted_before = engine->stats().spec_decode_num_accepted_tokens;
+    const std::vector<RequestResult> second = run_all(engine.get(), again);
+    for (size_t i = 0; i < again.size(); ++i) EXPECT_EQ(second[i].choices.at(0).tokens, results[i].choices.at(0).tokens);
+    EXPECT_GT(engine->stats().spec_decode_num_accepted_tokens - accepted_before, 40);
   }
-  // The same requests again: the first round's outputs are cached, and drafts now match them.
-  std::vector<EngineRequest> again = requests;
-  for (EngineRequest& r : again) r.request_id += "-again";
-  const int64_t accepted_before = engine->stats().spec_decode_num_accepted_tokens;
-  const std::vector<RequestResult> second = run_all(engine.get(), again);
-  for (size_t i = 0; i < again.size(); ++i) EXPECT_EQ(second[i].choices.at(0).tokens, results[i].choices.at(0).tokens);
-  EXPECT_GT(engine->stats().spec_decode_num_accepted_tokens - accepted_before, 40);
 }
 
 }  // namespace

@@ -98,6 +98,7 @@ Status read_engine_environment(const EnvLookup& env, EngineArgs* args) {
   KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_DECODE_ATTENTION_MMA", &args->cuda_decode_attention_mma));
   KILN_RETURN_IF_ERROR(read_switch("KILN_FP8_WEIGHT_ONLY", &args->fp8_weight_only));
   KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_TENSOR_PARALLEL", &args->cuda_tensor_parallel));
+  KILN_RETURN_IF_ERROR(read_switch("KILN_CUDA_SPEC_TREES", &args->cuda_spec_trees));
   if (auto text = env("KILN_TEST_FAIL_AT_POSITION"); text && !text->empty()) {
     char* end = nullptr;
     const long value = std::strtol(text->c_str(), &end, 10);

@@ -74,6 +74,10 @@ struct EngineArgs {
   // KILN_CUDA_DECODE_ATTENTION_MMA=1: decode attention on the tensor cores
   // (CudaModelOptions::decode_attention_mma), off until its GPU tests and benchmarks have run.
   bool cuda_decode_attention_mma = false;
+  // KILN_CUDA_SPEC_TREES=1: speculative draft trees (draft_tree_topk > 1) on the CUDA backend
+  // (tree-masked prefill attention, KV moves: CudaModelOptions::draft_trees), off until its GPU
+  // tests have run; without it the CUDA backend drafts chains.
+  bool cuda_spec_trees = false;
   // KILN_CUDA_TENSOR_PARALLEL=1: --tensor-parallel-size > 1 on the CUDA backend, which is off
   // until the multi-GPU tests and benchmarks have run on a multi-GPU machine.
   bool cuda_tensor_parallel = false;

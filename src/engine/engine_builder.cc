@@ -63,10 +63,11 @@ Result<RunningEngine> build_engine(const std::filesystem::path& model_dir, const
   config.generation_defaults = generation_defaults;
   config.speculative = speculative;
   config.make_draft_proposer = std::move(make_draft_proposer);
-  if (speculative.draft_tree_topk > 1 && resolved.device != "cpu") {
+  if (speculative.draft_tree_topk > 1 && resolved.device != "cpu" && !args.cuda_spec_trees) {
     KILN_LOG(Warning) << "Speculative decoding: draft trees (draft_tree_topk " << speculative.draft_tree_topk
-                      << ") need tree attention, which the " << resolved.device
-                      << " backend does not have yet; drafting chains (draft_tree_topk 1)";
+                      << ") on the " << resolved.device
+                      << " backend need KILN_CUDA_SPEC_TREES=1 (off until its GPU tests have run); drafting chains "
+                         "(draft_tree_topk 1)";
     config.speculative.draft_tree_topk = 1;
   }
   if (speculative.enabled()) {

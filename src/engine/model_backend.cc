@@ -152,6 +152,7 @@ Result<ModelBackend> create_cuda_backend(std::unique_ptr<LoadedModel> loaded, co
   cuda_options.fp8_weight_only = args.fp8_weight_only;
   cuda_options.overlap_mixed_attention = args.cuda_overlap_mixed_attention;
   cuda_options.decode_attention_mma = args.cuda_decode_attention_mma;
+  cuda_options.draft_trees = args.cuda_spec_trees && args.speculative.draft_tree_topk > 1;
   // Speculative steps sample a row per drafted position of the sequences that draft (at most
   // the batch size limit of them).
   if (args.speculative.enabled()) {

@@ -69,4 +69,15 @@ tail -1 $out/ref_w8a16.log
 KILN_LARGE_GOLDEN_MODEL=/tmp/r1-8b-fp8 KILN_LARGE_GOLDEN_REFERENCE=/tmp/w8a16-ref.json KILN_LARGE_GOLDEN_LABEL=weight-only-vs-w8a16-reference KILN_LARGE_GOLDEN_FP8_WEIGHT_ONLY=1 \
   timeout 60 $run forward_cuda_tests --gtest_filter='LargeGoldenTest.AgreesWithHfBf16OnTopTokens' > $out/golden_w8a16.log 2>&1
 grep -E "large golden|PASSED|FAILED" $out/golden_w8a16.log
+stamp "speculative draft trees on the CUDA backend (issue 18, KILN_CUDA_SPEC_TREES): kernels against their CPU twins, engine exactness"
+timeout 90 $run kernels_cuda_tests --gtest_filter='PrefillAttention.*:MoveKvParity.*' > $out/tree_kernels.log 2>&1
+grep -E "^\[  (PASSED|FAILED) |FAILED  \]" $out/tree_kernels.log | head -20
+timeout 150 $run forward_cuda_tests --gtest_filter='CudaEngineSpeculativeTest.*' > $out/tree_engine.log 2>&1
+grep -E "^\[  (PASSED|FAILED) |FAILED  \]" $out/tree_engine.log | head -10
+for v in "oracle_chain_k6_a0.7|{\"method\": \"oracle\", \"num_speculative_tokens\": 6, \"oracle_acceptance_rate\": 0.7}" "oracle_tree_k6_top2_a0.7|{\"method\": \"oracle\", \"num_speculative_tokens\": 6, \"draft_tree_topk\": 2, \"oracle_acceptance_rate\": 0.7}"; do
+  n=${v%%|*}; cfg=${v#*|}
+  stamp "speculative decoding, batch 1, 1k context, KILN_CUDA_SPEC_TREES=1: $n"
+  KILN_CUDA_SPEC_TREES=1 timeout 60 $run kiln bench latency --model /tmp/r1-8b --device cuda --input-len 1024 --output-len 128 --num-iters 2 --speculative-config "$cfg" --json > $out/spec_$n.json 2> $out/spec_$n.log
+  echo "spec_$n $(cat $out/spec_$n.json)"
+done
 stamp done

@@ -19,6 +19,12 @@
 // Grid: (query tiles of the longest sequence, sequences, KV heads); the tile index runs
 // backwards so the longest (last) tiles start first. Blocks past their sequence's new tokens,
 // and sequences with one new token (decode: the split-KV kernel takes those), exit at once.
+//
+// Speculative draft trees (meta.tree_parents, the kTree instantiation of the default tilings):
+// each row also gets the bitmask of its token's ancestors among the sequence's first
+// kMaxTreeTokens new tokens (walked up its parents once), and keys among the new tokens that are
+// not on its path are masked too; rows past kMaxTreeTokens (a long prompt chunk beside a tree)
+// stay causal, since a draft tree is never that large.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
@@ -119,7 +125,10 @@ __device__ __forceinline__ void widen_fp8_chunk(const uint8_t* codes, bf16* firs
   *reinterpret_cast<uint4*>(second) = make_uint4(widened[4], widened[5], widened[6], widened[7]);
 }
 
-template <typename Cache, int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters>
+// New tokens of a sequence whose ancestry a tree row tracks (two 64-bit words).
+constexpr int kMaxTreeTokens = 128;
+
+template <typename Cache, int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters, bool kTree>
 __global__ void __launch_bounds__(kWarps * 32)
     prefill_attention_kernel(const bf16* __restrict__ q, const Cache* __restrict__ k_cache,
                              const Cache* __restrict__ v_cache, const float* __restrict__ k_scale,
@@ -128,7 +137,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                              const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                              int block_size, int block_shift, int num_heads, int num_kv_heads,
                              int group, int tokens_per_tile, float scale_log2, int q_stride,
-                             bf16* __restrict__ out) {
+                             const int32_t* __restrict__ tree_parents, bf16* __restrict__ out) {
   using T = Tiling<kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
   constexpr bool kFp8 = sizeof(Cache) == 1;
   constexpr int kChunks = T::kChunks;
@@ -226,6 +235,27 @@ __global__ void __launch_bounds__(kWarps * 32)
       row_position[r][h] = token < tile_tokens ? min_position + token : max_position;
     }
   }
+  // Draft trees: each row's ancestors (itself included) among the first kMaxTreeTokens new
+  // tokens; all ones for a row that is past them or not a token (causal).
+  const int first_new = seq_len - q_len;
+  uint64_t ancestors[kTree ? kRowTiles : 1][2][2];
+  if constexpr (kTree) {
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int local = row_position[r][h] - first_new;
+        const int token = ((warp * kRowTiles + r) * 16 + lane / 4 + 8 * h) / group;
+        uint64_t bits[2] = {~0ull, ~0ull};
+        if (token < tile_tokens && local < kMaxTreeTokens) {
+          bits[0] = bits[1] = 0;
+          for (int j = local; j >= 0; j = tree_parents[q_begin + j]) bits[j >> 6] |= 1ull << (j & 63);
+        }
+        ancestors[r][h][0] = bits[0];
+        ancestors[r][h][1] = bits[1];
+      }
+    }
+  }
   float o[kRowTiles][kDimTiles][4];
   float row_max[kRowTiles][2], row_sum[kRowTiles][2];
 #pragma unroll
@@ -315,9 +345,10 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
 
-    // Causal mask, only on tiles that reach past the block's first position.
+    // Causal mask, only on tiles that reach past the block's first position (with a tree, past
+    // the sequence's first new token: earlier new tokens may be off a row's path).
     const int key0 = key_tile * kBlockN;
-    if (key0 + kBlockN - 1 > min_position) {
+    if (key0 + kBlockN - 1 > (kTree ? first_new : min_position)) {
 #pragma unroll
       for (int r = 0; r < kRowTiles; ++r) {
 #pragma unroll
@@ -325,7 +356,13 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int key = key0 + n * 8 + (lane & 3) * 2 + (e & 1);
-            if (key > row_position[r][e >> 1]) s[r][n][e] = -INFINITY;
+            bool masked = key > row_position[r][e >> 1];
+            if constexpr (kTree) {
+              const int local = key - first_new;
+              masked = masked || (local >= 0 && local < kMaxTreeTokens &&
+                                  !((ancestors[r][e >> 1][local >> 6] >> (local & 63)) & 1ull));
+            }
+            if (masked) s[r][n][e] = -INFINITY;
           }
         }
       }
@@ -411,7 +448,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters, typename Cache>
+template <int kHeadDim, int kWarps, int kRowTiles, int kBlockN, bool kQRegisters, bool kTree = false, typename Cache>
 void launch(const bf16* q, const Cache* k_cache, const Cache* v_cache, const float* k_scale, const float* v_scale,
             const PagedAttentionMetadata& meta, const AttentionShape& shape, float scale, bf16* out,
             cudaStream_t stream, int q_stride) {
@@ -423,12 +460,12 @@ void launch(const bf16* q, const Cache* k_cache, const Cache* v_cache, const flo
   const int block_shift =
       (meta.block_size & (meta.block_size - 1)) == 0 ? __builtin_ctz(static_cast<unsigned>(meta.block_size)) : -1;
   const dim3 grid((max_query_len + tokens_per_tile - 1) / tokens_per_tile, meta.num_seqs, shape.num_kv_heads);
-  auto* kernel = prefill_attention_kernel<Cache, kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters>;
+  auto* kernel = prefill_attention_kernel<Cache, kHeadDim, kWarps, kRowTiles, kBlockN, kQRegisters, kTree>;
   KILN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes));
   kernel<<<grid, T::kThreads, T::kSharedBytes, stream>>>(
       q, k_cache, v_cache, k_scale, v_scale, meta.query_start, meta.seq_lens, meta.block_tables, meta.max_blocks_per_seq,
       meta.block_size, block_shift, shape.num_heads, shape.num_kv_heads, group, tokens_per_tile,
-      scale * static_cast<float>(M_LOG2E), q_stride, out);
+      scale * static_cast<float>(M_LOG2E), q_stride, meta.tree_parents, out);
   KILN_CUDA_CHECK_LAUNCH();
 }
 
@@ -473,6 +510,15 @@ void dispatch_prefill_attention(const bf16* q, const Cache* k_cache, const Cache
       << shape.num_kv_heads << " KV heads";
   KILN_CHECK(meta.block_size > 0) << "prefill_attention: block_size " << meta.block_size;
   const int q_stride = q_token_stride ? q_token_stride : shape.num_heads * shape.head_dim;
+  if (meta.tree_parents != nullptr) {
+    // Draft trees: the masked instantiations of the head_dim 64 tiling and the default one.
+    if (shape.head_dim == 64) {
+      return launch<64, 4, 1, 64, true, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                              q_stride);
+    }
+    return launch<128, 4, 2, 64, false, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,
+                                              q_stride);
+  }
   if (shape.head_dim == 64) {
     // head_dim 64 (small models): one tiling, few registers.
     return launch<64, 4, 1, 64, true>(q, k_cache, v_cache, k_scale, v_scale, meta, shape, scale, out, stream,

@@ -167,8 +167,10 @@ Status CudaModel::allocate_activations() {
 
   max_blocks_per_seq_ = (max_model_len_ + options_.block_size - 1) / options_.block_size;
   const size_t seqs = static_cast<size_t>(options_.max_num_seqs);
+  // Draft trees add parents per token and KV moves (at most one per token of a step).
+  const size_t tree_bytes = options_.draft_trees ? align_up(tokens * 4) + 2 * align_up(tokens * 8) : 0;
   step_inputs_bytes_ = align_up(tokens * 4) * 4 + align_up(tokens * 8) + align_up((seqs + 1) * 4) +
-                       align_up(seqs * 4) + align_up(seqs * max_blocks_per_seq_ * 4);
+                       align_up(seqs * 4) + align_up(seqs * max_blocks_per_seq_ * 4) + tree_bytes;
   KILN_ASSIGN_OR_RETURN(step_inputs_, DeviceBuffer::try_allocate(step_inputs_bytes_));
   for (StepSlot& slot : slots_) {
     KILN_CUDA_CHECK(cudaMallocHost(&slot.inputs_host, step_inputs_bytes_));
@@ -196,6 +198,11 @@ Status CudaModel::allocate_activations() {
   query_start_ = reinterpret_cast<int32_t*>(take((seqs + 1) * 4));
   seq_lens_ = reinterpret_cast<int32_t*>(take(seqs * 4));
   block_tables_ = reinterpret_cast<int32_t*>(take(seqs * max_blocks_per_seq_ * 4));
+  if (options_.draft_trees) {
+    tree_parents_ = reinterpret_cast<int32_t*>(take(tokens * 4));
+    kv_move_from_ = reinterpret_cast<int64_t*>(take(tokens * 8));
+    kv_move_to_ = reinterpret_cast<int64_t*>(take(tokens * 8));
+  }
   return ok_status();
 }
 
@@ -305,6 +312,8 @@ void CudaModel::upload_batch(const ForwardBatch& batch, std::span<const int32_t>
   stage(seq_lens_, batch.seq_lens.data(), batch.seq_lens.size() * 4);
   stage(block_tables_, batch.block_tables.data(), batch.block_tables.size() * 4);
   stage(token_source_, token_source.data(), token_source.size() * 4);
+  has_tree_ = !batch.tree_parents.empty();
+  if (has_tree_) stage(tree_parents_, batch.tree_parents.data(), batch.tree_parents.size() * 4);
   num_seqs_ = batch.num_seqs();
   max_query_len_ = 0;
   min_query_len_ = num_seqs_ > 0 ? INT32_MAX : 0;
@@ -350,6 +359,7 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
   meta.num_tokens = num_tokens;
   meta.max_seq_len = max_seq_len;
   meta.max_query_len = max_query_len_;
+  meta.tree_parents = has_tree_ ? tree_parents_ : nullptr;
 
   if (feed_sampled) {
     // Only rank 0 samples: it resolves the tokens and hands them to the other ranks.
@@ -444,9 +454,16 @@ void CudaModel::run_layers(int num_tokens, int max_seq_len, bool feed_sampled, b
 Status CudaModel::check_batch(const ForwardBatch& batch, int* max_seq_len, std::span<const int32_t> token_source) const {
   KILN_RETURN_IF_ERROR(validate_forward_batch(batch, config_.vocab_size, plan_.num_blocks, options_.block_size,
                                               token_source, num_previous_sampled_));
-  if (!batch.tree_parents.empty() || !batch.kv_move_from.empty()) {
-    // The engine drafts chains for this backend (engine_builder.cc): trees need tree attention here.
-    return Status::error("ForwardBatch: speculative draft trees (tree_parents, KV moves) are not supported by the CUDA backend");
+  if ((!batch.tree_parents.empty() || !batch.kv_move_from.empty()) && !options_.draft_trees) {
+    // The engine drafts chains for this backend unless KILN_CUDA_SPEC_TREES=1 (engine_builder.cc).
+    return Status::error("ForwardBatch: speculative draft trees (tree_parents, KV moves) need KILN_CUDA_SPEC_TREES=1 on the CUDA backend");
+  }
+  if (!batch.tree_parents.empty() &&
+      !prefill_attention_supports(AttentionShape{local_.num_attention_heads, local_.num_key_value_heads, local_.head_dim})) {
+    return Status::error("ForwardBatch: draft trees need the prefill attention kernel, which lacks this model's head shape");
+  }
+  if (batch.kv_move_from.size() > static_cast<size_t>(options_.max_num_batched_tokens)) {
+    return Status::error("ForwardBatch: " + std::to_string(batch.kv_move_from.size()) + " KV moves exceed --max-num-batched-tokens");
   }
   if (batch.num_tokens() > options_.max_num_batched_tokens) {
     return Status::error("ForwardBatch: " + std::to_string(batch.num_tokens()) +
@@ -516,6 +533,7 @@ Status CudaModel::forward(const ForwardBatch& batch, std::vector<float>* logits)
   StepSlot& slot = launch_slot();
   KILN_CUDA_CHECK(cudaEventRecord(slot.begin, stream));
   profiler_.begin(stream);
+  move_accepted_kv(batch);
   upload_batch(batch);
   profiler_.mark("upload");
   run_layers(batch.num_tokens(), max_seq_len);

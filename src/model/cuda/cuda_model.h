@@ -74,6 +74,9 @@ struct CudaModelOptions {
   // Rows one step may sample; 0: max_num_seqs (one per sequence). Speculative decoding samples a
   // row per drafted position too (engine/spec/).
   int max_sampled_rows = 0;
+  // Speculative draft trees (KILN_CUDA_SPEC_TREES=1): steps may carry ForwardBatch::tree_parents
+  // (the prefill attention's tree mask) and KV moves. Off: such steps are refused.
+  bool draft_trees = false;
 };
 
 class CudaModel {
@@ -144,6 +147,9 @@ class CudaModel {
   // Copies the batch (and the token sources, -1 where empty) to the device through the launch
   // slot's mirror.
   void upload_batch(const ForwardBatch& batch, std::span<const int32_t> token_source = {});
+  // Draft trees: the accepted nodes' K/V of an earlier step moved into place in every layer
+  // (ForwardBatch::kv_move_*), on the stream before this step's kernels (cuda_model_draft_trees.cc).
+  void move_accepted_kv(const ForwardBatch& batch);
   // Refuses a batch the model was not sized for; sets the longest sequence's length.
   Status check_batch(const ForwardBatch& batch, int* max_seq_len, std::span<const int32_t> token_source = {}) const;
   Status check_sampling(const ForwardBatch& batch, std::span<const SamplingRowParams> rows,
@@ -204,8 +210,9 @@ class CudaModel {
   size_t step_inputs_bytes_ = 0;
   uint16_t* logits_host_ = nullptr;  // pinned [max_logit_rows, vocab]
   int32_t *token_ids_ = nullptr, *positions_ = nullptr, *query_start_ = nullptr, *seq_lens_ = nullptr,
-          *block_tables_ = nullptr, *logits_indices_ = nullptr, *token_source_ = nullptr;
-  int64_t* slot_mapping_ = nullptr;
+          *block_tables_ = nullptr, *logits_indices_ = nullptr, *token_source_ = nullptr, *tree_parents_ = nullptr;
+  int64_t *slot_mapping_ = nullptr, *kv_move_from_ = nullptr, *kv_move_to_ = nullptr;
+  bool has_tree_ = false;  // the uploaded batch carries tree_parents
   int num_seqs_ = 0, max_blocks_per_seq_ = 0;
   int max_query_len_ = 0;  // most new tokens of a sequence in the uploaded batch (attention's kernel choice)
   int min_query_len_ = 0;  // fewest: 1 in a mixed step

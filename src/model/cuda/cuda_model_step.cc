@@ -261,6 +261,7 @@ Status CudaModel::launch_sampled(const ForwardBatch& batch, std::span<const int3
   // The first step of a cache whose scales are to be calculated runs eagerly and sets them.
   const bool calculate_kv_scales = kv_scales_pending_;
   kv_scales_pending_ = false;
+  move_accepted_kv(batch);  // before the graph or the eager kernels read the cache
   if (!profiled && !calculate_kv_scales && graph_eligible(batch, rows.size())) {
     KILN_RETURN_IF_ERROR(stage_sampling(rows, adjustments, graph_padded_batch(batch.num_seqs()), bitmasks));
     run_graph_step(batch, token_source, num_sampled);

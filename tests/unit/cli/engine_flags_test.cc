@@ -81,6 +81,9 @@ TEST(EngineFlagsTest, EnvironmentReachesTheEngineOnlyThroughTheArgs) {
   EXPECT_FALSE(args.cuda_decode_attention_mma);
   ASSERT_TRUE(read_engine_environment(env_of({{"KILN_CUDA_DECODE_ATTENTION_MMA", "1"}}), &args).ok());
   EXPECT_TRUE(args.cuda_decode_attention_mma);
+  EXPECT_FALSE(args.cuda_spec_trees);
+  ASSERT_TRUE(read_engine_environment(env_of({{"KILN_CUDA_SPEC_TREES", "1"}}), &args).ok());
+  EXPECT_TRUE(args.cuda_spec_trees);
   const Status bad = read_engine_environment(env_of({{"KILN_CUDA_PDL", "maybe"}}), &args);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("KILN_CUDA_PDL"), std::string::npos);

@@ -1,7 +1,8 @@
 // Parity of the tensor-core prefill attention (and paged_attention's dispatch between it and the
 // split-KV decode kernel) with cpu::paged_attention: causal prefill, chunked prefill over cached
 // prefixes, GQA groups 1 to 12, head_dim 64 and 128, block sizes 16, 24 and 32, decode tokens
-// mixed into the batch, q read in place from a wider fused QKV row.
+// mixed into the batch, q read in place from a wider fused QKV row, and speculative draft trees
+// (each node sees the cached prefix and its own ancestors).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -32,6 +33,8 @@ struct PrefillCase {
   std::vector<int> new_tokens;  // per sequence
   std::vector<int> seq_lens;    // per sequence, cached prefix included
   bool fused_qkv_stride = false;  // q rows (num_heads + 2 * num_kv_heads) * head_dim apart
+  // Per sequence: the draft tree's parents of its new tokens (-1 first), or empty for a chain.
+  std::vector<std::vector<int32_t>> trees = {};
 };
 
 class PrefillAttention : public ::testing::Test {
@@ -92,6 +95,16 @@ class PrefillAttention : public ::testing::Test {
     DeviceBuffer qs_dev = upload_raw(query_start), lens_dev = upload_raw(c.seq_lens),
                  tables_dev = upload_raw(block_tables);
     DeviceBuffer out_dev = poisoned_bf16(q_size);
+    // Draft trees: every token's parent within its sequence's new tokens (chains where not given).
+    std::vector<int32_t> tree_parents;
+    if (!c.trees.empty()) {
+      for (int s = 0; s < num_seqs; ++s) {
+        for (int t = 0; t < c.new_tokens[s]; ++t) {
+          tree_parents.push_back(c.trees[static_cast<size_t>(s)].empty() ? t - 1 : c.trees[static_cast<size_t>(s)][static_cast<size_t>(t)]);
+        }
+      }
+    }
+    DeviceBuffer tree_dev = upload_raw(tree_parents);
     const int num_sms = context_->info().num_sms;
     DeviceBuffer workspace =
         std::move(DeviceBuffer::try_allocate(paged_attention_workspace_bytes(num_sms, shape)).value());
@@ -100,6 +113,7 @@ class PrefillAttention : public ::testing::Test {
     device_meta.num_tokens = num_tokens;
     device_meta.max_seq_len = max_seq_len;
     device_meta.max_query_len = path == Path::kDispatchUnknownQueryLen ? 0 : max_query_len;
+    device_meta.tree_parents = tree_parents.empty() ? nullptr : tree_dev.as<int32_t>();
     if (path == Path::kPrefillOnly) {
       prefill_attention(q_dev.as<bf16>(), k_dev.as<bf16>(), v_dev.as<bf16>(), device_meta, shape, scale,
                         out_dev.as<bf16>(), stream(), q_stride, tiling);
@@ -113,6 +127,7 @@ class PrefillAttention : public ::testing::Test {
                                      num_seqs, max_blocks, block_size};
     host_meta.num_tokens = num_tokens;
     host_meta.max_seq_len = max_seq_len;
+    host_meta.tree_parents = tree_parents.empty() ? nullptr : tree_parents.data();
     std::vector<float> expected(q_size);
     cpu::ThreadPool pool(2);
     cpu::paged_attention(cpu::CpuContext{&pool, cpu::detect_isa()}, widen(q).data(), widen(k_cache).data(),
@@ -190,6 +205,18 @@ TEST_F(PrefillAttention, PrefillRandomBatches) {
     }
     check(c, Path::kDispatch);
   }
+}
+
+// Draft trees (KILN_CUDA_SPEC_TREES): a tree of 9 nodes after its root over a long cached prefix,
+// one of 65 (the largest a step drafts) whose last nodes sit in the second mask word, beside a
+// decode and a 200-token prompt chunk given as a chain (rows past the mask's 128 stay causal).
+TEST_F(PrefillAttention, DraftTreesMaskEachNodeToItsPath) {
+  const std::vector<int32_t> small = {-1, 0, 0, 1, 1, 2, 3, 3, 5, 8};
+  std::vector<int32_t> large = {-1};
+  for (int t = 1; t < 66; ++t) large.push_back(t < 3 ? 0 : t - 1 - (t % 3 == 0 ? 1 : 0));  // branches every third node
+  check({"tree_gqa4_hd128", kLlama8b, 16, {10, 1, 200, 66}, {310, 40, 260, 140}, false, {small, {}, {}, large}},
+        Path::kDispatch);
+  check({"tree_hd64_fused", {16, 4, 64}, 32, {66, 10}, {100, 10}, true, {large, small}}, Path::kDispatch);
 }
 
 TEST(PrefillAttentionSupport, ShapesOutsideTheKernelGoToTheSplitKvKernel) {

@@ -37,6 +37,10 @@ class Parser {
   }
   Status read_bool(const json& object, const char* key, const std::string& field,
                    bool* out) const;
+  // object[key] as a string, or `fallback` when it is absent or null. nlohmann's value() would
+  // throw on a key of another type; a file's mistakes are errors naming the field.
+  Status read_string(const json& object, const char* key, const std::string& field, std::string fallback,
+                     std::string* out) const;
   Status parse_model(const json& model, TokenizerJsonContents* contents);
   Status parse_normalizer(const json& normalizer, const std::string& field);
   Status parse_pre_tokenizer(const json& pre_tokenizer, const std::string& field,
@@ -95,6 +99,18 @@ Result<std::unique_ptr<TokenizerParts>> Parser::parse(std::string_view text) {
   }
   KILN_RETURN_IF_ERROR(build_token_tables());
   return std::move(parts_);
+}
+
+Status Parser::read_string(const json& object, const char* key, const std::string& field, std::string fallback,
+                           std::string* out) const {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) {
+    *out = std::move(fallback);
+    return ok_status();
+  }
+  if (!it->is_string()) return error(field + "." + key, "expected a string");
+  *out = it->get<std::string>();
+  return ok_status();
 }
 
 Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
@@ -160,7 +176,9 @@ Status Parser::parse_model(const json& model, TokenizerJsonContents* contents) {
 
 Status Parser::parse_normalizer(const json& normalizer, const std::string& field) {
   if (normalizer.is_null()) return ok_status();
-  const auto type = normalizer.value("type", std::string());
+  if (!normalizer.is_object()) return error(field, "expected an object or null");
+  std::string type;
+  KILN_RETURN_IF_ERROR(read_string(normalizer, "type", field, "", &type));
   if (type == "Sequence") {
     const auto list = normalizer.find("normalizers");
     if (list == normalizer.end() || !list->is_array()) {
@@ -185,7 +203,8 @@ Status Parser::parse_normalizer(const json& normalizer, const std::string& field
 Status Parser::parse_pre_tokenizer(const json& pre_tokenizer, const std::string& field,
                                    bool* byte_level_seen) {
   if (!pre_tokenizer.is_object()) return error(field, "expected an object");
-  const auto type = pre_tokenizer.value("type", std::string());
+  std::string type;
+  KILN_RETURN_IF_ERROR(read_string(pre_tokenizer, "type", field, "", &type));
   if (type == "Sequence") {
     const auto list = pre_tokenizer.find("pretokenizers");
     if (list == pre_tokenizer.end() || !list->is_array()) {
@@ -207,7 +226,8 @@ Status Parser::parse_pre_tokenizer(const json& pre_tokenizer, const std::string&
     if (source == pattern->end() || !source->is_string()) {
       return error(field + ".pattern", "expected {\"Regex\": \"...\"} or {\"String\": \"...\"}");
     }
-    const auto behavior = pre_tokenizer.value("behavior", std::string("Isolated"));
+    std::string behavior;
+    KILN_RETURN_IF_ERROR(read_string(pre_tokenizer, "behavior", field, "Isolated", &behavior));
     if (behavior != "Isolated" && behavior != "Removed") {
       return error(field + ".behavior", "\"" + behavior +
                                             "\" is not supported (only Isolated and Removed)");
@@ -249,7 +269,8 @@ Status Parser::parse_pre_tokenizer(const json& pre_tokenizer, const std::string&
 Status Parser::parse_decoder(const json& decoder, const std::string& field,
                              bool* byte_level_seen) {
   if (!decoder.is_object()) return error(field, "expected an object");
-  const auto type = decoder.value("type", std::string());
+  std::string type;
+  KILN_RETURN_IF_ERROR(read_string(decoder, "type", field, "", &type));
   if (type == "ByteLevel") {
     *byte_level_seen = true;
     return ok_status();
@@ -270,7 +291,8 @@ Status Parser::parse_decoder(const json& decoder, const std::string& field,
 
 Status Parser::parse_post_processor(const json& processor, const std::string& field) {
   if (!processor.is_object()) return error(field, "expected an object");
-  const auto type = processor.value("type", std::string());
+  std::string type;
+  KILN_RETURN_IF_ERROR(read_string(processor, "type", field, "", &type));
   if (type == "ByteLevel") return ok_status();  // only adjusts offsets
   if (type == "Sequence") {
     const auto list = processor.find("processors");
@@ -315,8 +337,8 @@ Status Parser::parse_post_processor(const json& processor, const std::string& fi
       return error(field + ".special_tokens", "has no \"" + name + "\" with ids");
     }
     for (const json& id : (*entry)["ids"]) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0) {
-        return error(field + ".special_tokens[\"" + name + "\"].ids", "expected ids >= 0");
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 24)) {
+        return error(field + ".special_tokens[\"" + name + "\"].ids", "expected ids from 0 to 16777216");
       }
       (seen_sequence ? parts_->suffix_ids : parts_->prefix_ids).push_back(id.get<int32_t>());
     }

@@ -115,6 +115,31 @@ TEST(TokenizerJsonErrors, UnsupportedComponents) {
   EXPECT_THAT(load_error(json), HasSubstr("model.dropout"));
 }
 
+// A field of the wrong type is an error naming it; nlohmann's value() threw out of the loader
+// (fuzz_tokenizer_json found "behavior": {...}).
+TEST(TokenizerJsonErrors, ComponentFieldsOfTheWrongTypeAreNamed) {
+  auto json = valid();
+  json["normalizer"] = 7;
+  EXPECT_THAT(load_error(json), HasSubstr("normalizer: expected an object or null"));
+  json = valid();
+  json["normalizer"] = {{"type", {{"x", 1}}}};
+  EXPECT_THAT(load_error(json), HasSubstr("normalizer.type: expected a string"));
+  json = valid();
+  json["decoder"]["type"] = 1;
+  EXPECT_THAT(load_error(json), HasSubstr("decoder.type: expected a string"));
+  json = valid();
+  json["pre_tokenizer"] = {{"type", "Sequence"},
+                           {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"Regex", "a"}}},
+                                               {"behavior", {{"id", "x"}}}}}}};
+  EXPECT_THAT(load_error(json), HasSubstr("pre_tokenizer.pretokenizers[0].behavior: expected a string"));
+  json = valid();
+  json["pre_tokenizer"]["type"] = nlohmann::json::array();
+  EXPECT_THAT(load_error(json), HasSubstr("pre_tokenizer.type: expected a string"));
+  json = valid();
+  json["post_processor"] = {{"type", false}};
+  EXPECT_THAT(load_error(json), HasSubstr("post_processor.type: expected a string"));
+}
+
 TEST(TokenizerJsonErrors, BadAddedToken) {
   auto json = valid();
   json["added_tokens"] = {{{"id", 300}}};

@@ -28,16 +28,7 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelExecutor> execut
     KILN_LOG(Info) << "Asynchronous scheduling is enabled: each step launches before the previous step's tokens "
                       "reach the host (--no-async-scheduling turns it off)";
   }
-  if (config_.speculative.enabled()) {
-    std::unique_ptr<DraftProposer> proposer =
-        config_.make_draft_proposer ? config_.make_draft_proposer() : make_draft_proposer(config_.speculative);
-    if (proposer == nullptr && config_.speculative.method == "eagle3") {
-      auto backend = std::make_unique<BackendDraftProposer>();
-      backend_drafts_ = backend.get();
-      proposer = std::move(backend);
-    }
-    speculator_ = std::make_unique<Speculator>(config_.speculative, std::move(proposer));
-  }
+  if (config_.speculative.enabled()) start_speculation();
   update_stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -349,29 +340,6 @@ void Engine::apply_step_result(const LaunchedStep& step, StepResult& result, std
   if (speculator_) propose_drafts(out);
 }
 
-void Engine::add_draft_sequences(const SchedulerOutput& out, LaunchedStep* step) {
-  StepInput& input = step->prepared.input;
-  input.released_seq_ids = std::move(released_draft_seq_ids_);
-  released_draft_seq_ids_.clear();
-  const bool active = speculator_->active(scheduler_.num_running());
-  for (size_t i = 0; i < out.sequences.size(); ++i) {
-    const ScheduledSequence& s = out.sequences[i];
-    const Sequence* seq = scheduler_.find(s.seq_id);
-    // The backend keeps draft state for every sequence that may draft, drafting or not this step.
-    if (seq == nullptr || !seq->speculative || seq->grammar) continue;
-    const SequenceRows& rows = step->prepared.rows[i];
-    BackendDraftSequence d;
-    d.seq_id = s.seq_id;
-    d.batch_index = static_cast<int>(i);
-    d.sampled_index = rows.sample_row >= 0 ? rows.sampled_index : -1;
-    d.num_verified_drafts = s.num_drafts();
-    d.num_drafts = active && rows.sample_row >= 0 ? config_.speculative.num_speculative_tokens : 0;
-    d.max_branches = config_.speculative.draft_tree_topk;
-    input.draft_sequences.push_back(d);
-    step->draft_seq_ids.push_back(s.seq_id);
-  }
-}
-
 void Engine::apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int position,
                                 std::span<const SampledRow> rows) {
   if (rows[0].token_id == kNoAllowedToken) {  // a structured output with nowhere to go
@@ -382,21 +350,7 @@ void Engine::apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int p
   // The emitted tokens are the rows of the root and of each accepted draft node: the nodes'
   // tokens, then the bonus token of the last row (engine/spec/draft_tree.h).
   std::vector<int> path;
-  if (s.num_drafts() > 0) {
-    path = accept_draft_tree(s.drafts, rows);
-    const int num_accepted = static_cast<int>(path.size());
-    speculator_->record(s.num_drafts(), num_accepted);
-    scheduler_.reject_drafts(s.seq_id, s.num_drafts() - num_accepted);
-    const std::span<const int> table = scheduler_.block_table(s.seq_id);
-    const int block_size = scheduler_.kv_cache().block_size();
-    const auto slot = [&](int p) {
-      return static_cast<int64_t>(table[static_cast<size_t>(p / block_size)]) * block_size + p % block_size;
-    };
-    for (const auto& [from, to] : accepted_kv_moves(position - 1, path)) {
-      pending_kv_move_from_.push_back(slot(from));
-      pending_kv_move_to_.push_back(slot(to));
-    }
-  }
+  if (s.num_drafts() > 0) path = accept_drafts(s, position, rows);
   const int num_tokens = 1 + static_cast<int>(path.size());
   for (int j = 0; j < num_tokens; ++j) {
     const SampledRow& sampled = rows[static_cast<size_t>(j == 0 ? 0 : 1 + path[static_cast<size_t>(j - 1)])];
@@ -409,20 +363,6 @@ void Engine::apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int p
       finish(seq, reason);  // the tokens after a stop are dropped
       return;
     }
-  }
-}
-
-void Engine::propose_drafts(const SchedulerOutput& out) {
-  if (!speculator_->active(scheduler_.num_running())) return;
-  for (const ScheduledSequence& s : out.sequences) {
-    Sequence* seq = scheduler_.find(s.seq_id);
-    // Only a decode whose every token is on the host drafts (a sequence still in its prompt, or
-    // one a later step already feeds, does not).
-    if (seq == nullptr || seq->status != SequenceStatus::kRunning || seq->num_computed_tokens != seq->num_tokens() - 1 ||
-        seq->token_ids.back() == kPendingToken) {
-      continue;
-    }
-    speculator_->propose(*seq);
   }
 }
 

@@ -112,10 +112,15 @@ class Engine : public EngineClient {
   // Applies one sequence's sampled rows (the token, or with drafts the accepted drafts and the
   // token after them) until it finishes.
   void apply_sampled_rows(Sequence& seq, const ScheduledSequence& s, int position, std::span<const SampledRow> rows);
-  // Speculative decoding: drafts for the next step of each sequence the step ran.
+  // Speculative decoding (engine_speculation.cc). Makes the speculator and its proposer.
+  void start_speculation();
+  // Drafts for the next step of each sequence the step ran.
   void propose_drafts(const SchedulerOutput& out);
   // EAGLE-3: tells the backend which sequences it drafts for and which ended.
   void add_draft_sequences(const SchedulerOutput& out, LaunchedStep* step);
+  // The accepted nodes of s's verified draft tree, in path order (its root at `position`); counts
+  // them, gives back the rejected positions and queues the accepted nodes' K/V moves.
+  std::vector<int> accept_drafts(const ScheduledSequence& s, int position, std::span<const SampledRow> rows);
   void record_first_scheduled(const SchedulerOutput& out);
   void finish(Sequence& seq, FinishReason reason);
   void fail_request(RequestState& req, const std::string& message);

@@ -80,4 +80,7 @@ for v in "oracle_chain_k6_a0.7|{\"method\": \"oracle\", \"num_speculative_tokens
   KILN_CUDA_SPEC_TREES=1 timeout 60 $run kiln bench latency --model /tmp/r1-8b --device cuda --input-len 1024 --output-len 128 --num-iters 2 --speculative-config "$cfg" --json > $out/spec_$n.json 2> $out/spec_$n.log
   echo "spec_$n $(cat $out/spec_$n.json)"
 done
+stamp "the GPU tests whose shared setup moved to tests/unit/model/cuda/cuda_test_setup.h (same models, seeds and bounds)"
+timeout 240 $run forward_cuda_tests --gtest_filter='CudaEngineTest.*:CudaEngineGrammarTest.*:CudaSamplingTest.*:Shapes/CudaModelTest.*:Ranks/CudaTensorParallelEngineTest.*' > $out/shared_setup_tests.log 2>&1
+grep -E "^\[  (PASSED|FAILED) |FAILED  \]" $out/shared_setup_tests.log | head -20
 stamp done
